@@ -1,0 +1,45 @@
+"""Assistants routes: parse, call the service, return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from assistantd.api.deps import caller, container, page
+from assistantd.protocol.assistants import CreateAssistant, ModifyAssistant
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.wiring import Container
+
+router = APIRouter()
+Doc = dict[str, Any]
+
+
+@router.post("/assistants")
+async def create(body: CreateAssistant, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    return await c.assistants.create(who, body)
+
+
+@router.get("/assistants")
+async def list_(
+    params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    return await c.assistants.list(who, params)
+
+
+@router.get("/assistants/{assistant_id}")
+async def retrieve(assistant_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    return await c.assistants.retrieve(who, assistant_id)
+
+
+@router.post("/assistants/{assistant_id}")
+async def update(
+    assistant_id: str, body: ModifyAssistant, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    return await c.assistants.update(who, assistant_id, body)
+
+
+@router.delete("/assistants/{assistant_id}")
+async def delete(assistant_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    return await c.assistants.delete(who, assistant_id)

@@ -1,0 +1,43 @@
+"""Request dependencies: the container, the caller (project + API version), page parameters."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import Query, Request
+
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.wiring import Container
+
+
+def container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+def api_version(request: Request) -> Literal["v1", "v2"]:
+    """``OpenAI-Beta: assistants=v1`` selects v1; anything else (or nothing) is v2."""
+    beta = request.headers.get("openai-beta", "")
+    return "v1" if "assistants=v1" in beta.replace(" ", "") else "v2"
+
+
+def presented_key(request: Request) -> str | None:
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.headers.get("api-key") or None
+
+
+async def caller(request: Request) -> Caller:
+    keys = container(request).keys
+    project = await keys.project_for(presented_key(request))
+    return Caller(project=project, api_version=api_version(request))
+
+
+def page(
+    limit: int = Query(20, ge=1, le=100),
+    order: Literal["asc", "desc"] = Query("desc"),
+    after: str | None = Query(None),
+    before: str | None = Query(None),
+) -> PageParams:
+    return PageParams(limit=limit, order=order, after=after, before=before)

@@ -1,0 +1,100 @@
+"""Files routes: multipart upload, list, retrieve, delete, content."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+
+from assistantd.api.deps import caller, container
+from assistantd.errors import InvalidRequest
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.services.files import too_large
+from assistantd.wiring import Container
+
+router = APIRouter()
+Doc = dict[str, Any]
+
+
+def _expires_after(request_form: Any) -> dict[str, Any] | None:
+    anchor = request_form.get("expires_after[anchor]")
+    seconds = request_form.get("expires_after[seconds]")
+    if anchor is None and seconds is None:
+        return None
+    if anchor != "created_at":
+        raise InvalidRequest(
+            f"Invalid value: '{anchor}'. Supported values are: 'created_at'.",
+            param="expires_after.anchor",
+            code="invalid_value",
+        )
+    try:
+        value = int(seconds)
+    except (TypeError, ValueError):
+        raise InvalidRequest(
+            "Invalid 'expires_after.seconds': expected an integer.", param="expires_after.seconds"
+        ) from None
+    if not 3600 <= value <= 2_592_000:
+        raise InvalidRequest(
+            f"Invalid 'expires_after.seconds': expected a value between 3600 and 2592000, but got {value} "
+            "instead.",
+            param="expires_after.seconds",
+            code="invalid_value",
+        )
+    return {"anchor": anchor, "seconds": value}
+
+
+async def _check_length(request: Request, c: Container = Depends(container)) -> None:
+    """Refuse a body announced as too large before reading any of it."""
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > c.settings.max_upload_bytes + 1_000_000:
+        raise too_large(c.settings.max_upload_bytes)
+
+
+@router.post("/files", dependencies=[Depends(_check_length)])
+async def upload(
+    request: Request,
+    file: UploadFile = File(...),
+    purpose: str = Form(...),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc:
+    expires = _expires_after(await request.form())
+    try:
+        return await c.files.upload(who, file.file, file.filename or "upload", purpose, expires)
+    finally:
+        await file.close()
+
+
+@router.get("/files")
+async def list_files(
+    purpose: str | None = Query(None),
+    limit: int = Query(10_000, ge=1, le=10_000),
+    order: str = Query("desc", pattern="^(asc|desc)$"),
+    after: str | None = Query(None),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc:
+    params = PageParams(limit=limit, order="asc" if order == "asc" else "desc", after=after)
+    return await c.files.list(who, params, purpose)
+
+
+@router.get("/files/{file_id}")
+async def retrieve(file_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    return await c.files.retrieve(who, file_id)
+
+
+@router.delete("/files/{file_id}")
+async def delete(file_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    return await c.files.delete(who, file_id)
+
+
+@router.get("/files/{file_id}/content")
+async def content(
+    file_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> FileResponse:
+    document, path = await c.files.content(who, file_id)
+    disposition = "attachment; filename*=UTF-8''" + quote(document["filename"], safe="")
+    return FileResponse(path, media_type="application/octet-stream", headers={"content-disposition": disposition})

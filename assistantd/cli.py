@@ -1,0 +1,113 @@
+"""``assistantd serve | migrate | keys``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from assistantd.settings import Settings, load_settings
+from assistantd.store.migrate import upgrade
+
+log = logging.getLogger("assistantd")
+
+OPEN_WARNING = """
+************************************************************************************
+*  assistantd is running OPEN: no API key is configured, so anyone who can reach   *
+*  this port can read and change every object. Set ASSISTANTD_API_KEYS or create  *
+*  a key with `assistantd keys create --project NAME` before exposing it.          *
+************************************************************************************"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="assistantd", description=__doc__)
+    parser.add_argument("--config", help="TOML file of settings (environment and flags win over it)")
+    parser.add_argument("--data-dir", help="where the SQLite database and file blobs live")
+    parser.add_argument("--database-url", help="postgresql://... to use PostgreSQL")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API server (migrations run first)")
+    serve.add_argument("--host", help="bind address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (default 8000)")
+    commands.add_parser("migrate", help="run the database migrations and exit")
+    keys = commands.add_parser("keys", help="manage API keys stored in the database")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key for a project and print it once")
+    create.add_argument("--project", required=True)
+    key_commands.add_parser("list", help="list keys (prefix, project, state)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key, given the key or its prefix")
+    revoke.add_argument("key")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(
+        args.config,
+        data_dir=args.data_dir,
+        database_url=args.database_url,
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+    )
+
+
+def _migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.effective_database_url)
+
+
+def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    from assistantd.wiring import build
+
+    async def go() -> Any:
+        container = build(settings)
+        try:
+            return await action(container.keys)
+        finally:
+            await container.db.close()
+
+    return asyncio.run(go())
+
+
+def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    _migrate(settings)
+    if args.keys_command == "create":
+        print(_with_keys(settings, lambda keys: keys.create(args.project)))
+    elif args.keys_command == "list":
+        for key in _with_keys(settings, lambda keys: keys.list()):
+            state = "revoked" if key["revoked"] else "active"
+            print(f"{key['prefix']}...\t{key['project']}\t{state}")
+    else:
+        count = _with_keys(settings, lambda keys: keys.revoke(args.key))
+        print(f"revoked {count} key(s)")
+        return 0 if count else 1
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    import uvicorn
+
+    from assistantd.app import create_app
+    from assistantd.wiring import build
+
+    _migrate(settings)
+    container = build(settings)
+    if asyncio.run(container.keys.is_open()):
+        log.warning(OPEN_WARNING)
+    app = create_app(settings, container)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "migrate":
+        _migrate(settings)
+        print("migrations applied")
+        sys.exit(0)
+    if args.command == "keys":
+        sys.exit(_keys(settings, args))
+    sys.exit(_serve(settings))

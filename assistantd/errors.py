@@ -1,0 +1,57 @@
+"""Exceptions that carry their HTTP status; the edge maps them to OpenAI's error envelope in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class APIError(Exception):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}
+        }
+
+
+class InvalidRequest(APIError):
+    status_code = 400
+
+
+class NotFound(APIError):
+    status_code = 404
+
+
+class Unauthorized(APIError):
+    status_code = 401
+
+
+class PayloadTooLarge(APIError):
+    status_code = 413
+
+
+class ServerError(APIError):
+    status_code = 500
+    error_type = "server_error"
+
+
+def not_found(kind: str, object_id: str) -> NotFound:
+    """OpenAI's wording: ``No assistant found with id 'asst_x'.``"""
+    return NotFound(f"No {kind} found with id '{object_id}'.")
+
+
+def missing_parameter(param: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
+
+
+def invalid_value(param: str, message: str) -> InvalidRequest:
+    return InvalidRequest(message, param=param, code="invalid_value")

@@ -1,0 +1,88 @@
+"""Assistants: create, retrieve, update, delete, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistantd.ids import new_id, now
+from assistantd.protocol.assistants import AssistantFields, CreateAssistant, ModifyAssistant
+from assistantd.protocol.pages import PageParams
+from assistantd.protocol.tools import response_format_document, tool_document
+from assistantd.services import resources
+from assistantd.services.context import Caller
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import AssistantRow
+
+
+def _apply(document: dict[str, Any], body: AssistantFields) -> None:
+    given = body.given()
+    for key in ("model", "name", "description", "instructions", "temperature", "top_p", "reasoning_effort"):
+        if key in given:
+            document[key] = given[key]
+    if "metadata" in given:
+        document["metadata"] = given["metadata"]
+    if "tools" in given:
+        document["tools"] = [tool_document(tool) for tool in given["tools"]]
+    if "response_format" in given:
+        document["response_format"] = response_format_document(given["response_format"])
+
+
+class Assistants:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, caller: Caller, body: CreateAssistant) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "id": new_id("assistant"),
+            "object": "assistant",
+            "created_at": now(),
+            "name": None,
+            "description": None,
+            "model": body.model,
+            "instructions": None,
+            "tools": [],
+            "tool_resources": {},
+            "metadata": {},
+            "top_p": 1.0,
+            "temperature": 1.0,
+            "reasoning_effort": None,
+            "response_format": "auto",
+        }
+        _apply(document, body)
+        async with self.db.write() as session:
+            document["tool_resources"] = await resources.resolve(
+                session, caller, body.tool_resources, None, document["tools"]
+            )
+            session.add(
+                AssistantRow(
+                    id=document["id"], project=caller.project, created_at=document["created_at"], data=document
+                )
+            )
+        return document
+
+    async def retrieve(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
+            return row.data
+
+    async def update(self, caller: Caller, assistant_id: str, body: ModifyAssistant) -> dict[str, Any]:
+        async with self.db.write() as session:
+            row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
+            document = dict(row.data)
+            _apply(document, body)
+            document["tool_resources"] = await resources.resolve(
+                session, caller, body.tool_resources, document.get("tool_resources"), document["tools"]
+            )
+            documents.save(row, document)
+        return document
+
+    async def delete(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
+        async with self.db.write() as session:
+            row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
+            await session.delete(row)
+        return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}
+
+    async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
+        async with self.db.read() as session:
+            return await documents.list_page(session, AssistantRow, caller.project, params)

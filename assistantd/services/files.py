@@ -1,0 +1,107 @@
+"""Files: upload (streamed to disk), list, retrieve, delete, content."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from assistantd.blobs import BlobStore, BlobTooLarge
+from assistantd.errors import InvalidRequest, PayloadTooLarge
+from assistantd.ids import new_id, now
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import FileRow
+
+UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"File is too large. The maximum file size is {limit} bytes.", param="file", code="file_too_large"
+    )
+
+
+class Files:
+    def __init__(self, db: Database, blobs: BlobStore, max_bytes: int) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.max_bytes = max_bytes
+
+    async def upload(
+        self,
+        caller: Caller,
+        source: BinaryIO,
+        filename: str,
+        purpose: str,
+        expires_after: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        if purpose not in UPLOAD_PURPOSES:
+            supported = ", ".join(f"'{p}'" for p in UPLOAD_PURPOSES)
+            raise InvalidRequest(
+                f"Invalid value: '{purpose}'. Supported values are: {supported}.",
+                param="purpose",
+                code="invalid_value",
+            )
+        return await self._store(caller, source, filename, purpose, expires_after)
+
+    async def store_bytes(self, caller: Caller, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        """A file the server made itself (e.g. code interpreter output, purpose ``assistants_output``)."""
+        return await self._store(caller, io.BytesIO(data), filename, purpose, None)
+
+    async def _store(
+        self,
+        caller: Caller,
+        source: BinaryIO,
+        filename: str,
+        purpose: str,
+        expires_after: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        file_id = new_id("file")
+        try:
+            size = await self.blobs.put(file_id, source, self.max_bytes)
+        except BlobTooLarge:
+            raise too_large(self.max_bytes) from None
+        created = now()
+        document: dict[str, Any] = {
+            "id": file_id,
+            "object": "file",
+            "bytes": size,
+            "created_at": created,
+            "filename": filename,
+            "purpose": purpose,
+            "status": "processed",
+        }
+        if expires_after:
+            document["expires_at"] = created + int(expires_after["seconds"])
+        try:
+            async with self.db.write() as session:
+                session.add(
+                    FileRow(id=file_id, project=caller.project, created_at=created, purpose=purpose, data=document)
+                )
+        except BaseException:
+            await self.blobs.delete(file_id)
+            raise
+        return document
+
+    async def retrieve(self, caller: Caller, file_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            return (await documents.require(session, FileRow, caller.project, file_id, "file")).data
+
+    async def content(self, caller: Caller, file_id: str) -> tuple[dict[str, Any], Path]:
+        document = await self.retrieve(caller, file_id)
+        return document, self.blobs.local_path(file_id)
+
+    async def delete(self, caller: Caller, file_id: str) -> dict[str, Any]:
+        async with self.db.write() as session:
+            row = await documents.require(session, FileRow, caller.project, file_id, "file")
+            await session.delete(row)
+        await self.blobs.delete(file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    async def list(self, caller: Caller, params: PageParams, purpose: str | None) -> dict[str, Any]:
+        async with self.db.read() as session:
+            where = [FileRow.purpose == purpose] if purpose else []
+            return await documents.list_page(session, FileRow, caller.project, params, *where)

@@ -1,0 +1,174 @@
+"""Messages: create, retrieve, update (metadata), delete, list."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.errors import InvalidRequest
+from assistantd.ids import new_id, now
+from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
+from assistantd.protocol.pages import PageParams
+from assistantd.services import inline_stores
+from assistantd.services.context import Caller
+from assistantd.services.resources import check_file_ids
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import MessageRow, RunRow, ThreadRow
+
+ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
+
+
+async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
+    query = select(RunRow.id).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE_RUN_STATUSES))
+    return (await session.execute(query.limit(1))).scalar()
+
+
+def text_part(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"value": value, "annotations": []}}
+
+
+def content_parts(content: str | list[Any]) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [text_part(content)]
+    parts: list[dict[str, Any]] = []
+    for part in content:
+        if isinstance(part, ImageFilePart):
+            parts.append({"type": "image_file", "image_file": part.image_file.model_dump()})
+        elif isinstance(part, ImageURLPart):
+            parts.append({"type": "image_url", "image_url": part.image_url.model_dump()})
+        else:
+            parts.append(text_part(part.text))
+    return parts
+
+
+def message_document(
+    thread_id: str,
+    role: str,
+    content: list[dict[str, Any]],
+    *,
+    attachments: list[dict[str, Any]] | None = None,
+    metadata: dict[str, str] | None = None,
+    assistant_id: str | None = None,
+    run_id: str | None = None,
+    status: str = "completed",
+) -> dict[str, Any]:
+    created = now()
+    return {
+        "id": new_id("message"),
+        "object": "thread.message",
+        "created_at": created,
+        "thread_id": thread_id,
+        "status": status,
+        "incomplete_details": None,
+        "completed_at": created if status == "completed" else None,
+        "incomplete_at": None,
+        "role": role,
+        "content": content,
+        "assistant_id": assistant_id,
+        "run_id": run_id,
+        "attachments": attachments or [],
+        "metadata": metadata or {},
+    }
+
+
+async def add_message(
+    session: AsyncSession, caller: Caller, thread: ThreadRow, body: CreateMessage, param: str = ""
+) -> dict[str, Any]:
+    """Validate references, attach files to the thread's tool resources, store the message."""
+    content = content_parts(body.content)
+    image_ids = [part["image_file"]["file_id"] for part in content if part["type"] == "image_file"]
+    await check_file_ids(session, caller, image_ids, f"{param}content")
+    attachments = [a.model_dump() for a in body.attachments or []]
+    await check_file_ids(session, caller, [a["file_id"] for a in attachments], f"{param}attachments")
+    await _attach_files(session, caller, thread, attachments)
+    document = message_document(
+        thread.id, body.role, content, attachments=attachments, metadata=body.metadata
+    )
+    session.add(
+        MessageRow(
+            id=document["id"],
+            project=caller.project,
+            created_at=document["created_at"],
+            thread_id=thread.id,
+            data=document,
+        )
+    )
+    return document
+
+
+async def _attach_files(
+    session: AsyncSession, caller: Caller, thread: ThreadRow, attachments: list[dict[str, Any]]
+) -> None:
+    """As OpenAI did: code_interpreter files join the thread's resources, file_search ones its store."""
+    resources = {k: dict(v) for k, v in (thread.data.get("tool_resources") or {}).items()}
+    search_ids: list[str] = []
+    for attachment in attachments:
+        kinds = {tool["type"] for tool in attachment["tools"]}
+        if "code_interpreter" in kinds:
+            files = resources.setdefault("code_interpreter", {"file_ids": []})
+            if attachment["file_id"] not in files["file_ids"]:
+                files["file_ids"] = [*files["file_ids"], attachment["file_id"]]
+        if "file_search" in kinds:
+            search_ids.append(attachment["file_id"])
+    if search_ids:
+        store_id = await inline_stores.attach_to_thread(session, caller, thread, search_ids)
+        resources["file_search"] = {"vector_store_ids": [store_id]}
+    if resources != (thread.data.get("tool_resources") or {}):
+        documents.save(thread, {**thread.data, "tool_resources": resources})
+
+
+class Messages:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, caller: Caller, thread_id: str, body: CreateMessage) -> dict[str, Any]:
+        async with self.db.write() as session:
+            thread = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            run_id = await active_run_id(session, thread_id)
+            if run_id:
+                raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
+            return await add_message(session, caller, thread, body)
+
+    async def retrieve(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            row = await documents.require(
+                session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
+            )
+            return row.data
+
+    async def update(
+        self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage
+    ) -> dict[str, Any]:
+        async with self.db.write() as session:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            row = await documents.require(
+                session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
+            )
+            document = dict(row.data)
+            if body.metadata is not None:
+                document["metadata"] = body.metadata
+            documents.save(row, document)
+            return document
+
+    async def delete(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
+        async with self.db.write() as session:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            row = await documents.require(
+                session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
+            )
+            await session.delete(row)
+        return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
+
+    async def list(
+        self, caller: Caller, thread_id: str, params: PageParams, run_id: str | None = None
+    ) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            where = [MessageRow.thread_id == thread_id]
+            if run_id:
+                where.append(MessageRow.run_id == run_id)
+            return await documents.list_page(session, MessageRow, caller.project, params, *where)

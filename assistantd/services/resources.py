@@ -1,0 +1,83 @@
+"""Tool resources on assistants and threads: referenced ids must exist in the caller's project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.errors import InvalidRequest
+from assistantd.protocol.tools import ToolResources
+from assistantd.services.context import Caller
+from assistantd.store.models import FileRow, VectorStoreRow
+
+
+async def check_file_ids(session: AsyncSession, caller: Caller, file_ids: list[str], param: str) -> None:
+    """Every id names a file of this project (another project's file is as absent as a missing one)."""
+    if not file_ids:
+        return
+    found = set(
+        (
+            await session.execute(
+                select(FileRow.id).where(FileRow.project == caller.project, FileRow.id.in_(file_ids))
+            )
+        ).scalars()
+    )
+    for index, file_id in enumerate(file_ids):
+        if file_id not in found:
+            raise InvalidRequest(
+                f"No file found with id '{file_id}'.", param=f"{param}[{index}]", code="invalid_value"
+            )
+
+
+async def check_vector_store_ids(session: AsyncSession, caller: Caller, ids: list[str], param: str) -> None:
+    for index, store_id in enumerate(ids):
+        exists = (
+            await session.execute(
+                select(VectorStoreRow.seq).where(
+                    VectorStoreRow.project == caller.project, VectorStoreRow.id == store_id
+                )
+            )
+        ).scalar()
+        if exists is None:
+            raise InvalidRequest(
+                f"No vector store found with id '{store_id}'.", param=f"{param}[{index}]", code="invalid_value"
+            )
+
+
+async def resolve(
+    session: AsyncSession,
+    caller: Caller,
+    given: ToolResources | None,
+    current: dict[str, Any] | None,
+    tools: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The stored ``tool_resources``: given lists replace current ones; enabled tools get empty lists."""
+    resources: dict[str, Any] = {k: dict(v) for k, v in (current or {}).items()}
+    if given and given.code_interpreter is not None:
+        ids = given.code_interpreter.file_ids
+        await check_file_ids(session, caller, ids, "tool_resources.code_interpreter.file_ids")
+        resources["code_interpreter"] = {"file_ids": list(ids)}
+    if given and given.file_search is not None:
+        search = given.file_search
+        ids = list(search.vector_store_ids or [])
+        await check_vector_store_ids(session, caller, ids, "tool_resources.file_search.vector_store_ids")
+        if search.vector_stores:
+            from assistantd.services import inline_stores
+
+            for helper in search.vector_stores:
+                ids.append(await inline_stores.create(session, caller, helper))
+        if len(ids) > 1:
+            raise InvalidRequest(
+                "Invalid 'tool_resources.file_search': at most 1 vector store can be attached.",
+                param="tool_resources.file_search.vector_store_ids",
+                code="array_above_max_length",
+            )
+        resources["file_search"] = {"vector_store_ids": ids}
+    kinds = {tool["type"] for tool in tools}
+    if "code_interpreter" in kinds:
+        resources.setdefault("code_interpreter", {"file_ids": []})
+    if "file_search" in kinds:
+        resources.setdefault("file_search", {"vector_store_ids": []})
+    return resources

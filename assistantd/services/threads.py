@@ -1,0 +1,70 @@
+"""Threads: create (with messages and tool resources), retrieve, update, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.ids import new_id, now
+from assistantd.protocol.messages import CreateThread, ModifyThread
+from assistantd.services import resources
+from assistantd.services.context import Caller
+from assistantd.services.messages import add_message
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
+
+
+async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread) -> ThreadRow:
+    """A new thread and its initial messages, in the caller's transaction."""
+    document: dict[str, Any] = {
+        "id": new_id("thread"),
+        "object": "thread",
+        "created_at": now(),
+        "metadata": body.metadata or {},
+        "tool_resources": {},
+    }
+    document["tool_resources"] = await resources.resolve(session, caller, body.tool_resources, None, [])
+    row = ThreadRow(id=document["id"], project=caller.project, created_at=document["created_at"], data=document)
+    session.add(row)
+    await session.flush()
+    for index, message in enumerate(body.messages or []):
+        await add_message(session, caller, row, message, param=f"messages[{index}].")
+    return row
+
+
+class Threads:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
+        async with self.db.write() as session:
+            row = await create_thread(session, caller, body)
+            return row.data
+
+    async def retrieve(self, caller: Caller, thread_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            row = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            return row.data
+
+    async def update(self, caller: Caller, thread_id: str, body: ModifyThread) -> dict[str, Any]:
+        async with self.db.write() as session:
+            row = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            document = dict(row.data)
+            if body.metadata is not None:
+                document["metadata"] = body.metadata
+            document["tool_resources"] = await resources.resolve(
+                session, caller, body.tool_resources, document.get("tool_resources"), []
+            )
+            documents.save(row, document)
+            return document
+
+    async def delete(self, caller: Caller, thread_id: str) -> dict[str, Any]:
+        async with self.db.write() as session:
+            row = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            for table in (MessageRow, RunStepRow, RunRow):
+                await session.execute(delete(table).where(table.thread_id == thread_id))
+            await session.delete(row)
+        return {"id": thread_id, "object": "thread.deleted", "deleted": True}

@@ -1,0 +1,97 @@
+"""Every setting, declared once with its help text.
+
+Settings come from the environment (``ASSISTANTD_*``), optionally from a TOML config file named by
+``ASSISTANTD_CONFIG`` or ``--config``; command-line flags win over both. The README documents each
+field here, and a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ASSISTANTD_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Where the embedded SQLite database and the file blobs live.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="A `postgresql://...` (or `sqlite:///...`) URL; unset means SQLite in the data dir.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `assistantd serve` binds to.")
+    port: int = Field(default=8000, description="Port `assistantd serve` listens on.")
+    api_keys: str | None = Field(
+        default=None,
+        description="`KEY=PROJECT` pairs, comma-separated. When set (or when keys were created with "
+        "`assistantd keys create`), every request needs a key and sees only its project's objects.",
+    )
+    model_base_url: str = Field(
+        default="http://127.0.0.1:11434/v1",
+        description="OpenAI-compatible upstream for chat completions (vLLM, Ollama, llama.cpp, OpenAI...).",
+    )
+    model_api_key: str = Field(default="none", description="API key sent to the chat completions upstream.")
+    model_context_tokens: int | None = Field(
+        default=None,
+        description="The upstream model's context length in tokens; `auto` truncation fits messages into it.",
+    )
+    model_timeout_seconds: float = Field(
+        default=120.0, description="How long one upstream call may take before the run fails."
+    )
+    model_max_retries: int = Field(
+        default=2, description="Retries (with backoff) of transient upstream failures: 429, 5xx, timeouts."
+    )
+    embedding_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible `/v1/embeddings` upstream; defaults to the model one."
+    )
+    embedding_model: str = Field(
+        default="text-embedding-3-small", description="Embedding model name sent to the embeddings upstream."
+    )
+    embedding_api_key: str | None = Field(
+        default=None, description="API key for the embeddings upstream; defaults to the model one."
+    )
+    max_upload_bytes: int = Field(
+        default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."
+    )
+    run_workers: int = Field(default=8, description="How many runs one server process executes at once.")
+    log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'assistantd.db').resolve()}"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "files"
+
+    def parsed_api_keys(self) -> dict[str, str]:
+        """``KEY=PROJECT,...`` as a mapping; a bare ``KEY`` belongs to the project ``default``."""
+        pairs: dict[str, str] = {}
+        for item in (self.api_keys or "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            key, _, project = item.partition("=")
+            pairs[key.strip()] = project.strip() or "default"
+        return pairs
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build settings: the TOML file (if any) under the environment, flags over both."""
+    import os
+
+    path = config_file or os.environ.get("ASSISTANTD_CONFIG")
+    file_values: dict[str, Any] = {}
+    if path:
+        with open(path, "rb") as handle:
+            file_values = tomllib.load(handle)
+    env_values = Settings().model_dump(exclude_unset=True)
+    merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
+    return Settings(**merged)

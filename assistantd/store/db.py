@@ -1,0 +1,77 @@
+"""The database: SQLAlchemy async engines, SQLite by default, PostgreSQL by URL.
+
+SQLite quirks live here. Reads use a pool of connections (WAL lets them run beside a writer);
+writes go through one connection that begins with ``BEGIN IMMEDIATE``, so two writers never
+deadlock upgrading a read lock. aiosqlite runs every statement in a thread, never on the loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def async_url(url: str) -> str:
+    """Pick the async driver for a plain ``postgresql://`` or ``sqlite://`` URL."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.drivername == "sqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """Sessions for reading and for writing; the only place that knows the dialect."""
+
+    def __init__(self, url: str) -> None:
+        self.url = async_url(url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4)
+            self.write_engine = create_async_engine(self.url, pool_size=1, max_overflow=0, pool_timeout=60)
+            _sqlite_pragmas(self.read_engine, immediate=False)
+            _sqlite_pragmas(self.write_engine, immediate=True)
+        else:
+            self.read_engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+            self.write_engine = self.read_engine
+        self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
+        self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncSession]:
+        async with self._read() as session:
+            yield session
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncSession]:
+        """A transaction that commits when the block ends and rolls back on an exception."""
+        async with self._write() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        await self.read_engine.dispose()
+        if self.write_engine is not self.read_engine:
+            await self.write_engine.dispose()

@@ -1,0 +1,139 @@
+"""Tables. Each API object is stored as its wire document (``data``) beside the columns we query on.
+
+``seq`` is an ever-increasing integer key: lists order by it, so objects created in the same second
+still page without repeats or gaps. ``project`` scopes every row to the tenant that created it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+SeqKey = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DocumentRow:
+    """Columns every stored API object has."""
+
+    seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(64), index=True)
+    project: Mapped[str] = mapped_column(String(128), index=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class AssistantRow(DocumentRow, Base):
+    __tablename__ = "assistants"
+    __table_args__ = (UniqueConstraint("id"),)
+
+
+class ThreadRow(DocumentRow, Base):
+    __tablename__ = "threads"
+    __table_args__ = (UniqueConstraint("id"),)
+
+
+class MessageRow(DocumentRow, Base):
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("id"), Index("ix_messages_thread_seq", "thread_id", "seq"))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+class RunRow(DocumentRow, Base):
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("id"), Index("ix_runs_thread_seq", "thread_id", "seq"))
+    thread_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    # Which worker executes the run, and until when its claim holds (see the executor).
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # Engine state that is not part of the wire object (pending tool calls, partial output...).
+    state: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+
+
+class RunStepRow(DocumentRow, Base):
+    __tablename__ = "run_steps"
+    __table_args__ = (UniqueConstraint("id"), Index("ix_run_steps_run_seq", "run_id", "seq"))
+    run_id: Mapped[str] = mapped_column(String(64))
+    thread_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class FileRow(DocumentRow, Base):
+    __tablename__ = "files"
+    __table_args__ = (UniqueConstraint("id"),)
+    purpose: Mapped[str] = mapped_column(String(32), index=True)
+
+
+class VectorStoreRow(DocumentRow, Base):
+    __tablename__ = "vector_stores"
+    __table_args__ = (UniqueConstraint("id"),)
+
+
+class VectorStoreFileRow(DocumentRow, Base):
+    """A file attached to a store; its wire id is the file's id, unique only within the store."""
+
+    __tablename__ = "vector_store_files"
+    __table_args__ = (
+        UniqueConstraint("vector_store_id", "id"),
+        Index("ix_vector_store_files_store_seq", "vector_store_id", "seq"),
+    )
+    vector_store_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+class FileBatchRow(DocumentRow, Base):
+    __tablename__ = "vector_store_file_batches"
+    __table_args__ = (UniqueConstraint("id"),)
+    vector_store_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ChunkRow(Base):
+    """One chunk of a file in a vector store, with its embedding (float32 bytes)."""
+
+    __tablename__ = "chunks"
+    __table_args__ = (Index("ix_chunks_store_file", "vector_store_id", "file_id"),)
+    seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
+    project: Mapped[str] = mapped_column(String(128))
+    vector_store_id: Mapped[str] = mapped_column(String(64))
+    file_id: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    tokens: Mapped[int] = mapped_column(Integer)
+    embedding: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class ApiKeyRow(Base):
+    __tablename__ = "api_keys"
+    seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    project: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class ChatKitSessionRow(DocumentRow, Base):
+    __tablename__ = "chatkit_sessions"
+    __table_args__ = (UniqueConstraint("id"),)
+    secret_hash: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ChatKitThreadRow(DocumentRow, Base):
+    __tablename__ = "chatkit_threads"
+    __table_args__ = (UniqueConstraint("id"),)
+    user: Mapped[str | None] = mapped_column(String(256), nullable=True, index=True)
+
+
+class ChatKitItemRow(DocumentRow, Base):
+    __tablename__ = "chatkit_items"
+    __table_args__ = (UniqueConstraint("id"), Index("ix_chatkit_items_thread_seq", "thread_id", "seq"))
+    thread_id: Mapped[str] = mapped_column(String(64))

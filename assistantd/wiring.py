@@ -1,0 +1,48 @@
+"""The one place that reads configuration and picks implementations for every seam."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.services.assistants import Assistants
+from assistantd.services.files import Files
+from assistantd.services.keys import Keys
+from assistantd.services.messages import Messages
+from assistantd.services.threads import Threads
+from assistantd.settings import Settings
+from assistantd.store.db import Database
+
+
+@dataclass
+class Container:
+    settings: Settings
+    db: Database
+    blobs: BlobStore
+    keys: Keys
+    assistants: Assistants
+    threads: Threads
+    messages: Messages
+    files: Files
+
+    async def start(self) -> None:
+        """Background work (run workers, ingestion) starts here once the server is up."""
+
+    async def stop(self) -> None:
+        await self.db.close()
+
+
+def build(settings: Settings) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    blobs = LocalBlobs(settings.blob_dir)
+    return Container(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        keys=Keys(db, settings.parsed_api_keys()),
+        assistants=Assistants(db),
+        threads=Threads(db),
+        messages=Messages(db),
+        files=Files(db, blobs, settings.max_upload_bytes),
+    )

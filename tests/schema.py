@@ -1,0 +1,32 @@
+"""Validate responses against the official OpenAPI description of the Assistants API."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPEC = Path(__file__).parent / "data" / "assistants-openapi.yaml"
+
+
+@cache
+def _registry() -> Registry:
+    spec = yaml.safe_load(SPEC.read_text())
+    return Registry().with_resource("urn:openai-spec", Resource(contents=spec, specification=DRAFT202012))
+
+
+@cache
+def _validator(name: str) -> Draft202012Validator:
+    return Draft202012Validator({"$ref": f"urn:openai-spec#/components/schemas/{name}"}, registry=_registry())
+
+
+def assert_valid(name: str, document: Any) -> None:
+    """Fail with every schema violation of ``document`` against ``components.schemas[name]``."""
+    errors = sorted(_validator(name).iter_errors(document), key=lambda e: list(e.path))
+    details = [f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message[:300]}" for e in errors]
+    assert not errors, f"{name} does not validate:\n" + "\n".join(details)
