@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.server import LiveServer
 
 KEY_A, KEY_B = "sk-test-alpha", "sk-test-beta"
@@ -16,10 +17,18 @@ API_KEYS = f"{KEY_A}=alpha,{KEY_B}=beta"
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
+    """The fake embeddings upstream every session server uses (deterministic, records requests)."""
+    upstream = EmbeddingsUpstream().start()
+    yield upstream
+    upstream.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, embeddings_upstream: EmbeddingsUpstream) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("server"),
-        env={"ASSISTANTD_API_KEYS": API_KEYS},
+        env={"ASSISTANTD_API_KEYS": API_KEYS, "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url},
     )
     live.start()
     yield live
