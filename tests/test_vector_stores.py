@@ -26,8 +26,13 @@ def test_store_lifecycle(client: openai.OpenAI) -> None:
     assert store.id.startswith("vs_") and store.object == "vector_store"
     assert store.name == "handbook" and store.metadata == {"team": "docs"}
     assert store.status == "completed" and store.usage_bytes == 0
-    assert store.file_counts.model_dump() == {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0,
-                                              "total": 0}
+    assert store.file_counts.model_dump() == {
+        "in_progress": 0,
+        "completed": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "total": 0,
+    }
     assert store.expires_after is not None and store.expires_after.days == 3
     assert store.expires_at == store.last_active_at + 3 * 86400
     assert "_embedder" not in data
@@ -96,7 +101,10 @@ def test_upload_and_poll_and_store_created_with_file_ids(client: openai.OpenAI) 
     made = client.vector_stores.create(
         name="from ids",
         file_ids=[other.id],
-        chunking_strategy={"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 50}},
+        chunking_strategy={
+            "type": "static",
+            "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 50},
+        },
     )
     assert made.file_counts.total == 1
     made = wait_store_idle(client, made.id)
@@ -104,7 +112,8 @@ def test_upload_and_poll_and_store_created_with_file_ids(client: openai.OpenAI) 
     attached = client.vector_stores.files.retrieve(file_id=other.id, vector_store_id=made.id)
     assert attached.chunking_strategy is not None
     assert attached.chunking_strategy.model_dump() == {
-        "type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 50}
+        "type": "static",
+        "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 50},
     }
 
 
@@ -115,17 +124,26 @@ def test_default_chunking_and_overlap(client: openai.OpenAI) -> None:
     vs_file = client.vector_stores.files.create_and_poll(
         vector_store_id=store.id,
         file_id=file.id,
-        chunking_strategy={"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 100}},
+        chunking_strategy={
+            "type": "static",
+            "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 100},
+        },
     )
     assert vs_file.status == "completed"
-    chunks = [part.text or "" for part in client.vector_stores.files.content(file_id=file.id, vector_store_id=store.id)]
+    chunks = [
+        part.text or ""
+        for part in client.vector_stores.files.content(file_id=file.id, vector_store_id=store.id)
+    ]
     assert len(chunks) > 10
     # Consecutive chunks overlap: the second starts inside the first.
     assert chunks[1].split()[0] in chunks[0].split()
-    default = client.vector_stores.files.create_and_poll(vector_store_id=new_store(client).id, file_id=file.id)
+    default = client.vector_stores.files.create_and_poll(
+        vector_store_id=new_store(client).id, file_id=file.id
+    )
     assert default.chunking_strategy is not None
     assert default.chunking_strategy.model_dump() == {
-        "type": "static", "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400}
+        "type": "static",
+        "static": {"max_chunk_size_tokens": 800, "chunk_overlap_tokens": 400},
     }
 
 
@@ -139,7 +157,10 @@ def test_corrupt_and_unreadable_files_fail_cleanly(client: openai.OpenAI) -> Non
     latin1 = upload(client, "latin.txt", "café olé".encode("latin-1"))
     bad_text = client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=latin1.id)
     assert bad_text.status == "failed" and bad_text.last_error is not None
-    assert bad_text.last_error.message == "The file is not valid text: text files must be UTF-8, UTF-16 or ASCII."
+    assert (
+        bad_text.last_error.message
+        == "The file is not valid text: text files must be UTF-8, UTF-16 or ASCII."
+    )
     store = client.vector_stores.retrieve(store.id)
     assert store.file_counts.failed == 2 and store.status == "completed"
     failed = client.vector_stores.files.list(vector_store_id=store.id, filter="failed")
@@ -153,7 +174,10 @@ def test_unsupported_extension_rejected_at_attach(client: openai.OpenAI) -> None
     with pytest.raises(openai.BadRequestError) as caught:
         client.vector_stores.files.create(vector_store_id=store.id, file_id=csv.id)
     body = caught.value.body
-    assert body["message"] == f"Files with extensions [.csv] are not supported for retrieval. See {SUPPORTED_URL}"  # type: ignore[index]
+    assert (
+        body["message"]
+        == f"Files with extensions [.csv] are not supported for retrieval. See {SUPPORTED_URL}"
+    )  # type: ignore[index]
     assert body["code"] == "unsupported_file"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as caught:
         client.vector_stores.create(file_ids=[csv.id])
@@ -175,16 +199,21 @@ def test_file_batches(client: openai.OpenAI) -> None:
     listed = client.vector_stores.file_batches.list_files(batch_id=batch.id, vector_store_id=store.id)
     assert sorted(f.id for f in listed.data) == sorted(f.id for f in files)
     assert all(f.attributes == {"source": "batch"} for f in listed.data)
-    assert client.vector_stores.file_batches.list_files(
-        batch_id=batch.id, vector_store_id=store.id, filter="failed"
-    ).data == []
+    assert (
+        client.vector_stores.file_batches.list_files(
+            batch_id=batch.id, vector_store_id=store.id, filter="failed"
+        ).data
+        == []
+    )
 
     per_file = client.vector_stores.file_batches.create_and_poll(
         vector_store_id=store.id,
         extra_body={"files": [{"file_id": files[0].id, "attributes": {"rank": 1}}]},
     )
     assert per_file.file_counts.completed == 1
-    assert client.vector_stores.files.retrieve(file_id=files[0].id, vector_store_id=store.id).attributes == {"rank": 1}
+    assert client.vector_stores.files.retrieve(file_id=files[0].id, vector_store_id=store.id).attributes == {
+        "rank": 1
+    }
 
     uploaded = client.vector_stores.file_batches.upload_and_poll(
         store.id, files=[("u.md", io.BytesIO(f"uploaded {word}".encode()))]
@@ -192,12 +221,16 @@ def test_file_batches(client: openai.OpenAI) -> None:
     assert uploaded.file_counts.completed == 1
 
 
-def test_counts_while_ingesting_and_cancel(client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream) -> None:
+def test_counts_while_ingesting_and_cancel(
+    client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream
+) -> None:
     store = new_store(client)
     files = [upload_doc(client, "txt", f"held {n} {unique_word()}") for n in range(3)]
     embeddings_upstream.gate.clear()
     try:
-        batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=[f.id for f in files])
+        batch = client.vector_stores.file_batches.create(
+            vector_store_id=store.id, file_ids=[f.id for f in files]
+        )
         assert batch.status == "in_progress" and batch.file_counts.in_progress == 3
         running = client.vector_stores.retrieve(store.id)
         assert running.status == "in_progress" and running.file_counts.in_progress == 3
@@ -215,10 +248,14 @@ def test_counts_while_ingesting_and_cancel(client: openai.OpenAI, embeddings_ups
     assert client.vector_stores.search(store.id, query="held").data == []
 
 
-def test_embedding_requests_name_the_model(client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream) -> None:
+def test_embedding_requests_name_the_model(
+    client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream
+) -> None:
     word = unique_word()
     store = new_store(client)
-    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("m.txt", io.BytesIO(word.encode())))
+    client.vector_stores.files.upload_and_poll(
+        vector_store_id=store.id, file=("m.txt", io.BytesIO(word.encode()))
+    )
     ingest = [r for r in embeddings_upstream.requests if word in str(r["body"].get("input"))]
     assert ingest and ingest[0]["body"]["model"] == "text-embedding-3-small"
     assert ingest[0]["path"].endswith("/v1/embeddings")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Discriminator, Field, Tag, model_validator
+from pydantic import AfterValidator, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
 from assistantd.protocol.base import TAG_PREFIX, Metadata, WireModel
@@ -72,18 +72,6 @@ class CreateFileBatch(WireModel):
     files: list[CreateVectorStoreFile] | None = Field(default=None, min_length=1, max_length=2000)
     chunking_strategy: ChunkingStrategy | None = None
     attributes: Attributes = None
-
-    @model_validator(mode="after")
-    def _one_source(self) -> CreateFileBatch:
-        if self.file_ids is not None and self.files is not None:
-            raise PydanticCustomError(
-                "mutually_exclusive", "Invalid request: 'file_ids' and 'files' are mutually exclusive."
-            )
-        if self.file_ids is None and self.files is None:
-            raise PydanticCustomError(
-                "missing_file_ids", "Missing required parameter: 'file_ids' (or 'files')."
-            )
-        return self
 
 
 class ComparisonFilter(WireModel):

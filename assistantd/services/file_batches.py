@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from assistantd.errors import InvalidRequest, missing_parameter
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.vector_stores import CreateFileBatch
@@ -25,6 +26,10 @@ from assistantd.store.models import FileBatchRow, VectorStoreFileRow
 
 
 def _specs(body: CreateFileBatch) -> list[FileSpec]:
+    if body.file_ids is not None and body.files is not None:
+        raise InvalidRequest("Invalid request: 'file_ids' and 'files' are mutually exclusive.", param="files")
+    if body.file_ids is None and body.files is None:
+        raise missing_parameter("file_ids")
     check_overlap(body.chunking_strategy, "chunking_strategy")
     default = chunking.resolve(body.chunking_strategy)
     if body.files is not None:
