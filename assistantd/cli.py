@@ -93,7 +93,15 @@ def _serve(settings: Settings) -> int:
 
     _migrate(settings)
     container = build(settings)
-    if asyncio.run(container.keys.is_open()):
+
+    async def is_open() -> bool:
+        # Pooled connections belong to this loop: drop them before uvicorn runs its own.
+        try:
+            return await container.keys.is_open()
+        finally:
+            await container.db.close()
+
+    if asyncio.run(is_open()):
         log.warning(OPEN_WARNING)
     app = create_app(settings, container)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
