@@ -7,8 +7,8 @@ the exact marker and whose offsets are end-exclusive code-point offsets into the
 
 from __future__ import annotations
 
-import itertools
 import re
+from collections import OrderedDict
 from typing import Any
 
 from assistantd.engine.tools import ToolContext, ToolOutcome
@@ -16,6 +16,7 @@ from assistantd.errors import APIError
 from assistantd.protocol.tools import DEFAULT_RANKER
 from assistantd.services.vector_search import Result, Searcher
 
+MAX_TRACKED_RUNS = 10_000
 INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
 DESCRIPTION = (
@@ -53,8 +54,15 @@ class FileSearch:
 
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
-        # Numbers the calls, so markers stay unique across the calls of one run.
-        self._calls = itertools.count()
+        # Numbers the calls of each run from 0, so markers are unique within a run and predictable.
+        self._calls: OrderedDict[str, int] = OrderedDict()
+
+    def _next_call(self, run_id: str) -> int:
+        number = self._calls.pop(run_id, -1) + 1
+        self._calls[run_id] = number
+        while len(self._calls) > MAX_TRACKED_RUNS:
+            self._calls.popitem(last=False)
+        return number
 
     def function_definition(self, definition: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -95,7 +103,7 @@ class FileSearch:
                 output=f"File search failed: {exc.message}",
                 details={"ranking_options": ranking, "results": []},
             )
-        call = next(self._calls)
+        call = self._next_call(context.run_id)
         markers: dict[str, str] = {}
         lines = []
         for n, result in enumerate(results):
