@@ -25,7 +25,9 @@ def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, embeddings_upstream: EmbeddingsUpstream) -> Iterator[LiveServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, embeddings_upstream: EmbeddingsUpstream
+) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("server"),
         env={"ASSISTANTD_API_KEYS": API_KEYS, "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url},

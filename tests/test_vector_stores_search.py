@@ -222,13 +222,15 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "search",
             {"query": "x", "max_num_results": 0},
-            "Invalid 'max_num_results': integer below minimum value. Expected a value >= 1, but got 0 instead.",
+            "Invalid 'max_num_results': integer below minimum value. Expected a value >= 1, "
+            "but got 0 instead.",
             "max_num_results",
         ),
         (
             "search",
             {"query": "x", "max_num_results": 51},
-            "Invalid 'max_num_results': integer above maximum value. Expected a value <= 50, but got 51 instead.",
+            "Invalid 'max_num_results': integer above maximum value. Expected a value <= 50, "
+            "but got 51 instead.",
             "max_num_results",
         ),
         ("search", {}, "Missing required parameter: 'query'.", "query"),
@@ -236,14 +238,16 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "search",
             {"query": "x", "ranking_options": {"score_threshold": 1.5}},
-            "Invalid 'ranking_options.score_threshold': decimal above maximum value. Expected a value <= 1.0, but got 1.5 "
+            "Invalid 'ranking_options.score_threshold': decimal above maximum value. "
+            "Expected a value <= 1.0, but got 1.5 "
             "instead.",
             "ranking_options.score_threshold",
         ),
         (
             "search",
             {"query": "x", "filters": {"type": "like", "key": "a", "value": "b"}},
-            "Invalid value: 'like'. Supported values are: 'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in' or 'nin'.",
+            "Invalid value: 'like'. Supported values are: 'eq', 'ne', 'gt', 'gte', 'lt', "
+            "'lte', 'in' or 'nin'.",
             "filters.type",
         ),
         (
@@ -255,7 +259,8 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
                     "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 101},
                 },
             },
-            "Invalid 'chunking_strategy.static.chunk_overlap_tokens': must not exceed half of 'max_chunk_size_tokens' "
+            "Invalid 'chunking_strategy.static.chunk_overlap_tokens': must not exceed half "
+            "of 'max_chunk_size_tokens' "
             "(100), but got 101 instead.",
             "chunking_strategy.static.chunk_overlap_tokens",
         ),
@@ -268,7 +273,8 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
                     "static": {"max_chunk_size_tokens": 99, "chunk_overlap_tokens": 0},
                 },
             },
-            "Invalid 'chunking_strategy.static.max_chunk_size_tokens': integer below minimum value. Expected a value "
+            "Invalid 'chunking_strategy.static.max_chunk_size_tokens': integer below minimum "
+            "value. Expected a value "
             ">= 100, but got 99 instead.",
             "chunking_strategy.static.max_chunk_size_tokens",
         ),
@@ -276,14 +282,16 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "files",
             {"file_id": "file-x", "attributes": {f"k{n}": n for n in range(17)}},
-            "Invalid 'attributes': too many properties. Expected an object with at most 16 properties, but got an "
+            "Invalid 'attributes': too many properties. Expected an object with at most 16 "
+            "properties, but got an "
             "object with 17 properties instead.",
             "attributes",
         ),
         (
             "file_batches",
             {"file_ids": []},
-            "Invalid 'file_ids': array too short. Expected an array with minimum length 1, but got an array with "
+            "Invalid 'file_ids': array too short. Expected an array with minimum length 1, "
+            "but got an array with "
             "length 0 instead.",
             "file_ids",
         ),
