@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 from typing import Any
 
 import httpx
@@ -83,3 +85,23 @@ def upload(
 ) -> Any:
     content = data if data is not None else os.urandom(64)
     return client.files.create(file=(name, io.BytesIO(content)), purpose=purpose)  # type: ignore[arg-type]
+
+
+def cli(server: Any, *args: str) -> subprocess.CompletedProcess[str]:
+    """``assistantd ARGS`` against a server's data dir and database, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "assistantd", *args],
+        env=server.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def new_project_client(server: Any, project: str) -> openai.OpenAI:
+    """A client of a project of its own: a key made with ``assistantd keys create``."""
+    made = cli(server, "keys", "create", "--project", project)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip().splitlines()[-1]
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=key, max_retries=0)
