@@ -110,8 +110,12 @@ def _serve(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    settings = _settings(args)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (ValueError, OSError) as error:  # a bad file or value: say which, not a traceback
+        parser.exit(2, f"assistantd: invalid settings: {error}\n")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
         _migrate(settings)
