@@ -187,8 +187,12 @@ def test_raw_sse_framing_and_delta_index_rules(http: httpx.Client, client: opena
         frames = read_frames(answer)
     assert frames[-1] == ("done", "[DONE]")
     names = [name for name, _ in frames[:-1]]
-    assert names == [*TEXT_ORDER, "thread.message.delta", "thread.message.delta", *[
-        "thread.message.completed", "thread.run.step.completed", "thread.run.completed"]]
+    assert names == [
+        *TEXT_ORDER,
+        "thread.message.delta",
+        "thread.message.delta",
+        *["thread.message.completed", "thread.run.step.completed", "thread.run.completed"],
+    ]
     data = {i: json.loads(d) for i, (_, d) in enumerate(frames[:-1])}
     first, second = data[7]["delta"]["content"][0], data[8]["delta"]["content"][0]
     assert first == {"index": 0, "type": "text", "text": {"value": "a", "annotations": []}}
@@ -208,7 +212,9 @@ def test_step_delta_sends_ids_and_names_once(http: httpx.Client, client: openai.
     thread = thread_with(client, "hi")
     with http.stream("POST", f"/threads/{thread.id}/runs", json={"assistant_id": asst.id, "stream": True}) as answer:
         frames = read_frames(answer)
-    deltas = [json.loads(d)["delta"]["step_details"]["tool_calls"][0] for n, d in frames if n == "thread.run.step.delta"]
+    deltas = [
+        json.loads(d)["delta"]["step_details"]["tool_calls"][0] for n, d in frames if n == "thread.run.step.delta"
+    ]
     assert deltas[0]["id"].startswith("call_") and deltas[0]["function"]["name"] == "get_weather"
     assert all("id" not in d and "name" not in d["function"] for d in deltas[1:])
     assert "".join(d["function"]["arguments"] for d in deltas) == '{"city": "Lima"}'

@@ -88,9 +88,7 @@ def test_parallel_tool_calls_false_gives_at_most_one(client: openai.OpenAI, upst
     upstream.script(model, Reply(tool_calls=[("get_weather", '{"city": "A"}'), ("get_time", "{}")]))
     asst = assistant(client, model, tools=[WEATHER, CLOCK])
     thread = thread_with(client, "both")
-    run = client.beta.threads.runs.create_and_poll(
-        thread_id=thread.id, assistant_id=asst.id, parallel_tool_calls=False
-    )
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id, parallel_tool_calls=False)
     assert run.required_action is not None
     assert [c.function.name for c in run.required_action.submit_tool_outputs.tool_calls] == ["get_weather"]
     assert upstream.requests(model)[0].body["parallel_tool_calls"] is False
