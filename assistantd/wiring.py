@@ -7,10 +7,18 @@ from typing import Any
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
+from assistantd.engine.events import EventBus
+from assistantd.engine.loop import RunEngine
+from assistantd.engine.tools import ServerTool
+from assistantd.executor import Executor
+from assistantd.llm import ChatModel, OpenAIChatModel
 from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
+from assistantd.services.run_store import DbRunStore
+from assistantd.services.runs import Runs
+from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
 from assistantd.settings import Settings
 from assistantd.store.db import Database
@@ -26,20 +34,36 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
+    runs: Runs = field(init=False)
+    steps: Steps = field(init=False)
+    bus: EventBus = field(init=False)
+    executor: Executor = field(init=False)
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
     # Retrieval (vector stores, ingestion, search); built by build_retrieval().
     vector_stores: Any = None
     file_batches: Any = None
     searcher: Any = None
     ingestion: Any = None
-    # Server-side tools the run engine offers to the model, by tool type.
-    server_tools: dict[str, Any] = field(default_factory=dict)
+
+    def use_runs(self, model: ChatModel) -> None:
+        """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
+        store = DbRunStore(self.db)
+        self.bus = EventBus()
+        engine = RunEngine(model, store, self.bus, self.server_tools, self.settings.model_context_tokens)
+        self.executor = Executor(
+            store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds
+        )
+        self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
+        self.steps = Steps(self.db)
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
         if self.ingestion is not None:
             await self.ingestion.start()
+        await self.executor.start()
 
     async def stop(self) -> None:
+        await self.executor.stop()
         if self.ingestion is not None:
             await self.ingestion.stop()
         await self.db.close()
@@ -111,4 +135,12 @@ def build(settings: Settings) -> Container:
         files=Files(db, blobs, settings.max_upload_bytes),
     )
     build_retrieval(container)
+    container.use_runs(
+        OpenAIChatModel(
+            settings.model_base_url,
+            settings.model_api_key,
+            settings.model_timeout_seconds,
+            settings.model_max_retries,
+        )
+    )
     return container

@@ -11,6 +11,7 @@ import pytest
 
 from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.server import LiveServer
+from tests.upstream import Upstream
 
 KEY_A, KEY_B = "sk-test-alpha", "sk-test-beta"
 API_KEYS = f"{KEY_A}=alpha,{KEY_B}=beta"
@@ -19,18 +20,40 @@ API_KEYS = f"{KEY_A}=alpha,{KEY_B}=beta"
 @pytest.fixture(scope="session")
 def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
     """The fake embeddings upstream every session server uses (deterministic, records requests)."""
-    upstream = EmbeddingsUpstream().start()
-    yield upstream
-    upstream.close()
+    fake = EmbeddingsUpstream().start()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
+def upstream() -> Iterator[Upstream]:
+    """The scripted chat completions upstream every test server talks to (see tests/upstream.py)."""
+    fake = Upstream().start()
+    yield fake
+    fake.close()
+
+
+def upstream_env(upstream: Upstream) -> dict[str, str]:
+    # Short timeouts so a hung upstream fails a run quickly; one retry so retries are exercised.
+    return {
+        "ASSISTANTD_MODEL_BASE_URL": upstream.url,
+        "ASSISTANTD_MODEL_API_KEY": "sk-upstream",
+        "ASSISTANTD_MODEL_TIMEOUT_SECONDS": "4",
+        "ASSISTANTD_MODEL_MAX_RETRIES": "1",
+    }
 
 
 @pytest.fixture(scope="session")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, embeddings_upstream: EmbeddingsUpstream
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream
 ) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("server"),
-        env={"ASSISTANTD_API_KEYS": API_KEYS, "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url},
+        env={
+            "ASSISTANTD_API_KEYS": API_KEYS,
+            **upstream_env(upstream),
+            "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url,
+        },
     )
     live.start()
     yield live
@@ -65,8 +88,8 @@ def http(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def tmp_server(tmp_path: Path) -> Iterator[LiveServer]:
+def tmp_server(tmp_path: Path, upstream: Upstream) -> Iterator[LiveServer]:
     """A server of the test's own (restarts, other settings); started by the test."""
-    live = LiveServer(tmp_path / "own-server")
+    live = LiveServer(tmp_path / "own-server", env=upstream_env(upstream))
     yield live
     live.close()
