@@ -135,9 +135,7 @@ class MiniLM:
             x = self._attention(x, prefix + ".attention", mask)
             hidden = _gelu(self._dense(x, prefix + ".intermediate.dense"))
             out = self._dense(hidden, prefix + ".output.dense")
-            x = _layer_norm(
-                x + out, w[prefix + ".output.LayerNorm.weight"], w[prefix + ".output.LayerNorm.bias"]
-            )
+            x = _layer_norm(x + out, w[prefix + ".output.LayerNorm.weight"], w[prefix + ".output.LayerNorm.bias"])
         weights = attention[:, :, None].astype(np.float32)
         pooled = (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
         return normalise(pooled)

@@ -104,9 +104,7 @@ async def ingest(root: Path, embedder: Embedder, text: str, files: int) -> tuple
     piece = len(text) // files
     ids = []
     for n in range(files):
-        upload = await service.store_bytes(
-            CALLER, text[n * piece : (n + 1) * piece].encode(), f"f{n}.md", "assistants"
-        )
+        upload = await service.store_bytes(CALLER, text[n * piece : (n + 1) * piece].encode(), f"f{n}.md", "assistants")
         ids.append(upload["id"])
     await ingestion.start()
     started = time.perf_counter()
@@ -223,9 +221,7 @@ async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tupl
     for mode in ("keyword", "vector", "hybrid"):
         recalls, ndcgs = [], []
         for (text, relevant), vector in zip(queries, query_vectors, strict=True):
-            hits = await index.search(
-                SearchQuery(["vs_quality"], [text], {"vs_quality": vector[None, :]}, 10, mode)
-            )  # type: ignore[arg-type]
+            hits = await index.search(SearchQuery(["vs_quality"], [text], {"vs_quality": vector[None, :]}, 10, mode))  # type: ignore[arg-type]
             ranked = [hit.file_id for hit in hits]
             recalls.append(recall(ranked, relevant))
             ndcgs.append(ndcg(ranked, relevant))
@@ -270,8 +266,6 @@ async def main(quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     asyncio.run(main(parser.parse_args().quick))

@@ -78,9 +78,7 @@ def test_file_search_run_cites_retrieved_chunks(
     tool_messages = [m for m in second.messages if m.get("role") == "tool"]
     assert tool_messages and marker in tool_messages[0]["content"] and word in tool_messages[0]["content"]
 
-    steps = client.beta.threads.runs.steps.list(
-        run_id=run.id, thread_id=thread.id, include=[INCLUDE], order="asc"
-    )
+    steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id, include=[INCLUDE], order="asc")
     call = steps.data[0].step_details.tool_calls[0]  # type: ignore[union-attr]
     assert call.type == "file_search"
     assert call.file_search.ranking_options.ranker == "default_2024_08_21"

@@ -52,9 +52,7 @@ async def make_store(container: Container, files: dict[str, str]) -> str:
     return str(store["id"])
 
 
-def context(
-    assistant_store: str, thread_store: str, options: dict[str, Any], include: list[str]
-) -> ToolContext:
+def context(assistant_store: str, thread_store: str, options: dict[str, Any], include: list[str]) -> ToolContext:
     return ToolContext(
         caller=CALLER,
         thread_id="thread_x",
@@ -72,12 +70,8 @@ async def test_execute_searches_both_stores_and_annotate_cites(container: Contai
     tool = container.server_tools["file_search"]
     assert isinstance(tool, FileSearch) and tool.type == "file_search"
     assert tool.function_definition({})["parameters"]["required"] == ["query"]
-    assistant_store = await make_store(
-        container, {"policy.md": "Refunds are issued within 30 days of purchase."}
-    )
-    thread_store = await make_store(
-        container, {"notes.txt": "The customer asked about refunds for a broken kettle."}
-    )
+    assistant_store = await make_store(container, {"policy.md": "Refunds are issued within 30 days of purchase."})
+    thread_store = await make_store(container, {"notes.txt": "The customer asked about refunds for a broken kettle."})
     options = {
         "max_num_results": 5,
         "ranking_options": {"ranker": "default_2024_08_21", "score_threshold": 0.0},
@@ -90,9 +84,7 @@ async def test_execute_searches_both_stores_and_annotate_cites(container: Contai
     results = outcome.details["results"]
     assert {r["file_name"] for r in results} == {"policy.md", "notes.txt"}
     assert all(0 <= r["score"] <= 1 and r["file_id"].startswith("file-") for r in results)
-    assert all(
-        r["content"][0]["type"] == "text" and "refunds" in r["content"][0]["text"].lower() for r in results
-    )
+    assert all(r["content"][0]["type"] == "text" and "refunds" in r["content"][0]["text"].lower() for r in results)
     assert "【" in outcome.output and "†policy.md】" in outcome.output and "30 days" in outcome.output
     # Calls are numbered per run from 0; results from 0 in rank order.
     assert outcome.output.startswith("【0:0†")

@@ -48,9 +48,7 @@ def run_sql(live: LiveServer, sqlite_sql: str, postgres_sql: str, *args: object)
             conn.execute(sqlite_sql, args)
 
 
-def test_files_in_progress_at_a_crash_are_ingested_after_restart(
-    tmp_path: Path, upstream: EmbeddingsUpstream
-) -> None:
+def test_files_in_progress_at_a_crash_are_ingested_after_restart(tmp_path: Path, upstream: EmbeddingsUpstream) -> None:
     live = own_server(tmp_path / "srv", upstream)
     try:
         live.start()
@@ -61,10 +59,7 @@ def test_files_in_progress_at_a_crash_are_ingested_after_restart(
         upstream.gate.clear()
         client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id)
         wait_for(lambda: upstream.requests, "the worker to call the embeddings upstream")
-        assert (
-            client.vector_stores.files.retrieve(file_id=file.id, vector_store_id=store.id).status
-            == "in_progress"
-        )
+        assert client.vector_stores.files.retrieve(file_id=file.id, vector_store_id=store.id).status == "in_progress"
         live.kill()
         upstream.gate.set()
         live.start()
@@ -81,9 +76,7 @@ def test_expired_store_stops_serving_and_is_cleaned(tmp_path: Path, upstream: Em
     try:
         live.start()
         client = sdk(live)
-        store = client.vector_stores.create(
-            name="short", expires_after={"anchor": "last_active_at", "days": 1}
-        )
+        store = client.vector_stores.create(name="short", expires_after={"anchor": "last_active_at", "days": 1})
         file = upload_doc(client, "txt", "expiring words")
         client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id)
         assert client.vector_stores.search(store.id, query="expiring").data

@@ -66,9 +66,7 @@ def test_search_shape_and_ranking(client: openai.OpenAI, catalogue: dict[str, An
 
 
 def test_search_page_envelope(http: httpx.Client, catalogue: dict[str, Any]) -> None:
-    answer = http.post(
-        f"/vector_stores/{catalogue['store']}/search", json={"query": ["granite rock", "apples"]}
-    )
+    answer = http.post(f"/vector_stores/{catalogue['store']}/search", json={"query": ["granite rock", "apples"]})
     assert answer.status_code == 200
     body = answer.json()
     assert_valid("VectorStoreSearchResultsPage", body)
@@ -79,9 +77,7 @@ def test_search_page_envelope(http: httpx.Client, catalogue: dict[str, Any]) -> 
 
 
 def test_max_num_results(client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
-    page = client.vector_stores.search(
-        catalogue["store"], query=f"{catalogue['word']} fruit", max_num_results=2
-    )
+    page = client.vector_stores.search(catalogue["store"], query=f"{catalogue['word']} fruit", max_num_results=2)
     assert len(page.data) == 2
 
 
@@ -102,13 +98,9 @@ def test_score_threshold_drops_weak_results(client: openai.OpenAI, catalogue: di
 
 def test_comparison_and_compound_filters(client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
     ids, store, word = catalogue["ids"], catalogue["store"], catalogue["word"]
-    fruit = client.vector_stores.search(
-        store, query=word, filters={"type": "eq", "key": "kind", "value": "fruit"}
-    )
+    fruit = client.vector_stores.search(store, query=word, filters={"type": "eq", "key": "kind", "value": "fruit"})
     assert set(_found(fruit)) == {ids["apple"], ids["banana"]}
-    cheap = client.vector_stores.search(
-        store, query=word, filters={"type": "lte", "key": "price", "value": 2}
-    )
+    cheap = client.vector_stores.search(store, query=word, filters={"type": "lte", "key": "price", "value": 2})
     assert set(_found(cheap)) == {ids["banana"], ids["carrot"]}
     either = client.vector_stores.search(
         store,
@@ -132,9 +124,7 @@ def test_comparison_and_compound_filters(client: openai.OpenAI, catalogue: dict[
         store, query=word, filters={"type": "in", "key": "kind", "value": ["veg", "rock"]}
     )
     assert set(_found(listed)) == {ids["carrot"], ids["granite"]}
-    excluded = client.vector_stores.search(
-        store, query=word, filters={"type": "ne", "key": "kind", "value": "fruit"}
-    )
+    excluded = client.vector_stores.search(store, query=word, filters={"type": "ne", "key": "kind", "value": "fruit"})
     assert ids["apple"] not in _found(excluded) and ids["carrot"] in _found(excluded)
 
 
@@ -142,25 +132,17 @@ def test_update_attributes_changes_filtering(client: openai.OpenAI) -> None:
     store = new_store(client)
     word = unique_word()
     file = upload(client, "attr.txt", f"{word} attribute test".encode())
-    client.vector_stores.files.create_and_poll(
-        vector_store_id=store.id, file_id=file.id, attributes={"tier": "free"}
-    )
-    updated = client.vector_stores.files.update(
-        file_id=file.id, vector_store_id=store.id, attributes={"tier": "pro"}
-    )
+    client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id, attributes={"tier": "free"})
+    updated = client.vector_stores.files.update(file_id=file.id, vector_store_id=store.id, attributes={"tier": "pro"})
     assert updated.attributes == {"tier": "pro"}
     assert (
         _found(
-            client.vector_stores.search(
-                store.id, query=word, filters={"type": "eq", "key": "tier", "value": "free"}
-            )
+            client.vector_stores.search(store.id, query=word, filters={"type": "eq", "key": "tier", "value": "free"})
         )
         == []
     )
     assert _found(
-        client.vector_stores.search(
-            store.id, query=word, filters={"type": "eq", "key": "tier", "value": "pro"}
-        )
+        client.vector_stores.search(store.id, query=word, filters={"type": "eq", "key": "tier", "value": "pro"})
     ) == [file.id]
 
 
@@ -208,9 +190,7 @@ def test_detaching_keeps_the_file(client: openai.OpenAI) -> None:
 
 def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
     store = new_store(client)
-    client.vector_stores.files.upload_and_poll(
-        vector_store_id=store.id, file=("s.txt", io.BytesIO(b"store bound"))
-    )
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("s.txt", io.BytesIO(b"store bound")))
     client.vector_stores.delete(store.id)
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.search(store.id, query="store bound")
@@ -222,15 +202,13 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "search",
             {"query": "x", "max_num_results": 0},
-            "Invalid 'max_num_results': integer below minimum value. Expected a value >= 1, "
-            "but got 0 instead.",
+            "Invalid 'max_num_results': integer below minimum value. Expected a value >= 1, but got 0 instead.",
             "max_num_results",
         ),
         (
             "search",
             {"query": "x", "max_num_results": 51},
-            "Invalid 'max_num_results': integer above maximum value. Expected a value <= 50, "
-            "but got 51 instead.",
+            "Invalid 'max_num_results': integer above maximum value. Expected a value <= 50, but got 51 instead.",
             "max_num_results",
         ),
         ("search", {}, "Missing required parameter: 'query'.", "query"),
@@ -246,8 +224,7 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "search",
             {"query": "x", "filters": {"type": "like", "key": "a", "value": "b"}},
-            "Invalid value: 'like'. Supported values are: 'eq', 'ne', 'gt', 'gte', 'lt', "
-            "'lte', 'in' or 'nin'.",
+            "Invalid value: 'like'. Supported values are: 'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in' or 'nin'.",
             "filters.type",
         ),
         (
@@ -318,16 +295,11 @@ def test_malformed_store_bodies(http: httpx.Client) -> None:
     assert bad_days.status_code == 400 and bad_days.json()["error"]["param"] == "expires_after.days"
     bad_anchor = http.post("/vector_stores", json={"expires_after": {"anchor": "created_at", "days": 1}})
     assert (
-        bad_anchor.json()["error"]["message"]
-        == "Invalid value: 'created_at'. Supported values are: 'last_active_at'."
+        bad_anchor.json()["error"]["message"] == "Invalid value: 'created_at'. Supported values are: 'last_active_at'."
     )
-    both = http.post(
-        "/vector_stores/vs_missing/file_batches", json={"file_ids": ["a"], "files": [{"file_id": "a"}]}
-    )
+    both = http.post("/vector_stores/vs_missing/file_batches", json={"file_ids": ["a"], "files": [{"file_id": "a"}]})
     assert both.status_code == 400
-    assert (
-        both.json()["error"]["message"] == "Invalid request: 'file_ids' and 'files' are mutually exclusive."
-    )
+    assert both.json()["error"]["message"] == "Invalid request: 'file_ids' and 'files' are mutually exclusive."
     neither = http.post("/vector_stores/vs_missing/file_batches", json={})
     assert neither.json()["error"]["message"] == "Missing required parameter: 'file_ids'."
     missing = http.get("/vector_stores/vs_missing")
@@ -337,9 +309,7 @@ def test_malformed_store_bodies(http: httpx.Client) -> None:
     assert bad_filter.status_code == 400
 
 
-def test_tenant_isolation(
-    client: openai.OpenAI, other_client: openai.OpenAI, catalogue: dict[str, Any]
-) -> None:
+def test_tenant_isolation(client: openai.OpenAI, other_client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
     store = catalogue["store"]
     with pytest.raises(openai.NotFoundError):
         other_client.vector_stores.retrieve(store)
@@ -403,9 +373,7 @@ def test_inline_vector_store_helpers(client: openai.OpenAI) -> None:
     assistant = client.beta.assistants.create(
         model="gpt-4o",
         tools=[{"type": "file_search"}],
-        tool_resources={
-            "file_search": {"vector_stores": [{"file_ids": [file.id], "metadata": {"made": "inline"}}]}
-        },
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [file.id], "metadata": {"made": "inline"}}]}},
     )
     (store_id,) = assistant.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr,misc]
     store = wait_store_idle(client, store_id)

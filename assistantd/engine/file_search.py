@@ -87,9 +87,7 @@ class FileSearch:
         ranking = {"ranker": DEFAULT_RANKER, "score_threshold": threshold}
         query = arguments.get("query")
         queries = (
-            [query]
-            if isinstance(query, str)
-            else [q for q in arguments.get("queries") or [] if isinstance(q, str)]
+            [query] if isinstance(query, str) else [q for q in arguments.get("queries") or [] if isinstance(q, str)]
         )
         queries = [q for q in queries if q.strip()]
         stores = store_ids(context)
