@@ -13,7 +13,7 @@ import pytest
 
 from assistantd.engine.file_search import INCLUDE_CONTENT, FileSearch
 from assistantd.engine.tools import ToolContext
-from assistantd.protocol.vector_stores import CreateVectorStore
+from assistantd.protocol.vector_stores import CreateVectorStore, CreateVectorStoreFile
 from assistantd.services.context import Caller
 from assistantd.settings import Settings
 from assistantd.store.migrate import upgrade_async
@@ -116,3 +116,25 @@ async def test_execute_honours_limits_threshold_and_include(container: Container
     assert strict.details["results"] == [] and strict.output == "No results found for the query."
     empty = await tool.execute(context(store, store, {}, []), {"query": ""})
     assert empty.output == "No query was given."
+
+
+async def test_thread_store_files_in_progress_are_waited_for(
+    container: Container, embeddings_upstream: EmbeddingsUpstream
+) -> None:
+    store = await make_store(container, {})
+    upload = await container.files.store_bytes(CALLER, b"late arriving pears", "late.txt", "assistants")
+    embeddings_upstream.gate.clear()
+    try:
+        await container.vector_stores.add_file(CALLER, store, CreateVectorStoreFile(file_id=upload["id"]))
+        # Bounded: gives up after the given time while the file is still being ingested.
+        await container.searcher.wait_ready([store], 0.3)
+        status = (await container.vector_stores.retrieve_file(CALLER, store, upload["id"]))["status"]
+        assert status == "in_progress"
+        waiting = asyncio.create_task(container.searcher.wait_ready([store], 60))
+    finally:
+        embeddings_upstream.gate.set()
+    await waiting
+    assert (await container.vector_stores.retrieve_file(CALLER, store, upload["id"]))["status"] == "completed"
+    tool = container.server_tools["file_search"]
+    outcome = await tool.execute(context(store, store, {}, []), {"query": "pears"})
+    assert [r["file_id"] for r in outcome.details["results"]] == [upload["id"]]

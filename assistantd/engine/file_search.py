@@ -17,6 +17,7 @@ from assistantd.protocol.tools import DEFAULT_RANKER
 from assistantd.services.vector_search import Result, Searcher
 
 MAX_TRACKED_RUNS = 10_000
+THREAD_STORE_WAIT_SECONDS = 60.0
 INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
 DESCRIPTION = (
@@ -35,6 +36,11 @@ def store_ids(context: ToolContext) -> list[str]:
             if store_id not in ids:
                 ids.append(store_id)
     return ids
+
+
+def thread_store_ids(context: ToolContext) -> list[str]:
+    search = (context.thread_resources or {}).get("file_search") or {}
+    return list(search.get("vector_store_ids") or [])
 
 
 def _file_label(name: str) -> str:
@@ -94,6 +100,9 @@ class FileSearch:
         if not queries or not stores:
             reason = "No query was given." if not queries else "No files are attached to search."
             return ToolOutcome(output=reason, details={"ranking_options": ranking, "results": []})
+        # As OpenAI did: files still being ingested into the thread's store are waited for (not the
+        # assistant's, which was prepared ahead of time).
+        await self.searcher.wait_ready(thread_store_ids(context), THREAD_STORE_WAIT_SECONDS)
         try:
             results = await self.searcher.search(context.caller, stores, queries, limit, threshold)
         except APIError as exc:

@@ -6,11 +6,13 @@ first; results below ``score_threshold`` are dropped. Expired stores answer with
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistantd.embed import Embedders, EmbeddingError
 from assistantd.errors import APIError, InvalidRequest
@@ -25,6 +27,7 @@ from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 from assistantd.vectors.base import Mode, SearchQuery, VectorIndex
 
 TOUCH_EVERY_SECONDS = 60
+READY_POLL_SECONDS = 0.2
 STOP_WORDS = frozenset(
     "a an and are as at be by can could do does for from how i in is it me my of on or please "
     "should tell that the this to was what when where which who why will with would you your".split()
@@ -173,6 +176,20 @@ class Searcher:
             rows = (await session.execute(select(VectorStoreRow).where(VectorStoreRow.id.in_(stale)))).scalars()
             for row in rows:
                 documents.save(row, {**row.data, "last_active_at": stamp})
+
+    async def wait_ready(self, store_ids: list[str], seconds: float) -> None:
+        """Wait (up to ``seconds``) until no file of the stores is still being ingested."""
+        if not store_ids:
+            return
+        query = select(func.count()).where(
+            VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "in_progress"
+        )
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            async with self.db.read() as session:
+                if not (await session.execute(query)).scalar():
+                    return
+            await asyncio.sleep(READY_POLL_SECONDS)
 
     async def search_request(self, caller: Caller, store_id: str, body: SearchVectorStore) -> dict[str, Any]:
         texts = [body.query] if isinstance(body.query, str) else [t for t in body.query if t.strip()]
