@@ -173,7 +173,7 @@ class Ingestion:
                 return
             await self.index.delete_file(session, job.store_id, job.file_id)
             await self.index.add(session, job.project, job.store_id, job.file_id, chunks)
-            row.status = "completed"
+            row.status, row.usage_bytes = "completed", usage
             documents.save(row, {**row.data, "status": "completed", "usage_bytes": usage, "last_error": None})
 
     async def _finish_failed(
