@@ -247,3 +247,27 @@ def test_streamed_uploads_are_cut_off_at_the_limit(tmp_server: LiveServer) -> No
         code="file_too_large",
     )
     assert list((tmp_server.data_dir / "files").iterdir()) == []
+
+
+def test_a_deleted_file_leaves_code_interpreter_resources(client: openai.OpenAI) -> None:
+    gone, kept = upload(client, name="gone.csv"), upload(client, name="kept.csv")
+    code_files = {"code_interpreter": {"file_ids": [gone.id, kept.id]}}
+    assistant = client.beta.assistants.create(model="m", tool_resources=code_files)  # type: ignore[arg-type]
+    thread = client.beta.threads.create(tool_resources=code_files)  # type: ignore[arg-type]
+    attached = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "x",
+                "attachments": [{"file_id": gone.id, "tools": [{"type": "code_interpreter"}]}],
+            }
+        ]
+    )
+    client.files.delete(gone.id)
+    assert wire(client.beta.assistants.retrieve(assistant.id))["tool_resources"] == {
+        "code_interpreter": {"file_ids": [kept.id]}
+    }
+    assert wire(client.beta.threads.retrieve(thread.id))["tool_resources"] == {
+        "code_interpreter": {"file_ids": [kept.id]}
+    }
+    assert wire(client.beta.threads.retrieve(attached.id))["tool_resources"] == {"code_interpreter": {"file_ids": []}}
