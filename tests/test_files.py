@@ -271,3 +271,10 @@ def test_a_deleted_file_leaves_code_interpreter_resources(client: openai.OpenAI)
         "code_interpreter": {"file_ids": [kept.id]}
     }
     assert wire(client.beta.threads.retrieve(attached.id))["tool_resources"] == {"code_interpreter": {"file_ids": []}}
+
+
+def test_sdk_helpers_see_a_processed_file(client: openai.OpenAI) -> None:
+    file = upload(client, b"ready")
+    assert client.files.wait_for_processing(file.id).status == "processed"
+    raw = client.files.with_raw_response.retrieve(file.id)
+    assert raw.headers["x-request-id"].startswith("req_")
