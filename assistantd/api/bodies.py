@@ -58,7 +58,8 @@ class JSONBodies:
         if not body.strip():
             body = b"{}"
         if b"u0000" in body.lower() and (where := _null_character_at(body)) is not None:
-            message = f"Invalid '{where}': string contains a null character (\\u0000), which is not supported."
+            name = where or "body"
+            message = f"Invalid '{name}': string contains a null character (\\u0000), which is not supported."
             await _refuse(InvalidRequest(message, param=where or None, code="invalid_value"), scope, receive, send)
             return
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
