@@ -7,6 +7,7 @@ retries with backoff on 408/409/429/5xx/timeouts/refused connections). Upstream 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -120,8 +121,10 @@ class OpenAIChatModel:
             raise
         except Exception as exc:
             raise map_error(exc) from exc
-        # Upstreams that send no usage (older vLLM, some proxies) are counted here instead.
-        yield usage or Usage(_count_prompt(request), tokens.count("".join(produced)))
+        if usage is None:
+            # Upstreams that send no usage (older vLLM, some proxies) are counted here, off the loop.
+            usage = await asyncio.to_thread(_count_usage, request, "".join(produced))
+        yield usage
         yield Finish(finish)
 
 
@@ -144,8 +147,8 @@ def _deltas(delta: Any) -> list[TextDelta | ToolCallDelta]:
     return out
 
 
-def _count_prompt(request: ChatRequest) -> int:
-    return count_messages(request.messages)
+def _count_usage(request: ChatRequest, produced: str) -> Usage:
+    return Usage(count_messages(request.messages), tokens.count(produced))
 
 
 def count_messages(messages: list[dict[str, Any]]) -> int:

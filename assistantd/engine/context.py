@@ -114,8 +114,11 @@ async def build_request(
     thread = [chat_message(m) for m in history]
     transcript: list[dict[str, Any]] = list(state.get("transcript") or [])
     tools = function_tools(run, server_tools)
-    # Counting is CPU work: keep it off the event loop.
-    costs, fixed = await asyncio.to_thread(_costs, thread, head + transcript)
+    if budget.tokens is None:
+        costs, fixed = [0] * len(thread), 0  # nothing to fit: skip counting
+    else:
+        # Counting is CPU work: keep it off the event loop.
+        costs, fixed = await asyncio.to_thread(_costs, thread, head + transcript)
     chosen = truncate(thread, costs, fixed, run.get("truncation_strategy") or {"type": "auto"}, budget.tokens)
     if chosen is None:
         return None
