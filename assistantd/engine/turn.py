@@ -173,7 +173,22 @@ class TurnWriter:
             body: dict[str, Any] = {"name": call.name, "arguments": call.arguments, "output": None}
             self._step_delta({"index": call.index, "id": call.id, "type": "function", "function": body})
         else:
-            self._step_delta({"index": call.index, "id": call.id, "type": call.kind, call.kind: {}})
+            self._step_delta(
+                {"index": call.index, "id": call.id, "type": call.kind, call.kind: self._opening(call.kind)}
+            )
+
+    def _opening(self, kind: str) -> dict[str, Any]:
+        """A server tool call's first delta body, in the shape OpenAI streamed for that tool."""
+        if kind == "code_interpreter":
+            return {"input": "", "outputs": []}
+        if kind == "file_search":
+            tool: dict[str, Any] = next((t for t in self.record.run.get("tools") or [] if t["type"] == kind), {})
+            ranking = (tool.get("file_search") or {}).get("ranking_options")
+            return {
+                "ranking_options": ranking or {"ranker": "default_2024_08_21", "score_threshold": 0.0},
+                "results": [],
+            }
+        return {}
 
     def _step_delta(self, call: dict[str, Any]) -> None:
         assert self.tool_step is not None
