@@ -126,6 +126,7 @@ def test_sampling_options_response_format_and_tools_override_are_sent(
         response_format={"type": "json_object"},
         tool_choice="required",
         parallel_tool_calls=False,
+        reasoning_effort="low",
     )
     assert run.status == "completed"
     assert [t.function.name for t in run.tools if t.type == "function"] == ["lookup"]
@@ -134,6 +135,7 @@ def test_sampling_options_response_format_and_tools_override_are_sent(
     assert body["tool_choice"] == "required" and body["parallel_tool_calls"] is False
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.9, 300)
     assert body["response_format"] == {"type": "json_object"}
+    assert body["reasoning_effort"] == "low" and run.reasoning_effort == "low"
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
 
 

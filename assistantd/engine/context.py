@@ -86,7 +86,7 @@ def tool_choice(run: dict[str, Any], server_tools: Mapping[str, ServerTool]) -> 
 
 def sampling_options(run: dict[str, Any], tools: list[dict[str, Any]], max_tokens: int | None) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for key in ("temperature", "top_p"):
+    for key in ("temperature", "top_p", "reasoning_effort"):
         if run.get(key) is not None:
             options[key] = run[key]
     if max_tokens is not None:
