@@ -92,15 +92,27 @@ class OpenAIChatModel:
 
     def __init__(self, base_url: str, api_key: str, timeout: float, max_retries: int) -> None:
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        # Models whose upstream rejected ``stream_options``: asked without it from then on.
+        self.no_stream_options: set[str] = set()
+
+    async def _open(self, body: dict[str, Any]) -> Any:
+        if body["model"] not in self.no_stream_options:
+            try:
+                return await self.client.chat.completions.create(
+                    **body, stream=True, stream_options={"include_usage": True}
+                )
+            except openai.BadRequestError as exc:
+                if "stream_options" not in str(exc.message):
+                    raise
+                self.no_stream_options.add(body["model"])  # an older server: we count tokens ourselves
+        return await self.client.chat.completions.create(**body, stream=True)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.options}
         if request.tools:
             body["tools"] = request.tools
         try:
-            stream = await self.client.chat.completions.create(
-                **body, stream=True, stream_options={"include_usage": True}
-            )
+            stream = await self._open(body)
         except Exception as exc:
             raise map_error(exc) from exc
         usage: Usage | None = None
