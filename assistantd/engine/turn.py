@@ -13,6 +13,7 @@ from assistantd.engine.record import Recorder, RunRecord
 from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
 from assistantd.ids import new_id
 from assistantd.llm import TextDelta, ToolCallDelta
+from assistantd.services.context import Caller
 
 log = logging.getLogger("assistantd.engine")
 
@@ -255,7 +256,7 @@ class TurnWriter:
             self._step_delta({"index": call.index, "type": call.kind, call.kind: partial})
 
         context = ToolContext(
-            caller=_caller(record.project),
+            caller=Caller(project=record.project),
             thread_id=record.run["thread_id"],
             run_id=record.run["id"],
             assistant_id=record.run["assistant_id"],
@@ -276,9 +277,3 @@ class TurnWriter:
         if outcome.message_parts:
             record.state.setdefault("pending_parts", []).extend(outcome.message_parts)
         return outcome
-
-
-def _caller(project: str) -> Any:
-    from assistantd.services.context import Caller
-
-    return Caller(project=project)
