@@ -129,7 +129,7 @@ MALFORMED = [
     ),
     (
         {"top_p": -1},
-        "Invalid 'top_p': integer below minimum value. Expected a value >= 0, but got -1 instead.",
+        "Invalid 'top_p': decimal below minimum value. Expected a value >= 0, but got -1 instead.",
         "top_p",
     ),
     (
