@@ -106,9 +106,10 @@ def system_binds() -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    for name in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts"):
-        if os.path.exists(name):
-            args += ["--ro-bind", name, name]
+    present = [name for name in ("/etc/ld.so.cache", "/etc/localtime", "/etc/fonts") if os.path.exists(name)]
+    args += parent_dirs(present)
+    for name in present:
+        args += ["--ro-bind", name, name]
     return args
 
 

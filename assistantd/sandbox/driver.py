@@ -49,8 +49,12 @@ def apply_limits(limits):
     signal.signal(signal.SIGXCPU, cpu_exceeded)
 
 
+class CPUTimeLimitExceeded(BaseException):
+    """Like KeyboardInterrupt, a BaseException: ``except Exception`` in the cell does not swallow it."""
+
+
 def cpu_exceeded(signum, frame):
-    raise TimeoutError("CPU time limit of this call exceeded")
+    raise CPUTimeLimitExceeded("CPU time limit of this call exceeded")
 
 
 class FigureHook(importlib.abc.MetaPathFinder):
@@ -88,12 +92,15 @@ class Kernel:
         self.limits = limits
         self.namespace = {"__name__": "__main__", "__builtins__": __builtins__}
         self.images = []
+        self.pid = os.getpid()
         os.makedirs(CAPTURE_DIR, exist_ok=True)
         self.proto_in = os.fdopen(os.dup(0), "r", encoding="utf-8")
         self.proto_out = os.fdopen(os.dup(1), "w", encoding="utf-8")
         null = os.open(os.devnull, os.O_RDONLY)
         os.dup2(null, 0)
         os.close(null)
+        # Line by line, so prints and the output of child processes interleave in order.
+        sys.stdout.reconfigure(line_buffering=True)
         sys.meta_path.insert(0, FigureHook(self))
 
     def collect_figures(self):
@@ -142,6 +149,9 @@ class Kernel:
             while tb is not None and tb.tb_frame.f_code.co_filename != "<cell>":
                 tb = tb.tb_next
             traceback.print_exception(kind, error, tb)
+        if os.getpid() != self.pid:
+            # A process the cell forked fell out of it: it must not answer on the kernel's channel.
+            os._exit(0)
         try:
             self.collect_figures()
         except Exception:
