@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.engine.code_interpreter import CodeInterpreterTool
+from assistantd.engine.tools import ServerTool
+from assistantd.sandbox import Sandbox
+from assistantd.sandbox.command import Limits
+from assistantd.sandbox.local import LocalSandbox
 from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
@@ -24,11 +29,16 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
+    sandbox: Sandbox
+    # Tools the server runs itself, by tool type; the run engine offers them to the model.
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
+        await self.sandbox.start()
 
     async def stop(self) -> None:
+        await self.sandbox.close()
         await self.db.close()
 
 
@@ -36,6 +46,8 @@ def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
     blobs = LocalBlobs(settings.blob_dir)
+    files = Files(db, blobs, settings.max_upload_bytes)
+    sandbox = build_sandbox(settings)
     return Container(
         settings=settings,
         db=db,
@@ -44,5 +56,27 @@ def build(settings: Settings) -> Container:
         assistants=Assistants(db),
         threads=Threads(db),
         messages=Messages(db),
-        files=Files(db, blobs, settings.max_upload_bytes),
+        files=files,
+        sandbox=sandbox,
+        server_tools={"code_interpreter": CodeInterpreterTool(sandbox, files)},
+    )
+
+
+def build_sandbox(settings: Settings) -> LocalSandbox:
+    limits = Limits(
+        wall_seconds=settings.sandbox_wall_seconds,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_bytes=settings.sandbox_memory_bytes,
+        max_processes=settings.sandbox_max_processes,
+        max_output_bytes=settings.sandbox_max_output_bytes,
+        max_file_bytes=settings.sandbox_max_file_bytes,
+        tmp_bytes=settings.sandbox_tmp_bytes,
+    )
+    return LocalSandbox(
+        settings.effective_sandbox_dir,
+        limits,
+        python=settings.sandbox_python,
+        uid_base=settings.sandbox_uid_base,
+        max_sessions=settings.sandbox_max_sessions,
+        idle_seconds=settings.sandbox_idle_seconds,
     )

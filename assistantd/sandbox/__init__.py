@@ -46,11 +46,14 @@ class ExecResult:
 
 
 class SandboxSession(Protocol):
-    async def put_file(self, name: str, source: Path) -> str:
-        """Copy a host file into /mnt/data as ``name``; returns the path the code sees."""
+    async def put_file(self, name: str, source: Path, alias: str | None = None) -> str:
+        """Copy a host file into /mnt/data as ``name`` (and ``alias``, a second name for the same file);
+        returns the path the code sees. Files put in are never reported back as outputs."""
         ...
 
-    def has_file(self, name: str) -> bool: ...
+    def has_file(self, name: str) -> bool:
+        """Whether ``name`` (a name or an alias) is in this session's /mnt/data."""
+        ...
 
     async def exec(self, code: str, timeout: float | None = None) -> ExecResult: ...
 

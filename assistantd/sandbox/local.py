@@ -51,12 +51,16 @@ class LocalSession:
         return name in self.files and os.path.lexists(self.directory / name)
 
     async def put_file(self, name: str, source: Path, alias: str | None = None) -> str:
+        if self.closed:
+            raise SandboxUnavailable("this sandbox session was closed")
         name = workdir.safe_name(name)
         owner_uid = self.uid if self.owner.runtime.as_root else None
         await asyncio.to_thread(workdir.copy_in, self.directory, name, source, owner_uid)
         self.files.add(name)
         if alias:
-            await asyncio.to_thread(workdir.link_in, self.directory, workdir.safe_name(alias), name)
+            alias = workdir.safe_name(alias)
+            await asyncio.to_thread(workdir.link_in, self.directory, alias, name)
+            self.files.add(alias)
         return f"{MOUNT_POINT}/{name}"
 
     async def start(self) -> None:
