@@ -81,8 +81,8 @@ async def test_logs_and_state_across_calls(container: Container) -> None:
     assert first.details == {"input": "n = 21\nn * 2", "outputs": logs}
     assert "42" in first.output and first.message_parts == []
     assert emitted == [
-        {"code_interpreter": {"input": "n = 21\nn * 2", "outputs": []}},
-        {"code_interpreter": {"outputs": [{"index": 0, "type": "logs", "logs": "42\n"}]}},
+        {"input": "n = 21\nn * 2", "outputs": []},
+        {"outputs": [{"index": 0, "type": "logs", "logs": "42\n"}]},
     ]
     second = await tool.execute(context("thread_tool_state"), {"code": "print(n + 1)"})
     assert second.details["outputs"][0]["logs"] == "22\n"

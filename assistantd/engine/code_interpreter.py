@@ -57,7 +57,8 @@ class CodeInterpreterTool:
         if not isinstance(code, str):
             code = str(next(iter(arguments.values()), "")) if len(arguments) == 1 else ""
         if context.emit is not None:
-            await context.emit({"code_interpreter": {"input": code, "outputs": []}})
+            # The engine wraps a partial as ``{"index", "type": "code_interpreter", "code_interpreter": partial}``.
+            await context.emit({"input": code, "outputs": []})
         notes: list[str] = []
         try:
             result = await self._run(context, code, notes)
@@ -66,7 +67,7 @@ class CodeInterpreterTool:
             result = ExecResult(stderr=f"The code interpreter is not available on this server: {error}")
         outcome = await self._outcome(context, code, result, notes)
         if context.emit is not None and outcome.details["outputs"]:
-            await context.emit({"code_interpreter": {"outputs": outcome.details["outputs"]}})
+            await context.emit({"outputs": outcome.details["outputs"]})
         return outcome
 
     async def _run(self, context: ToolContext, code: str, notes: list[str]) -> ExecResult:
