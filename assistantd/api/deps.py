@@ -12,7 +12,8 @@ from assistantd.wiring import Container
 
 
 def container(request: Request) -> Container:
-    return request.app.state.container  # type: ignore[no-any-return]
+    container: Container = request.app.state.container
+    return container
 
 
 def api_version(request: Request) -> Literal["v1", "v2"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field
 
@@ -35,7 +35,10 @@ class TextPart(WireModel):
     text: str
 
 
-ContentPart = tagged(ImageFilePart, ImageURLPart, TextPart)
+if TYPE_CHECKING:
+    ContentPart = ImageFilePart | ImageURLPart | TextPart
+else:
+    ContentPart = tagged(ImageFilePart, ImageURLPart, TextPart)
 
 
 class AttachmentCodeInterpreter(WireModel):
@@ -46,9 +49,15 @@ class AttachmentFileSearch(WireModel):
     type: Literal["file_search"]
 
 
+if TYPE_CHECKING:
+    AttachmentTool = AttachmentCodeInterpreter | AttachmentFileSearch
+else:
+    AttachmentTool = tagged(AttachmentCodeInterpreter, AttachmentFileSearch)
+
+
 class Attachment(WireModel):
     file_id: str
-    tools: list[tagged(AttachmentCodeInterpreter, AttachmentFileSearch)]  # type: ignore[valid-type]
+    tools: list[AttachmentTool]
 
 
 class CreateMessage(WireModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -42,7 +42,10 @@ class CodeInterpreterTool(WireModel):
     type: Literal["code_interpreter"]
 
 
-Tool = tagged(CodeInterpreterTool, FileSearchTool, FunctionTool)
+if TYPE_CHECKING:
+    Tool = CodeInterpreterTool | FileSearchTool | FunctionTool
+else:
+    Tool = tagged(CodeInterpreterTool, FileSearchTool, FunctionTool)
 
 
 def tool_document(tool: WireModel) -> dict[str, Any]:
@@ -77,7 +80,10 @@ class StaticChunking(WireModel):
     static: ChunkingStatic
 
 
-ChunkingStrategy = tagged(AutoChunking, StaticChunking)
+if TYPE_CHECKING:
+    ChunkingStrategy = AutoChunking | StaticChunking
+else:
+    ChunkingStrategy = tagged(AutoChunking, StaticChunking)
 
 
 class VectorStoreHelper(WireModel):
@@ -120,7 +126,10 @@ class JSONSchemaResponseFormat(WireModel):
     json_schema: JSONSchemaFormat
 
 
-ResponseFormat = Literal["auto"] | tagged(TextFormat, JSONObjectFormat, JSONSchemaResponseFormat)
+if TYPE_CHECKING:
+    ResponseFormat = Literal["auto"] | TextFormat | JSONObjectFormat | JSONSchemaResponseFormat
+else:
+    ResponseFormat = Literal["auto"] | tagged(TextFormat, JSONObjectFormat, JSONSchemaResponseFormat)
 
 
 def response_format_document(value: Any) -> Any:

@@ -20,7 +20,7 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async() -> None:
-    url = context.config.attributes.get("database_url") or context.config.get_main_option("sqlalchemy.url")
+    url = str(context.config.attributes["database_url"])
     engine = create_async_engine(url)
     async with engine.connect() as connection:
         await connection.run_sync(_run)
