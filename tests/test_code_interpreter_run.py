@@ -24,8 +24,8 @@ if importlib.util.find_spec("assistantd.services.runs") is None or importlib.uti
 if shutil.which("bwrap") is None:
     pytest.skip("bubblewrap (bwrap) is not installed; scripts/setup installs it", allow_module_level=True)
 
-from tests.server import LiveServer  # noqa: E402
-from tests.upstream import Reply, Upstream  # noqa: E402
+from tests.server import LiveServer
+from tests.upstream import Reply, Upstream
 
 KEY = "sk-code-interpreter"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -213,7 +213,8 @@ def test_cannot_read_the_data_dir(ci: openai.OpenAI, ci_server: LiveServer, upst
 
 
 def test_fork_bomb_is_contained(ci: openai.OpenAI, ci_server: LiveServer, upstream: Upstream) -> None:
-    logs = escape_run(ci, upstream, "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass")
+    bomb = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"
+    logs = escape_run(ci, upstream, bomb)
     assert "timed out after 5 seconds" in logs
     assert_healthy(ci, ci_server, upstream)
 

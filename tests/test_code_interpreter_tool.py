@@ -6,6 +6,7 @@ the stored ``assistants_output`` files, the ``image_file`` parts and the ``file_
 
 from __future__ import annotations
 
+import asyncio
 import io
 import shutil
 from collections.abc import AsyncIterator
@@ -111,12 +112,12 @@ async def test_chart_and_generated_file(container: Container) -> None:
     assert outcome.message_parts == [{"type": "image_file", "image_file": {"file_id": image_id}}]
     image, path = await container.files.content(CALLER, image_id)
     assert image["purpose"] == "assistants_output" and image["filename"].endswith(".png")
-    assert Path(path).read_bytes().startswith(b"\x89PNG")
+    assert (await asyncio.to_thread(Path(path).read_bytes)).startswith(b"\x89PNG")
     written = outcome.annotation_context["files"]
     summary_id = written["/mnt/data/summary.txt"]
     summary, summary_path = await container.files.content(CALLER, summary_id)
     assert summary["filename"] == "summary.txt" and summary["purpose"] == "assistants_output"
-    assert Path(summary_path).read_bytes() == b"three points"
+    assert await asyncio.to_thread(Path(summary_path).read_bytes) == b"three points"
     assert "sandbox:/mnt/data/summary.txt" in outcome.output
 
     text = "Here it is: [summary](sandbox:/mnt/data/summary.txt). Also sandbox:/mnt/data/unknown.txt."

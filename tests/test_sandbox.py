@@ -57,7 +57,7 @@ def processes_of(uid: int) -> list[int]:
 
 async def wait_until_gone(uid: int) -> list[int]:
     deadline = time.monotonic() + 30
-    while (left := processes_of(uid)) and time.monotonic() < deadline:
+    while (left := processes_of(uid)) and time.monotonic() < deadline:  # noqa: ASYNC110 (polls /proc)
         await asyncio.sleep(0.1)
     return left
 
@@ -161,7 +161,7 @@ async def test_cannot_see_the_data_dir_or_other_threads(sandbox: LocalSandbox, t
     other = await sandbox.session("thread_snoop")
     probe = "\n".join([
         "import os",
-        "for path in [%r, %r, %r, '/mnt/data/private.txt']:" % (str(secret), str(sandbox.root), str(mine.directory)),
+        f"for path in [{str(secret)!r}, {str(sandbox.root)!r}, {str(mine.directory)!r}, '/mnt/data/private.txt']:",
         "    try:",
         "        print(open(path).read() if os.path.isfile(path) else os.listdir(path))",
         "    except OSError as error:",
@@ -248,7 +248,8 @@ async def test_output_is_capped(sandbox: LocalSandbox) -> None:
 
 async def test_stdin_and_protocol_are_out_of_reach(sandbox: LocalSandbox) -> None:
     session = await sandbox.session("thread_stdin")
-    result = await session.exec("import sys, os\nprint(repr(sys.stdin.read()))\nstatus = os.system('echo from a child')")
+    code = "import sys, os\nprint(repr(sys.stdin.read()))\nstatus = os.system('echo from a child')"
+    result = await session.exec(code)
     assert result.stdout == "''\nfrom a child\n"
 
 
@@ -259,7 +260,7 @@ async def test_idle_session_ends_and_the_next_call_starts_fresh(tmp_path: Path) 
         session = await box.session("thread_idle")
         await session.exec("value = 1")
         deadline = time.monotonic() + 30
-        while "thread_idle" in box.sessions and time.monotonic() < deadline:
+        while "thread_idle" in box.sessions and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert "thread_idle" not in box.sessions and not session.directory.exists()
         fresh = await box.session("thread_idle")

@@ -55,7 +55,9 @@ class SandboxSession(Protocol):
         """Whether ``name`` (a name or an alias) is in this session's /mnt/data."""
         ...
 
-    async def exec(self, code: str, timeout: float | None = None) -> ExecResult: ...
+    # The timeout is the sandbox's own wall limit for the code (the process tree is killed), not a
+    # cancellation of the caller, hence a parameter.
+    async def exec(self, code: str, timeout: float | None = None) -> ExecResult: ...  # noqa: ASYNC109
 
     async def close(self) -> None: ...
 

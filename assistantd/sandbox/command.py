@@ -92,7 +92,7 @@ def probe(python: str | None) -> Runtime:
     except (OSError, ValueError, subprocess.TimeoutExpired) as error:
         runtime.problem = f"the sandbox Python `{runtime.python}` cannot run ({error})"
         return runtime
-    runtime.python_dirs = [d for d in info["dirs"] if not d.startswith("/usr/")]
+    runtime.python_dirs = [d for d in info["dirs"] if d != "/usr" and not d.startswith("/usr/")]
     runtime.missing_modules = info["missing"]
     return runtime
 

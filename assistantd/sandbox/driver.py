@@ -100,7 +100,8 @@ class Kernel:
         os.dup2(null, 0)
         os.close(null)
         # Line by line, so prints and the output of child processes interleave in order.
-        sys.stdout.reconfigure(line_buffering=True)
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            sys.stdout.reconfigure(line_buffering=True)
         sys.meta_path.insert(0, FigureHook(self))
 
     def collect_figures(self):
@@ -138,7 +139,7 @@ class Kernel:
         paths = [os.path.join(CAPTURE_DIR, name) for name in ("stdout", "stderr")]
         sys.stdout.flush()
         sys.stderr.flush()
-        for fd, path in zip((1, 2), paths):
+        for fd, path in zip((1, 2), paths, strict=True):
             target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             os.dup2(target, fd)
             os.close(target)
@@ -159,7 +160,7 @@ class Kernel:
         sys.stdout.flush()
         sys.stderr.flush()
         answer = {"images": self.images}
-        for name, path in zip(("stdout", "stderr"), paths):
+        for name, path in zip(("stdout", "stderr"), paths, strict=True):
             answer[name], answer[name + "_truncated"] = read_capped(path, self.limits.get("max_output_bytes"))
         return answer
 

@@ -102,7 +102,7 @@ class LocalSession:
             raise ValueError("not a protocol message")
         return message
 
-    async def exec(self, code: str, timeout: float | None = None) -> ExecResult:
+    async def exec(self, code: str, timeout: float | None = None) -> ExecResult:  # noqa: ASYNC109
         async with self.lock:
             if self.closed:
                 raise SandboxUnavailable("this sandbox session was closed")
@@ -112,7 +112,7 @@ class LocalSession:
             finally:
                 self.last_used = time.monotonic()
 
-    async def _exec(self, code: str, timeout: float) -> ExecResult:
+    async def _exec(self, code: str, timeout: float) -> ExecResult:  # noqa: ASYNC109
         if not self.alive:
             await self.start()
         assert self.process is not None and self.process.stdin is not None
@@ -146,7 +146,7 @@ class LocalSession:
         return result
 
     def _result(self, answer: dict[str, Any]) -> ExecResult:
-        note = "\n[output truncated: over {} bytes]\n".format(self.owner.limits.max_output_bytes)
+        note = f"\n[output truncated: over {self.owner.limits.max_output_bytes} bytes]\n"
         stdout = str(answer.get("stdout", "")) + (note if answer.get("stdout_truncated") else "")
         stderr = str(answer.get("stderr", "")) + (note if answer.get("stderr_truncated") else "")
         images = [base64.b64decode(image) for image in answer.get("images", [])]
