@@ -268,3 +268,31 @@ async def test_idle_session_ends_and_the_next_call_starts_fresh(tmp_path: Path) 
         assert (await fresh.exec("print('value' in globals())")).stdout == "False\n"
     finally:
         await box.close()
+
+
+async def test_returned_files_are_bounded(sandbox: LocalSandbox) -> None:
+    session = await sandbox.session("thread_many_files")
+    result = await session.exec("for n in range(25):\n    open(f'/mnt/data/f{n:02}.txt', 'w').write(str(n))")
+    assert [f.path for f in result.files] == [f"f{n:02}.txt" for n in range(20)]
+    assert "not returned as files" in result.stderr and "f24.txt" in result.stderr
+    big = await session.exec("open('/mnt/data/big.bin', 'wb').write(b'0' * (9 << 20))")
+    assert "File too large" in big.stderr  # RLIMIT_FSIZE (8 MiB here) stopped the write
+    assert sum(len(f.data) for f in big.files) <= 8 << 20
+
+
+async def test_least_recently_used_idle_session_makes_room(tmp_path: Path) -> None:
+    box = LocalSandbox(tmp_path / "sandbox", Limits(), uid_base=225000, max_sessions=2)
+    await box.start()
+    try:
+        first = await box.session("thread_one")
+        await first.exec("a = 1")
+        second = await box.session("thread_two")
+        await second.exec("b = 2")
+        await first.exec("a += 1")  # thread_two is now the least recently used
+        third = await box.session("thread_three")
+        assert set(box.sessions) == {"thread_one", "thread_three"}
+        assert second.closed and not second.alive
+        assert third.uid == second.uid  # its uid was free again
+        assert (await first.exec("a")).stdout == "2\n"
+    finally:
+        await box.close()

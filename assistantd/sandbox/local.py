@@ -27,6 +27,8 @@ from assistantd.sandbox.command import Limits, Runtime, build_argv, probe
 log = logging.getLogger("assistantd.sandbox")
 START_TIMEOUT = 60.0  # seconds for a fresh worker to say it is ready (a cold page cache is slow)
 PIPE_LIMIT = 64 << 20  # longest protocol line: output limit plus base64 figures
+# Files returned per call, together at most max_file_bytes, so a call cannot flood the server's memory.
+MAX_FILES_PER_CALL = 20
 
 
 class LocalSession:
@@ -141,8 +143,13 @@ class LocalSession:
             )
         after = await asyncio.to_thread(workdir.snapshot, self.directory)
         paths = [p for p in workdir.changed(before, after) if p not in self.files]
+        kept = workdir.within_budget(paths, after, MAX_FILES_PER_CALL, self.owner.limits.max_file_bytes)
+        if len(kept) < len(paths):
+            skipped = ", ".join(p for p in paths if p not in kept)
+            budget = f"over {MAX_FILES_PER_CALL} files or the size limit"
+            result.stderr += f"\n[not returned as files ({budget}): {skipped}]\n"
         limit = self.owner.limits.max_file_bytes
-        result.files = await asyncio.to_thread(workdir.read_files, self.directory, paths, limit)
+        result.files = await asyncio.to_thread(workdir.read_files, self.directory, kept, limit)
         return result
 
     def _result(self, answer: dict[str, Any]) -> ExecResult:

@@ -73,6 +73,18 @@ def changed(before: Snapshot, after: Snapshot) -> list[str]:
     return sorted(path for path, mark in after.items() if before.get(path) != mark)
 
 
+def within_budget(paths: list[str], sizes: Snapshot, max_count: int, max_bytes: int) -> list[str]:
+    """The first paths (in order) that fit in ``max_count`` files and ``max_bytes`` together."""
+    kept: list[str] = []
+    total = 0
+    for path in paths:
+        size = sizes[path][0]
+        if len(kept) < max_count and total + size <= max_bytes:
+            kept.append(path)
+            total += size
+    return kept
+
+
 def read_files(directory: Path, paths: list[str], max_bytes: int) -> list[SandboxFile]:
     out: list[SandboxFile] = []
     for path in paths:
