@@ -185,8 +185,21 @@ def read_capped(path, limit):
     return data.decode("utf-8", "replace"), truncated
 
 
+def seed_font_cache():
+    """Copy the font list the server built into matplotlib's (writable) config dir."""
+    source, target = os.environ.pop("SANDBOX_FONT_CACHE", None), os.environ.get("MPLCONFIGDIR")
+    if not source or not target or not os.path.isdir(source):
+        return
+    os.makedirs(target, exist_ok=True)
+    for name in os.listdir(source):
+        if name.startswith("fontlist-") and name.endswith(".json"):
+            with open(os.path.join(source, name), "rb") as src, open(os.path.join(target, name), "wb") as dst:
+                dst.write(src.read())
+
+
 def main():
     limits = json.loads(os.environ.pop(LIMIT_ENV, "{}"))
+    seed_font_cache()
     apply_limits(limits)
     Kernel(limits).serve()
 

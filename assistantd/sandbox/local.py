@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assistantd.sandbox import MOUNT_POINT, ExecResult, SandboxUnavailable, workdir
-from assistantd.sandbox.command import Limits, Runtime, build_argv, probe
+from assistantd.sandbox.command import Limits, Runtime, build_argv, build_font_cache, probe
 
 log = logging.getLogger("assistantd.sandbox")
 START_TIMEOUT = 60.0  # seconds for a fresh worker to say it is ready (a cold page cache is slow)
@@ -197,6 +197,8 @@ class LocalSandbox:
     async def start(self) -> None:
         self.runtime = await asyncio.to_thread(probe, self.python)
         await asyncio.to_thread(workdir.remove, self.root)  # sessions never outlive a server
+        # Named with a dot: thread directories never are, so no thread can be given this one.
+        await asyncio.to_thread(build_font_cache, self.runtime, self.root / ".matplotlib")
         if self.runtime.problem:
             log.warning("code interpreter disabled: %s", self.runtime.problem)
         elif self.runtime.missing_modules:
