@@ -296,3 +296,10 @@ async def test_least_recently_used_idle_session_makes_room(tmp_path: Path) -> No
         assert (await first.exec("a")).stdout == "2\n"
     finally:
         await box.close()
+
+
+async def test_multiprocessing_works_inside(sandbox: LocalSandbox) -> None:
+    session = await sandbox.session("thread_pool")
+    code = "from multiprocessing import Pool\nwith Pool(2) as pool:\n    print(pool.map(abs, [-1, -2, 3]))"
+    result = await session.exec(code)
+    assert result.stdout == "[1, 2, 3]\n", result.stderr

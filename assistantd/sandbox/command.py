@@ -162,6 +162,8 @@ def build_argv(runtime: Runtime, limits: Limits, workdir: Path, uid: int) -> lis
         argv += [*parent_dirs([FONT_CACHE]), "--ro-bind", runtime.font_cache, FONT_CACHE]
     argv += ["--proc", "/proc", "--dev", "/dev"]
     argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    # multiprocessing's semaphores live in /dev/shm; bounded like /tmp.
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     argv += ["--perms", "0755", "--dir", "/mnt", "--bind", str(workdir), MOUNT_POINT, "--chdir", MOUNT_POINT]
     env = dict(BASE_ENV)
     env["PATH"] = ":".join([str(Path(runtime.python).parent), "/usr/local/bin", "/usr/bin", "/bin"])
