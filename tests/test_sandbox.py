@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from assistantd.sandbox import SandboxUnavailable
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
 
@@ -303,3 +304,21 @@ async def test_multiprocessing_works_inside(sandbox: LocalSandbox) -> None:
     code = "from multiprocessing import Pool\nwith Pool(2) as pool:\n    print(pool.map(abs, [-1, -2, 3]))"
     result = await session.exec(code)
     assert result.stdout == "[1, 2, 3]\n", result.stderr
+
+
+async def test_a_foreign_sandbox_dir_is_refused_not_wiped(tmp_path: Path) -> None:
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "thesis.txt").write_text("years of work")
+    box = LocalSandbox(precious, Limits())
+    await box.start()
+    assert "refusing to wipe it" in (box.problem() or "")
+    assert (precious / "thesis.txt").read_text() == "years of work"
+    with pytest.raises(SandboxUnavailable, match="refusing"):
+        await box.session("thread_x")
+    again = LocalSandbox(tmp_path / "ours", Limits())
+    await again.start()
+    await again.close()
+    restarted = LocalSandbox(tmp_path / "ours", Limits())
+    await restarted.start()  # its own directory from an earlier start is fine
+    assert restarted.problem() is None

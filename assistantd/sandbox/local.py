@@ -196,7 +196,9 @@ class LocalSandbox:
 
     async def start(self) -> None:
         self.runtime = await asyncio.to_thread(probe, self.python)
-        await asyncio.to_thread(workdir.remove, self.root)  # sessions never outlive a server
+        # Sessions never outlive a server: what an earlier one left goes.
+        refused = await asyncio.to_thread(workdir.reset_root, self.root)
+        self.runtime.problem = self.runtime.problem or refused
         # Named with a dot: thread directories never are, so no thread can be given this one.
         await asyncio.to_thread(build_font_cache, self.runtime, self.root / ".matplotlib")
         if self.runtime.problem:

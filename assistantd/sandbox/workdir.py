@@ -18,6 +18,22 @@ from assistantd.sandbox import SandboxFile
 Snapshot = dict[str, tuple[int, int]]
 
 
+MARKER = ".assistantd-sandbox"
+
+
+def reset_root(root: Path) -> str | None:
+    """Empty the sandbox root left by an earlier server; None, or why it cannot be used.
+
+    A directory that is not empty and lacks our marker is refused rather than wiped: the setting
+    may point somewhere else by mistake."""
+    if root.is_dir() and any(root.iterdir()) and not (root / MARKER).exists():
+        return f"{root} is not empty and was not made by assistantd; refusing to wipe it (set ASSISTANTD_SANDBOX_DIR)"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir(parents=True, mode=0o700, exist_ok=True)
+    (root / MARKER).touch()
+    return None
+
+
 def prepare(directory: Path, uid: int | None) -> None:
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, mode=0o700)
