@@ -155,3 +155,10 @@ async def test_unavailable_sandbox_answers_an_error_not_a_crash(tmp_path: Path) 
         assert "no-such-python" in outcome.output
     finally:
         await built.stop()
+
+
+async def test_a_call_without_code_is_told_so(container: Container) -> None:
+    outcome = await tool_of(container).execute(context("thread_tool_empty"), {"source": ""})
+    assert outcome.details["outputs"][0]["logs"].startswith("No code was given")
+    loose = await tool_of(container).execute(context("thread_tool_empty"), {"script": "print('one key')"})
+    assert loose.details["outputs"][0]["logs"] == "one key\n"  # a lone argument under another name is the code

@@ -60,6 +60,9 @@ class CodeInterpreterTool:
             # The engine wraps a partial as ``{"index", "type": "code_interpreter", "code_interpreter": partial}``.
             await context.emit({"input": code, "outputs": []})
         notes: list[str] = []
+        if not code.strip():
+            result = ExecResult(stderr="No code was given: call python with a `code` string argument.")
+            return await self._outcome(context, code, result, notes)
         try:
             result = await self._run(context, code, notes)
         except SandboxUnavailable as error:

@@ -117,13 +117,10 @@ class LocalSession:
     async def _exec(self, code: str, timeout: float) -> ExecResult:  # noqa: ASYNC109
         if not self.alive:
             await self.start()
-        assert self.process is not None and self.process.stdin is not None
         before = await asyncio.to_thread(workdir.snapshot, self.directory)
         result = ExecResult()
         try:
-            self.process.stdin.write((json.dumps({"code": code}) + "\n").encode())
-            await self.process.stdin.drain()
-            answer = await asyncio.wait_for(self._read_message(), timeout)
+            answer = await asyncio.wait_for(self._roundtrip(code), timeout)
             result = self._result(answer)
         except TimeoutError:
             log.warning("sandbox call in %s timed out after %ss; killing its process tree", self.key, timeout)
@@ -151,6 +148,12 @@ class LocalSession:
         limit = self.owner.limits.max_file_bytes
         result.files = await asyncio.to_thread(workdir.read_files, self.directory, kept, limit)
         return result
+
+    async def _roundtrip(self, code: str) -> dict[str, Any]:
+        assert self.process is not None and self.process.stdin is not None
+        self.process.stdin.write((json.dumps({"code": code}) + "\n").encode())
+        await self.process.stdin.drain()
+        return await self._read_message()
 
     def _result(self, answer: dict[str, Any]) -> ExecResult:
         note = f"\n[output truncated: over {self.owner.limits.max_output_bytes} bytes]\n"
