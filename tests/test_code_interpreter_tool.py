@@ -22,6 +22,7 @@ from assistantd.services.context import Caller
 from assistantd.settings import Settings
 from assistantd.store.migrate import upgrade_async
 from assistantd.wiring import Container, build
+from tests.server import drop_database, scratch_database
 
 if shutil.which("bwrap") is None:
     pytest.skip("bubblewrap (bwrap) is not installed; scripts/setup installs it", allow_module_level=True)
@@ -31,14 +32,21 @@ CALLER = Caller(project="alpha")
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def container(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Container]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("tool-data"), sandbox_uid_base=230000)
+    # PostgreSQL when the suite runs on it (ASSISTANTD_TEST_POSTGRES), else SQLite in the data dir.
+    database_url = await asyncio.to_thread(scratch_database)
+    data_dir = tmp_path_factory.mktemp("tool-data")
+    settings = Settings(data_dir=data_dir, database_url=database_url, sandbox_uid_base=230000)
     built = build(settings)
     await upgrade_async(settings.effective_database_url)
     await built.start()
-    if built.sandbox.problem():
-        pytest.skip(f"sandbox prerequisites missing: {built.sandbox.problem()}")
-    yield built
-    await built.stop()
+    try:
+        if built.sandbox.problem():
+            pytest.skip(f"sandbox prerequisites missing: {built.sandbox.problem()}")
+        yield built
+    finally:
+        await built.stop()
+        if database_url:
+            await asyncio.to_thread(drop_database, database_url)
 
 
 def tool_of(container: Container) -> CodeInterpreterTool:
