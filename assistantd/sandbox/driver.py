@@ -112,7 +112,7 @@ class Kernel:
             if len(self.images) >= MAX_IMAGES:
                 break
             buffer = io.BytesIO()
-            plt.figure(number).savefig(buffer, format="png")
+            plt.figure(number).savefig(buffer, format="png", bbox_inches="tight")
             self.images.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
         plt.close("all")
 
@@ -153,6 +153,8 @@ class Kernel:
         if os.getpid() != self.pid:
             # A process the cell forked fell out of it: it must not answer on the kernel's channel.
             os._exit(0)
+        if budget:  # the kernel's own work after the cell is not on the cell's budget
+            resource.setrlimit(resource.RLIMIT_CPU, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
         try:
             self.collect_figures()
         except Exception:
