@@ -29,40 +29,24 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
-    sandbox: Sandbox
-    # Tools the server runs itself, by tool type; the run engine offers them to the model.
+    # The code interpreter's sandbox; built by build_code_interpreter().
+    sandbox: Sandbox | None = None
+    # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
-        await self.sandbox.start()
+        if self.sandbox is not None:
+            await self.sandbox.start()
 
     async def stop(self) -> None:
-        await self.sandbox.close()
+        if self.sandbox is not None:
+            await self.sandbox.close()
         await self.db.close()
 
 
-def build(settings: Settings) -> Container:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.effective_database_url)
-    blobs = LocalBlobs(settings.blob_dir)
-    files = Files(db, blobs, settings.max_upload_bytes)
-    sandbox = build_sandbox(settings)
-    return Container(
-        settings=settings,
-        db=db,
-        blobs=blobs,
-        keys=Keys(db, settings.parsed_api_keys()),
-        assistants=Assistants(db),
-        threads=Threads(db),
-        messages=Messages(db),
-        files=files,
-        sandbox=sandbox,
-        server_tools={"code_interpreter": CodeInterpreterTool(sandbox, files)},
-    )
-
-
-def build_sandbox(settings: Settings) -> LocalSandbox:
+def build_code_interpreter(container: Container) -> None:
+    settings = container.settings
     limits = Limits(
         wall_seconds=settings.sandbox_wall_seconds,
         cpu_seconds=settings.sandbox_cpu_seconds,
@@ -72,7 +56,7 @@ def build_sandbox(settings: Settings) -> LocalSandbox:
         max_file_bytes=settings.sandbox_max_file_bytes,
         tmp_bytes=settings.sandbox_tmp_bytes,
     )
-    return LocalSandbox(
+    container.sandbox = LocalSandbox(
         settings.effective_sandbox_dir,
         limits,
         python=settings.sandbox_python,
@@ -80,3 +64,22 @@ def build_sandbox(settings: Settings) -> LocalSandbox:
         max_sessions=settings.sandbox_max_sessions,
         idle_seconds=settings.sandbox_idle_seconds,
     )
+    container.server_tools["code_interpreter"] = CodeInterpreterTool(container.sandbox, container.files)
+
+
+def build(settings: Settings) -> Container:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.effective_database_url)
+    blobs = LocalBlobs(settings.blob_dir)
+    container = Container(
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        keys=Keys(db, settings.parsed_api_keys()),
+        assistants=Assistants(db),
+        threads=Threads(db),
+        messages=Messages(db),
+        files=Files(db, blobs, settings.max_upload_bytes),
+    )
+    build_code_interpreter(container)
+    return container

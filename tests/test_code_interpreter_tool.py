@@ -18,6 +18,7 @@ import pytest_asyncio
 
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.tools import ToolContext
+from assistantd.sandbox import Sandbox
 from assistantd.services.context import Caller
 from assistantd.settings import Settings
 from assistantd.store.migrate import upgrade_async
@@ -40,13 +41,19 @@ async def container(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[C
     await upgrade_async(settings.effective_database_url)
     await built.start()
     try:
-        if built.sandbox.problem():
-            pytest.skip(f"sandbox prerequisites missing: {built.sandbox.problem()}")
+        problem = sandbox_of(built).problem()
+        if problem:
+            pytest.skip(f"sandbox prerequisites missing: {problem}")
         yield built
     finally:
         await built.stop()
         if database_url:
             await asyncio.to_thread(drop_database, database_url)
+
+
+def sandbox_of(container: Container) -> Sandbox:
+    assert container.sandbox is not None
+    return container.sandbox
 
 
 def tool_of(container: Container) -> CodeInterpreterTool:
@@ -143,8 +150,8 @@ async def test_chart_and_generated_file(container: Container) -> None:
 
 async def test_timeout_is_reported_and_the_tool_goes_on(container: Container) -> None:
     tool = tool_of(container)
-    assert isinstance(tool.sandbox, type(container.sandbox))
-    session = await container.sandbox.session("thread_tool_timeout")
+    assert tool.sandbox is sandbox_of(container)
+    session = await sandbox_of(container).session("thread_tool_timeout")
     result = await session.exec("import time\ntime.sleep(30)", timeout=1)
     assert result.timed_out
     outcome = await tool.execute(context("thread_tool_timeout"), {"code": "print('next')"})
@@ -156,7 +163,7 @@ async def test_unavailable_sandbox_answers_an_error_not_a_crash(tmp_path: Path) 
     built = build(settings)
     await built.start()
     try:
-        assert "cannot run" in (built.sandbox.problem() or "")
+        assert "cannot run" in (sandbox_of(built).problem() or "")
         outcome = await tool_of(built).execute(context("thread_tool_broken"), {"code": "1 + 1"})
         logs = outcome.details["outputs"][0]["logs"]
         assert logs.startswith("The code interpreter is not available on this server:")
