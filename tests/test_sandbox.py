@@ -322,3 +322,18 @@ async def test_a_foreign_sandbox_dir_is_refused_not_wiped(tmp_path: Path) -> Non
     restarted = LocalSandbox(tmp_path / "ours", Limits())
     await restarted.start()  # its own directory from an earlier start is fine
     assert restarted.problem() is None
+
+
+async def test_a_host_without_namespaces_is_found_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A stand-in bwrap that fails the way it does in a container without CAP_SYS_ADMIN.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    fake = tools / "bwrap"
+    fake.write_text("#!/bin/sh\necho 'bwrap: Creating new namespace failed: Operation not permitted' >&2\nexit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    box = LocalSandbox(tmp_path / "sandbox", Limits())
+    await box.start()
+    assert "Creating new namespace failed" in (box.problem() or "")
+    with pytest.raises(SandboxUnavailable, match="did not start"):
+        await box.session("thread_x")

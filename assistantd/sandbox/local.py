@@ -204,6 +204,8 @@ class LocalSandbox:
         self.runtime.problem = self.runtime.problem or refused
         # Named with a dot: thread directories never are, so no thread can be given this one.
         await asyncio.to_thread(build_font_cache, self.runtime, self.root / ".matplotlib")
+        if not self.runtime.problem:
+            self.runtime.problem = await self._try_once()
         if self.runtime.problem:
             log.warning("code interpreter disabled: %s", self.runtime.problem)
         elif self.runtime.missing_modules:
@@ -215,6 +217,21 @@ class LocalSandbox:
 
     def problem(self) -> str | None:
         return self.runtime.problem
+
+    async def _try_once(self) -> str | None:
+        """Start one throwaway session, so a host that cannot make namespaces is found now, not on use."""
+        directory = self.root / ".probe"
+        owner_uid = self.uid_base if self.runtime.as_root else None
+        await asyncio.to_thread(workdir.prepare, directory, owner_uid)
+        trial = LocalSession(".probe", directory, owner_uid or 1000, self)
+        try:
+            await trial.start()
+        except SandboxUnavailable as error:
+            return str(error)
+        finally:
+            await trial.kill()
+            await asyncio.to_thread(workdir.remove, directory)
+        return None
 
     async def session(self, thread_key: str) -> LocalSession:
         if self.runtime.problem:
