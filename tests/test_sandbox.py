@@ -22,6 +22,8 @@ from assistantd.sandbox import SandboxUnavailable
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
 
+if os.environ.get("ASSISTANTD_TEST_POSTGRES"):
+    pytest.skip("the sandbox touches no database: these run in the SQLite pass", allow_module_level=True)
 if shutil.which("bwrap") is None:
     pytest.skip("bubblewrap (bwrap) is not installed; scripts/setup installs it", allow_module_level=True)
 
