@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     sandbox_max_file_bytes: int = Field(
         default=256 << 20, description="Largest file the code may write (RLIMIT_FSIZE) and that is returned."
     )
+    sandbox_max_disk_bytes: int = Field(
+        default=1 << 30,
+        description="Disk a session's `/mnt/data` may use; a call writing past it is stopped, its files removed.",
+    )
     sandbox_tmp_bytes: int = Field(default=256 << 20, description="Size of the private in-memory `/tmp` of a session.")
     sandbox_idle_seconds: float = Field(
         default=3600.0, description="A thread's Python session ends after this long unused; the next call starts fresh."

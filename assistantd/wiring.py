@@ -55,6 +55,7 @@ def build_code_interpreter(container: Container) -> None:
         max_output_bytes=settings.sandbox_max_output_bytes,
         max_file_bytes=settings.sandbox_max_file_bytes,
         tmp_bytes=settings.sandbox_tmp_bytes,
+        disk_bytes=settings.sandbox_max_disk_bytes,
     )
     container.sandbox = LocalSandbox(
         settings.effective_sandbox_dir,

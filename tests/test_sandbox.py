@@ -339,3 +339,37 @@ async def test_a_host_without_namespaces_is_found_at_start(tmp_path: Path, monke
     assert "Creating new namespace failed" in (box.problem() or "")
     with pytest.raises(SandboxUnavailable, match="did not start"):
         await box.session("thread_x")
+
+
+async def test_disk_bomb_in_mnt_data_is_stopped_and_cleaned(tmp_path: Path) -> None:
+    limits = Limits(max_file_bytes=4 << 20, disk_bytes=32 << 20)
+    box = LocalSandbox(tmp_path / "sandbox", limits, uid_base=226000)
+    await box.start()
+    try:
+        session = await box.session("thread_disk")
+        await session.exec("open('/mnt/data/keep.txt', 'w').write('earlier output')")
+        bomb = "n = 0\nwhile True:\n    open(f'/mnt/data/junk{n}.bin', 'wb').write(b'1' * (4 << 20))\n    n += 1"
+        result = await session.exec(bomb)
+        assert result.restarted and not result.timed_out
+        assert f"wrote more than {32 << 20} bytes under /mnt/data" in result.stderr
+        assert result.files == []
+        left = sorted(os.listdir(session.directory))
+        assert left == ["keep.txt"]  # this call's files went, an earlier call's stayed
+        assert (await session.exec("print(open('/mnt/data/keep.txt').read())")).stdout == "earlier output\n"
+    finally:
+        await box.close()
+
+
+async def test_a_cancelled_call_leaves_no_stale_answer(sandbox: LocalSandbox) -> None:
+    session = await sandbox.session("thread_cancel")
+    code = "import time\nopen('/mnt/data/started', 'w').close()\ntime.sleep(30)\nprint('stale')"
+    slow = asyncio.ensure_future(session.exec(code))
+    deadline = time.monotonic() + 30
+    while not (session.directory / "started").exists() and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
+    assert (session.directory / "started").exists()  # the cell is running inside the kernel
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    result = await session.exec("print('fresh')")
+    assert result.stdout == "fresh\n"

@@ -47,6 +47,7 @@ class Limits:
     max_output_bytes: int = 100_000
     max_file_bytes: int = 256 << 20
     tmp_bytes: int = 256 << 20
+    disk_bytes: int = 1 << 30
 
     def for_driver(self) -> dict[str, int]:
         return {

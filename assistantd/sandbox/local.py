@@ -21,7 +21,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from assistantd.sandbox import MOUNT_POINT, ExecResult, SandboxUnavailable, workdir
+from assistantd.sandbox import MOUNT_POINT, ExecResult, SandboxFile, SandboxUnavailable, workdir
 from assistantd.sandbox.command import Limits, Runtime, build_argv, build_font_cache, probe
 
 log = logging.getLogger("assistantd.sandbox")
@@ -29,6 +29,11 @@ START_TIMEOUT = 60.0  # seconds for a fresh worker to say it is ready (a cold pa
 PIPE_LIMIT = 64 << 20  # longest protocol line: output limit plus base64 figures
 # Files returned per call, together at most max_file_bytes, so a call cannot flood the server's memory.
 MAX_FILES_PER_CALL = 20
+DISK_POLL_SECONDS = 0.5  # how often a running call's /mnt/data is measured against the disk limit
+
+
+class DiskLimitExceeded(Exception):
+    pass
 
 
 class LocalSession:
@@ -118,36 +123,58 @@ class LocalSession:
         if not self.alive:
             await self.start()
         before = await asyncio.to_thread(workdir.snapshot, self.directory)
-        result = ExecResult()
         try:
-            answer = await asyncio.wait_for(self._roundtrip(code), timeout)
-            result = self._result(answer)
+            result = self._result(await self._watched(code, timeout))
         except TimeoutError:
-            log.warning("sandbox call in %s timed out after %ss; killing its process tree", self.key, timeout)
-            await self.kill()
-            result.timed_out = result.restarted = True
-            result.stderr = (
-                f"Execution timed out after {timeout:g} seconds and was stopped. "
-                "The Python session was restarted: variables from earlier calls are lost."
+            result = await self._stopped(f"Execution timed out after {timeout:g} seconds and was stopped.", True)
+        except DiskLimitExceeded:
+            limit = self.owner.limits.disk_bytes
+            result = await self._stopped(
+                f"The code wrote more than {limit} bytes under {MOUNT_POINT} and was stopped; "
+                "the files it wrote in this call were removed."
             )
-        except (ConnectionError, ValueError) as error:
-            log.warning("sandbox session %s ended during a call: %s", self.key, error)
-            await self.kill()
-            result.restarted = True
-            result.stderr = (
-                "The Python session ended unexpectedly (it may have exceeded a resource limit) "
-                "and was restarted: variables from earlier calls are lost."
-            )
+            await asyncio.to_thread(workdir.remove_changed, self.directory, before, self.files)
+        except (ConnectionError, ValueError):
+            result = await self._stopped("The Python session ended unexpectedly (perhaps over a resource limit).")
+        result.files = await self._new_files(before, result)
+        return result
+
+    async def _watched(self, code: str, timeout: float) -> dict[str, Any]:  # noqa: ASYNC109
+        """The call's answer, within its wall time and while /mnt/data stays under the disk limit.
+        However this ends without an answer (also when the caller is cancelled), the session dies:
+        a kernel still running the cell would answer the next call with this one's output."""
+        call = asyncio.ensure_future(asyncio.wait_for(self._roundtrip(code), timeout))
+        try:
+            while True:
+                done, _ = await asyncio.wait({call}, timeout=DISK_POLL_SECONDS)
+                if done:
+                    return call.result()
+                used = await asyncio.to_thread(workdir.disk_usage, self.directory)
+                if used > self.owner.limits.disk_bytes:
+                    raise DiskLimitExceeded(used)
+        finally:
+            if not call.done() or call.cancelled() or call.exception() is not None:
+                call.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await call
+                await self.kill()
+
+    async def _stopped(self, reason: str, timed_out: bool = False) -> ExecResult:
+        log.warning("sandbox session %s stopped: %s", self.key, reason)
+        await self.kill()
+        message = f"{reason} The Python session was restarted: variables from earlier calls are lost."
+        return ExecResult(stderr=message, timed_out=timed_out, restarted=True)
+
+    async def _new_files(self, before: workdir.Snapshot, result: ExecResult) -> list[SandboxFile]:
         after = await asyncio.to_thread(workdir.snapshot, self.directory)
         paths = [p for p in workdir.changed(before, after) if p not in self.files]
-        kept = workdir.within_budget(paths, after, MAX_FILES_PER_CALL, self.owner.limits.max_file_bytes)
+        limit = self.owner.limits.max_file_bytes
+        kept = workdir.within_budget(paths, after, MAX_FILES_PER_CALL, limit)
         if len(kept) < len(paths):
             skipped = ", ".join(p for p in paths if p not in kept)
             budget = f"over {MAX_FILES_PER_CALL} files or the size limit"
             result.stderr += f"\n[not returned as files ({budget}): {skipped}]\n"
-        limit = self.owner.limits.max_file_bytes
-        result.files = await asyncio.to_thread(workdir.read_files, self.directory, kept, limit)
-        return result
+        return await asyncio.to_thread(workdir.read_files, self.directory, kept, limit)
 
     async def _roundtrip(self, code: str) -> dict[str, Any]:
         assert self.process is not None and self.process.stdin is not None

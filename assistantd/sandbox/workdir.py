@@ -7,6 +7,7 @@ its directory, so a link to a host file is never read as if it were output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -83,6 +84,24 @@ def snapshot(directory: Path) -> Snapshot:
                 path = name if relative == "." else os.path.join(relative, name)
                 found[path] = (info.st_size, info.st_mtime_ns)
     return found
+
+
+def disk_usage(directory: Path) -> int:
+    """Bytes of disk the directory's entries take (allocated blocks: sparse files count as used)."""
+    total = 0
+    for _root, dirs, files, root_fd in os.fwalk(directory):
+        for name in dirs + files:
+            with contextlib.suppress(OSError):
+                total += os.stat(name, dir_fd=root_fd, follow_symlinks=False).st_blocks * 512
+    return total
+
+
+def remove_changed(directory: Path, before: Snapshot, keep: set[str]) -> None:
+    """Delete the files written since ``before`` (the session is dead: nothing can race this)."""
+    for path in changed(before, snapshot(directory)):
+        if path not in keep:
+            with contextlib.suppress(OSError):
+                os.unlink(directory / path)
 
 
 def changed(before: Snapshot, after: Snapshot) -> list[str]:
