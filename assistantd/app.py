@@ -11,11 +11,13 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
-from assistantd.api import assistants, errors, files, threads
+from assistantd.api import assistants, errors, files, runs, threads
+from assistantd.api.bodies import JSONBodies
 from assistantd.settings import Settings
 from assistantd.wiring import Container, build
 
-ROUTERS = (assistants.router, threads.router, files.router)
+# runs first: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
+ROUTERS = (runs.router, assistants.router, threads.router, files.router)
 PREFIXES = ("/v1", "/openai")
 
 
@@ -51,6 +53,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
     app = FastAPI(title="assistantd", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None)
     errors.install(app)
+    app.add_middleware(JSONBodies)
     app.add_middleware(RequestIdMiddleware)
     for prefix in PREFIXES:
         for router in ROUTERS:

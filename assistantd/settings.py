@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."
     )
     run_workers: int = Field(default=8, description="How many runs one server process executes at once.")
+    run_lease_seconds: float = Field(
+        default=15.0,
+        description="How long a worker's claim on a run lasts without renewal; a run whose server died is "
+        "resumed by another (or the restarted) server once its lease has run out.",
+    )
+    run_expiry_seconds: int = Field(
+        default=600,
+        description="Seconds after creation when a run waiting for tool outputs expires (OpenAI: 600).",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     sandbox_python: str | None = Field(
         default=None,
@@ -136,6 +145,9 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     if path:
         with open(path, "rb") as handle:
             file_values = tomllib.load(handle)
+        unknown = sorted(set(file_values) - set(Settings.model_fields))
+        if unknown:
+            raise ValueError(f"unknown setting '{unknown[0]}' in {path}")
     env_values = Settings().model_dump(exclude_unset=True)
     merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
     return Settings(**merged)

@@ -6,7 +6,11 @@ from dataclasses import dataclass, field
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.engine.code_interpreter import CodeInterpreterTool
+from assistantd.engine.events import EventBus
+from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
+from assistantd.executor import Executor
+from assistantd.llm import ChatModel, OpenAIChatModel
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
@@ -14,6 +18,9 @@ from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
+from assistantd.services.run_store import DbRunStore
+from assistantd.services.runs import Runs
+from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
 from assistantd.settings import Settings
 from assistantd.store.db import Database
@@ -33,13 +40,30 @@ class Container:
     sandbox: Sandbox | None = None
     # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
+    runs: Runs = field(init=False)
+    steps: Steps = field(init=False)
+    bus: EventBus = field(init=False)
+    executor: Executor = field(init=False)
+
+    def use_runs(self, model: ChatModel) -> None:
+        """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
+        store = DbRunStore(self.db)
+        self.bus = EventBus()
+        engine = RunEngine(model, store, self.bus, self.server_tools, self.settings.model_context_tokens)
+        self.executor = Executor(
+            store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds
+        )
+        self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
+        self.steps = Steps(self.db)
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
         if self.sandbox is not None:
             await self.sandbox.start()
+        await self.executor.start()
 
     async def stop(self) -> None:
+        await self.executor.stop()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
@@ -83,4 +107,12 @@ def build(settings: Settings) -> Container:
         files=Files(db, blobs, settings.max_upload_bytes),
     )
     build_code_interpreter(container)
+    container.use_runs(
+        OpenAIChatModel(
+            settings.model_base_url,
+            settings.model_api_key,
+            settings.model_timeout_seconds,
+            settings.model_max_retries,
+        )
+    )
     return container

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -72,12 +72,12 @@ async def upload(
 async def list_files(
     purpose: str | None = Query(None),
     limit: int = Query(10_000, ge=1, le=10_000),
-    order: str = Query("desc", pattern="^(asc|desc)$"),
+    order: Literal["asc", "desc"] = Query("desc"),
     after: str | None = Query(None),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    params = PageParams(limit=limit, order="asc" if order == "asc" else "desc", after=after)
+    params = PageParams(limit=limit, order=order, after=after)
     return await c.files.list(who, params, purpose)
 
 

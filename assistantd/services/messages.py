@@ -13,7 +13,7 @@ from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLP
 from assistantd.protocol.pages import PageParams
 from assistantd.services import inline_stores
 from assistantd.services.context import Caller
-from assistantd.services.resources import check_file_ids
+from assistantd.services.resources import check_file_refs
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, ThreadRow
@@ -79,10 +79,14 @@ async def add_message(
 ) -> dict[str, Any]:
     """Validate references, attach files to the thread's tool resources, store the message."""
     content = content_parts(body.content)
-    image_ids = [part["image_file"]["file_id"] for part in content if part["type"] == "image_file"]
-    await check_file_ids(session, caller, image_ids, f"{param}content")
     attachments = [a.model_dump() for a in body.attachments or []]
-    await check_file_ids(session, caller, [a["file_id"] for a in attachments], f"{param}attachments")
+    refs = [
+        (part["image_file"]["file_id"], f"{param}content[{i}].image_file.file_id")
+        for i, part in enumerate(content)
+        if part["type"] == "image_file"
+    ]
+    refs += [(a["file_id"], f"{param}attachments[{i}].file_id") for i, a in enumerate(attachments)]
+    await check_file_refs(session, caller, refs)
     await _attach_files(session, caller, thread, attachments)
     document = message_document(
         thread.id, body.role, content, attachments=attachments, metadata=body.metadata

@@ -15,20 +15,19 @@ from assistantd.store.models import FileRow, VectorStoreRow
 
 async def check_file_ids(session: AsyncSession, caller: Caller, file_ids: list[str], param: str) -> None:
     """Every id names a file of this project (another project's file is as absent as a missing one)."""
-    if not file_ids:
+    await check_file_refs(session, caller, [(file_id, f"{param}[{i}]") for i, file_id in enumerate(file_ids)])
+
+
+async def check_file_refs(session: AsyncSession, caller: Caller, refs: list[tuple[str, str]]) -> None:
+    """Like ``check_file_ids`` for ids scattered through a body: each ``(file_id, param)`` pair."""
+    if not refs:
         return
-    found = set(
-        (
-            await session.execute(
-                select(FileRow.id).where(FileRow.project == caller.project, FileRow.id.in_(file_ids))
-            )
-        ).scalars()
-    )
-    for index, file_id in enumerate(file_ids):
+    wanted = {file_id for file_id, _ in refs}
+    query = select(FileRow.id).where(FileRow.project == caller.project, FileRow.id.in_(wanted))
+    found = set((await session.execute(query)).scalars())
+    for file_id, param in refs:
         if file_id not in found:
-            raise InvalidRequest(
-                f"No file found with id '{file_id}'.", param=f"{param}[{index}]", code="invalid_value"
-            )
+            raise InvalidRequest(f"No file found with id '{file_id}'.", param=param, code="invalid_value")
 
 
 async def check_vector_store_ids(session: AsyncSession, caller: Caller, ids: list[str], param: str) -> None:

@@ -1,0 +1,51 @@
+"""Direct looks into a live server's database, for facts the API cannot show (rows really gone).
+
+Also stands in for the run engine where a test needs a message that a run wrote (``run_id`` set).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.orm.attributes import flag_modified
+
+from assistantd.store.db import Database, async_url
+from assistantd.store.models import MessageRow
+from tests.server import LiveServer
+
+
+def database_url(server: LiveServer) -> str:
+    return server.database_url or f"sqlite:///{(server.data_dir / 'assistantd.db').resolve()}"
+
+
+def count(server: LiveServer, table: str, where: str, **params: Any) -> int:
+    async def go() -> int:
+        engine = create_async_engine(async_url(database_url(server)))
+        try:
+            async with engine.connect() as conn:
+                result = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params)
+                return int(result.scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def mark_written_by_run(server: LiveServer, message_id: str, run_id: str, assistant_id: str) -> None:
+    """What the run engine does to the messages it writes: ``run_id`` and ``assistant_id`` set."""
+
+    async def go() -> None:
+        db = Database(database_url(server))
+        try:
+            async with db.write() as session:
+                message = (await session.execute(select(MessageRow).where(MessageRow.id == message_id))).scalar_one()
+                message.run_id = run_id
+                message.data = {**message.data, "run_id": run_id, "assistant_id": assistant_id}
+                flag_modified(message, "data")
+        finally:
+            await db.close()
+
+    asyncio.run(go())
