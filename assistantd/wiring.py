@@ -5,11 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
 from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.sandbox import Sandbox
+from assistantd.sandbox.command import Limits
+from assistantd.sandbox.local import LocalSandbox
 from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
@@ -32,11 +36,14 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
+    # The code interpreter's sandbox; built by build_code_interpreter().
+    sandbox: Sandbox | None = None
+    # Server-side tools the run engine offers to the model, by tool type.
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
     runs: Runs = field(init=False)
     steps: Steps = field(init=False)
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
-    server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
     def use_runs(self, model: ChatModel) -> None:
         """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
@@ -51,11 +58,38 @@ class Container:
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
+        if self.sandbox is not None:
+            await self.sandbox.start()
         await self.executor.start()
 
     async def stop(self) -> None:
         await self.executor.stop()
+        if self.sandbox is not None:
+            await self.sandbox.close()
         await self.db.close()
+
+
+def build_code_interpreter(container: Container) -> None:
+    settings = container.settings
+    limits = Limits(
+        wall_seconds=settings.sandbox_wall_seconds,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_bytes=settings.sandbox_memory_bytes,
+        max_processes=settings.sandbox_max_processes,
+        max_output_bytes=settings.sandbox_max_output_bytes,
+        max_file_bytes=settings.sandbox_max_file_bytes,
+        tmp_bytes=settings.sandbox_tmp_bytes,
+        disk_bytes=settings.sandbox_max_disk_bytes,
+    )
+    container.sandbox = LocalSandbox(
+        settings.effective_sandbox_dir,
+        limits,
+        python=settings.sandbox_python,
+        uid_base=settings.sandbox_uid_base,
+        max_sessions=settings.sandbox_max_sessions,
+        idle_seconds=settings.sandbox_idle_seconds,
+    )
+    container.server_tools["code_interpreter"] = CodeInterpreterTool(container.sandbox, container.files)
 
 
 def build(settings: Settings) -> Container:
@@ -72,6 +106,7 @@ def build(settings: Settings) -> Container:
         messages=Messages(db),
         files=Files(db, blobs, settings.max_upload_bytes),
     )
+    build_code_interpreter(container)
     container.use_runs(
         OpenAIChatModel(
             settings.model_base_url,
