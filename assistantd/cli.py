@@ -58,14 +58,17 @@ def _migrate(settings: Settings) -> None:
 
 
 def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
-    from assistantd.wiring import build
+    # Only the database and the key service: building the whole container would import the run
+    # engine and the model client, seconds of start-up for a one-line answer.
+    from assistantd.services.keys import Keys
+    from assistantd.store.db import Database
 
     async def go() -> Any:
-        container = build(settings)
+        db = Database(settings.effective_database_url)
         try:
-            return await action(container.keys)
+            return await action(Keys(db, settings.parsed_api_keys()))
         finally:
-            await container.db.close()
+            await db.close()
 
     return asyncio.run(go())
 

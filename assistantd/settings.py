@@ -87,6 +87,46 @@ class Settings(BaseSettings):
         description="Seconds after creation when a run waiting for tool outputs expires (OpenAI: 600).",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    sandbox_python: str | None = Field(
+        default=None,
+        description="Python the code interpreter runs (needs numpy, pandas, matplotlib); default: the server's own.",
+    )
+    sandbox_dir: Path | None = Field(
+        default=None,
+        description="Where each thread's `/mnt/data` lives on the host while its session is alive; "
+        "default: `sandbox` in the data dir. Wiped at start.",
+    )
+    sandbox_wall_seconds: float = Field(
+        default=60.0, description="Wall time one code interpreter call may take before its process tree is killed."
+    )
+    sandbox_cpu_seconds: int = Field(default=60, description="CPU seconds one code interpreter call may use.")
+    sandbox_memory_bytes: int = Field(
+        default=2 << 30, description="Address-space limit (RLIMIT_AS) of each process in the sandbox, in bytes."
+    )
+    sandbox_max_processes: int = Field(
+        default=64, description="Processes and threads (RLIMIT_NPROC) one sandbox session may have at once."
+    )
+    sandbox_max_output_bytes: int = Field(
+        default=100_000, description="Largest stdout (and stderr) one call returns; the rest is cut off."
+    )
+    sandbox_max_file_bytes: int = Field(
+        default=256 << 20, description="Largest file the code may write (RLIMIT_FSIZE) and that is returned."
+    )
+    sandbox_max_disk_bytes: int = Field(
+        default=1 << 30,
+        description="Disk a session's `/mnt/data` may use; a call writing past it is stopped, its files removed.",
+    )
+    sandbox_tmp_bytes: int = Field(default=256 << 20, description="Size of the private in-memory `/tmp` of a session.")
+    sandbox_idle_seconds: float = Field(
+        default=3600.0, description="A thread's Python session ends after this long unused; the next call starts fresh."
+    )
+    sandbox_max_sessions: int = Field(
+        default=16, description="Live Python sessions at once; the least recently used idle one is closed to make room."
+    )
+    sandbox_uid_base: int = Field(
+        default=200000,
+        description="When the server runs as root, each session runs as its own uid from here up (no account needed).",
+    )
 
     @property
     def effective_database_url(self) -> str:
@@ -95,6 +135,10 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def effective_sandbox_dir(self) -> Path:
+        return self.sandbox_dir or self.data_dir / "sandbox"
 
     def parsed_api_keys(self) -> dict[str, str]:
         """``KEY=PROJECT,...`` as a mapping; a bare ``KEY`` belongs to the project ``default``."""

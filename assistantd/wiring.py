@@ -6,12 +6,16 @@ from dataclasses import dataclass, field
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
+from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
 from assistantd.engine.file_search import FileSearch
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
 from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.sandbox import Sandbox
+from assistantd.sandbox.command import Limits
+from assistantd.sandbox.local import LocalSandbox
 from assistantd.services import inline_stores
 from assistantd.services.assistants import Assistants
 from assistantd.services.file_batches import FileBatches
@@ -40,11 +44,14 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
+    # The code interpreter's sandbox; built by build_code_interpreter().
+    sandbox: Sandbox | None = None
+    # Server-side tools the run engine offers to the model, by tool type.
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
     runs: Runs = field(init=False)
     steps: Steps = field(init=False)
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
-    server_tools: dict[str, ServerTool] = field(default_factory=dict)
     # Retrieval (vector stores, ingestion, search); built by build_retrieval().
     vector_stores: VectorStores = field(init=False)
     file_batches: FileBatches = field(init=False)
@@ -63,11 +70,15 @@ class Container:
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
         await self.ingestion.start()
+        if self.sandbox is not None:
+            await self.sandbox.start()
         await self.executor.start()
 
     async def stop(self) -> None:
         await self.executor.stop()
         await self.ingestion.stop()
+        if self.sandbox is not None:
+            await self.sandbox.close()
         await self.db.close()
 
 
@@ -114,6 +125,29 @@ def build_retrieval(container: Container) -> None:
     )
 
 
+def build_code_interpreter(container: Container) -> None:
+    settings = container.settings
+    limits = Limits(
+        wall_seconds=settings.sandbox_wall_seconds,
+        cpu_seconds=settings.sandbox_cpu_seconds,
+        memory_bytes=settings.sandbox_memory_bytes,
+        max_processes=settings.sandbox_max_processes,
+        max_output_bytes=settings.sandbox_max_output_bytes,
+        max_file_bytes=settings.sandbox_max_file_bytes,
+        tmp_bytes=settings.sandbox_tmp_bytes,
+        disk_bytes=settings.sandbox_max_disk_bytes,
+    )
+    container.sandbox = LocalSandbox(
+        settings.effective_sandbox_dir,
+        limits,
+        python=settings.sandbox_python,
+        uid_base=settings.sandbox_uid_base,
+        max_sessions=settings.sandbox_max_sessions,
+        idle_seconds=settings.sandbox_idle_seconds,
+    )
+    container.server_tools["code_interpreter"] = CodeInterpreterTool(container.sandbox, container.files)
+
+
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
@@ -129,6 +163,7 @@ def build(settings: Settings) -> Container:
         files=Files(db, blobs, settings.max_upload_bytes),
     )
     build_retrieval(container)
+    build_code_interpreter(container)
     container.use_runs(
         OpenAIChatModel(
             settings.model_base_url,

@@ -49,3 +49,40 @@ def mark_written_by_run(server: LiveServer, message_id: str, run_id: str, assist
             await db.close()
 
     asyncio.run(go())
+
+
+def add_finished_run(server: LiveServer, project: str, thread_id: str, assistant_id: str) -> str:
+    """A completed run with one step on a thread, as the run engine would leave them."""
+    from assistantd.ids import new_id, now
+    from assistantd.store.models import RunRow, RunStepRow
+
+    run_id, step_id = new_id("run"), new_id("step")
+
+    async def go() -> None:
+        db = Database(database_url(server))
+        try:
+            async with db.write() as session:
+                common = {"thread_id": thread_id, "assistant_id": assistant_id, "created_at": now()}
+                run = {"id": run_id, "object": "thread.run", "status": "completed", **common}
+                step = {"id": step_id, "object": "thread.run.step", "run_id": run_id, **common}
+                session.add(
+                    RunRow(
+                        id=run_id,
+                        project=project,
+                        created_at=now(),
+                        thread_id=thread_id,
+                        status="completed",
+                        state={},
+                        data=run,
+                    )
+                )
+                session.add(
+                    RunStepRow(
+                        id=step_id, project=project, created_at=now(), thread_id=thread_id, run_id=run_id, data=step
+                    )
+                )
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+    return run_id

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -148,23 +151,26 @@ def _tree(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
 
-@pytest.mark.parametrize("name", ["../../x", "/etc/passwd-x", "..", "a\\..\\..\\y", "résumé; q'.pdf"])
-def test_hostile_file_names_are_labels_not_paths(tmp_server: LiveServer, tmp_path: Path, name: str) -> None:
+HOSTILE_NAMES = ["../../x", "/etc/passwd-x", "..", "a\\..\\..\\y", "résumé; q'.pdf", "-" * 300]
+
+
+def test_hostile_file_names_are_labels_not_paths(tmp_server: LiveServer, tmp_path: Path) -> None:
     tmp_server.start()
-    before = _tree(tmp_path)
     own = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="open", max_retries=0)
-    file = upload(own, b"payload", name)
-    assert valid("OpenAIFile", file)["filename"] == name
-    assert wire(own.files.retrieve(file.id))["filename"] == name
     blobs = tmp_server.data_dir / "files"
-    assert sorted(p.name for p in blobs.iterdir()) == [file.id]
-    assert (blobs / file.id).read_bytes() == b"payload"
-    added = _tree(tmp_path) - before
-    # Only the blob (and the database's own journal files) appeared; nothing outside the data dir.
-    assert {p for p in added if not p.startswith("own-server/assistantd.db")} == {f"own-server/files/{file.id}"}
-    response = own.files.with_raw_response.content(file.id)
-    assert response.http_response.content == b"payload"
-    assert "/" not in response.http_response.headers["content-disposition"].replace("filename*=UTF-8''", "")
+    for name in HOSTILE_NAMES:
+        before = _tree(tmp_path)
+        file = upload(own, name.encode(), name)
+        assert valid("OpenAIFile", file)["filename"] == name
+        assert wire(own.files.retrieve(file.id))["filename"] == name
+        assert (blobs / file.id).read_bytes() == name.encode()
+        added = _tree(tmp_path) - before
+        # Only the blob (and the database's own journal files) appeared; nothing outside the data dir.
+        assert {p for p in added if not p.startswith("own-server/assistantd.db")} == {f"own-server/files/{file.id}"}
+        response = own.files.with_raw_response.content(file.id)
+        assert response.http_response.content == name.encode()
+        assert "/" not in response.http_response.headers["content-disposition"].replace("filename*=UTF-8''", "")
+    assert len(list(blobs.iterdir())) == len(HOSTILE_NAMES)
 
 
 def test_upload_size_limit(tmp_server: LiveServer) -> None:
@@ -180,3 +186,95 @@ def test_upload_size_limit(tmp_server: LiveServer) -> None:
     blobs = tmp_server.data_dir / "files"
     assert len(list(blobs.iterdir())) == 1, list(blobs.iterdir())  # no partial blob left behind
     assert len(own.files.list().data) == 1
+
+
+def _send_head(server: LiveServer, head: str, body_start: bytes) -> tuple[int, bytes]:
+    """Send request headers and only the start of a body; return the answer the server gave anyway."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=60) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body_start)
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    return int(answer.split(b" ", 2)[1]), answer.split(b"\r\n\r\n", 1)[1]
+
+
+def _upload_head(server: LiveServer, length: int, key: str | None) -> str:
+    auth = f"Authorization: Bearer {key}\n" if key else ""
+    return (
+        f"POST /v1/files HTTP/1.1\nHost: 127.0.0.1:{server.port}\n{auth}"
+        f"Content-Type: multipart/form-data; boundary=XX\nContent-Length: {length}\n"
+    )
+
+
+def test_uploads_are_refused_before_their_body_is_read(tmp_server: LiveServer) -> None:
+    """A huge body is not read (nor spooled to disk) when its key is wrong or its length too large."""
+    tmp_server.env.update(ASSISTANTD_MAX_UPLOAD_BYTES="1000", ASSISTANTD_API_KEYS="sk-up=up")
+    tmp_server.start()
+    start = b'--XX\r\nContent-Disposition: form-data; name="file"; filename="big"\r\n\r\n' + b"x" * 100
+    status, body = _send_head(tmp_server, _upload_head(tmp_server, 10**10, None), start)
+    assert status == 401, body
+    status, body = _send_head(tmp_server, _upload_head(tmp_server, 10**10, "sk-up"), start)
+    assert status == 413, body
+    assert json.loads(body)["error"]["code"] == "file_too_large"
+
+
+def test_streamed_uploads_are_cut_off_at_the_limit(tmp_server: LiveServer) -> None:
+    """Without a length (chunked), the body is counted as it arrives."""
+    tmp_server.env["ASSISTANTD_MAX_UPLOAD_BYTES"] = "1000"
+    tmp_server.start()
+
+    def body() -> Iterator[bytes]:
+        yield b'--XX\r\nContent-Disposition: form-data; name="purpose"\r\n\r\nassistants\r\n'
+        yield b'--XX\r\nContent-Disposition: form-data; name="file"; filename="big"\r\n\r\n'
+        for _ in range(64):
+            yield os.urandom(64 * 1024)
+        yield b"\r\n--XX--\r\n"
+
+    response = httpx.post(
+        f"{tmp_server.url}/v1/files",
+        content=body(),
+        headers={"content-type": "multipart/form-data; boundary=XX"},
+        timeout=60,
+    )
+    assert_error(
+        response,
+        413,
+        "File is too large. The maximum file size is 1000 bytes.",
+        param="file",
+        code="file_too_large",
+    )
+    assert list((tmp_server.data_dir / "files").iterdir()) == []
+
+
+def test_a_deleted_file_leaves_code_interpreter_resources(client: openai.OpenAI) -> None:
+    gone, kept = upload(client, name="gone.csv"), upload(client, name="kept.csv")
+    code_files = {"code_interpreter": {"file_ids": [gone.id, kept.id]}}
+    assistant = client.beta.assistants.create(model="m", tool_resources=code_files)  # type: ignore[arg-type]
+    thread = client.beta.threads.create(tool_resources=code_files)  # type: ignore[arg-type]
+    attached = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "x",
+                "attachments": [{"file_id": gone.id, "tools": [{"type": "code_interpreter"}]}],
+            }
+        ]
+    )
+    client.files.delete(gone.id)
+    assert wire(client.beta.assistants.retrieve(assistant.id))["tool_resources"] == {
+        "code_interpreter": {"file_ids": [kept.id]}
+    }
+    assert wire(client.beta.threads.retrieve(thread.id))["tool_resources"] == {
+        "code_interpreter": {"file_ids": [kept.id]}
+    }
+    assert wire(client.beta.threads.retrieve(attached.id))["tool_resources"] == {"code_interpreter": {"file_ids": []}}
+
+
+def test_sdk_helpers_see_a_processed_file(client: openai.OpenAI) -> None:
+    file = upload(client, b"ready")
+    assert client.files.wait_for_processing(file.id).status == "processed"
+    raw = client.files.with_raw_response.retrieve(file.id)
+    assert raw.headers["x-request-id"].startswith("req_")

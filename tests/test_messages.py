@@ -208,3 +208,32 @@ def test_attachment_must_name_an_existing_file(client: openai.OpenAI, thread_id:
     )
     # Nothing was half-applied: the thread did not gain the first file.
     assert wire(client.beta.threads.retrieve(thread_id))["tool_resources"] == {}
+
+
+def test_attachments_cannot_take_the_thread_past_20_code_files(client: openai.OpenAI, thread_id: str) -> None:
+    files = [upload(client, name=f"f{i}.csv").id for i in range(21)]
+    for batch in (files[0:10], files[10:20]):
+        client.beta.threads.messages.create(
+            thread_id,
+            role="user",
+            content="more",
+            attachments=[{"file_id": f, "tools": [{"type": "code_interpreter"}]} for f in batch],
+        )
+    thread = valid("ThreadObject", client.beta.threads.retrieve(thread_id))
+    assert thread["tool_resources"]["code_interpreter"]["file_ids"] == files[:20]
+    with pytest.raises(openai.BadRequestError) as error:
+        client.beta.threads.messages.create(
+            thread_id,
+            role="user",
+            content="one too many",
+            attachments=[{"file_id": files[20], "tools": [{"type": "code_interpreter"}]}],
+        )
+    assert_sdk_error(
+        error,
+        400,
+        "Invalid 'attachments': a thread's code_interpreter tool holds at most 20 files, and this message "
+        "would bring it to 21.",
+        param="attachments",
+        code="array_above_max_length",
+    )
+    assert len(client.beta.threads.messages.list(thread_id).data) == 2  # the refused message was not stored

@@ -97,3 +97,20 @@ def test_files_walk_with_after(fresh: openai.OpenAI) -> None:
     assert [f.id for f in fresh.files.list(limit=3, order="asc")] == made
     page = fresh.files.list(limit=3, order="asc")
     assert page.has_more is True and [f.id for f in page.data] == made[:3]
+
+
+async def test_concurrent_creates_all_land_and_page_cleanly(server: LiveServer) -> None:
+    """Many writers at once (SQLite has one writer): every create succeeds, each object pages once."""
+    import asyncio
+
+    sync = new_project_client(server, "burst-" + secrets.token_hex(4))
+    aclient = openai.AsyncOpenAI(base_url=sync.base_url, api_key=sync.api_key, max_retries=0)
+    made = await asyncio.gather(*(aclient.beta.assistants.create(model="m", name=f"c{i}") for i in range(40)))
+    walked = [a.id async for a in aclient.beta.assistants.list(limit=6, order="asc")]
+    assert sorted(walked) == sorted(a.id for a in made) and len(set(walked)) == 40
+    thread = await aclient.beta.threads.create()
+    sent = await asyncio.gather(
+        *(aclient.beta.threads.messages.create(thread.id, role="user", content=f"m{i}") for i in range(30))
+    )
+    listed = [m.id async for m in aclient.beta.threads.messages.list(thread.id, limit=7)]
+    assert sorted(listed) == sorted(m.id for m in sent) and len(set(listed)) == 30

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-import openai
+from pathlib import Path
 
+import openai
+import pytest
+
+from tests.conftest import upstream_env
 from tests.runhelp import WEATHER, assistant, new_model, texts, thread_with, wait_status
-from tests.server import LiveServer, free_port
+from tests.server import POSTGRES_ADMIN_URL, LiveServer, drop_database, free_port
 from tests.upstream import Reply, Upstream
 
 
@@ -48,6 +52,19 @@ def test_bad_request_is_invalid_prompt_without_retry(client: openai.OpenAI, upst
     assert run.status == "failed" and run.last_error is not None and run.last_error.code == "invalid_prompt"
     assert "400" in run.last_error.message
     assert len(upstream.requests(model)) == 1
+
+
+def test_upstream_without_stream_options_is_asked_again_without_them(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    rejected = Reply(status=400, message="Unrecognized request argument supplied: stream_options")
+    upstream.script(model, rejected, Reply(text=["fine"], usage=False), Reply(text=["again"], usage=False))
+    thread_id, run = run_once(client, model)
+    assert run.status == "completed" and run.usage is not None and run.usage.completion_tokens == 1
+    assert texts(client, thread_id)[-1] == "fine"
+    first, second = upstream.requests(model)
+    assert "stream_options" in first.body and "stream_options" not in second.body
+    run_once(client, model)
+    assert "stream_options" not in upstream.requests(model)[2].body  # remembered for this model
 
 
 def test_hung_upstream_fails_in_bounded_time_and_closes_the_message(client: openai.OpenAI, upstream: Upstream) -> None:
@@ -156,3 +173,40 @@ def test_graceful_restart_resumes_without_waiting_for_the_lease(tmp_server: Live
     tmp_server.start()
     done = wait_status(client, thread.id, run.id)
     assert done.status == "completed" and texts(client, thread.id) == ["hi", "resumed"]
+
+
+@pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="replicas share a database only on PostgreSQL")
+def test_replicas_sharing_postgres_cancel_and_take_over(tmp_path: Path, upstream: Upstream) -> None:
+    env = {**upstream_env(upstream), "ASSISTANTD_RUN_LEASE_SECONDS": "1"}
+    first = LiveServer(tmp_path / "a", env=env)
+    second = LiveServer(tmp_path / "b", env=env)
+    if second.database_url:
+        drop_database(second.database_url)  # it uses the first server's database instead
+    assert first.database_url
+    second.env["ASSISTANTD_DATABASE_URL"] = first.database_url
+    second.database_url = None  # the first server owns (and drops) the scratch database
+    try:
+        first.start()
+        second.start()
+        a = openai.OpenAI(base_url=f"{first.url}/v1", api_key="none", max_retries=0)
+        b = openai.OpenAI(base_url=f"{second.url}/v1", api_key="none", max_retries=0)
+        model = new_model()
+        upstream.script(model, Reply(text=["x"], hang=True), Reply(text=["y"], hang=True), Reply(text=["taken over"]))
+        asst = assistant(a, model)
+        # Cancelled through the other replica: the executing one notices and closes its upstream call.
+        thread = thread_with(a, "one")
+        run = a.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+        upstream.wait_requests(model, 1)
+        assert b.beta.threads.runs.cancel(run_id=run.id, thread_id=thread.id).status == "cancelling"
+        assert wait_status(b, thread.id, run.id).status == "cancelled"
+        assert upstream.requests(model)[0].disconnected.wait(10)
+        # The replica executing a run dies: the other one takes it over once the lease runs out.
+        thread = thread_with(a, "two")
+        run = a.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+        upstream.wait_requests(model, 2)
+        first.kill()
+        assert wait_status(b, thread.id, run.id).status == "completed"
+        assert texts(b, thread.id) == ["two", "taken over"]
+    finally:
+        second.close()
+        first.close()

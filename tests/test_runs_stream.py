@@ -284,7 +284,7 @@ def test_cancel_during_stream_stops_upstream(client: openai.OpenAI, upstream: Up
 def test_internal_failure_mid_stream_is_an_error_event(client: openai.OpenAI, upstream: Upstream) -> None:
     """The thread vanishes under a streaming run: the stream ends with `event: error`, which the SDK raises."""
     model = new_model()
-    upstream.script(model, Reply(text=["a", "b", "c"], delay=0.3))
+    upstream.script(model, Reply(text=["a", "b", "c", "d", "e", "f"], delay=0.5))
     asst = assistant(client, model)
     thread = thread_with(client, "hi")
     seen: list[str] = []

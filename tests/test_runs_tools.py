@@ -136,7 +136,7 @@ def test_cancel_in_requires_action_and_after_finish(client: openai.OpenAI, upstr
 
 
 def test_requires_action_expires(tmp_server: LiveServer, upstream: Upstream) -> None:
-    tmp_server.env["ASSISTANTD_RUN_EXPIRY_SECONDS"] = "2"
+    tmp_server.env["ASSISTANTD_RUN_EXPIRY_SECONDS"] = "5"
     tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
     tmp_server.start()
     client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
@@ -145,7 +145,7 @@ def test_requires_action_expires(tmp_server: LiveServer, upstream: Upstream) -> 
     asst = assistant(client, model, tools=[WEATHER])
     thread = thread_with(client, "hi")
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
-    assert run.status == "requires_action" and run.expires_at == run.created_at + 2
+    assert run.status == "requires_action" and run.expires_at == run.created_at + 5
     expired = wait_status(client, thread.id, run.id, {"expired"})
     assert expired.required_action is None
     step = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id).data[0]

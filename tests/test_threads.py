@@ -93,14 +93,21 @@ def test_update_with_empty_body_changes_nothing(client: openai.OpenAI, http: htt
         assert response.json() == wire(thread)
 
 
-def test_delete_removes_the_thread_and_its_messages(client: openai.OpenAI, server: LiveServer) -> None:
+def test_delete_removes_the_thread_its_messages_runs_and_steps(client: openai.OpenAI, server: LiveServer) -> None:
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "bye"}])
     client.beta.threads.messages.create(thread.id, role="user", content="and another")
+    run_id = db.add_finished_run(server, "alpha", thread.id, client.beta.assistants.create(model="m").id)
+    kept = client.beta.threads.create(messages=[{"role": "user", "content": "stay"}])
     assert db.count(server, "messages", "thread_id = :t", t=thread.id) == 2
+    assert db.count(server, "runs", "thread_id = :t", t=thread.id) == 1
+    assert db.count(server, "run_steps", "run_id = :r", r=run_id) == 1
     deleted = client.beta.threads.delete(thread.id)
     assert valid("DeleteThreadResponse", deleted) == {"id": thread.id, "object": "thread.deleted", "deleted": True}
     assert db.count(server, "messages", "thread_id = :t", t=thread.id) == 0
     assert db.count(server, "threads", "id = :t", t=thread.id) == 0
+    assert db.count(server, "runs", "thread_id = :t", t=thread.id) == 0
+    assert db.count(server, "run_steps", "run_id = :r", r=run_id) == 0
+    assert [m.content[0].text.value for m in client.beta.threads.messages.list(kept.id)] == ["stay"]  # type: ignore[union-attr]
     message = f"No thread found with id '{thread.id}'."
     for call in (
         lambda: client.beta.threads.retrieve(thread.id),

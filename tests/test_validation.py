@@ -4,6 +4,7 @@ message and ``param``; unknown routes and ids answer 404; nothing ever answers 5
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -648,3 +649,20 @@ def test_null_character_in_a_file_name(http: httpx.Client) -> None:
         param="file",
         code="invalid_value",
     )
+
+
+def test_an_oversized_json_body_is_refused(http: httpx.Client) -> None:
+    body = b'{"model": "m", "instructions": "' + b"x" * (32 * 1024 * 1024) + b'"}'
+    assert_error(
+        http.post("/assistants", content=body, headers={"content-type": "application/json"}),
+        413,
+        "Request body too large: a JSON body may be at most 33554432 bytes (files go to POST /v1/files as "
+        "multipart/form-data).",
+        code="request_too_large",
+    )
+
+    def streamed() -> Iterator[bytes]:  # no announced length: counted as it arrives
+        yield body
+
+    response = http.post("/assistants", content=streamed(), headers={"content-type": "application/json"})
+    assert_error(response, 413, code="request_too_large")

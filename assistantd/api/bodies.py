@@ -19,9 +19,12 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistantd.errors import InvalidRequest
+from assistantd.errors import APIError, InvalidRequest, PayloadTooLarge
 
 _WITH_BODY = ("POST", "PUT", "PATCH")
+# Far above any legitimate body (256,000-character instructions, 128 tools, long tool outputs), far
+# below what would hurt to hold in memory.
+MAX_JSON_BYTES = 32 * 1024 * 1024
 
 
 class JSONBodies:
@@ -41,13 +44,22 @@ class JSONBodies:
         if Headers(scope=scope).get("content-type", "").lower().startswith("multipart/"):
             await self.app(scope, receive, send)
             return
-        body, disconnected = await _read_all(receive)
+        length = Headers(scope=scope).get("content-length", "")
+        if length.isdigit() and int(length) > MAX_JSON_BYTES:
+            await _refuse(_too_large(), scope, receive, send)
+            return
+        try:
+            body, disconnected = await _read_all(receive)
+        except BodyTooLarge:
+            await _refuse(_too_large(), scope, receive, send)
+            return
         if disconnected:
             return
         if not body.strip():
             body = b"{}"
         if b"u0000" in body.lower() and (where := _null_character_at(body)) is not None:
-            message = f"Invalid '{where}': string contains a null character (\\u0000), which is not supported."
+            name = where or "body"
+            message = f"Invalid '{name}': string contains a null character (\\u0000), which is not supported."
             await _refuse(InvalidRequest(message, param=where or None, code="invalid_value"), scope, receive, send)
             return
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
@@ -64,18 +76,36 @@ class JSONBodies:
         await self.app({**scope, "headers": headers}, replay, send)
 
 
+class BodyTooLarge(Exception):
+    pass
+
+
+def _too_large() -> APIError:
+    return PayloadTooLarge(
+        f"Request body too large: a JSON body may be at most {MAX_JSON_BYTES} bytes "
+        "(files go to POST /v1/files as multipart/form-data).",
+        code="request_too_large",
+    )
+
+
 async def _read_all(receive: Receive) -> tuple[bytes, bool]:
+    """The whole body (JSON bodies are small; uploads are multipart and never come here)."""
     chunks: list[bytes] = []
+    size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
             return b"", True
-        chunks.append(message.get("body", b""))
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise BodyTooLarge
+        chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks), False
 
 
-async def _refuse(error: InvalidRequest, scope: Scope, receive: Receive, send: Send) -> None:
+async def _refuse(error: APIError, scope: Scope, receive: Receive, send: Send) -> None:
     await JSONResponse(error.envelope(), status_code=error.status_code)(scope, receive, send)
 
 

@@ -13,6 +13,7 @@ from assistantd.blobs import BlobStore, BlobTooLarge
 from assistantd.errors import InvalidRequest, NotFound, PayloadTooLarge, supported
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
+from assistantd.services import resources
 from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -119,6 +120,7 @@ class Files:
             for hook in self.on_delete:
                 await hook(session, caller.project, file_id)
             await session.delete(row)
+            await resources.forget_file(session, caller, file_id)
         await self.blobs.delete(file_id)
         return {"id": file_id, "object": "file", "deleted": True}
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest
 from assistantd.protocol.tools import ToolResources
 from assistantd.services.context import Caller
-from assistantd.store.models import FileRow, VectorStoreRow
+from assistantd.store import documents
+from assistantd.store.documents import Row
+from assistantd.store.models import AssistantRow, FileRow, ThreadRow, VectorStoreRow
 
 
 async def check_file_ids(session: AsyncSession, caller: Caller, file_ids: list[str], param: str) -> None:
@@ -80,3 +82,21 @@ async def resolve(
     if "file_search" in kinds:
         resources.setdefault("file_search", {"vector_store_ids": []})
     return resources
+
+
+async def forget_file(session: AsyncSession, caller: Caller, file_id: str) -> None:
+    """A deleted file leaves every assistant's and thread's code_interpreter files, as OpenAI's did."""
+    await _forget_in(session, AssistantRow, caller, file_id)
+    await _forget_in(session, ThreadRow, caller, file_id)
+
+
+async def _forget_in(session: AsyncSession, table: type[Row], caller: Caller, file_id: str) -> None:
+    # The text match only narrows the rows to look at; the document decides.
+    query = select(table).where(table.project == caller.project, cast(table.data, String).contains(file_id))
+    for row in (await session.execute(query)).scalars():
+        resources = row.data.get("tool_resources") or {}
+        files = (resources.get("code_interpreter") or {}).get("file_ids") or []
+        if file_id in files:
+            kept = [f for f in files if f != file_id]
+            updated = {**resources, "code_interpreter": {**resources["code_interpreter"], "file_ids": kept}}
+            documents.save(row, {**row.data, "tool_resources": updated})
