@@ -164,8 +164,12 @@ class Ingestion:
         ]
 
     async def _current(self, session: Any, store_id: str, file_id: str, token: str | None) -> VectorStoreFileRow | None:
-        query = select(VectorStoreFileRow).where(
-            VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id
+        # Locked (PostgreSQL; SQLite has one writer anyway): a detach, cancel or delete that commits
+        # meanwhile waits for us or makes us see its result, never leaves chunks for a gone file.
+        query = (
+            select(VectorStoreFileRow)
+            .where(VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id)
+            .with_for_update()
         )
         row = (await session.execute(query)).scalars().first()
         if row is None or row.status != "in_progress":
