@@ -10,6 +10,7 @@ from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
 from assistantd.services.threads import Threads
+from assistantd.services.v1files import V1Files
 from assistantd.settings import Settings
 from assistantd.store.db import Database
 
@@ -24,6 +25,7 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
+    v1files: V1Files
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
@@ -45,4 +47,5 @@ def build(settings: Settings) -> Container:
         threads=Threads(db),
         messages=Messages(db),
         files=Files(db, blobs, settings.max_upload_bytes),
+        v1files=V1Files(db),
     )
