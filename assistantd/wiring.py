@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.chatkit.responder import RunResponder
+from assistantd.chatkit.server import Conversation
+from assistantd.chatkit.sessions import Sessions as ChatKitSessions
+from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
@@ -26,6 +30,9 @@ class Container:
     messages: Messages
     files: Files
     v1files: V1Files
+    chatkit_sessions: ChatKitSessions
+    chatkit_threads: ChatKitThreads
+    chatkit_conversation: Conversation
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
@@ -48,4 +55,7 @@ def build(settings: Settings) -> Container:
         messages=Messages(db),
         files=Files(db, blobs, settings.max_upload_bytes),
         v1files=V1Files(db),
+        chatkit_sessions=ChatKitSessions(db),
+        chatkit_threads=ChatKitThreads(db),
+        chatkit_conversation=Conversation(db, RunResponder(db)),
     )
