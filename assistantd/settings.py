@@ -61,6 +61,15 @@ class Settings(BaseSettings):
         default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."
     )
     run_workers: int = Field(default=8, description="How many runs one server process executes at once.")
+    run_lease_seconds: float = Field(
+        default=15.0,
+        description="How long a worker's claim on a run lasts without renewal; a run whose server died is "
+        "resumed by another (or the restarted) server once its lease has run out.",
+    )
+    run_expiry_seconds: int = Field(
+        default=600,
+        description="Seconds after creation when a run waiting for tool outputs expires (OpenAI: 600).",
+    )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
 
     @property

@@ -10,16 +10,35 @@ import openai
 import pytest
 
 from tests.server import LiveServer
+from tests.upstream import Upstream
 
 KEY_A, KEY_B = "sk-test-alpha", "sk-test-beta"
 API_KEYS = f"{KEY_A}=alpha,{KEY_B}=beta"
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def upstream() -> Iterator[Upstream]:
+    """The scripted chat completions upstream every test server talks to (see tests/upstream.py)."""
+    fake = Upstream().start()
+    yield fake
+    fake.close()
+
+
+def upstream_env(upstream: Upstream) -> dict[str, str]:
+    # Short timeouts so a hung upstream fails a run quickly; one retry so retries are exercised.
+    return {
+        "ASSISTANTD_MODEL_BASE_URL": upstream.url,
+        "ASSISTANTD_MODEL_API_KEY": "sk-upstream",
+        "ASSISTANTD_MODEL_TIMEOUT_SECONDS": "4",
+        "ASSISTANTD_MODEL_MAX_RETRIES": "1",
+    }
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("server"),
-        env={"ASSISTANTD_API_KEYS": API_KEYS},
+        env={"ASSISTANTD_API_KEYS": API_KEYS, **upstream_env(upstream)},
     )
     live.start()
     yield live
@@ -54,8 +73,8 @@ def http(server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def tmp_server(tmp_path: Path) -> Iterator[LiveServer]:
+def tmp_server(tmp_path: Path, upstream: Upstream) -> Iterator[LiveServer]:
     """A server of the test's own (restarts, other settings); started by the test."""
-    live = LiveServer(tmp_path / "own-server")
+    live = LiveServer(tmp_path / "own-server", env=upstream_env(upstream))
     yield live
     live.close()

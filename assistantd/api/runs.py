@@ -1,0 +1,142 @@
+"""Runs and run steps routes; the only place run events become server-sent events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Query, Response
+from fastapi.responses import StreamingResponse
+
+from assistantd.api.deps import caller, container, page
+from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
+from assistantd.protocol.pages import PageParams
+from assistantd.protocol.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from assistantd.services.context import Caller
+from assistantd.wiring import Container
+
+router = APIRouter()
+Doc = dict[str, Any]
+# SDK pollers (create_and_poll, poll) wait this long between reads instead of a whole second.
+POLL_AFTER_MS = "250"
+
+
+def include_param(include: list[str] | None = Query(None, alias="include[]")) -> list[str]:
+    return include or []
+
+
+def frame(name: str, data: Any) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
+
+
+async def sse(bus: EventBus, run_id: str) -> AsyncIterator[bytes]:
+    """The run's events as OpenAI frames. A client that goes away only stops this generator."""
+    async for event in bus.subscribe(run_id):
+        if isinstance(event, ObjectEvent):
+            yield frame(event.name, event.data)
+        elif isinstance(event, StreamError):
+            error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
+            yield frame("error", {"error": error})
+        elif isinstance(event, StreamEnd):
+            yield b"event: done\ndata: [DONE]\n\n"
+
+
+def stream_response(c: Container, run_id: str) -> StreamingResponse:
+    return StreamingResponse(
+        sse(c.bus, run_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+@router.post("/threads/runs", response_model=None)
+async def create_thread_and_run(
+    body: CreateThreadAndRun,
+    include: list[str] = Depends(include_param),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc | StreamingResponse:
+    _, run = await c.runs.create_and_run(who, body, include)
+    return stream_response(c, run["id"]) if body.stream else run
+
+
+@router.post("/threads/{thread_id}/runs", response_model=None)
+async def create_run(
+    thread_id: str,
+    body: CreateRun,
+    include: list[str] = Depends(include_param),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc | StreamingResponse:
+    run = await c.runs.create(who, thread_id, body, include)
+    return stream_response(c, run["id"]) if body.stream else run
+
+
+@router.get("/threads/{thread_id}/runs")
+async def list_runs(
+    thread_id: str, params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    return await c.runs.list(who, thread_id, params)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}")
+async def retrieve_run(
+    thread_id: str, run_id: str, response: Response, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    response.headers["openai-poll-after-ms"] = POLL_AFTER_MS
+    return await c.runs.retrieve(who, thread_id, run_id)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}")
+async def update_run(
+    thread_id: str,
+    run_id: str,
+    body: ModifyRun | None = Body(None),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc:
+    return await c.runs.update(who, thread_id, run_id, body or ModifyRun())
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/cancel")
+async def cancel_run(
+    thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    return await c.runs.cancel(who, thread_id, run_id)
+
+
+@router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=None)
+async def submit_tool_outputs(
+    thread_id: str,
+    run_id: str,
+    body: SubmitToolOutputs,
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc | StreamingResponse:
+    run = await c.runs.submit_tool_outputs(who, thread_id, run_id, body)
+    return stream_response(c, run_id) if body.stream else run
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps")
+async def list_steps(
+    thread_id: str,
+    run_id: str,
+    params: PageParams = Depends(page),
+    include: list[str] = Depends(include_param),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc:
+    return await c.steps.list(who, thread_id, run_id, params, include)
+
+
+@router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
+async def retrieve_step(
+    thread_id: str,
+    run_id: str,
+    step_id: str,
+    include: list[str] = Depends(include_param),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc:
+    return await c.steps.retrieve(who, thread_id, run_id, step_id, include)

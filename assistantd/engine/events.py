@@ -1,0 +1,119 @@
+"""Typed events the run engine publishes, and the in-process bus that carries them to streams.
+
+Only the HTTP edge turns events into SSE frames. A run executes in the process that received the
+request that (re)started it, so a streaming request subscribes to an in-process channel: no polling.
+A channel keeps its history, so a subscriber that arrives after the first events still sees them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventName = Literal[
+    "thread.created",
+    "thread.run.created",
+    "thread.run.queued",
+    "thread.run.in_progress",
+    "thread.run.requires_action",
+    "thread.run.completed",
+    "thread.run.incomplete",
+    "thread.run.failed",
+    "thread.run.cancelling",
+    "thread.run.cancelled",
+    "thread.run.expired",
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.run.step.delta",
+    "thread.run.step.completed",
+    "thread.run.step.failed",
+    "thread.run.step.cancelled",
+    "thread.run.step.expired",
+    "thread.message.created",
+    "thread.message.in_progress",
+    "thread.message.delta",
+    "thread.message.completed",
+    "thread.message.incomplete",
+]
+
+
+@dataclass(frozen=True)
+class ObjectEvent:
+    """An API object (or delta object) changed; ``data`` is its wire document."""
+
+    name: EventName
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StreamError:
+    """An internal failure the client should raise on (``event: error``)."""
+
+    message: str
+    code: str = "server_error"
+
+
+@dataclass(frozen=True)
+class StreamEnd:
+    """The segment is over (terminal status or requires_action): ``event: done``."""
+
+
+Event = ObjectEvent | StreamError | StreamEnd
+
+# How long a finished channel stays around for a late subscriber.
+LINGER_SECONDS = 60.0
+
+
+@dataclass
+class Channel:
+    history: list[Event] = field(default_factory=list)
+    waiters: set[asyncio.Event] = field(default_factory=set)
+    closed: bool = False
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._channels: dict[str, Channel] = {}
+
+    def open(self, run_id: str) -> None:
+        """Start a new segment for a run (create or submit_tool_outputs); replaces an old one."""
+        self._channels[run_id] = Channel()
+
+    def publish(self, run_id: str, event: Event) -> None:
+        channel = self._channels.get(run_id)
+        if channel is None or channel.closed:
+            channel = Channel()
+            self._channels[run_id] = channel
+        channel.history.append(event)
+        if isinstance(event, StreamEnd):
+            channel.closed = True
+            asyncio.get_running_loop().call_later(LINGER_SECONDS, self._forget, run_id, channel)
+        for waiter in channel.waiters:
+            waiter.set()
+
+    def _forget(self, run_id: str, channel: Channel) -> None:
+        if self._channels.get(run_id) is channel:
+            del self._channels[run_id]
+
+    async def subscribe(self, run_id: str) -> AsyncIterator[Event]:
+        """Every event of the run's current segment, from its start, until ``StreamEnd``."""
+        channel = self._channels.get(run_id)
+        if channel is None:
+            channel = self._channels[run_id] = Channel()
+        position = 0
+        wake = asyncio.Event()
+        channel.waiters.add(wake)
+        try:
+            while True:
+                while position < len(channel.history):
+                    event = channel.history[position]
+                    position += 1
+                    yield event
+                    if isinstance(event, StreamEnd):
+                        return
+                wake.clear()
+                await wake.wait()
+        finally:
+            channel.waiters.discard(wake)

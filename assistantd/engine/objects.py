@@ -1,0 +1,85 @@
+"""Wire documents the engine creates and moves through their states: run steps and messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assistantd.ids import new_id, now
+from assistantd.services.messages import message_document
+
+FINAL_STEP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at", "expired": "expired_at"}
+
+
+def step_document(run: dict[str, Any], details: dict[str, Any]) -> dict[str, Any]:
+    created = now()
+    return {
+        "id": new_id("step"),
+        "object": "thread.run.step",
+        "created_at": created,
+        "assistant_id": run["assistant_id"],
+        "thread_id": run["thread_id"],
+        "run_id": run["id"],
+        "type": details["type"],
+        "status": "in_progress",
+        "step_details": details,
+        "last_error": None,
+        # Steps carried ``expires_at`` on the wire, the spec says ``expired_at``: send both.
+        "expires_at": run.get("expires_at"),
+        "expired_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "metadata": {},
+        "usage": None,
+    }
+
+
+def message_step(run: dict[str, Any], message_id: str) -> dict[str, Any]:
+    return step_document(run, {"type": "message_creation", "message_creation": {"message_id": message_id}})
+
+
+def tool_step(run: dict[str, Any]) -> dict[str, Any]:
+    return step_document(run, {"type": "tool_calls", "tool_calls": []})
+
+
+def assistant_message(run: dict[str, Any]) -> dict[str, Any]:
+    document = message_document(
+        run["thread_id"], "assistant", [], assistant_id=run["assistant_id"], run_id=run["id"], status="in_progress"
+    )
+    return document
+
+
+def end_step(step: dict[str, Any], status: str, error: dict[str, Any] | None = None) -> None:
+    step["status"] = status
+    step[FINAL_STEP[status]] = now()
+    if status != "completed":
+        step["expires_at"] = None
+    if error is not None:
+        step["last_error"] = error
+
+
+def complete_message(message: dict[str, Any]) -> None:
+    message["status"] = "completed"
+    message["completed_at"] = now()
+
+
+def incomplete_message(message: dict[str, Any], reason: str) -> None:
+    message["status"] = "incomplete"
+    message["incomplete_at"] = now()
+    message["incomplete_details"] = {"reason": reason}
+
+
+def usage_document(prompt: int, completion: int) -> dict[str, int]:
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def step_delta(step: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": step["id"],
+        "object": "thread.run.step.delta",
+        "delta": {"step_details": {"type": "tool_calls", "tool_calls": [call]}},
+    }
+
+
+def message_delta(message: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    return {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [part]}}

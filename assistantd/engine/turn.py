@@ -1,0 +1,269 @@
+"""One model call: stream it into a message and/or a tool_calls step, then decide the next step."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assistantd.engine import objects
+from assistantd.engine.record import Recorder, RunRecord
+from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
+from assistantd.ids import new_id
+from assistantd.llm import TextDelta, ToolCallDelta
+
+log = logging.getLogger("assistantd.engine")
+
+
+@dataclass(frozen=True)
+class Completed:
+    pass
+
+
+@dataclass(frozen=True)
+class RunAgain:
+    """Server tools ran; call the model again with their outputs."""
+
+
+@dataclass(frozen=True)
+class RequiresAction:
+    tool_calls: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Failed:
+    code: str
+    message: str
+
+
+NextStep = Completed | RunAgain | RequiresAction | Incomplete | Failed
+
+
+@dataclass
+class CallBuffer:
+    index: int
+    id: str
+    name: str | None = None
+    arguments: str = ""
+    kind: str = "function"
+    announced: bool = False
+
+
+class TurnWriter:
+    """Turns upstream chunks into message / step documents and their events."""
+
+    def __init__(self, record: RunRecord, recorder: Recorder, server_tools: Mapping[str, ServerTool]) -> None:
+        self.record = record
+        self.rec = recorder
+        self.server_tools = server_tools
+        self.by_function = {tool.function_name: kind for kind, tool in server_tools.items()}
+        self.message: dict[str, Any] | None = None
+        self.message_step: dict[str, Any] | None = None
+        self.text = ""
+        self.text_index = 0
+        self.tool_step: dict[str, Any] | None = None
+        self.calls: dict[int, CallBuffer] = {}
+        self.parallel = bool(record.run.get("parallel_tool_calls", True))
+
+    async def on_chunk(self, chunk: TextDelta | ToolCallDelta) -> None:
+        if isinstance(chunk, TextDelta):
+            await self._on_text(chunk.text)
+        else:
+            await self._on_tool(chunk)
+
+    async def _open_message(self) -> None:
+        run = self.record.run
+        parts = list(self.record.state.pop("pending_parts", []) or [])
+        self.message = objects.assistant_message(run)
+        self.message["content"] = parts
+        self.message_step = objects.message_step(run, self.message["id"])
+        self.record.open_messages[self.message["id"]] = self.message
+        self.record.open_steps[self.message_step["id"]] = self.message_step
+        self.rec.publish("thread.run.step.created", self.message_step)
+        self.rec.publish("thread.run.step.in_progress", self.message_step)
+        self.rec.publish("thread.message.created", {**self.message, "content": []})
+        self.rec.publish("thread.message.in_progress", {**self.message, "content": []})
+        for index, part in enumerate(parts):
+            self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, {"index": index, **part}))
+        self.text_index = len(parts)
+        await self.rec.persist(run=True, steps=[self.message_step], messages=[self.message])
+
+    async def _on_text(self, text: str) -> None:
+        if not text:
+            return
+        first = self.message is None
+        if first:
+            await self._open_message()
+        assert self.message is not None
+        self.text += text
+        self.record.partial[self.message["id"]] = self.text
+        body: dict[str, Any] = {"value": text}
+        if first:
+            body["annotations"] = []
+        part = {"index": self.text_index, "type": "text", "text": body}
+        self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, part))
+
+    async def _close_message(self, status: str, usage: dict[str, int] | None) -> None:
+        if self.message is None or self.message_step is None:
+            return
+        text, annotations = await self._annotate(self.text)
+        self.message["content"] = [
+            *self.message["content"],
+            {"type": "text", "text": {"value": text, "annotations": annotations}},
+        ]
+        if status == "completed":
+            objects.complete_message(self.message)
+        else:
+            objects.incomplete_message(self.message, "max_tokens")
+        objects.end_step(self.message_step, "completed")
+        self.message_step["usage"] = usage
+        self.record.open_messages.pop(self.message["id"], None)
+        self.record.partial.pop(self.message["id"], None)
+        self.record.open_steps.pop(self.message_step["id"], None)
+        if status == "completed":
+            self.rec.publish("thread.message.completed", self.message)
+        else:
+            self.rec.publish("thread.message.incomplete", self.message)
+        self.rec.publish("thread.run.step.completed", self.message_step)
+        await self.rec.persist(steps=[self.message_step], messages=[self.message])
+        self.message = None
+
+    async def _annotate(self, text: str) -> tuple[str, list[dict[str, Any]]]:
+        annotations: list[dict[str, Any]] = []
+        for kind, outcomes in self.record.outcomes.items():
+            tool = self.server_tools.get(kind)
+            if tool is not None and outcomes:
+                text, found = await tool.annotate(text, outcomes)
+                annotations.extend(found)
+        return text, annotations
+
+    async def _on_tool(self, delta: ToolCallDelta) -> None:
+        if not self.parallel and self.calls and delta.index not in self.calls:
+            return  # parallel_tool_calls=false: at most one call, whatever the upstream does
+        if self.tool_step is None:
+            await self._close_message("completed", None)
+            self.tool_step = objects.tool_step(self.record.run)
+            self.record.open_steps[self.tool_step["id"]] = self.tool_step
+            self.rec.publish("thread.run.step.created", self.tool_step)
+            self.rec.publish("thread.run.step.in_progress", self.tool_step)
+            await self.rec.persist(run=True, steps=[self.tool_step])
+        call = self.calls.get(delta.index)
+        if call is None:
+            call = self.calls[delta.index] = CallBuffer(delta.index, new_id("call"))
+        if delta.name and call.name is None:
+            call.name = delta.name
+        call.arguments += delta.arguments
+        if not call.announced and call.name is not None:
+            call.announced = True
+            call.kind = self.by_function.get(call.name, "function")
+            self._announce(call)
+        elif call.announced and delta.arguments and call.kind == "function":
+            body = {"arguments": delta.arguments}
+            self._step_delta({"index": call.index, "type": "function", "function": body})
+
+    def _announce(self, call: CallBuffer) -> None:
+        if call.kind == "function":
+            body: dict[str, Any] = {"name": call.name, "arguments": call.arguments, "output": None}
+            self._step_delta({"index": call.index, "id": call.id, "type": "function", "function": body})
+        else:
+            self._step_delta({"index": call.index, "id": call.id, "type": call.kind, call.kind: {}})
+
+    def _step_delta(self, call: dict[str, Any]) -> None:
+        assert self.tool_step is not None
+        self.rec.publish_raw("thread.run.step.delta", objects.step_delta(self.tool_step, call))
+
+    async def finish(self, reason: str, usage: dict[str, int]) -> NextStep:
+        calls = [c for _, c in sorted(self.calls.items()) if c.name]
+        if not self.parallel:
+            calls = calls[:1]
+        message_usage = None if calls else usage
+        if reason == "length":
+            await self._close_message("incomplete", message_usage)
+            return Incomplete("max_completion_tokens")
+        text = self.text
+        await self._close_message("completed", message_usage)
+        if not calls or self.tool_step is None:
+            return Completed()
+        return await self._run_tools(text, calls, usage)
+
+    async def _run_tools(self, text: str, calls: list[CallBuffer], usage: dict[str, int]) -> NextStep:
+        assert self.tool_step is not None
+        step = self.tool_step
+        transcript = self.record.state.setdefault("transcript", [])
+        transcript.append(
+            {
+                "role": "assistant",
+                "content": text or None,
+                "tool_calls": [
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                    for c in calls
+                ],
+            }
+        )
+        documents: list[dict[str, Any]] = []
+        functions: list[dict[str, Any]] = []
+        for call in calls:
+            if call.kind == "function":
+                body = {"name": call.name, "arguments": call.arguments, "output": None}
+                documents.append({"id": call.id, "type": "function", "function": body})
+                named = {"name": call.name, "arguments": call.arguments}
+                functions.append({"id": call.id, "type": "function", "function": named})
+                continue
+            outcome = await self._execute(call)
+            documents.append({"id": call.id, "type": call.kind, call.kind: outcome.details})
+            transcript.append({"role": "tool", "tool_call_id": call.id, "content": outcome.output})
+        step["step_details"] = {"type": "tool_calls", "tool_calls": documents}
+        if functions:
+            self.record.state["pending"] = {"step_id": step["id"], "usage": usage}
+            await self.rec.persist(run=True, steps=[step])
+            return RequiresAction(functions)
+        objects.end_step(step, "completed")
+        step["usage"] = usage
+        self.record.open_steps.pop(step["id"], None)
+        self.rec.publish("thread.run.step.completed", step)
+        await self.rec.persist(run=True, steps=[step])
+        return RunAgain()
+
+    async def _execute(self, call: CallBuffer) -> ToolOutcome:
+        tool = self.server_tools[call.kind]
+        record = self.record
+        definition = next((t for t in record.run.get("tools") or [] if t["type"] == call.kind), {"type": call.kind})
+
+        async def emit(partial: dict[str, Any]) -> None:
+            self._step_delta({"index": call.index, "type": call.kind, call.kind: partial})
+
+        context = ToolContext(
+            caller=_caller(record.project),
+            thread_id=record.run["thread_id"],
+            run_id=record.run["id"],
+            assistant_id=record.run["assistant_id"],
+            assistant_resources=record.assistant.get("tool_resources") or {},
+            thread_resources=record.thread.get("tool_resources") or {},
+            definition=definition,
+            model=record.run["model"],
+            include=list(record.state.get("include") or []),
+            emit=emit,
+        )
+        try:
+            arguments = json.loads(call.arguments or "{}")
+            outcome = await tool.execute(context, arguments if isinstance(arguments, dict) else {})
+        except Exception as exc:  # a broken tool call is the model's to see, not the run's end
+            log.warning("server tool %s failed: %s", call.kind, exc)
+            outcome = ToolOutcome(output=f"Error: {exc}", details={})
+        record.outcomes.setdefault(call.kind, []).append(outcome)
+        if outcome.message_parts:
+            record.state.setdefault("pending_parts", []).extend(outcome.message_parts)
+        return outcome
+
+
+def _caller(project: str) -> Any:
+    from assistantd.services.context import Caller
+
+    return Caller(project=project)

@@ -1,0 +1,60 @@
+"""Run steps: list and retrieve, with file_search result contents only when ``include[]`` asks."""
+
+from __future__ import annotations
+
+import builtins
+import copy
+from typing import Any
+
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import RunRow, RunStepRow, ThreadRow
+
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def render(step: dict[str, Any], include: list[str]) -> dict[str, Any]:
+    """The step as the client asked for it: result contents are dropped unless included."""
+    if RESULT_CONTENT in include or step.get("type") != "tool_calls":
+        return step
+    calls = step.get("step_details", {}).get("tool_calls") or []
+    if not any(call.get("type") == "file_search" for call in calls):
+        return step
+    step = copy.deepcopy(step)
+    for call in step["step_details"]["tool_calls"]:
+        for result in (call.get("file_search") or {}).get("results") or []:
+            result.pop("content", None)
+    return step
+
+
+class Steps:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def list(
+        self, caller: Caller, thread_id: str, run_id: str, params: PageParams, include: builtins.list[str]
+    ) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            await documents.require(session, RunRow, caller.project, run_id, "run", RunRow.thread_id == thread_id)
+            return await documents.list_page(
+                session,
+                RunStepRow,
+                caller.project,
+                params,
+                RunStepRow.run_id == run_id,
+                render=lambda step: render(step, include),
+            )
+
+    async def retrieve(
+        self, caller: Caller, thread_id: str, run_id: str, step_id: str, include: builtins.list[str]
+    ) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            await documents.require(session, RunRow, caller.project, run_id, "run", RunRow.thread_id == thread_id)
+            row = await documents.require(
+                session, RunStepRow, caller.project, step_id, "run step", RunStepRow.run_id == run_id
+            )
+            return render(row.data, include)

@@ -1,0 +1,219 @@
+"""A scripted OpenAI-compatible chat completions server on loopback (a fake, not a mock).
+
+Tests queue replies per model name (so tests sharing one assistantd never take each other's replies)
+and read back every request body the server received. Replies: text chunks (optionally slow), tool
+calls (parallel), an HTTP error, or a hang that sends nothing more until the client goes away.
+A model with nothing queued answers with ``DEFAULT_TEXT``. One chunk counts as one token: a request's
+``max_tokens`` cuts the reply short with ``finish_reason: "length"``, as a real model would.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+DEFAULT_TEXT = ["Hello", " from", " the", " fake", " model."]
+
+
+@dataclass
+class Reply:
+    text: list[str] = field(default_factory=list)
+    tool_calls: list[tuple[str, str]] = field(default_factory=list)  # (function name, JSON arguments)
+    delay: float = 0.0  # seconds before each chunk
+    status: int | None = None  # answer this HTTP error instead
+    hang: bool = False  # after the text, send nothing until the client disconnects
+    usage: bool = True  # send a usage chunk when asked (stream_options.include_usage)
+
+
+@dataclass
+class Received:
+    body: dict[str, Any]
+    disconnected: threading.Event = field(default_factory=threading.Event)
+    finished: threading.Event = field(default_factory=threading.Event)
+    usage: dict[str, int] | None = None
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return list(self.body.get("messages") or [])
+
+
+def prompt_tokens(body: dict[str, Any]) -> int:
+    return 7 + len(json.dumps(body.get("messages"))) // 10
+
+
+class Upstream:
+    def __init__(self) -> None:
+        self._scripts: dict[str, deque[Reply]] = defaultdict(deque)
+        self._received: list[Received] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> Upstream:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def script(self, model: str, *replies: Reply) -> None:
+        with self._lock:
+            self._scripts[model].extend(replies)
+
+    def next_reply(self, model: str) -> Reply:
+        with self._lock:
+            queue = self._scripts.get(model)
+            return queue.popleft() if queue else Reply(text=list(DEFAULT_TEXT))
+
+    def record(self, body: dict[str, Any]) -> Received:
+        received = Received(body)
+        with self._lock:
+            self._received.append(received)
+        return received
+
+    def requests(self, model: str) -> list[Received]:
+        with self._lock:
+            return [r for r in self._received if r.body.get("model") == model]
+
+    def wait_requests(self, model: str, count: int, timeout: float = 30) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = self.requests(model)
+            if len(found) >= count:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"upstream saw {len(self.requests(model))} requests for {model}, wanted {count}")
+
+
+def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            body = json.loads(self.rfile.read(length) or b"{}")
+            if not self.path.endswith("/chat/completions"):
+                self._json(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
+                return
+            received = upstream.record(body)
+            reply = upstream.next_reply(str(body.get("model")))
+            try:
+                if reply.status is not None:
+                    error = {"message": f"scripted failure {reply.status}", "type": "error", "code": None}
+                    self._json(reply.status, {"error": error})
+                elif body.get("stream"):
+                    self._stream(body, reply, received)
+                else:
+                    self._complete(body, reply, received)
+            except (BrokenPipeError, ConnectionResetError):
+                received.disconnected.set()
+            finally:
+                received.finished.set()
+
+        def _json(self, status: int, payload: dict[str, Any]) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.send_header("retry-after-ms", "10")
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _plan(self, body: dict[str, Any], reply: Reply) -> tuple[list[str], str]:
+            limit = body.get("max_tokens") or body.get("max_completion_tokens")
+            text = list(reply.text)
+            if limit is not None and len(text) > int(limit):
+                return text[: int(limit)], "length"
+            return text, "tool_calls" if reply.tool_calls else "stop"
+
+        def _complete(self, body: dict[str, Any], reply: Reply, received: Received) -> None:
+            text, finish = self._plan(body, reply)
+            calls = [
+                {"id": f"up_{i}", "type": "function", "function": {"name": name, "arguments": args}}
+                for i, (name, args) in enumerate(reply.tool_calls)
+            ]
+            message = {"role": "assistant", "content": "".join(text) or None, "tool_calls": calls or None}
+            usage = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(text) + len(calls)}
+            received.usage = usage
+            usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+            self._json(
+                200,
+                {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": body.get("model"),
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": usage,
+                },
+            )
+
+        def _stream(self, body: dict[str, Any], reply: Reply, received: Received) -> None:
+            self.send_response(200)
+            self.send_header("content-type", "text/event-stream")
+            self.send_header("connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            text, finish = self._plan(body, reply)
+            for piece in text:
+                if reply.delay:
+                    time.sleep(reply.delay)
+                self._chunk(body, {"content": piece})
+            if reply.hang:
+                self._wait_for_disconnect(received)
+                return
+            for index, (name, args) in enumerate(reply.tool_calls):
+                if reply.delay:
+                    time.sleep(reply.delay)
+                head = {"index": index, "id": f"up_{index}", "type": "function"}
+                self._chunk(body, {"tool_calls": [{**head, "function": {"name": name, "arguments": ""}}]})
+                half = len(args) // 2
+                for part in (args[:half], args[half:]):
+                    self._chunk(body, {"tool_calls": [{"index": index, "function": {"arguments": part}}]})
+            self._chunk(body, {}, finish)
+            if reply.usage and (body.get("stream_options") or {}).get("include_usage"):
+                usage = {"prompt_tokens": prompt_tokens(body), "completion_tokens": len(text) + len(reply.tool_calls)}
+                received.usage = usage
+                self._send({**_base(body), "choices": [], "usage": {**usage, "total_tokens": sum(usage.values())}})
+            self.wfile.write(b"data: [DONE]\n\n")
+            self.wfile.flush()
+
+        def _chunk(self, body: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> None:
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            self._send({**_base(body), "choices": [choice]})
+
+        def _send(self, payload: dict[str, Any]) -> None:
+            self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            self.wfile.flush()
+
+        def _wait_for_disconnect(self, received: Received) -> None:
+            sock: socket.socket = self.connection
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([sock], [], [], 0.05)
+                if readable:
+                    try:
+                        if not sock.recv(1, socket.MSG_PEEK):
+                            break
+                    except OSError:
+                        break
+            received.disconnected.set()
+
+    return Handler
+
+
+def _base(body: dict[str, Any]) -> dict[str, Any]:
+    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
