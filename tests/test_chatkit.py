@@ -11,8 +11,10 @@ import httpx
 import openai
 import pytest
 
+from tests.runhelp import new_model
 from tests.schema import assert_valid
 from tests.server import LiveServer
+from tests.upstream import Reply, Upstream
 
 PROTOCOL_HEADERS = {"OpenAI-Beta": "chatkit_beta=v1"}
 
@@ -148,3 +150,98 @@ def test_rest_threads_unknown_ids(client: openai.OpenAI) -> None:
         client.beta.chatkit.threads.list_items("cthr_missing")
     page = client.beta.chatkit.threads.list(user="nobody-here")
     assert page.data == []
+
+
+def user_input(text: str) -> dict[str, Any]:
+    return {"content": [{"type": "input_text", "text": text}], "attachments": [], "inference_options": {}}
+
+
+def test_conversation_answers_with_the_assistant_and_rest_reads_it_back(
+    client: openai.OpenAI, server: LiveServer, upstream: Upstream
+) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["Paris", " is", " the capital."]), Reply(text=["About", " 2 million."]))
+    asst = client.beta.assistants.create(model=model, instructions="Answer geography questions.")
+    session = client.beta.chatkit.sessions.create(user="alice", workflow={"id": asst.id})
+    created = conversation(
+        server, session.client_secret, {"type": "threads.create", "params": {"input": user_input("Capital of France?")}}
+    )
+    assert created.status_code == 200 and created.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(created)
+    kinds = [e["type"] for e in events]
+    # The user's message is stored first, then the assistant's item streams; the title comes last.
+    assert kinds[:4] == ["thread.created", "thread.item.done", "stream_options", "thread.item.added"]
+    assert kinds[-1] == "thread.updated" and events[-1]["thread"]["title"] == "Capital of France?"
+    deltas = [e["update"]["delta"] for e in events if e["type"] == "thread.item.updated"]
+    assert "".join(deltas) == "Paris is the capital."
+    done = [e for e in events if e["type"] == "thread.item.done"]
+    assert done[-1]["item"]["type"] == "assistant_message"
+    assert done[-1]["item"]["content"][0]["text"] == "Paris is the capital."
+    thread_id = events[0]["thread"]["id"]
+    assert thread_id.startswith("cthr_")
+    # The model was sent the assistant's instructions and the user's words.
+    sent = upstream.requests(model)[0].messages
+    assert sent[0]["content"] == "Answer geography questions." and sent[-1]["content"] == "Capital of France?"
+    # A second turn on the same thread goes to the same assistant thread (it sees the history).
+    more = conversation(
+        server,
+        session.client_secret,
+        {"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": user_input("Population?")}},
+    )
+    answer = [e for e in sse_events(more) if e["type"] == "thread.item.done"][-1]["item"]
+    assert answer["content"][0]["text"] == "About 2 million."
+    history = [m["content"] for m in upstream.requests(model)[1].messages if m["role"] != "system"]
+    assert history == ["Capital of France?", "Paris is the capital.", "Population?"]
+
+    # The operator's view through the official SDK.
+    threads = client.beta.chatkit.threads.list(user="alice")
+    assert thread_id in [t.id for t in threads.data]
+    thread = client.beta.chatkit.threads.retrieve(thread_id)
+    assert thread.user == "alice" and thread.status.type == "active"
+    assert thread.title == "Capital of France?"
+    raw = client.beta.chatkit.threads.with_raw_response.retrieve(thread_id).http_response.json()
+    assert_valid("ThreadResource", raw)
+    items = list(client.beta.chatkit.threads.list_items(thread_id, order="asc"))
+    assert [i.type for i in items] == [
+        "chatkit.user_message",
+        "chatkit.assistant_message",
+        "chatkit.user_message",
+        "chatkit.assistant_message",
+    ]
+    assert items[0].content[0].text == "Capital of France?"  # type: ignore[union-attr]
+    assert items[3].content[0].text == "About 2 million."  # type: ignore[union-attr]
+    raw_items = client.beta.chatkit.threads.with_raw_response.list_items(thread_id, limit=2).http_response.json()
+    assert_valid("ThreadItemListResource", raw_items)
+    assert raw_items["has_more"] is True and len(raw_items["data"]) == 2
+    paged = list(client.beta.chatkit.threads.list_items(thread_id, limit=1))
+    assert [i.id for i in paged] == [i.id for i in reversed(items)]
+
+    # Another user's session sees none of it; the protocol lists the same thread for alice.
+    bob = client.beta.chatkit.sessions.create(user="bob", workflow={"id": asst.id})
+    denied = conversation(
+        server,
+        bob.client_secret,
+        {"type": "threads.add_user_message", "params": {"thread_id": thread_id, "input": user_input("hi")}},
+    )
+    assert denied.status_code == 404
+    mine = conversation(server, session.client_secret, {"type": "threads.list", "params": {}}).json()
+    assert [t["id"] for t in mine["data"]] == [thread_id]
+    deleted = client.beta.chatkit.threads.delete(thread_id)
+    assert deleted.deleted is True and deleted.object == "chatkit.thread.deleted"
+    with pytest.raises(openai.NotFoundError):
+        client.beta.chatkit.threads.list_items(thread_id)
+
+
+def test_conversation_reports_a_failed_run_as_an_error_event(
+    client: openai.OpenAI, server: LiveServer, upstream: Upstream
+) -> None:
+    model = new_model()
+    upstream.script(model, Reply(status=400))
+    asst = client.beta.assistants.create(model=model)
+    session = client.beta.chatkit.sessions.create(user="carol", workflow={"id": asst.id})
+    response = conversation(
+        server, session.client_secret, {"type": "threads.create", "params": {"input": user_input("hello")}}
+    )
+    assert response.status_code == 200
+    errors = [e for e in sse_events(response) if e["type"] == "error"]
+    assert errors and errors[0]["code"] == "custom" and errors[0]["message"]
