@@ -7,7 +7,9 @@ import openai
 import pytest
 
 from tests.conftest import KEY_A, KEY_B
+from tests.runhelp import new_model
 from tests.server import LiveServer
+from tests.upstream import Reply, Upstream
 
 V2_VERSION = "2024-05-01-preview"
 V1_VERSION = "2024-02-15-preview"
@@ -63,3 +65,23 @@ def test_azure_v1_api_version_selects_v1_shapes(server: LiveServer, client: open
     again = new.beta.assistants.retrieve(body["id"])
     assert again.tool_resources and again.tool_resources.code_interpreter
     assert again.tool_resources.code_interpreter.file_ids == [file_id]
+
+
+def test_azure_run_to_completion_and_streamed_run(azure: openai.AzureOpenAI, upstream: Upstream) -> None:
+    model = new_model()  # stands for an Azure deployment name
+    upstream.script(model, Reply(text=["Polled", " answer."]), Reply(text=["Streamed", " answer."]))
+    assistant = azure.beta.assistants.create(model=model, instructions="Be brief.")
+    thread = azure.beta.threads.create(messages=[{"role": "user", "content": "first"}])
+    run = azure.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed" and run.model == model
+    assert upstream.requests(model)[0].body["model"] == model
+    reply = azure.beta.threads.messages.list(thread.id, run_id=run.id).data[0]
+    assert reply.content[0].text.value == "Polled answer."  # type: ignore[union-attr]
+    azure.beta.threads.messages.create(thread.id, role="user", content="second")
+    with azure.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant.id) as stream:
+        deltas = [event.data.delta for event in stream if event.event == "thread.message.delta"]
+        final = stream.get_final_run()
+    assert final.status == "completed"
+    assert "".join(d.content[0].text.value for d in deltas) == "Streamed answer."  # type: ignore[union-attr]
+    steps = azure.beta.threads.runs.steps.list(run_id=final.id, thread_id=thread.id)
+    assert steps.data[0].type == "message_creation"
