@@ -59,9 +59,7 @@ def test_fresh_run_defaults_and_queued_status(client: openai.OpenAI, upstream: U
     assert done.status == "completed"
 
 
-def test_instructions_override_additional_instructions_and_messages(
-    client: openai.OpenAI, upstream: Upstream
-) -> None:
+def test_instructions_override_additional_instructions_and_messages(client: openai.OpenAI, upstream: Upstream) -> None:
     model = new_model()
     asst = assistant(client, model, instructions="Assistant text.")
     thread = thread_with(client, "first")

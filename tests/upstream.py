@@ -216,4 +216,9 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
 
 
 def _base(body: dict[str, Any]) -> dict[str, Any]:
-    return {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()), "model": body["model"]}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body["model"],
+    }

@@ -132,9 +132,10 @@ async def pause_run(rec: Recorder, tool_calls: list[dict[str, Any]]) -> None:
     run = rec.record.run
     run["status"] = "requires_action"
     run["required_action"] = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": tool_calls}}
+    # Persist before telling anyone, so a client that answers at once finds the run waiting.
+    await rec.persist(run=True, release=True, wait=True)
     rec.publish("thread.run.requires_action", run)
     rec.end()
-    await rec.persist(run=True, release=True, wait=True)
 
 
 RUN_TIMESTAMP = {
@@ -159,10 +160,6 @@ async def end_run(
     record, run = rec.record, rec.record.run
     await rec.flush()
     steps, messages = close_open(record, status, error)
-    for message in messages:
-        rec.publish("thread.message.incomplete", message)
-    for step in steps:
-        rec.publish(f"thread.run.step.{step['status']}", step)  # type: ignore[arg-type]
     run["status"] = status
     run["required_action"] = None
     stamp = RUN_TIMESTAMP[status]
@@ -175,9 +172,14 @@ async def end_run(
     if status in ("completed", "failed", "incomplete"):
         run["usage"] = objects.usage_document(record.usage["prompt_tokens"], record.usage["completion_tokens"])
     run["expires_at"] = None
+    # Persist first: a client that sees the final event reads the same state back.
+    await rec.persist(run=True, steps=steps, messages=messages, release=True, wait=True)
+    for message in messages:
+        rec.publish("thread.message.incomplete", message)
+    for step in steps:
+        rec.publish(f"thread.run.step.{step['status']}", step)  # type: ignore[arg-type]
     rec.publish(f"thread.run.{status}", run)  # type: ignore[arg-type]
     rec.end(stream_error)
-    await rec.persist(run=True, steps=steps, messages=messages, release=True, wait=True)
 
 
 def close_open(

@@ -96,5 +96,6 @@ class Recorder:
 
     async def flush(self) -> None:
         if self._writing is not None:
-            writing, self._writing = self._writing, None
-            await asyncio.shield(writing)
+            # Shielded, and forgotten only once done: a cancel mid-wait must not let a later write overtake it.
+            await asyncio.shield(self._writing)
+            self._writing = None

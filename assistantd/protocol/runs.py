@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from assistantd.protocol.base import Metadata, WireModel, tagged
 from assistantd.protocol.messages import CreateMessage, CreateThread
@@ -63,9 +63,9 @@ class RunOptions(WireModel):
     max_completion_tokens: int | None = None
     truncation_strategy: TruncationStrategy | None = None
     tool_choice: ToolChoice | None = None
-    parallel_tool_calls: bool | None = None
+    parallel_tool_calls: StrictBool | None = None
     response_format: ResponseFormat | None = None
-    stream: bool | None = None
+    stream: StrictBool | None = None
 
     @field_validator("max_prompt_tokens")
     @classmethod
@@ -99,7 +99,7 @@ class ToolOutput(WireModel):
 
 class SubmitToolOutputs(WireModel):
     tool_outputs: list[ToolOutput]
-    stream: bool | None = None
+    stream: StrictBool | None = None
 
 
 def tool_choice_document(value: Any) -> Any:

@@ -59,7 +59,7 @@ def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, ex
         "completed_at": None,
         "incomplete_details": None,
         "model": given.get("model") or assistant["model"],
-        "instructions": given.get("instructions", assistant.get("instructions")),
+        "instructions": given.get("instructions", assistant.get("instructions")) or "",
         "tools": tools,
         "tool_resources": {},
         "metadata": given.get("metadata") or {},

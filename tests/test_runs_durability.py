@@ -1,0 +1,142 @@
+"""Upstream failures become the run's last_error; runs survive a SIGKILL of the server."""
+
+from __future__ import annotations
+
+import openai
+
+from tests.runhelp import WEATHER, assistant, new_model, texts, thread_with, wait_status
+from tests.server import LiveServer, free_port
+from tests.upstream import Reply, Upstream
+
+
+def run_once(client: openai.OpenAI, model: str) -> tuple[str, openai.types.beta.threads.Run]:
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
+    return thread.id, run
+
+
+def test_rate_limit_after_retry_fails_the_run(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(status=429), Reply(status=429))
+    _, run = run_once(client, model)
+    assert run.status == "failed" and run.failed_at is not None and run.expires_at is None
+    assert run.last_error is not None and run.last_error.code == "rate_limit_exceeded"
+    assert len(upstream.requests(model)) == 2  # one retry (ASSISTANTD_MODEL_MAX_RETRIES=1)
+
+
+def test_transient_server_error_is_retried(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(status=503), Reply(text=["recovered"]))
+    thread_id, run = run_once(client, model)
+    assert run.status == "completed"
+    assert texts(client, thread_id)[-1] == "recovered"
+    assert len(upstream.requests(model)) == 2
+
+
+def test_persistent_server_error_fails_with_server_error(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(status=500), Reply(status=502))
+    _, run = run_once(client, model)
+    assert run.status == "failed" and run.last_error is not None and run.last_error.code == "server_error"
+
+
+def test_bad_request_is_invalid_prompt_without_retry(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(status=400))
+    _, run = run_once(client, model)
+    assert run.status == "failed" and run.last_error is not None and run.last_error.code == "invalid_prompt"
+    assert "400" in run.last_error.message
+    assert len(upstream.requests(model)) == 1
+
+
+def test_hung_upstream_fails_in_bounded_time_and_closes_the_message(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["half"], hang=True), Reply(hang=True))
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    events: list[str] = []
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id) as stream:
+        for event in stream:
+            events.append(event.event)
+        run = stream.get_final_run()
+    assert run.status == "failed" and run.last_error is not None and run.last_error.code == "server_error"
+    assert events[-3:] == ["thread.message.incomplete", "thread.run.step.failed", "thread.run.failed"]
+    message = client.beta.threads.messages.list(thread_id=thread.id).data[0]
+    assert message.status == "incomplete" and message.incomplete_details is not None
+    assert message.incomplete_details.reason == "run_failed"
+    step = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id).data[0]
+    assert step.status == "failed" and step.last_error is not None and step.last_error.code == "server_error"
+
+
+def test_unreachable_upstream_fails_the_run(tmp_server: LiveServer) -> None:
+    tmp_server.env["ASSISTANTD_MODEL_BASE_URL"] = f"http://127.0.0.1:{free_port()}/v1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    _, run = run_once(client, new_model())
+    assert run.status == "failed" and run.last_error is not None
+    assert run.last_error.code == "server_error"
+    assert run.last_error.message == "Could not connect to the model upstream."
+
+
+def test_sigkill_mid_run_then_restart_resumes(tmp_server: LiveServer, upstream: Upstream) -> None:
+    tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    upstream.script(model, Reply(text=["lost"], hang=True), Reply(text=["after", " restart"]))
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+    upstream.wait_requests(model, 1)
+    wait_status(client, thread.id, run.id, {"in_progress"})
+    tmp_server.kill()
+    tmp_server.start()
+    done = wait_status(client, thread.id, run.id)
+    assert done.status == "completed"
+    assert texts(client, thread.id) == ["hi", "after restart"]
+    steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id).data
+    assert [(s.type, s.status) for s in steps] == [("message_creation", "completed")]
+    assert len(upstream.requests(model)) == 2
+
+
+def test_requires_action_survives_sigkill(tmp_server: LiveServer, upstream: Upstream) -> None:
+    tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    upstream.script(model, Reply(tool_calls=[("get_weather", "{}")]), Reply(text=["ok"]))
+    asst = assistant(client, model, tools=[WEATHER])
+    thread = thread_with(client, "hi")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
+    assert run.status == "requires_action"
+    tmp_server.kill()
+    tmp_server.start()
+    call = run.required_action.submit_tool_outputs.tool_calls[0]  # type: ignore[union-attr]
+    done = client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "x"}]
+    )
+    assert done.status == "completed"
+    assert upstream.requests(model)[1].messages[-1]["content"] == "x"
+
+
+def test_queued_run_of_a_dead_server_is_picked_up(tmp_server: LiveServer, upstream: Upstream) -> None:
+    """A run whose process died before any worker started it still runs after the restart."""
+    tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
+    tmp_server.env["ASSISTANTD_RUN_WORKERS"] = "1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    blocker, model = new_model(), new_model()
+    upstream.script(blocker, Reply(hang=True))
+    busy = client.beta.threads.runs.create(
+        thread_id=thread_with(client, "a").id, assistant_id=assistant(client, blocker).id
+    )
+    upstream.wait_requests(blocker, 1)
+    thread = thread_with(client, "b")
+    queued = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant(client, model).id)
+    assert client.beta.threads.runs.retrieve(run_id=queued.id, thread_id=thread.id).status == "queued"
+    tmp_server.kill()
+    tmp_server.start()
+    assert wait_status(client, thread.id, queued.id).status == "completed"
+    # The one that was executing is resumed too: nothing stays in_progress.
+    assert wait_status(client, busy.thread_id, busy.id).status == "completed"
