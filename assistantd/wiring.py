@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.server import Conversation
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
+from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.engine.events import EventBus
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
@@ -45,6 +47,12 @@ class Container:
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
     chatkit_conversation: Conversation = field(init=False)
+    # Retrieval (vector stores, ingestion, search); built by build_retrieval().
+    vector_stores: Any = None
+    file_batches: Any = None
+    searcher: Any = None
+    ingestion: Any = None
+    # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
     def use_runs(self, model: ChatModel) -> None:
@@ -60,11 +68,66 @@ class Container:
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
+        if self.ingestion is not None:
+            await self.ingestion.start()
         await self.executor.start()
 
     async def stop(self) -> None:
         await self.executor.stop()
+        if self.ingestion is not None:
+            await self.ingestion.stop()
         await self.db.close()
+
+
+def build_embedders(settings: Settings) -> Embedders:
+    """The embedder a store recorded (``openai:MODEL`` or ``local:MODEL``); new stores get the default."""
+
+    def make(name: str) -> Embedder:
+        if name.startswith(LOCAL_PREFIX):
+            from assistantd.local_embed import LocalEmbedder
+
+            return LocalEmbedder()
+        return OpenAIEmbedder(
+            base_url=settings.embedding_base_url or settings.model_base_url,
+            api_key=settings.embedding_api_key or settings.model_api_key,
+            model=name.removeprefix(OPENAI_PREFIX),
+            batch_size=settings.embedding_batch_size,
+            max_retries=settings.model_max_retries,
+            timeout=settings.model_timeout_seconds,
+        )
+
+    if settings.embedding_provider == "local":
+        from assistantd.local_embed import LOCAL_NAME
+
+        return Embedders(make(LOCAL_NAME), make)
+    return Embedders(make(OPENAI_PREFIX + settings.embedding_model), make)
+
+
+def build_retrieval(container: Container) -> None:
+    from assistantd.engine.file_search import FileSearch
+    from assistantd.services import inline_stores
+    from assistantd.services.file_batches import FileBatches
+    from assistantd.services.ingestion import Ingestion
+    from assistantd.services.vector_search import Searcher
+    from assistantd.services.vector_stores import VectorStores
+    from assistantd.vectors.sql_index import SqlIndex
+
+    settings = container.settings
+    embedders = build_embedders(settings)
+    index = SqlIndex(container.db)
+    mode = settings.search_mode if settings.search_mode in ("vector", "keyword") else "hybrid"
+    workers = settings.ingestion_workers
+    container.ingestion = Ingestion(container.db, container.blobs, index, embedders, workers)
+    container.vector_stores = VectorStores(
+        container.db, index, container.ingestion.enqueue, lambda: embedders.default.name
+    )
+    container.file_batches = FileBatches(container.vector_stores)
+    container.searcher = Searcher(container.db, index, embedders, mode)  # type: ignore[arg-type]
+    container.files.on_delete.append(container.vector_stores.forget_file)
+    container.server_tools["file_search"] = FileSearch(container.searcher)
+    inline_stores.configure(
+        inline_stores.Runtime(index, container.ingestion.enqueue_nowait, lambda: embedders.default.name)
+    )
 
 
 def build(settings: Settings) -> Container:
@@ -84,6 +147,7 @@ def build(settings: Settings) -> Container:
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db),
     )
+    build_retrieval(container)
     container.use_runs(
         OpenAIChatModel(
             settings.model_base_url,

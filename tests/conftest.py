@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.server import LiveServer
 from tests.upstream import Upstream
 
@@ -35,10 +36,24 @@ def upstream_env(upstream: Upstream) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[LiveServer]:
+def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
+    """The fake embeddings upstream every session server uses (deterministic, records requests)."""
+    upstream = EmbeddingsUpstream().start()
+    yield upstream
+    upstream.close()
+
+
+@pytest.fixture(scope="session")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream
+) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("server"),
-        env={"ASSISTANTD_API_KEYS": API_KEYS, **upstream_env(upstream)},
+        env={
+            "ASSISTANTD_API_KEYS": API_KEYS,
+            "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url,
+            **upstream_env(upstream),
+        },
     )
     live.start()
     yield live

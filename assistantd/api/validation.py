@@ -51,12 +51,13 @@ def _describe(value: Any) -> str:
 def param_path(loc: Sequence[Any]) -> str | None:
     """``('body', 'tools', 0, 'type=function', 'function', 'name')`` → ``tools[0].function.name``."""
     path = ""
-    for part in loc:
+    for position, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
             continue
         text = str(part)
-        if (not path and text in _SECTIONS) or text.startswith(TAG_PREFIX) or "[" in text:
+        # Only the first element names a section: a body field may be called "query".
+        if (position == 0 and text in _SECTIONS) or text.startswith(TAG_PREFIX) or "[" in text:
             continue
         if text in ("str", "int", "float", "bool", "none", "function-after", "function-before"):
             continue

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore, BlobTooLarge
 from assistantd.errors import InvalidRequest, PayloadTooLarge
@@ -29,6 +32,9 @@ class Files:
         self.db = db
         self.blobs = blobs
         self.max_bytes = max_bytes
+        # Called in the deleting transaction with (session, project, file_id), e.g. to drop the
+        # file from every vector store.
+        self.on_delete: list[Callable[[AsyncSession, str, str], Awaitable[None]]] = []
 
     async def upload(
         self,
@@ -97,6 +103,8 @@ class Files:
     async def delete(self, caller: Caller, file_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
             row = await documents.require(session, FileRow, caller.project, file_id, "file")
+            for hook in self.on_delete:
+                await hook(session, caller.project, file_id)
             await session.delete(row)
         await self.blobs.delete(file_id)
         return {"id": file_id, "object": "file", "deleted": True}
