@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import inspect
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,21 +11,11 @@ import openai
 import pytest
 
 from tests.conftest import KEY_A
+from tests.runhelp import new_model, wait_for
 from tests.server import LiveServer
+from tests.upstream import Reply, Upstream
 
 V1 = {"Authorization": f"Bearer {KEY_A}", "OpenAI-Beta": "assistants=v1"}
-
-
-def retrieval_ready() -> bool:
-    """Message files and retrieval need implicit vector stores (``services/inline_stores.py``)."""
-    from assistantd.services import inline_stores
-
-    return "not available yet" not in inspect.getsource(inline_stores)
-
-
-needs_stores = pytest.mark.skipif(
-    not retrieval_ready(), reason="implicit vector stores (retrieval branch: inline_stores) are not merged yet"
-)
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +158,6 @@ def test_v2_message_attachments_read_as_v1_message_files(v1: httpx.Client, clien
     assert listed["data"][0]["file_ids"] == [file_id]
 
 
-@needs_stores
 def test_v1_message_file_ids_map_to_attachments(v1: httpx.Client, client: openai.OpenAI) -> None:
     file_id = upload(client)
     thread = ok(v1.post("/threads", json={"messages": [{"role": "user", "content": "hi", "file_ids": [file_id]}]}))
@@ -184,7 +173,6 @@ def test_v1_message_file_ids_map_to_attachments(v1: httpx.Client, client: openai
     assert v2_thread.tool_resources.file_search and v2_thread.tool_resources.file_search.vector_store_ids
 
 
-@needs_stores
 def test_v1_retrieval_assistant_files_live_in_a_vector_store(v1: httpx.Client, client: openai.OpenAI) -> None:
     file_id = upload(client, "facts.txt", "The capital of Zorblania is Quux.")
     created = ok(
@@ -195,3 +183,61 @@ def test_v1_retrieval_assistant_files_live_in_a_vector_store(v1: httpx.Client, c
     assert v2.tool_resources and v2.tool_resources.file_search
     (store_id,) = v2.tool_resources.file_search.vector_store_ids or []
     assert [f.id for f in client.vector_stores.files.list(store_id)] == [file_id]
+
+
+def test_v1_run_retrieves_from_an_assistant_file(v1: httpx.Client, client: openai.OpenAI, upstream: Upstream) -> None:
+    facts = "Zorblania facts.\nThe capital of Zorblania is Quuxville, on the river Blorp."
+    file_id = upload(client, "zorblania.txt", facts)
+    model = new_model()
+    upstream.script(
+        model,
+        Reply(tool_calls=[("file_search", json.dumps({"query": "capital of Zorblania"}))]),
+        Reply(text=["Quuxville", " 【0:0†zorblania.txt】."]),
+    )
+    assistant = ok(
+        v1.post("/assistants", json={"model": model, "tools": [{"type": "retrieval"}], "file_ids": [file_id]})
+    )
+    store_id = client.beta.assistants.retrieve(assistant["id"]).tool_resources.file_search.vector_store_ids[0]  # type: ignore[union-attr,index]
+    wait_for(lambda: client.vector_stores.retrieve(store_id).file_counts.completed == 1, what="the file indexed")
+    thread = ok(v1.post("/threads", json={"messages": [{"role": "user", "content": "What is the capital?"}]}))
+    run = ok(v1.post(f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"]}))
+    assert run["tools"] == [{"type": "retrieval"}] and "top_p" not in run and "file_ids" in run
+
+    def finished() -> dict[str, Any] | None:
+        seen = ok(v1.get(f"/threads/{thread['id']}/runs/{run['id']}"))
+        return seen if seen["status"] in ("completed", "failed", "requires_action", "incomplete") else None
+
+    done = wait_for(finished, what="the v1 run to finish")
+    assert done["status"] == "completed", done
+    # The model was given the file's passage as the tool result.
+    tool_result = next(m for m in upstream.requests(model)[1].messages if m["role"] == "tool")["content"]
+    assert "Quuxville, on the river Blorp" in tool_result
+    steps = ok(v1.get(f"/threads/{thread['id']}/runs/{run['id']}/steps", params={"order": "asc"}))["data"]
+    calls = [c for s in steps if s["type"] == "tool_calls" for c in s["step_details"]["tool_calls"]]
+    assert [c["type"] for c in calls] == ["retrieval"] and calls[0]["retrieval"] == {}
+    # Through v2 the same step is a file_search call.
+    v2_steps = client.beta.threads.runs.steps.list(run_id=run["id"], thread_id=thread["id"], order="asc").data
+    assert [c.type for s in v2_steps if s.type == "tool_calls" for c in s.step_details.tool_calls] == ["file_search"]  # type: ignore[union-attr]
+    answer = ok(v1.get(f"/threads/{thread['id']}/messages", params={"run_id": run["id"]}))["data"][0]
+    assert answer["file_ids"] == [] and "attachments" not in answer
+    assert answer["content"][0]["text"]["value"].startswith("Quuxville")
+    citation = answer["content"][0]["text"]["annotations"][0]
+    assert citation["type"] == "file_citation" and citation["file_citation"]["file_id"] == file_id
+
+
+def test_v1_streamed_run_events_have_v1_shapes(v1: httpx.Client, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["v1", " stream"]))
+    assistant = ok(v1.post("/assistants", json={"model": model}))
+    thread = ok(v1.post("/threads", json={"messages": [{"role": "user", "content": "hi"}]}))
+    with v1.stream(
+        "POST", f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"], "stream": True}
+    ) as s:
+        body = "".join(s.iter_text())
+    frames = [f for f in body.split("\n\n") if f.startswith("event: ")]
+    events = [(f.split("\n")[0][7:], f.split("\n")[1][6:]) for f in frames]
+    assert events[-1] == ("done", "[DONE]")
+    runs = [json.loads(d) for name, d in events if name.startswith("thread.run.") and "step" not in name]
+    assert runs and all("file_ids" in r and "top_p" not in r for r in runs)
+    messages = [json.loads(d) for name, d in events if name in ("thread.message.created", "thread.message.completed")]
+    assert messages and all("file_ids" in m and "attachments" not in m for m in messages)

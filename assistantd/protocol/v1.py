@@ -95,10 +95,7 @@ def render_step(document: Doc, version: Version) -> Doc:
     details = document.get("step_details") or {}
     if version == "v2" or details.get("type") != "tool_calls":
         return document
-    calls = [
-        {"id": call.get("id"), "type": "retrieval", "retrieval": {}} if call.get("type") == "file_search" else call
-        for call in details.get("tool_calls") or []
-    ]
+    calls = [_retrieval_call(call) for call in details.get("tool_calls") or []]
     return {**document, "step_details": {**details, "tool_calls": calls}}
 
 
@@ -131,3 +128,38 @@ def page_of(items: list[Doc], params: PageParams) -> Doc:
         chosen = window[-params.limit :]
         return page_document(chosen, len(window) > params.limit)
     return page_document(window[: params.limit], len(window) > params.limit)
+
+
+def _retrieval_call(call: Doc) -> Doc:
+    if call.get("type") != "file_search":
+        return call
+    shown: Doc = {"id": call.get("id"), "type": "retrieval", "retrieval": {}}
+    return {"index": call["index"], **shown} if "index" in call else shown
+
+
+def render_step_delta(document: Doc, version: Version) -> Doc:
+    details = (document.get("delta") or {}).get("step_details") or {}
+    if version == "v2" or details.get("type") != "tool_calls":
+        return document
+    calls = [_retrieval_call(call) for call in details.get("tool_calls") or []]
+    delta = {**document["delta"], "step_details": {**details, "tool_calls": calls}}
+    return {**document, "delta": delta}
+
+
+_RENDERERS = {
+    "thread": render_thread,
+    "thread.message": render_message,
+    "thread.run": render_run,
+    "thread.run.step": render_step,
+    "thread.run.step.delta": render_step_delta,
+}
+
+
+def render_object(document: Doc, version: Version) -> Doc:
+    """Any run-related wire object (or a list of them) as the request's version shows it."""
+    if version == "v2" or not isinstance(document, dict):
+        return document
+    if document.get("object") == "list":
+        return {**document, "data": [render_object(d, version) for d in document.get("data") or []]}
+    renderer = _RENDERERS.get(str(document.get("object")))
+    return renderer(document, version) if renderer else document
