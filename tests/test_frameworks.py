@@ -2,9 +2,11 @@
 
 - LangChain's OpenAIAssistantRunnable (``langchain-classic``), in the venv ``.frameworks/langchain``
   made from ``tests/frameworks/langchain-requirements.txt``.
+- openai-python 1.20.0 (the last v1 SDK), in ``.frameworks/openai-1.20`` from
+  ``tests/frameworks/openai120-requirements.txt``.
 - The Node SDK 4.x and 5.x, from ``tests/node/v4`` and ``tests/node/v5`` (``npm ci`` of their lockfiles).
 
-``scripts/frameworks`` installs all three (``scripts/test`` runs it first). Each scenario script is
+``scripts/frameworks`` installs them all (``scripts/test`` runs it first). Each scenario script is
 pointed at the server the way users point these clients elsewhere (``OPENAI_BASE_URL``,
 ``OPENAI_API_KEY``) and prints what it saw as JSON; the upstream model is the scripted fake.
 """
@@ -27,6 +29,7 @@ from tests.upstream import Reply, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGCHAIN_PYTHON = ROOT / ".frameworks" / "langchain" / "bin" / "python"
+OPENAI_120_PYTHON = ROOT / ".frameworks" / "openai-1.20" / "bin" / "python"
 NODE_DIR = ROOT / "tests" / "node"
 INSTALL_HINT = "run scripts/frameworks to install it"
 
@@ -100,3 +103,32 @@ def test_node_sdk(version: str, server: LiveServer, upstream: Upstream) -> None:
     assert "thread.message.delta" in stream["events"]
     assert seen["upload"]["filename"] == "node.txt" and seen["upload"]["bytes"] == len("node bytes")
     assert seen["upload"]["id"].startswith("file-")
+
+
+@pytest.mark.skipif(not OPENAI_120_PYTHON.exists(), reason=f"the openai 1.20 environment is missing: {INSTALL_HINT}")
+def test_openai_python_1_20_speaks_v1(server: LiveServer, upstream: Upstream) -> None:
+    plain, tools, streamed = script_models(upstream)
+    script = ROOT / "tests" / "frameworks" / "openai120_scenarios.py"
+    seen = scenario([str(OPENAI_120_PYTHON), str(script), plain, tools, streamed], ROOT, server)
+    assert seen["sdk"] == "1.20.0"
+    files = seen["files"]
+    first, second = files["ids"]
+    assert files["assistant_file_ids"] == [first]
+    assert files["attached"]["object"] == "assistant.file" and files["attached"]["id"] == second
+    assert files["listed"] == [first, second] and files["retrieved"] == second
+    assert files["deleted"] == {"id": first, "object": "assistant.file.deleted", "deleted": True}
+    assert files["after"] == [second]
+    assert files["message_file_ids"] == [second]
+    assert [(f["id"], f["object"]) for f in files["message_files"]] == [(second, "thread.message.file")]
+    assert seen["run"] == {"status": "completed", "file_ids": [], "texts": ["Hi from the run."]}
+    assert seen["function"] == {
+        "required": "requires_action",
+        "status": "completed",
+        "texts": ["It is sunny in Paris."],
+    }
+    assert tool_result_sent(upstream, tools) == "Sunny in Paris"
+    assert seen["stream"] == {
+        "status": "completed",
+        "deltas": ["Streamed", " ", "words", "."],
+        "texts": ["Streamed words."],
+    }
