@@ -3,7 +3,8 @@
 - LangChain's OpenAIAssistantRunnable (``langchain-classic``), in the venv ``.frameworks/langchain``
   made from ``tests/frameworks/langchain-requirements.txt``.
 - openai-python 1.20.0 (the last v1 SDK), in ``.frameworks/openai-1.20`` from
-  ``tests/frameworks/openai120-requirements.txt``.
+  ``tests/frameworks/openai120-requirements.txt``; openai-python 1.40.0 (``client.beta.vector_stores``)
+  likewise in ``.frameworks/openai-1.40``.
 - The Node SDK 4.x and 5.x, from ``tests/node/v4`` and ``tests/node/v5`` (``npm ci`` of their lockfiles).
 
 ``scripts/frameworks`` installs them all (``scripts/test`` runs it first). Each scenario script is
@@ -30,6 +31,7 @@ from tests.upstream import Reply, Upstream
 ROOT = Path(__file__).resolve().parent.parent
 LANGCHAIN_PYTHON = ROOT / ".frameworks" / "langchain" / "bin" / "python"
 OPENAI_120_PYTHON = ROOT / ".frameworks" / "openai-1.20" / "bin" / "python"
+OPENAI_140_PYTHON = ROOT / ".frameworks" / "openai-1.40" / "bin" / "python"
 NODE_DIR = ROOT / "tests" / "node"
 INSTALL_HINT = "run scripts/frameworks to install it"
 
@@ -132,3 +134,23 @@ def test_openai_python_1_20_speaks_v1(server: LiveServer, upstream: Upstream) ->
         "deltas": ["Streamed", " ", "words", "."],
         "texts": ["Streamed words."],
     }
+
+
+@pytest.mark.skipif(not OPENAI_140_PYTHON.exists(), reason=f"the openai 1.40 environment is missing: {INSTALL_HINT}")
+def test_openai_python_1_40_beta_vector_stores(server: LiveServer, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(
+        model,
+        Reply(tool_calls=[("file_search", json.dumps({"query": "capital of Zorblania"}))]),
+        Reply(text=["Quuxville", " 【0:0†zorblania.txt】."]),
+    )
+    script = ROOT / "tests" / "frameworks" / "openai140_scenarios.py"
+    seen = scenario([str(OPENAI_140_PYTHON), str(script), model], ROOT, server)
+    assert seen["sdk"] == "1.40.0"
+    assert seen["batch"] == {"status": "completed", "completed": 1}
+    assert seen["run"] == "completed" and seen["text"].startswith("Quuxville")
+    assert seen["citations"] == seen["store_files"] and len(seen["store_files"]) == 1
+    assert seen["steps"] == ["tool_calls", "message_creation"]
+    assert len(seen["assistant_stores"]) == 1 and seen["deleted"] is True
+    tool_result = next(m for m in upstream.requests(model)[1].messages if m["role"] == "tool")["content"]
+    assert "Quuxville, on the river Blorp" in tool_result
