@@ -241,3 +241,19 @@ def test_v1_streamed_run_events_have_v1_shapes(v1: httpx.Client, upstream: Upstr
     assert runs and all("file_ids" in r and "top_p" not in r for r in runs)
     messages = [json.loads(d) for name, d in events if name in ("thread.message.created", "thread.message.completed")]
     assert messages and all("file_ids" in m and "attachments" not in m for m in messages)
+
+
+def test_v2_run_additional_messages_refuse_file_ids(http: httpx.Client, client: openai.OpenAI) -> None:
+    assistant = client.beta.assistants.create(model=new_model())
+    thread = client.beta.threads.create()
+    file_id = upload(client)
+    response = http.post(
+        f"/threads/{thread.id}/runs",
+        json={
+            "assistant_id": assistant.id,
+            "additional_messages": [{"role": "user", "content": "x", "file_ids": [file_id]}],
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "Unknown parameter: 'additional_messages[0].file_ids'."
+    assert client.beta.threads.runs.list(thread.id).data == []

@@ -27,7 +27,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from assistantd.chatkit.sessions import Session
 from assistantd.chatkit.store import Context, DatabaseStore
-from assistantd.errors import APIError, InvalidRequest, NotFound
+from assistantd.errors import InvalidRequest, NotFound
 from assistantd.store.db import Database
 
 REQUESTS: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
@@ -116,11 +116,9 @@ class Conversation:
             raise NotFound(f"No thread found with id '{thread_id}'.") from None
         if thread.status.type != "active":
             reason = getattr(thread.status, "reason", None)
-            raise APIErrorStatus(f"Thread {thread_id} is {thread.status.type}" + (f": {reason}" if reason else "."))
-
-
-class APIErrorStatus(APIError):
-    status_code = 400
+            raise InvalidRequest(
+                f"Thread {thread_id} is {thread.status.type}" + (f": {reason}" if reason else ".")
+            )
 
 
 def _first(error: ValidationError) -> str:

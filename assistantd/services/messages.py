@@ -79,6 +79,7 @@ async def add_message(
     session: AsyncSession, caller: Caller, thread: ThreadRow, body: CreateMessage, param: str = ""
 ) -> dict[str, Any]:
     """Validate references, attach files to the thread's tool resources, store the message."""
+    v1.check_fields(caller.api_version, body, param)
     content = content_parts(body.content)
     image_ids = [part["image_file"]["file_id"] for part in content if part["type"] == "image_file"]
     await check_file_ids(session, caller, image_ids, f"{param}content")
@@ -133,7 +134,6 @@ class Messages:
             run_id = await active_run_id(session, thread_id)
             if run_id:
                 raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
-            v1.check_fields(caller.api_version, body)
             return v1.render_message(await add_message(session, caller, thread, body), caller.api_version)
 
     async def retrieve(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:

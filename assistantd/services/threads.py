@@ -32,7 +32,6 @@ async def create_thread(session: AsyncSession, caller: Caller, body: CreateThrea
     session.add(row)
     await session.flush()
     for index, message in enumerate(body.messages or []):
-        v1.check_fields(caller.api_version, message, f"messages[{index}].")
         await add_message(session, caller, row, message, param=f"messages[{index}].")
     return row
 
