@@ -2,6 +2,7 @@
 
 - LangChain's OpenAIAssistantRunnable (``langchain-classic``), in the venv ``.frameworks/langchain``
   made from ``tests/frameworks/langchain-requirements.txt``.
+- LlamaIndex's OpenAIAssistantAgent (``llama-index-agent-openai``) in ``.frameworks/llamaindex``.
 - openai-python 1.20.0 (the last v1 SDK), in ``.frameworks/openai-1.20`` from
   ``tests/frameworks/openai120-requirements.txt``; openai-python 1.40.0 (``client.beta.vector_stores``)
   likewise in ``.frameworks/openai-1.40``.
@@ -30,6 +31,7 @@ from tests.upstream import Reply, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGCHAIN_PYTHON = ROOT / ".frameworks" / "langchain" / "bin" / "python"
+LLAMAINDEX_PYTHON = ROOT / ".frameworks" / "llamaindex" / "bin" / "python"
 OPENAI_120_PYTHON = ROOT / ".frameworks" / "openai-1.20" / "bin" / "python"
 OPENAI_140_PYTHON = ROOT / ".frameworks" / "openai-1.40" / "bin" / "python"
 NODE_DIR = ROOT / "tests" / "node"
@@ -154,3 +156,19 @@ def test_openai_python_1_40_beta_vector_stores(server: LiveServer, upstream: Ups
     assert len(seen["assistant_stores"]) == 1 and seen["deleted"] is True
     tool_result = next(m for m in upstream.requests(model)[1].messages if m["role"] == "tool")["content"]
     assert "Quuxville, on the river Blorp" in tool_result
+
+
+@pytest.mark.skipif(not LLAMAINDEX_PYTHON.exists(), reason=f"the LlamaIndex environment is missing: {INSTALL_HINT}")
+def test_llamaindex_openai_assistant_agent(server: LiveServer, upstream: Upstream) -> None:
+    plain, tools, _ = script_models(upstream)
+    script = ROOT / "tests" / "frameworks" / "llamaindex_scenarios.py"
+    seen = scenario([str(LLAMAINDEX_PYTHON), str(script), plain, tools], ROOT, server)
+    # Explicit nulls (temperature, top_p, run instructions) meant "not given": defaults apply.
+    assert (seen["run"]["temperature"], seen["run"]["top_p"]) == (1.0, 1.0)
+    assert seen["run"]["response"] == "Hi from the run."
+    assert seen["function"]["response"] == "It is sunny in Paris."
+    # It polls at 0.1 s and calls the tools whenever it sees requires_action: exactly once here,
+    # because the run has left requires_action by the time submit_tool_outputs answers.
+    assert seen["calls"] == ["Paris"] and seen["function"]["sources"] == ["Sunny in Paris"]
+    assert len(upstream.requests(tools)) == 2
+    assert upstream.requests(plain)[0].messages[0]["content"] == "Be brief."
