@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.runhelp import new_model
+from tests.runhelp import WEATHER, new_model
 from tests.schema import assert_valid
 from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
@@ -169,9 +169,10 @@ def test_conversation_answers_with_the_assistant_and_rest_reads_it_back(
     assert created.status_code == 200 and created.headers["content-type"].startswith("text/event-stream")
     events = sse_events(created)
     kinds = [e["type"] for e in events]
-    # The user's message is stored first, then the assistant's item streams; the title comes last.
+    # The user's message is stored first, then the assistant's item streams; the first message titles it.
     assert kinds[:4] == ["thread.created", "thread.item.done", "stream_options", "thread.item.added"]
-    assert kinds[-1] == "thread.updated" and events[-1]["thread"]["title"] == "Capital of France?"
+    titles = [e["thread"]["title"] for e in events if e["type"] == "thread.updated"]
+    assert titles and titles[-1] == "Capital of France?"
     deltas = [e["update"]["delta"] for e in events if e["type"] == "thread.item.updated"]
     assert "".join(deltas) == "Paris is the capital."
     done = [e for e in events if e["type"] == "thread.item.done"]
@@ -245,3 +246,61 @@ def test_conversation_reports_a_failed_run_as_an_error_event(
     assert response.status_code == 200
     errors = [e for e in sse_events(response) if e["type"] == "error"]
     assert errors and errors[0]["code"] == "custom" and errors[0]["message"]
+
+
+def test_function_calls_become_client_tool_calls(client: openai.OpenAI, server: LiveServer, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(
+        model,
+        Reply(
+            tool_calls=[("get_weather", json.dumps({"city": "Paris"})), ("get_weather", json.dumps({"city": "Rome"}))]
+        ),
+        Reply(text=["Sunny", " in both."]),
+    )
+    asst = client.beta.assistants.create(model=model, tools=[WEATHER])
+    session = client.beta.chatkit.sessions.create(user="dave", workflow={"id": asst.id})
+    secret = session.client_secret
+    first = sse_events(
+        conversation(server, secret, {"type": "threads.create", "params": {"input": user_input("Weather?")}})
+    )
+    thread_id = first[0]["thread"]["id"]
+    calls = [e["item"] for e in first if e["type"] == "thread.item.done" and e["item"]["type"] == "client_tool_call"]
+    assert [(c["name"], c["arguments"], c["status"]) for c in calls] == [("get_weather", {"city": "Paris"}, "pending")]
+    assert not [e for e in first if e["type"] == "error"]
+    # One call at a time: answering Paris brings Rome, and nothing has gone to the run yet.
+    second = sse_events(
+        conversation(
+            server,
+            secret,
+            {"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": {"sky": "clear"}}},
+        )
+    )
+    calls = [e["item"] for e in second if e["type"] == "thread.item.done" and e["item"]["type"] == "client_tool_call"]
+    assert [(c["name"], c["arguments"]) for c in calls] == [("get_weather", {"city": "Rome"})]
+    assert len(upstream.requests(model)) == 1
+    third = sse_events(
+        conversation(
+            server,
+            secret,
+            {"type": "threads.add_client_tool_output", "params": {"thread_id": thread_id, "result": "warm"}},
+        )
+    )
+    answer = [e["item"] for e in third if e["type"] == "thread.item.done"][-1]
+    assert answer["type"] == "assistant_message" and answer["content"][0]["text"] == "Sunny in both."
+    sent = [m["content"] for m in upstream.requests(model)[1].messages if m["role"] == "tool"]
+    assert sent == ['{"sky": "clear"}', "warm"]
+    raw = client.beta.chatkit.threads.with_raw_response.list_items(thread_id, order="asc").http_response.json()
+    assert_valid("ThreadItemListResource", raw)
+    assert [i["type"] for i in raw["data"]] == [
+        "chatkit.user_message",
+        "chatkit.client_tool_call",
+        "chatkit.client_tool_call",
+        "chatkit.assistant_message",
+    ]
+    paris = raw["data"][1]
+    assert (paris["status"], paris["name"], json.loads(paris["arguments"]), json.loads(paris["output"])) == (
+        "completed",
+        "get_weather",
+        {"city": "Paris"},
+        {"sky": "clear"},
+    )

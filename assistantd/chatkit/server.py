@@ -15,6 +15,7 @@ from chatkit.types import (
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
     ChatKitReq,
+    ClientToolCallItem,
     ThreadItemAddedEvent,
     ThreadItemDoneEvent,
     ThreadItemUpdatedEvent,
@@ -25,6 +26,7 @@ from chatkit.types import (
 )
 from pydantic import TypeAdapter, ValidationError
 
+from assistantd.chatkit.responder import Piece, ToolRequest
 from assistantd.chatkit.sessions import Session
 from assistantd.chatkit.store import Context, DatabaseStore
 from assistantd.errors import InvalidRequest, NotFound
@@ -35,12 +37,14 @@ TITLE_CHARS = 60
 
 
 class Responder(Protocol):
-    """Produces the assistant's answer to the thread's latest user message, as text deltas.
+    """Produces the assistant's answer, as text deltas and requests for client tool calls.
 
     ``state`` is the ChatKit thread's private metadata (never sent to the client): the responder
-    keeps its own references there (e.g. the Assistants thread it runs on)."""
+    keeps its own references there (the Assistants thread it runs on, a run waiting for outputs)."""
 
-    def reply(self, context: Context, state: dict[str, Any], text: str) -> AsyncIterator[str]: ...
+    def reply(self, context: Context, state: dict[str, Any], text: str) -> AsyncIterator[Piece]: ...
+
+    def resume(self, context: Context, state: dict[str, Any], call_id: str, output: Any) -> AsyncIterator[Piece]: ...
 
 
 def user_text(item: UserMessageItem | None) -> str:
@@ -60,25 +64,61 @@ class AssistantServer(ChatKitServer[Context]):
     async def respond(
         self, thread: ThreadMetadata, input_user_message: UserMessageItem | None, context: Context
     ) -> AsyncIterator[ThreadStreamEvent]:
-        text = user_text(input_user_message)
-        if not text:
-            raise CustomStreamError("There is no user message to answer.", allow_retry=False)
-        item = AssistantMessageItem(
-            id=self.store.generate_item_id("message", thread, context),
-            thread_id=thread.id,
-            created_at=datetime.now(),
-            content=[AssistantMessageContent(text="")],
-        )
-        yield ThreadItemAddedEvent(item=item)
+        if input_user_message is None:  # the front end answered a client tool call
+            call = await self._answered_call(thread, context)
+            pieces = self.responder.resume(context, thread.metadata, call.call_id, call.output)
+        else:
+            text = user_text(input_user_message)
+            if not text:
+                raise CustomStreamError("There is no user message to answer.", allow_retry=False)
+            pieces = self.responder.reply(context, thread.metadata, text)
+            if thread.title is None and context.auto_title:
+                thread.title = " ".join(text.split())[:TITLE_CHARS] or None
+        async for event in self._events(thread, context, pieces):
+            yield event
+
+    async def _answered_call(self, thread: ThreadMetadata, context: Context) -> ClientToolCallItem:
+        last = await self.store.load_thread_items(thread.id, None, 1, "desc", context)
+        if not last.data or not isinstance(last.data[0], ClientToolCallItem):
+            raise CustomStreamError("There is no answered client tool call to continue from.", allow_retry=False)
+        return last.data[0]
+
+    async def _events(
+        self, thread: ThreadMetadata, context: Context, pieces: AsyncIterator[Piece]
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        """Text pieces stream into one assistant message; a tool request ends the turn as a client tool call."""
+        item: AssistantMessageItem | None = None
         answer = ""
-        async for delta in self.responder.reply(context, thread.metadata, text):
-            answer += delta
-            update = AssistantMessageContentPartTextDelta(content_index=0, delta=delta)
+        async for piece in pieces:
+            if isinstance(piece, ToolRequest):
+                if item is not None:
+                    item.content = [AssistantMessageContent(text=answer)]
+                    yield ThreadItemDoneEvent(item=item)
+                    item, answer = None, ""
+                call = ClientToolCallItem(
+                    id=self.store.generate_item_id("tool_call", thread, context),
+                    thread_id=thread.id,
+                    created_at=datetime.now(),
+                    call_id=piece.call_id,
+                    name=piece.name,
+                    arguments=piece.arguments,
+                )
+                yield ThreadItemDoneEvent(item=call)
+                continue
+            if item is None:
+                item = AssistantMessageItem(
+                    id=self.store.generate_item_id("message", thread, context),
+                    thread_id=thread.id,
+                    created_at=datetime.now(),
+                    content=[AssistantMessageContent(text="")],
+                )
+                yield ThreadItemAddedEvent(item=item)
+            answer += piece
+            update = AssistantMessageContentPartTextDelta(content_index=0, delta=piece)
             yield ThreadItemUpdatedEvent(item_id=item.id, update=update)
-        item.content = [AssistantMessageContent(text=answer)]
-        yield ThreadItemDoneEvent(item=item)
-        if thread.title is None and context.auto_title:
-            thread.title = " ".join(text.split())[:TITLE_CHARS] or None
+        if item is not None:
+            item.content = [AssistantMessageContent(text=answer)]
+            yield ThreadItemDoneEvent(item=item)
 
 
 class Conversation:
@@ -116,9 +156,7 @@ class Conversation:
             raise NotFound(f"No thread found with id '{thread_id}'.") from None
         if thread.status.type != "active":
             reason = getattr(thread.status, "reason", None)
-            raise InvalidRequest(
-                f"Thread {thread_id} is {thread.status.type}" + (f": {reason}" if reason else ".")
-            )
+            raise InvalidRequest(f"Thread {thread_id} is {thread.status.type}" + (f": {reason}" if reason else "."))
 
 
 def _first(error: ValidationError) -> str:

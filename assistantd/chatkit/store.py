@@ -170,4 +170,3 @@ async def _page(session: AsyncSession, table: Any, project: str, params: PagePar
         return await documents.list_page(session, table, project, params, *where)
     except InvalidRequest as error:  # an unknown cursor: the library only knows "not found"
         raise NotFoundError(error.message) from None
-
