@@ -3,6 +3,7 @@
 - LangChain's OpenAIAssistantRunnable (``langchain-classic``), in the venv ``.frameworks/langchain``
   made from ``tests/frameworks/langchain-requirements.txt``.
 - LlamaIndex's OpenAIAssistantAgent (``llama-index-agent-openai``) in ``.frameworks/llamaindex``.
+- Agency Swarm 0.7.2 (the Assistants-API line) in ``.frameworks/agency-swarm``.
 - openai-python 1.20.0 (the last v1 SDK), in ``.frameworks/openai-1.20`` from
   ``tests/frameworks/openai120-requirements.txt``; openai-python 1.40.0 (``client.beta.vector_stores``)
   likewise in ``.frameworks/openai-1.40``.
@@ -31,6 +32,7 @@ from tests.upstream import Reply, Upstream
 
 ROOT = Path(__file__).resolve().parent.parent
 LANGCHAIN_PYTHON = ROOT / ".frameworks" / "langchain" / "bin" / "python"
+AGENCY_SWARM_PYTHON = ROOT / ".frameworks" / "agency-swarm" / "bin" / "python"
 LLAMAINDEX_PYTHON = ROOT / ".frameworks" / "llamaindex" / "bin" / "python"
 OPENAI_120_PYTHON = ROOT / ".frameworks" / "openai-1.20" / "bin" / "python"
 OPENAI_140_PYTHON = ROOT / ".frameworks" / "openai-1.40" / "bin" / "python"
@@ -172,3 +174,24 @@ def test_llamaindex_openai_assistant_agent(server: LiveServer, upstream: Upstrea
     assert seen["calls"] == ["Paris"] and seen["function"]["sources"] == ["Sunny in Paris"]
     assert len(upstream.requests(tools)) == 2
     assert upstream.requests(plain)[0].messages[0]["content"] == "Be brief."
+
+
+@pytest.mark.skipif(not AGENCY_SWARM_PYTHON.exists(), reason=f"the Agency Swarm environment is missing: {INSTALL_HINT}")
+def test_agency_swarm(server: LiveServer, upstream: Upstream, tmp_path: Path) -> None:
+    tools, streamed = new_model(), new_model()
+    upstream.script(
+        tools,
+        Reply(tool_calls=[("GetWeather", json.dumps({"city": "Paris"}))]),
+        Reply(text=["It", " is", " sunny", " in", " Paris."]),
+    )
+    upstream.script(streamed, Reply(text=["Streamed", " ", "words", "."]))
+    script = ROOT / "tests" / "frameworks" / "agency_swarm_scenarios.py"
+    seen = scenario([str(AGENCY_SWARM_PYTHON), str(script), tools, streamed], tmp_path, server)
+    assert seen["answer"] == "It is sunny in Paris."
+    assert seen["calls"] == ["Paris"]
+    assert tool_result_sent(upstream, tools) == "Sunny in Paris"
+    assert seen["reused_id"] == seen["assistant_id"]
+    # Every field echoed back exactly as it was sent: a restart finds nothing to update.
+    assert seen["restart_updates"] == []
+    assert seen["deltas"] == ["Streamed", " ", "words", "."]
+    assert seen["stream_final"] == "Streamed words."
