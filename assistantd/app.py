@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
 from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
+from assistantd.api.bodies import JSONBodies
 from assistantd.settings import Settings
 from assistantd.wiring import Container, build
 
@@ -60,6 +61,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
     app = FastAPI(title="assistantd", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None)
     errors.install(app)
+    app.add_middleware(JSONBodies)
     app.add_middleware(RequestIdMiddleware)
     for prefix in PREFIXES:
         for router in ROUTERS:

@@ -85,6 +85,15 @@ def _keys(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _is_open(container: Any) -> bool:
+    """Asked before uvicorn starts its own event loop: the connections opened here must not outlive
+    this loop (asyncpg connections are bound to the loop that made them)."""
+    try:
+        return bool(await container.keys.is_open())
+    finally:
+        await container.db.close()
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -93,7 +102,7 @@ def _serve(settings: Settings) -> int:
 
     _migrate(settings)
     container = build(settings)
-    if asyncio.run(container.keys.is_open()):
+    if asyncio.run(_is_open(container)):
         log.warning(OPEN_WARNING)
     app = create_app(settings, container)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
@@ -101,8 +110,12 @@ def _serve(settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
-    settings = _settings(args)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = _settings(args)
+    except (ValueError, OSError) as error:  # a bad file or value: say which, not a traceback
+        parser.exit(2, f"assistantd: invalid settings: {error}\n")
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "migrate":
         _migrate(settings)

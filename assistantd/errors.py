@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -51,6 +52,14 @@ def missing_parameter(param: str) -> InvalidRequest:
     return InvalidRequest(
         f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
     )
+
+
+def supported(values: Sequence[str]) -> str:
+    """OpenAI's way of listing choices: ``'a' and 'b'``, ``'a', 'b', and 'c'``."""
+    quoted = [f"'{v}'" for v in values]
+    if len(quoted) <= 2:
+        return " and ".join(quoted)
+    return ", ".join(quoted[:-1]) + f", and {quoted[-1]}"
 
 
 def invalid_value(param: str, message: str) -> InvalidRequest:

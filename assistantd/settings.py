@@ -117,6 +117,9 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
     if path:
         with open(path, "rb") as handle:
             file_values = tomllib.load(handle)
+        unknown = sorted(set(file_values) - set(Settings.model_fields))
+        if unknown:
+            raise ValueError(f"unknown setting '{unknown[0]}' in {path}")
     env_values = Settings().model_dump(exclude_unset=True)
     merged = {**file_values, **env_values, **{k: v for k, v in overrides.items() if v is not None}}
     return Settings(**merged)

@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from assistantd.api.validation import first_error
+from assistantd.api.validation import BAD_JSON, first_error
 from assistantd.errors import APIError, InvalidRequest, NotFound, ServerError
 
 log = logging.getLogger("assistantd")
@@ -32,6 +32,8 @@ def install(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         if exc.status_code in (404, 405):
             return error_response(NotFound(f"Invalid URL ({request.method} {request.url.path})"))
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return error_response(InvalidRequest(BAD_JSON))  # FastAPI's words for undecodable bytes
         return error_response(InvalidRequest(str(exc.detail)))
 
     @app.exception_handler(Exception)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
+from starlette.datastructures import FormData
+from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.types import Message
 
 from assistantd.api.deps import caller, container
-from assistantd.errors import InvalidRequest
+from assistantd.errors import InvalidRequest, missing_parameter
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.services.files import too_large
@@ -46,38 +49,59 @@ def _expires_after(request_form: Any) -> dict[str, Any] | None:
     return {"anchor": anchor, "seconds": value}
 
 
-async def _check_length(request: Request, c: Container = Depends(container)) -> None:
-    """Refuse a body announced as too large before reading any of it."""
+# Room for the multipart framing and the small fields beside the file itself.
+FORM_OVERHEAD = 64 * 1024
+
+
+async def _read_form(request: Request, limit: int) -> FormData:
+    """The multipart form, refused with 413 as soon as the body is known to be too large.
+
+    The route reads the form itself (no ``File()`` parameters) so that the caller's key is checked
+    and an announced length refused before any byte is read; bodies without a length (chunked) are
+    counted as they stream in, so nothing larger than the limit is ever spooled to disk.
+    """
+    budget = limit + FORM_OVERHEAD
     length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > c.settings.max_upload_bytes + 1_000_000:
-        raise too_large(c.settings.max_upload_bytes)
+    if length and length.isdigit() and int(length) > budget:
+        raise too_large(limit)
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await request.receive()
+        received += len(message.get("body", b""))
+        if received > budget:
+            raise too_large(limit)
+        return message
+
+    return await Request(request.scope, counted).form(max_files=1, max_fields=16)
 
 
-@router.post("/files", dependencies=[Depends(_check_length)])
-async def upload(
-    request: Request,
-    file: UploadFile = File(...),
-    purpose: str = Form(...),
-    who: Caller = Depends(caller),
-    c: Container = Depends(container),
-) -> Doc:
-    expires = _expires_after(await request.form())
+@router.post("/files")
+async def upload(request: Request, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    form = await _read_form(request, c.settings.max_upload_bytes)
     try:
+        file, purpose = form.get("file"), form.get("purpose")
+        if not isinstance(file, StarletteUploadFile):
+            raise missing_parameter("file")
+        if not isinstance(purpose, str):
+            raise missing_parameter("purpose")
+        expires = _expires_after(form)
         return await c.files.upload(who, file.file, file.filename or "upload", purpose, expires)
     finally:
-        await file.close()
+        await form.close()
 
 
 @router.get("/files")
 async def list_files(
     purpose: str | None = Query(None),
     limit: int = Query(10_000, ge=1, le=10_000),
-    order: str = Query("desc", pattern="^(asc|desc)$"),
+    order: Literal["asc", "desc"] = Query("desc"),
     after: str | None = Query(None),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    params = PageParams(limit=limit, order="asc" if order == "asc" else "desc", after=after)
+    params = PageParams(limit=limit, order=order, after=after)
     return await c.files.list(who, params, purpose)
 
 

@@ -10,9 +10,10 @@ from typing import Any, BinaryIO
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore, BlobTooLarge
-from assistantd.errors import InvalidRequest, PayloadTooLarge
+from assistantd.errors import InvalidRequest, NotFound, PayloadTooLarge, supported
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
+from assistantd.services import resources
 from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -25,6 +26,14 @@ def too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"File is too large. The maximum file size is {limit} bytes.", param="file", code="file_too_large"
     )
+
+
+async def _require(session: AsyncSession, caller: Caller, file_id: str) -> FileRow:
+    """The file, or OpenAI's 404 for files (worded unlike the Assistants API's, with ``param`` id)."""
+    row = await documents.fetch(session, FileRow, caller.project, file_id)
+    if row is None:
+        raise NotFound(f"No such File object: {file_id}", param="id")
+    return row
 
 
 class Files:
@@ -45,10 +54,15 @@ class Files:
         expires_after: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         if purpose not in UPLOAD_PURPOSES:
-            supported = ", ".join(f"'{p}'" for p in UPLOAD_PURPOSES)
             raise InvalidRequest(
-                f"Invalid value: '{purpose}'. Supported values are: {supported}.",
+                f"Invalid value: '{purpose}'. Supported values are: {supported(UPLOAD_PURPOSES)}.",
                 param="purpose",
+                code="invalid_value",
+            )
+        if "\x00" in filename:
+            raise InvalidRequest(
+                "Invalid 'file': the file name contains a null character, which is not supported.",
+                param="file",
                 code="invalid_value",
             )
         return await self._store(caller, source, filename, purpose, expires_after)
@@ -94,7 +108,7 @@ class Files:
 
     async def retrieve(self, caller: Caller, file_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
-            return (await documents.require(session, FileRow, caller.project, file_id, "file")).data
+            return (await _require(session, caller, file_id)).data
 
     async def content(self, caller: Caller, file_id: str) -> tuple[dict[str, Any], Path]:
         document = await self.retrieve(caller, file_id)
@@ -102,10 +116,11 @@ class Files:
 
     async def delete(self, caller: Caller, file_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
-            row = await documents.require(session, FileRow, caller.project, file_id, "file")
+            row = await _require(session, caller, file_id)
             for hook in self.on_delete:
                 await hook(session, caller.project, file_id)
             await session.delete(row)
+            await resources.forget_file(session, caller, file_id)
         await self.blobs.delete(file_id)
         return {"id": file_id, "object": "file", "deleted": True}
 

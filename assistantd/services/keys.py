@@ -34,9 +34,9 @@ class Keys:
     async def is_open(self) -> bool:
         if self.configured:
             return False
+        # Any stored key counts, revoked ones too: revoking the last key must lock the server, not open it.
         async with self.db.read() as session:
-            query = select(ApiKeyRow.seq).where(ApiKeyRow.revoked_at.is_(None)).limit(1)
-            return (await session.execute(query)).scalar() is None
+            return (await session.execute(select(ApiKeyRow.seq).limit(1))).scalar() is None
 
     async def project_for(self, key: str | None) -> str:
         if await self.is_open():

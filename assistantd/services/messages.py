@@ -14,11 +14,12 @@ from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLP
 from assistantd.protocol.pages import PageParams
 from assistantd.services import inline_stores
 from assistantd.services.context import Caller
-from assistantd.services.resources import check_file_ids
+from assistantd.services.resources import check_file_refs
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, ThreadRow
 
+MAX_CODE_FILES = 20  # tool_resources.code_interpreter.file_ids, as the API reference caps it
 ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 
 
@@ -81,13 +82,18 @@ async def add_message(
     """Validate references, attach files to the thread's tool resources, store the message."""
     v1.check_fields(caller.api_version, body, param)
     content = content_parts(body.content)
-    image_ids = [part["image_file"]["file_id"] for part in content if part["type"] == "image_file"]
-    await check_file_ids(session, caller, image_ids, f"{param}content")
     attachments = [a.model_dump() for a in body.attachments or []]
-    if body.file_ids:
+    refs = [
+        (part["image_file"]["file_id"], f"{param}content[{i}].image_file.file_id")
+        for i, part in enumerate(content)
+        if part["type"] == "image_file"
+    ]
+    refs += [(a["file_id"], f"{param}attachments[{i}].file_id") for i, a in enumerate(attachments)]
+    if body.file_ids:  # v1: message files are attachments for both tools
+        refs += [(file_id, f"{param}file_ids[{i}]") for i, file_id in enumerate(body.file_ids)]
         attachments += v1.message_attachments(body.file_ids)
-    await check_file_ids(session, caller, [a["file_id"] for a in attachments], f"{param}attachments")
-    await _attach_files(session, caller, thread, attachments)
+    await check_file_refs(session, caller, refs)
+    await _attach_files(session, caller, thread, attachments, param)
     document = message_document(
         thread.id, body.role, content, attachments=attachments, metadata=body.metadata
     )
@@ -104,7 +110,7 @@ async def add_message(
 
 
 async def _attach_files(
-    session: AsyncSession, caller: Caller, thread: ThreadRow, attachments: list[dict[str, Any]]
+    session: AsyncSession, caller: Caller, thread: ThreadRow, attachments: list[dict[str, Any]], param: str = ""
 ) -> None:
     """As OpenAI did: code_interpreter files join the thread's resources, file_search ones its store."""
     resources = {k: dict(v) for k, v in (thread.data.get("tool_resources") or {}).items()}
@@ -117,11 +123,24 @@ async def _attach_files(
                 files["file_ids"] = [*files["file_ids"], attachment["file_id"]]
         if "file_search" in kinds:
             search_ids.append(attachment["file_id"])
+    _check_code_files(resources, param)
     if search_ids:
         store_id = await inline_stores.attach_to_thread(session, caller, thread, search_ids)
         resources["file_search"] = {"vector_store_ids": [store_id]}
     if resources != (thread.data.get("tool_resources") or {}):
         documents.save(thread, {**thread.data, "tool_resources": resources})
+
+
+def _check_code_files(resources: dict[str, Any], param: str) -> None:
+    """The thread's code_interpreter list holds at most 20 files, however they got there."""
+    count = len(resources.get("code_interpreter", {}).get("file_ids", []))
+    if count > MAX_CODE_FILES:
+        raise InvalidRequest(
+            f"Invalid '{param}attachments': a thread's code_interpreter tool holds at most {MAX_CODE_FILES} "
+            f"files, and this message would bring it to {count}.",
+            param=f"{param}attachments",
+            code="array_above_max_length",
+        )
 
 
 class Messages:

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest
 from assistantd.protocol.tools import ToolResources
 from assistantd.services.context import Caller
-from assistantd.store.models import FileRow, VectorStoreRow
+from assistantd.store import documents
+from assistantd.store.documents import Row
+from assistantd.store.models import AssistantRow, FileRow, ThreadRow, VectorStoreRow
 
 
 async def check_file_ids(session: AsyncSession, caller: Caller, file_ids: list[str], param: str) -> None:
     """Every id names a file of this project (another project's file is as absent as a missing one)."""
-    if not file_ids:
+    await check_file_refs(session, caller, [(file_id, f"{param}[{i}]") for i, file_id in enumerate(file_ids)])
+
+
+async def check_file_refs(session: AsyncSession, caller: Caller, refs: list[tuple[str, str]]) -> None:
+    """Like ``check_file_ids`` for ids scattered through a body: each ``(file_id, param)`` pair."""
+    if not refs:
         return
-    found = set(
-        (
-            await session.execute(
-                select(FileRow.id).where(FileRow.project == caller.project, FileRow.id.in_(file_ids))
-            )
-        ).scalars()
-    )
-    for index, file_id in enumerate(file_ids):
+    wanted = {file_id for file_id, _ in refs}
+    query = select(FileRow.id).where(FileRow.project == caller.project, FileRow.id.in_(wanted))
+    found = set((await session.execute(query)).scalars())
+    for file_id, param in refs:
         if file_id not in found:
-            raise InvalidRequest(
-                f"No file found with id '{file_id}'.", param=f"{param}[{index}]", code="invalid_value"
-            )
+            raise InvalidRequest(f"No file found with id '{file_id}'.", param=param, code="invalid_value")
 
 
 async def check_vector_store_ids(session: AsyncSession, caller: Caller, ids: list[str], param: str) -> None:
@@ -81,3 +82,21 @@ async def resolve(
     if "file_search" in kinds:
         resources.setdefault("file_search", {"vector_store_ids": []})
     return resources
+
+
+async def forget_file(session: AsyncSession, caller: Caller, file_id: str) -> None:
+    """A deleted file leaves every assistant's and thread's code_interpreter files, as OpenAI's did."""
+    await _forget_in(session, AssistantRow, caller, file_id)
+    await _forget_in(session, ThreadRow, caller, file_id)
+
+
+async def _forget_in(session: AsyncSession, table: type[Row], caller: Caller, file_id: str) -> None:
+    # The text match only narrows the rows to look at; the document decides.
+    query = select(table).where(table.project == caller.project, cast(table.data, String).contains(file_id))
+    for row in (await session.execute(query)).scalars():
+        resources = row.data.get("tool_resources") or {}
+        files = (resources.get("code_interpreter") or {}).get("file_ids") or []
+        if file_id in files:
+            kept = [f for f in files if f != file_id]
+            updated = {**resources, "code_interpreter": {**resources["code_interpreter"], "file_ids": kept}}
+            documents.save(row, {**row.data, "tool_resources": updated})
