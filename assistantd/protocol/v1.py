@@ -20,6 +20,8 @@ Doc = dict[str, Any]
 # Fields v1 never returned on each object.
 _V2_ONLY_ASSISTANT = ("tool_resources", "temperature", "top_p", "response_format", "reasoning_effort")
 _V2_ONLY_RUN = ("top_p", "tool_resources")
+# Accepted for v1 requests, never listed among the supported values of a v2 error.
+UNADVERTISED_TAGS = ("retrieval",)
 # Both tools, as OpenAI's migration attached a v1 message file to whichever tool used it.
 MESSAGE_FILE_TOOLS = [{"type": "code_interpreter"}, {"type": "file_search"}]
 
@@ -37,7 +39,7 @@ def check_fields(version: Version, body: Any, prefix: str = "") -> None:
     for index, tool in enumerate(getattr(body, "tools", None) or []):
         if getattr(tool, "type", None) == "retrieval":
             raise InvalidRequest(
-                "Invalid value: 'retrieval'. Supported values are: 'code_interpreter', 'function', and 'file_search'.",
+                "Invalid value: 'retrieval'. Supported values are: 'code_interpreter', 'file_search', and 'function'.",
                 param=f"{prefix}tools[{index}].type",
                 code="invalid_value",
             )
