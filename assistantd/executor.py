@@ -16,13 +16,14 @@ import secrets
 import time
 
 from assistantd.engine.events import EventBus
-from assistantd.engine.loop import RunEngine, end_run
+from assistantd.engine.loop import SHUTDOWN, RunEngine, end_run
 from assistantd.engine.record import Recorder
 from assistantd.services.run_store import DbRunStore
 
 log = logging.getLogger("assistantd.executor")
 
 MAX_RECOVERIES = 2
+
 INTERRUPTED = "The run was interrupted {n} times because the server executing it stopped; it was not resumed again."
 
 
@@ -47,12 +48,15 @@ class Executor:
         self._tasks.append(asyncio.create_task(self._sweeper()))
 
     async def stop(self) -> None:
+        """Stop without ending the runs: they stay leased to nobody and resume on the next start."""
         for task in [*self._tasks, *self.running.values()]:
-            task.cancel()
+            task.cancel(SHUTDOWN)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
+        with contextlib.suppress(Exception):
+            await self.store.release_all(self.owner)
 
     def submit(self, run_id: str) -> None:
         """Execute a run this process has leased (its row names us as ``lease_owner``)."""
@@ -75,13 +79,15 @@ class Executor:
             try:
                 await task
             except asyncio.CancelledError:
-                if not task.cancelled():
-                    raise  # the worker itself is being stopped
+                current = asyncio.current_task()
+                if current is not None and current.cancelling():
+                    raise  # the worker itself is being stopped (not just the run cancelled)
             except Exception:
                 log.exception("run %s crashed its worker", run_id)
             finally:
                 self.running.pop(run_id, None)
                 self.local.discard(run_id)
+                self.bus.abort(run_id, "The run stopped because of an internal error.")
 
     async def _sweeper(self) -> None:
         interval = max(0.2, self.lease_seconds / 3)

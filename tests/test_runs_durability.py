@@ -140,3 +140,19 @@ def test_queued_run_of_a_dead_server_is_picked_up(tmp_server: LiveServer, upstre
     assert wait_status(client, thread.id, queued.id).status == "completed"
     # The one that was executing is resumed too: nothing stays in_progress.
     assert wait_status(client, busy.thread_id, busy.id).status == "completed"
+
+
+def test_graceful_restart_resumes_without_waiting_for_the_lease(tmp_server: LiveServer, upstream: Upstream) -> None:
+    tmp_server.start()  # default 15 s lease: a clean stop hands its runs back at once
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    upstream.script(model, Reply(text=["lost"], hang=True), Reply(text=["resumed"]))
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+    upstream.wait_requests(model, 1)
+    tmp_server.stop()
+    assert client is not None
+    tmp_server.start()
+    done = wait_status(client, thread.id, run.id)
+    assert done.status == "completed" and texts(client, thread.id) == ["hi", "resumed"]

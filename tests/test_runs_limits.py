@@ -129,7 +129,7 @@ MALFORMED = [
     ),
     (
         {"top_p": -1},
-        "Invalid 'top_p': integer below minimum value. Expected a value >= 0, but got -1 instead.",
+        "Invalid 'top_p': decimal below minimum value. Expected a value >= 0, but got -1 instead.",
         "top_p",
     ),
     (
@@ -140,7 +140,7 @@ MALFORMED = [
     ),
     (
         {"truncation_strategy": {"type": "middle"}},
-        "Invalid value: 'middle'. Supported values are: 'auto' or 'last_messages'.",
+        "Invalid value: 'middle'. Supported values are: 'auto' and 'last_messages'.",
         "truncation_strategy.type",
     ),
     (
@@ -161,7 +161,7 @@ MALFORMED = [
     ),
     (
         {"additional_messages": [{"role": "system", "content": "x"}]},
-        "Invalid value: 'system'. Supported values are: 'user' or 'assistant'.",
+        "Invalid value: 'system'. Supported values are: 'user' and 'assistant'.",
         "additional_messages[0].role",
     ),
 ]

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 from openai import AssistantEventHandler
 from typing_extensions import override
 
@@ -278,3 +279,20 @@ def test_cancel_during_stream_stops_upstream(client: openai.OpenAI, upstream: Up
     assert message.incomplete_details.reason == "run_cancelled"
     assert message.content[0].text.value == "partial"  # type: ignore[union-attr]
     wait_for(lambda: client.beta.threads.messages.create(thread_id=thread.id, role="user", content="free"))
+
+
+def test_internal_failure_mid_stream_is_an_error_event(client: openai.OpenAI, upstream: Upstream) -> None:
+    """The thread vanishes under a streaming run: the stream ends with `event: error`, which the SDK raises."""
+    model = new_model()
+    upstream.script(model, Reply(text=["a", "b", "c"], delay=0.3))
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    seen: list[str] = []
+    with pytest.raises(openai.APIError) as failure:
+        with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id) as stream:
+            for event in stream:
+                seen.append(event.event)
+                if event.event == "thread.message.delta" and seen.count(event.event) == 1:
+                    client.beta.threads.delete(thread.id)
+    assert "internal error" in failure.value.message
+    assert "thread.run.completed" not in seen

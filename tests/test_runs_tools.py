@@ -41,6 +41,7 @@ def test_function_call_requires_action_then_completes(client: openai.OpenAI, ups
     assert done.status == "completed" and done.expires_at is None
     sent = upstream.requests(model)
     assert len(sent) == 2
+    assert sent[0].body["tool_choice"] == "auto" and sent[0].body["parallel_tool_calls"] is True
     assistant_turn, tool_turn = sent[1].messages[-2:]
     assert assistant_turn["tool_calls"][0]["id"] == calls[0].id
     assert assistant_turn["tool_calls"][0]["function"]["name"] == "get_weather"
@@ -157,3 +158,22 @@ def test_requires_action_expires(tmp_server: LiveServer, upstream: Upstream) -> 
     assert late.value.body["message"] == 'Runs in status "expired" do not accept tool outputs.'  # type: ignore[index]
     # The thread is free again.
     wait_for(lambda: client.beta.threads.messages.create(thread_id=thread.id, role="user", content="ok"))
+
+
+def test_cancel_a_queued_run_that_never_started(tmp_server: LiveServer, upstream: Upstream) -> None:
+    tmp_server.env["ASSISTANTD_RUN_WORKERS"] = "1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    blocker, model = new_model(), new_model()
+    upstream.script(blocker, Reply(hang=True))
+    busy_thread = thread_with(client, "a")
+    busy = client.beta.threads.runs.create(thread_id=busy_thread.id, assistant_id=assistant(client, blocker).id)
+    upstream.wait_requests(blocker, 1)
+    thread = thread_with(client, "b")
+    queued = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant(client, model).id)
+    assert client.beta.threads.runs.cancel(run_id=queued.id, thread_id=thread.id).status == "cancelling"
+    done = wait_status(client, thread.id, queued.id)
+    assert done.status == "cancelled" and done.started_at is None and done.cancelled_at is not None
+    client.beta.threads.runs.cancel(run_id=busy.id, thread_id=busy_thread.id)
+    assert wait_status(client, busy_thread.id, busy.id).status == "cancelled"
+    assert upstream.requests(model) == []

@@ -93,6 +93,13 @@ class EventBus:
         for waiter in channel.waiters:
             waiter.set()
 
+    def abort(self, run_id: str, message: str) -> None:
+        """End a segment nobody ended (the worker died on an error) so no stream waits forever."""
+        channel = self._channels.get(run_id)
+        if channel is not None and not channel.closed:
+            self.publish(run_id, StreamError(message))
+            self.publish(run_id, StreamEnd())
+
     def _forget(self, run_id: str, channel: Channel) -> None:
         if self._channels.get(run_id) is channel:
             del self._channels[run_id]

@@ -27,6 +27,8 @@ from assistantd.llm import ChatModel, Finish, TextDelta, ToolCallDelta, Upstream
 log = logging.getLogger("assistantd.engine")
 
 INTERNAL_ERROR = "Sorry, something went wrong."
+# The cancel message the executor uses when the server stops (as opposed to a client's cancel).
+SHUTDOWN = "assistantd is shutting down"
 # A model that keeps calling server tools is stopped after this many calls in one run.
 MAX_TURNS = 25
 
@@ -63,7 +65,9 @@ class RunEngine:
         try:
             decision = await self._loop(record, rec)
             await self._finish(rec, decision)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as stop:
+            if stop.args and stop.args[0] == SHUTDOWN:
+                raise  # the server is stopping: leave the run to be resumed, do not end it
             await end_run(rec, "cancelled")
             raise
         except Exception:

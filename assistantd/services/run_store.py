@@ -104,6 +104,13 @@ class DbRunStore:
             rows = await session.execute(select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids)))
             return {run_id: status for run_id, status in rows}
 
+    async def release_all(self, owner: str) -> None:
+        """Give up our leases at once (clean shutdown), so the next server resumes those runs."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(RunRow).where(RunRow.lease_owner == owner).values(lease_owner=None, lease_expires_at=0.0)
+            )
+
     async def claim_orphans(self, owner: str, lease_seconds: float, limit: int = 20) -> list[tuple[str, str]]:
         """Take over runs whose worker's lease ran out (its process died); ``(run_id, status)``."""
         clock = time.time()
