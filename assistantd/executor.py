@@ -15,6 +15,7 @@ import logging
 import secrets
 import time
 
+from assistantd import tokens
 from assistantd.engine.events import EventBus
 from assistantd.engine.loop import SHUTDOWN, RunEngine, end_run
 from assistantd.engine.record import Recorder
@@ -44,7 +45,9 @@ class Executor:
         return time.time() + self.lease_seconds
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
+        # Load the tokenizer's ranks now, off the loop, rather than in the first run that counts.
+        self._tasks = [asyncio.create_task(asyncio.to_thread(_warm_tokenizer))]
+        self._tasks += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         self._tasks.append(asyncio.create_task(self._sweeper()))
 
     async def stop(self) -> None:
@@ -132,3 +135,7 @@ class Executor:
         if record.run["status"] != "requires_action":
             return
         await end_run(Recorder(self.store, self.bus, record), "expired")
+
+
+def _warm_tokenizer() -> None:
+    tokens.encoding()

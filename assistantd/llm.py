@@ -7,6 +7,7 @@ retries with backoff on 408/409/429/5xx/timeouts/refused connections). Upstream 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -91,15 +92,27 @@ class OpenAIChatModel:
 
     def __init__(self, base_url: str, api_key: str, timeout: float, max_retries: int) -> None:
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
+        # Models whose upstream rejected ``stream_options``: asked without it from then on.
+        self.no_stream_options: set[str] = set()
+
+    async def _open(self, body: dict[str, Any]) -> Any:
+        if body["model"] not in self.no_stream_options:
+            try:
+                return await self.client.chat.completions.create(
+                    **body, stream=True, stream_options={"include_usage": True}
+                )
+            except openai.BadRequestError as exc:
+                if "stream_options" not in str(exc.message):
+                    raise
+                self.no_stream_options.add(body["model"])  # an older server: we count tokens ourselves
+        return await self.client.chat.completions.create(**body, stream=True)
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.options}
         if request.tools:
             body["tools"] = request.tools
         try:
-            stream = await self.client.chat.completions.create(
-                **body, stream=True, stream_options={"include_usage": True}
-            )
+            stream = await self._open(body)
         except Exception as exc:
             raise map_error(exc) from exc
         usage: Usage | None = None
@@ -120,8 +133,10 @@ class OpenAIChatModel:
             raise
         except Exception as exc:
             raise map_error(exc) from exc
-        # Upstreams that send no usage (older vLLM, some proxies) are counted here instead.
-        yield usage or Usage(_count_prompt(request), tokens.count("".join(produced)))
+        if usage is None:
+            # Upstreams that send no usage (older vLLM, some proxies) are counted here, off the loop.
+            usage = await asyncio.to_thread(_count_usage, request, "".join(produced))
+        yield usage
         yield Finish(finish)
 
 
@@ -144,8 +159,8 @@ def _deltas(delta: Any) -> list[TextDelta | ToolCallDelta]:
     return out
 
 
-def _count_prompt(request: ChatRequest) -> int:
-    return count_messages(request.messages)
+def _count_usage(request: ChatRequest, produced: str) -> Usage:
+    return Usage(count_messages(request.messages), tokens.count(produced))
 
 
 def count_messages(messages: list[dict[str, Any]]) -> int:

@@ -6,6 +6,7 @@ import httpx
 import openai
 import pytest
 
+from assistantd import tokens
 from tests.runhelp import WEATHER, assistant, new_model, texts, thread_with, wait_status
 from tests.schema import assert_valid
 from tests.upstream import Reply, Upstream
@@ -125,6 +126,7 @@ def test_sampling_options_response_format_and_tools_override_are_sent(
         response_format={"type": "json_object"},
         tool_choice="required",
         parallel_tool_calls=False,
+        reasoning_effort="low",
     )
     assert run.status == "completed"
     assert [t.function.name for t in run.tools if t.type == "function"] == ["lookup"]
@@ -133,6 +135,7 @@ def test_sampling_options_response_format_and_tools_override_are_sent(
     assert body["tool_choice"] == "required" and body["parallel_tool_calls"] is False
     assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.2, 0.9, 300)
     assert body["response_format"] == {"type": "json_object"}
+    assert body["reasoning_effort"] == "low" and run.reasoning_effort == "low"
     assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
 
 
@@ -223,3 +226,16 @@ def test_other_project_cannot_see_runs(client: openai.OpenAI, other_client: open
         other_client.beta.threads.runs.retrieve(run_id=run.id, thread_id=thread.id)
     with pytest.raises(openai.NotFoundError):
         other_client.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+
+
+def test_usage_is_counted_when_the_upstream_sends_none(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["Counted", " by", " assistantd", " itself."], usage=False))
+    asst = assistant(client, model, instructions="Count me.")
+    thread = thread_with(client, "Some words to count here.")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
+    assert run.status == "completed" and run.usage is not None
+    assert upstream.requests(model)[0].usage is None
+    # Counted with the offline o200k_base encoding, as the upstream's own tokenizer is unknown.
+    assert run.usage.completion_tokens == tokens.count("Counted by assistantd itself.") == 7
+    assert 10 < run.usage.prompt_tokens < 40

@@ -50,6 +50,19 @@ def test_bad_request_is_invalid_prompt_without_retry(client: openai.OpenAI, upst
     assert len(upstream.requests(model)) == 1
 
 
+def test_upstream_without_stream_options_is_asked_again_without_them(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    rejected = Reply(status=400, message="Unrecognized request argument supplied: stream_options")
+    upstream.script(model, rejected, Reply(text=["fine"], usage=False), Reply(text=["again"], usage=False))
+    thread_id, run = run_once(client, model)
+    assert run.status == "completed" and run.usage is not None and run.usage.completion_tokens == 1
+    assert texts(client, thread_id)[-1] == "fine"
+    first, second = upstream.requests(model)
+    assert "stream_options" in first.body and "stream_options" not in second.body
+    run_once(client, model)
+    assert "stream_options" not in upstream.requests(model)[2].body  # remembered for this model
+
+
 def test_hung_upstream_fails_in_bounded_time_and_closes_the_message(client: openai.OpenAI, upstream: Upstream) -> None:
     model = new_model()
     upstream.script(model, Reply(text=["half"], hang=True), Reply(hang=True))

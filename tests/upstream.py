@@ -28,6 +28,7 @@ class Reply:
     tool_calls: list[tuple[str, str]] = field(default_factory=list)  # (function name, JSON arguments)
     delay: float = 0.0  # seconds before each chunk
     status: int | None = None  # answer this HTTP error instead
+    message: str = ""  # the error's message (default: "scripted failure <status>")
     hang: bool = False  # after the text, send nothing until the client disconnects
     usage: bool = True  # send a usage chunk when asked (stream_options.include_usage)
 
@@ -112,7 +113,8 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             reply = upstream.next_reply(str(body.get("model")))
             try:
                 if reply.status is not None:
-                    error = {"message": f"scripted failure {reply.status}", "type": "error", "code": None}
+                    text = reply.message or f"scripted failure {reply.status}"
+                    error = {"message": text, "type": "error", "code": None}
                     self._json(reply.status, {"error": error})
                 elif body.get("stream"):
                     self._stream(body, reply, received)

@@ -171,8 +171,6 @@ def translate(err: dict[str, Any]) -> APIError:
         above = kind.startswith("less")
         number = _number_kind(err)
         bound = ctx.get("le", ctx.get("lt", ctx.get("ge", ctx.get("gt"))))
-        if isinstance(bound, float) and bound.is_integer():
-            bound = int(bound)  # OpenAI writes "<= 2", not "<= 2.0"
         sign = "<=" if kind == "less_than_equal" else "<" if kind == "less_than" else ">="
         if kind == "greater_than":
             sign = ">"

@@ -86,7 +86,7 @@ def tool_choice(run: dict[str, Any], server_tools: Mapping[str, ServerTool]) -> 
 
 def sampling_options(run: dict[str, Any], tools: list[dict[str, Any]], max_tokens: int | None) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    for key in ("temperature", "top_p"):
+    for key in ("temperature", "top_p", "reasoning_effort"):
         if run.get(key) is not None:
             options[key] = run[key]
     if max_tokens is not None:
@@ -114,8 +114,11 @@ async def build_request(
     thread = [chat_message(m) for m in history]
     transcript: list[dict[str, Any]] = list(state.get("transcript") or [])
     tools = function_tools(run, server_tools)
-    # Counting is CPU work: keep it off the event loop.
-    costs, fixed = await asyncio.to_thread(_costs, thread, head + transcript)
+    if budget.tokens is None:
+        costs, fixed = [0] * len(thread), 0  # nothing to fit: skip counting
+    else:
+        # Counting is CPU work: keep it off the event loop.
+        costs, fixed = await asyncio.to_thread(_costs, thread, head + transcript)
     chosen = truncate(thread, costs, fixed, run.get("truncation_strategy") or {"type": "auto"}, budget.tokens)
     if chosen is None:
         return None

@@ -2,7 +2,8 @@
 
 Only the HTTP edge turns events into SSE frames. A run executes in the process that received the
 request that (re)started it, so a streaming request subscribes to an in-process channel: no polling.
-A channel keeps its history, so a subscriber that arrives after the first events still sees them all.
+A channel opened for a streaming request keeps its history, so the subscriber sees every event even if
+it subscribes after the first ones; other channels keep nothing (polling clients read the database).
 """
 
 from __future__ import annotations
@@ -71,25 +72,31 @@ class Channel:
     history: list[Event] = field(default_factory=list)
     waiters: set[asyncio.Event] = field(default_factory=set)
     closed: bool = False
+    keep: bool = False
 
 
 class EventBus:
     def __init__(self) -> None:
         self._channels: dict[str, Channel] = {}
 
-    def open(self, run_id: str) -> None:
-        """Start a new segment for a run (create or submit_tool_outputs); replaces an old one."""
-        self._channels[run_id] = Channel()
+    def open(self, run_id: str, keep: bool) -> None:
+        """Start a new segment for a run (create or submit_tool_outputs); replaces an old one.
+
+        ``keep``: a streaming request will subscribe, so keep every event for it.
+        """
+        self._channels[run_id] = Channel(keep=keep)
 
     def publish(self, run_id: str, event: Event) -> None:
         channel = self._channels.get(run_id)
         if channel is None or channel.closed:
             channel = Channel()
             self._channels[run_id] = channel
-        channel.history.append(event)
+        if channel.keep or channel.waiters:
+            channel.history.append(event)
         if isinstance(event, StreamEnd):
             channel.closed = True
-            asyncio.get_running_loop().call_later(LINGER_SECONDS, self._forget, run_id, channel)
+            linger = LINGER_SECONDS if channel.keep else 0.0
+            asyncio.get_running_loop().call_later(linger, self._forget, run_id, channel)
         for waiter in channel.waiters:
             waiter.set()
 
@@ -108,7 +115,7 @@ class EventBus:
         """Every event of the run's current segment, from its start, until ``StreamEnd``."""
         channel = self._channels.get(run_id)
         if channel is None:
-            channel = self._channels[run_id] = Channel()
+            channel = self._channels[run_id] = Channel(keep=True)
         position = 0
         wake = asyncio.Event()
         channel.waiters.add(wake)

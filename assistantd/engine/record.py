@@ -95,7 +95,12 @@ class Recorder:
             await self.flush()
 
     async def flush(self) -> None:
-        if self._writing is not None:
+        writing = self._writing
+        if writing is None:
+            return
+        try:
             # Shielded, and forgotten only once done: a cancel mid-wait must not let a later write overtake it.
-            await asyncio.shield(self._writing)
-            self._writing = None
+            await asyncio.shield(writing)
+        finally:
+            if writing.done():
+                self._writing = None

@@ -13,6 +13,7 @@ from assistantd.engine.record import Recorder, RunRecord
 from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
 from assistantd.ids import new_id
 from assistantd.llm import TextDelta, ToolCallDelta
+from assistantd.services.context import Caller
 
 log = logging.getLogger("assistantd.engine")
 
@@ -173,7 +174,22 @@ class TurnWriter:
             body: dict[str, Any] = {"name": call.name, "arguments": call.arguments, "output": None}
             self._step_delta({"index": call.index, "id": call.id, "type": "function", "function": body})
         else:
-            self._step_delta({"index": call.index, "id": call.id, "type": call.kind, call.kind: {}})
+            self._step_delta(
+                {"index": call.index, "id": call.id, "type": call.kind, call.kind: self._opening(call.kind)}
+            )
+
+    def _opening(self, kind: str) -> dict[str, Any]:
+        """A server tool call's first delta body, in the shape OpenAI streamed for that tool."""
+        if kind == "code_interpreter":
+            return {"input": "", "outputs": []}
+        if kind == "file_search":
+            tool: dict[str, Any] = next((t for t in self.record.run.get("tools") or [] if t["type"] == kind), {})
+            ranking = (tool.get("file_search") or {}).get("ranking_options")
+            return {
+                "ranking_options": ranking or {"ranker": "default_2024_08_21", "score_threshold": 0.0},
+                "results": [],
+            }
+        return {}
 
     def _step_delta(self, call: dict[str, Any]) -> None:
         assert self.tool_step is not None
@@ -240,7 +256,7 @@ class TurnWriter:
             self._step_delta({"index": call.index, "type": call.kind, call.kind: partial})
 
         context = ToolContext(
-            caller=_caller(record.project),
+            caller=Caller(project=record.project),
             thread_id=record.run["thread_id"],
             run_id=record.run["id"],
             assistant_id=record.run["assistant_id"],
@@ -261,9 +277,3 @@ class TurnWriter:
         if outcome.message_parts:
             record.state.setdefault("pending_parts", []).extend(outcome.message_parts)
         return outcome
-
-
-def _caller(project: str) -> Any:
-    from assistantd.services.context import Caller
-
-    return Caller(project=project)

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, StrictBool, field_validator
 
+from assistantd.protocol.assistants import ReasoningEffort
 from assistantd.protocol.base import Metadata, WireModel, tagged
 from assistantd.protocol.messages import CreateMessage, CreateThread
 from assistantd.protocol.tools import ResponseFormat, Tool, ToolResources
@@ -65,6 +66,7 @@ class RunOptions(WireModel):
     tool_choice: ToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
     response_format: ResponseFormat | None = None
+    reasoning_effort: ReasoningEffort | None = None
     stream: StrictBool | None = None
 
     @field_validator("max_prompt_tokens")

@@ -74,7 +74,7 @@ def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, ex
         "response_format": response_format_document(given["response_format"])
         if "response_format" in given
         else assistant.get("response_format") or "auto",
-        "reasoning_effort": None,
+        "reasoning_effort": given.get("reasoning_effort", assistant.get("reasoning_effort")),
     }
 
 
@@ -124,7 +124,7 @@ class Runs:
                 await add_message(session, caller, thread, message, param=f"additional_messages[{index}].")
             state = {"additional_instructions": body.additional_instructions, "include": include or []}
             run = self._insert(session, caller, thread.id, assistant.data, body, state)
-        self._start(run)
+        self._start(run, keep=bool(body.stream))
         return run
 
     async def create_and_run(
@@ -139,7 +139,7 @@ class Runs:
             thread = await create_thread(session, caller, thread_body)
             run = self._insert(session, caller, thread.id, assistant.data, body, {"include": include or []})
             thread_doc = thread.data
-        self._start(run, thread_doc)
+        self._start(run, thread_doc, keep=bool(body.stream))
         return thread_doc, run
 
     def _insert(
@@ -168,8 +168,8 @@ class Runs:
         )
         return run
 
-    def _start(self, run: dict[str, Any], thread: dict[str, Any] | None = None) -> None:
-        self.bus.open(run["id"])
+    def _start(self, run: dict[str, Any], thread: dict[str, Any] | None = None, *, keep: bool) -> None:
+        self.bus.open(run["id"], keep)
         if thread is not None:
             self.bus.publish(run["id"], ObjectEvent("thread.created", thread))
         self.bus.publish(run["id"], ObjectEvent("thread.run.created", run))
@@ -241,7 +241,7 @@ class Runs:
             await self.executor.expire(run_id)
         if error is not None:
             raise error
-        self.bus.open(run_id)
+        self.bus.open(run_id, bool(body.stream))
         self.bus.publish(run_id, ObjectEvent("thread.run.step.completed", step))
         self.bus.publish(run_id, ObjectEvent("thread.run.queued", run))
         self.executor.submit(run_id)
