@@ -54,25 +54,19 @@ class OpenAIEmbedder:
         self.model = model
         self.name = OPENAI_PREFIX + model
         self.batch_size = max(1, batch_size)
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout
-        )
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         rows: list[list[float]] = []
         for start in range(0, len(texts), self.batch_size):
             batch = [text if text.strip() else " " for text in texts[start : start + self.batch_size]]
             try:
-                answer = await self.client.embeddings.create(
-                    model=self.model, input=batch, encoding_format="float"
-                )
+                answer = await self.client.embeddings.create(model=self.model, input=batch, encoding_format="float")
             except openai.APIError as exc:
                 raise EmbeddingError(f"The embeddings upstream failed: {exc}") from exc
             ordered = sorted(answer.data, key=lambda item: item.index)
             if len(ordered) != len(batch):
-                raise EmbeddingError(
-                    f"The embeddings upstream returned {len(ordered)} vectors for {len(batch)} texts."
-                )
+                raise EmbeddingError(f"The embeddings upstream returned {len(ordered)} vectors for {len(batch)} texts.")
             rows.extend(list(item.embedding) for item in ordered)
         if not rows:
             return np.zeros((0, 0), dtype=np.float32)

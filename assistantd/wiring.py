@@ -47,13 +47,12 @@ class Container:
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
     chatkit_conversation: Conversation = field(init=False)
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
     # Retrieval (vector stores, ingestion, search); built by build_retrieval().
     vector_stores: Any = None
     file_batches: Any = None
     searcher: Any = None
     ingestion: Any = None
-    # Server-side tools the run engine offers to the model, by tool type.
-    server_tools: dict[str, ServerTool] = field(default_factory=dict)
 
     def use_runs(self, model: ChatModel) -> None:
         """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""

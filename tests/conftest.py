@@ -18,6 +18,14 @@ API_KEYS = f"{KEY_A}=alpha,{KEY_B}=beta"
 
 
 @pytest.fixture(scope="session")
+def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
+    """The fake embeddings upstream every session server uses (deterministic, records requests)."""
+    fake = EmbeddingsUpstream().start()
+    yield fake
+    fake.close()
+
+
+@pytest.fixture(scope="session")
 def upstream() -> Iterator[Upstream]:
     """The scripted chat completions upstream every test server talks to (see tests/upstream.py)."""
     fake = Upstream().start()
@@ -36,14 +44,6 @@ def upstream_env(upstream: Upstream) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
-    """The fake embeddings upstream every session server uses (deterministic, records requests)."""
-    upstream = EmbeddingsUpstream().start()
-    yield upstream
-    upstream.close()
-
-
-@pytest.fixture(scope="session")
 def server(
     tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream
 ) -> Iterator[LiveServer]:
@@ -51,8 +51,8 @@ def server(
         tmp_path_factory.mktemp("server"),
         env={
             "ASSISTANTD_API_KEYS": API_KEYS,
-            "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url,
             **upstream_env(upstream),
+            "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url,
         },
     )
     live.start()

@@ -52,9 +52,7 @@ class EmbeddingsUpstream:
                     self._answer(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
                     return
                 texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-                data = [
-                    {"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(texts)
-                ]
+                data = [{"object": "embedding", "index": i, "embedding": embed(t)} for i, t in enumerate(texts)]
                 self._answer(
                     200,
                     {

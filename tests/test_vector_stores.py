@@ -130,16 +130,11 @@ def test_default_chunking_and_overlap(client: openai.OpenAI) -> None:
         },
     )
     assert vs_file.status == "completed"
-    chunks = [
-        part.text or ""
-        for part in client.vector_stores.files.content(file_id=file.id, vector_store_id=store.id)
-    ]
+    chunks = [part.text or "" for part in client.vector_stores.files.content(file_id=file.id, vector_store_id=store.id)]
     assert len(chunks) > 10
     # Consecutive chunks overlap: the second starts inside the first.
     assert chunks[1].split()[0] in chunks[0].split()
-    default = client.vector_stores.files.create_and_poll(
-        vector_store_id=new_store(client).id, file_id=file.id
-    )
+    default = client.vector_stores.files.create_and_poll(vector_store_id=new_store(client).id, file_id=file.id)
     assert default.chunking_strategy is not None
     assert default.chunking_strategy.model_dump() == {
         "type": "static",
@@ -157,10 +152,7 @@ def test_corrupt_and_unreadable_files_fail_cleanly(client: openai.OpenAI) -> Non
     latin1 = upload(client, "latin.txt", "café olé".encode("latin-1"))
     bad_text = client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=latin1.id)
     assert bad_text.status == "failed" and bad_text.last_error is not None
-    assert (
-        bad_text.last_error.message
-        == "The file is not valid text: text files must be UTF-8, UTF-16 or ASCII."
-    )
+    assert bad_text.last_error.message == "The file is not valid text: text files must be UTF-8, UTF-16 or ASCII."
     store = client.vector_stores.retrieve(store.id)
     assert store.file_counts.failed == 2 and store.status == "completed"
     failed = client.vector_stores.files.list(vector_store_id=store.id, filter="failed")
@@ -174,10 +166,7 @@ def test_unsupported_extension_rejected_at_attach(client: openai.OpenAI) -> None
     with pytest.raises(openai.BadRequestError) as caught:
         client.vector_stores.files.create(vector_store_id=store.id, file_id=csv.id)
     body = caught.value.body
-    assert (
-        body["message"]
-        == f"Files with extensions [.csv] are not supported for retrieval. See {SUPPORTED_URL}"
-    )  # type: ignore[index]
+    assert body["message"] == f"Files with extensions [.csv] are not supported for retrieval. See {SUPPORTED_URL}"  # type: ignore[index]
     assert body["code"] == "unsupported_file"  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as caught:
         client.vector_stores.create(file_ids=[csv.id])
@@ -200,9 +189,7 @@ def test_file_batches(client: openai.OpenAI) -> None:
     assert sorted(f.id for f in listed.data) == sorted(f.id for f in files)
     assert all(f.attributes == {"source": "batch"} for f in listed.data)
     assert (
-        client.vector_stores.file_batches.list_files(
-            batch_id=batch.id, vector_store_id=store.id, filter="failed"
-        ).data
+        client.vector_stores.file_batches.list_files(batch_id=batch.id, vector_store_id=store.id, filter="failed").data
         == []
     )
 
@@ -211,9 +198,7 @@ def test_file_batches(client: openai.OpenAI) -> None:
         extra_body={"files": [{"file_id": files[0].id, "attributes": {"rank": 1}}]},
     )
     assert per_file.file_counts.completed == 1
-    assert client.vector_stores.files.retrieve(file_id=files[0].id, vector_store_id=store.id).attributes == {
-        "rank": 1
-    }
+    assert client.vector_stores.files.retrieve(file_id=files[0].id, vector_store_id=store.id).attributes == {"rank": 1}
 
     uploaded = client.vector_stores.file_batches.upload_and_poll(
         store.id, files=[("u.md", io.BytesIO(f"uploaded {word}".encode()))]
@@ -221,16 +206,12 @@ def test_file_batches(client: openai.OpenAI) -> None:
     assert uploaded.file_counts.completed == 1
 
 
-def test_counts_while_ingesting_and_cancel(
-    client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream
-) -> None:
+def test_counts_while_ingesting_and_cancel(client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream) -> None:
     store = new_store(client)
     files = [upload_doc(client, "txt", f"held {n} {unique_word()}") for n in range(3)]
     embeddings_upstream.gate.clear()
     try:
-        batch = client.vector_stores.file_batches.create(
-            vector_store_id=store.id, file_ids=[f.id for f in files]
-        )
+        batch = client.vector_stores.file_batches.create(vector_store_id=store.id, file_ids=[f.id for f in files])
         assert batch.status == "in_progress" and batch.file_counts.in_progress == 3
         running = client.vector_stores.retrieve(store.id)
         assert running.status == "in_progress" and running.file_counts.in_progress == 3
@@ -248,14 +229,10 @@ def test_counts_while_ingesting_and_cancel(
     assert client.vector_stores.search(store.id, query="held").data == []
 
 
-def test_embedding_requests_name_the_model(
-    client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream
-) -> None:
+def test_embedding_requests_name_the_model(client: openai.OpenAI, embeddings_upstream: EmbeddingsUpstream) -> None:
     word = unique_word()
     store = new_store(client)
-    client.vector_stores.files.upload_and_poll(
-        vector_store_id=store.id, file=("m.txt", io.BytesIO(word.encode()))
-    )
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("m.txt", io.BytesIO(word.encode())))
     ingest = [r for r in embeddings_upstream.requests if word in str(r["body"].get("input"))]
     assert ingest and ingest[0]["body"]["model"] == "text-embedding-3-small"
     assert ingest[0]["path"].endswith("/v1/embeddings")

@@ -66,9 +66,7 @@ def test_search_shape_and_ranking(client: openai.OpenAI, catalogue: dict[str, An
 
 
 def test_search_page_envelope(http: httpx.Client, catalogue: dict[str, Any]) -> None:
-    answer = http.post(
-        f"/vector_stores/{catalogue['store']}/search", json={"query": ["granite rock", "apples"]}
-    )
+    answer = http.post(f"/vector_stores/{catalogue['store']}/search", json={"query": ["granite rock", "apples"]})
     assert answer.status_code == 200
     body = answer.json()
     assert_valid("VectorStoreSearchResultsPage", body)
@@ -79,9 +77,7 @@ def test_search_page_envelope(http: httpx.Client, catalogue: dict[str, Any]) -> 
 
 
 def test_max_num_results(client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
-    page = client.vector_stores.search(
-        catalogue["store"], query=f"{catalogue['word']} fruit", max_num_results=2
-    )
+    page = client.vector_stores.search(catalogue["store"], query=f"{catalogue['word']} fruit", max_num_results=2)
     assert len(page.data) == 2
 
 
@@ -102,13 +98,9 @@ def test_score_threshold_drops_weak_results(client: openai.OpenAI, catalogue: di
 
 def test_comparison_and_compound_filters(client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
     ids, store, word = catalogue["ids"], catalogue["store"], catalogue["word"]
-    fruit = client.vector_stores.search(
-        store, query=word, filters={"type": "eq", "key": "kind", "value": "fruit"}
-    )
+    fruit = client.vector_stores.search(store, query=word, filters={"type": "eq", "key": "kind", "value": "fruit"})
     assert set(_found(fruit)) == {ids["apple"], ids["banana"]}
-    cheap = client.vector_stores.search(
-        store, query=word, filters={"type": "lte", "key": "price", "value": 2}
-    )
+    cheap = client.vector_stores.search(store, query=word, filters={"type": "lte", "key": "price", "value": 2})
     assert set(_found(cheap)) == {ids["banana"], ids["carrot"]}
     either = client.vector_stores.search(
         store,
@@ -132,9 +124,7 @@ def test_comparison_and_compound_filters(client: openai.OpenAI, catalogue: dict[
         store, query=word, filters={"type": "in", "key": "kind", "value": ["veg", "rock"]}
     )
     assert set(_found(listed)) == {ids["carrot"], ids["granite"]}
-    excluded = client.vector_stores.search(
-        store, query=word, filters={"type": "ne", "key": "kind", "value": "fruit"}
-    )
+    excluded = client.vector_stores.search(store, query=word, filters={"type": "ne", "key": "kind", "value": "fruit"})
     assert ids["apple"] not in _found(excluded) and ids["carrot"] in _found(excluded)
 
 
@@ -142,25 +132,17 @@ def test_update_attributes_changes_filtering(client: openai.OpenAI) -> None:
     store = new_store(client)
     word = unique_word()
     file = upload(client, "attr.txt", f"{word} attribute test".encode())
-    client.vector_stores.files.create_and_poll(
-        vector_store_id=store.id, file_id=file.id, attributes={"tier": "free"}
-    )
-    updated = client.vector_stores.files.update(
-        file_id=file.id, vector_store_id=store.id, attributes={"tier": "pro"}
-    )
+    client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id, attributes={"tier": "free"})
+    updated = client.vector_stores.files.update(file_id=file.id, vector_store_id=store.id, attributes={"tier": "pro"})
     assert updated.attributes == {"tier": "pro"}
     assert (
         _found(
-            client.vector_stores.search(
-                store.id, query=word, filters={"type": "eq", "key": "tier", "value": "free"}
-            )
+            client.vector_stores.search(store.id, query=word, filters={"type": "eq", "key": "tier", "value": "free"})
         )
         == []
     )
     assert _found(
-        client.vector_stores.search(
-            store.id, query=word, filters={"type": "eq", "key": "tier", "value": "pro"}
-        )
+        client.vector_stores.search(store.id, query=word, filters={"type": "eq", "key": "tier", "value": "pro"})
     ) == [file.id]
 
 
@@ -208,9 +190,7 @@ def test_detaching_keeps_the_file(client: openai.OpenAI) -> None:
 
 def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
     store = new_store(client)
-    client.vector_stores.files.upload_and_poll(
-        vector_store_id=store.id, file=("s.txt", io.BytesIO(b"store bound"))
-    )
+    client.vector_stores.files.upload_and_poll(vector_store_id=store.id, file=("s.txt", io.BytesIO(b"store bound")))
     client.vector_stores.delete(store.id)
     with pytest.raises(openai.NotFoundError):
         client.vector_stores.search(store.id, query="store bound")
@@ -236,7 +216,8 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "search",
             {"query": "x", "ranking_options": {"score_threshold": 1.5}},
-            "Invalid 'ranking_options.score_threshold': decimal above maximum value. Expected a value <= 1.0, but got 1.5 "
+            "Invalid 'ranking_options.score_threshold': decimal above maximum value. "
+            "Expected a value <= 1.0, but got 1.5 "
             "instead.",
             "ranking_options.score_threshold",
         ),
@@ -255,7 +236,8 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
                     "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 101},
                 },
             },
-            "Invalid 'chunking_strategy.static.chunk_overlap_tokens': must not exceed half of 'max_chunk_size_tokens' "
+            "Invalid 'chunking_strategy.static.chunk_overlap_tokens': must not exceed half "
+            "of 'max_chunk_size_tokens' "
             "(100), but got 101 instead.",
             "chunking_strategy.static.chunk_overlap_tokens",
         ),
@@ -268,7 +250,8 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
                     "static": {"max_chunk_size_tokens": 99, "chunk_overlap_tokens": 0},
                 },
             },
-            "Invalid 'chunking_strategy.static.max_chunk_size_tokens': integer below minimum value. Expected a value "
+            "Invalid 'chunking_strategy.static.max_chunk_size_tokens': integer below minimum "
+            "value. Expected a value "
             ">= 100, but got 99 instead.",
             "chunking_strategy.static.max_chunk_size_tokens",
         ),
@@ -276,14 +259,16 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
         (
             "files",
             {"file_id": "file-x", "attributes": {f"k{n}": n for n in range(17)}},
-            "Invalid 'attributes': too many properties. Expected an object with at most 16 properties, but got an "
+            "Invalid 'attributes': too many properties. Expected an object with at most 16 "
+            "properties, but got an "
             "object with 17 properties instead.",
             "attributes",
         ),
         (
             "file_batches",
             {"file_ids": []},
-            "Invalid 'file_ids': array too short. Expected an array with minimum length 1, but got an array with "
+            "Invalid 'file_ids': array too short. Expected an array with minimum length 1, "
+            "but got an array with "
             "length 0 instead.",
             "file_ids",
         ),
@@ -310,16 +295,11 @@ def test_malformed_store_bodies(http: httpx.Client) -> None:
     assert bad_days.status_code == 400 and bad_days.json()["error"]["param"] == "expires_after.days"
     bad_anchor = http.post("/vector_stores", json={"expires_after": {"anchor": "created_at", "days": 1}})
     assert (
-        bad_anchor.json()["error"]["message"]
-        == "Invalid value: 'created_at'. Supported values are: 'last_active_at'."
+        bad_anchor.json()["error"]["message"] == "Invalid value: 'created_at'. Supported values are: 'last_active_at'."
     )
-    both = http.post(
-        "/vector_stores/vs_missing/file_batches", json={"file_ids": ["a"], "files": [{"file_id": "a"}]}
-    )
+    both = http.post("/vector_stores/vs_missing/file_batches", json={"file_ids": ["a"], "files": [{"file_id": "a"}]})
     assert both.status_code == 400
-    assert (
-        both.json()["error"]["message"] == "Invalid request: 'file_ids' and 'files' are mutually exclusive."
-    )
+    assert both.json()["error"]["message"] == "Invalid request: 'file_ids' and 'files' are mutually exclusive."
     neither = http.post("/vector_stores/vs_missing/file_batches", json={})
     assert neither.json()["error"]["message"] == "Missing required parameter: 'file_ids'."
     missing = http.get("/vector_stores/vs_missing")
@@ -329,9 +309,7 @@ def test_malformed_store_bodies(http: httpx.Client) -> None:
     assert bad_filter.status_code == 400
 
 
-def test_tenant_isolation(
-    client: openai.OpenAI, other_client: openai.OpenAI, catalogue: dict[str, Any]
-) -> None:
+def test_tenant_isolation(client: openai.OpenAI, other_client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
     store = catalogue["store"]
     with pytest.raises(openai.NotFoundError):
         other_client.vector_stores.retrieve(store)
@@ -395,9 +373,7 @@ def test_inline_vector_store_helpers(client: openai.OpenAI) -> None:
     assistant = client.beta.assistants.create(
         model="gpt-4o",
         tools=[{"type": "file_search"}],
-        tool_resources={
-            "file_search": {"vector_stores": [{"file_ids": [file.id], "metadata": {"made": "inline"}}]}
-        },
+        tool_resources={"file_search": {"vector_stores": [{"file_ids": [file.id], "metadata": {"made": "inline"}}]}},
     )
     (store_id,) = assistant.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr,misc]
     store = wait_store_idle(client, store_id)

@@ -26,9 +26,7 @@ BASE = "/vector_stores/{vector_store_id}"
 
 
 @router.post("/vector_stores")
-async def create(
-    body: CreateVectorStore, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
+async def create(body: CreateVectorStore, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
     return await c.vector_stores.create(who, body)
 
 
@@ -40,9 +38,7 @@ async def list_(
 
 
 @router.get(BASE)
-async def retrieve(
-    vector_store_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
+async def retrieve(vector_store_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
     return await c.vector_stores.retrieve(who, vector_store_id)
 
 
@@ -57,9 +53,7 @@ async def update(
 
 
 @router.delete(BASE)
-async def delete(
-    vector_store_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
+async def delete(vector_store_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
     return await c.vector_stores.delete(who, vector_store_id)
 
 

@@ -7,8 +7,8 @@ the exact marker and whose offsets are end-exclusive code-point offsets into the
 
 from __future__ import annotations
 
-import itertools
 import re
+from collections import OrderedDict
 from typing import Any
 
 from assistantd.engine.tools import ToolContext, ToolOutcome
@@ -16,6 +16,8 @@ from assistantd.errors import APIError
 from assistantd.protocol.tools import DEFAULT_RANKER
 from assistantd.services.vector_search import Result, Searcher
 
+MAX_TRACKED_RUNS = 10_000
+THREAD_STORE_WAIT_SECONDS = 60.0
 INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
 DESCRIPTION = (
@@ -36,6 +38,11 @@ def store_ids(context: ToolContext) -> list[str]:
     return ids
 
 
+def thread_store_ids(context: ToolContext) -> list[str]:
+    search = (context.thread_resources or {}).get("file_search") or {}
+    return list(search.get("vector_store_ids") or [])
+
+
 def _file_label(name: str) -> str:
     return name.replace("【", "[").replace("】", "]") or "file"
 
@@ -53,8 +60,15 @@ class FileSearch:
 
     def __init__(self, searcher: Searcher) -> None:
         self.searcher = searcher
-        # Numbers the calls, so markers stay unique across the calls of one run.
-        self._calls = itertools.count()
+        # Numbers the calls of each run from 0, so markers are unique within a run and predictable.
+        self._calls: OrderedDict[str, int] = OrderedDict()
+
+    def _next_call(self, run_id: str) -> int:
+        number = self._calls.pop(run_id, -1) + 1
+        self._calls[run_id] = number
+        while len(self._calls) > MAX_TRACKED_RUNS:
+            self._calls.popitem(last=False)
+        return number
 
     def function_definition(self, definition: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -79,15 +93,16 @@ class FileSearch:
         ranking = {"ranker": DEFAULT_RANKER, "score_threshold": threshold}
         query = arguments.get("query")
         queries = (
-            [query]
-            if isinstance(query, str)
-            else [q for q in arguments.get("queries") or [] if isinstance(q, str)]
+            [query] if isinstance(query, str) else [q for q in arguments.get("queries") or [] if isinstance(q, str)]
         )
         queries = [q for q in queries if q.strip()]
         stores = store_ids(context)
         if not queries or not stores:
             reason = "No query was given." if not queries else "No files are attached to search."
             return ToolOutcome(output=reason, details={"ranking_options": ranking, "results": []})
+        # As OpenAI did: files still being ingested into the thread's store are waited for (not the
+        # assistant's, which was prepared ahead of time).
+        await self.searcher.wait_ready(thread_store_ids(context), THREAD_STORE_WAIT_SECONDS)
         try:
             results = await self.searcher.search(context.caller, stores, queries, limit, threshold)
         except APIError as exc:
@@ -95,7 +110,7 @@ class FileSearch:
                 output=f"File search failed: {exc.message}",
                 details={"ranking_options": ranking, "results": []},
             )
-        call = next(self._calls)
+        call = self._next_call(context.run_id)
         markers: dict[str, str] = {}
         lines = []
         for n, result in enumerate(results):

@@ -18,9 +18,7 @@ class Chunk:
     tokens: int
 
 
-def static_strategy(
-    max_tokens: int = DEFAULT_MAX_TOKENS, overlap: int = DEFAULT_OVERLAP_TOKENS
-) -> dict[str, Any]:
+def static_strategy(max_tokens: int = DEFAULT_MAX_TOKENS, overlap: int = DEFAULT_OVERLAP_TOKENS) -> dict[str, Any]:
     return {
         "type": "static",
         "static": {"max_chunk_size_tokens": max_tokens, "chunk_overlap_tokens": overlap},

@@ -81,9 +81,7 @@ def _docx(data: bytes) -> str:
     try:
         document = docx.Document(io.BytesIO(data))
     except Exception as exc:  # python-docx raises zip, XML and its own errors alike
-        raise ExtractionError(
-            "invalid_file", f"The file could not be read as a DOCX document: {exc}"
-        ) from exc
+        raise ExtractionError("invalid_file", f"The file could not be read as a DOCX document: {exc}") from exc
     parts = [paragraph.text for paragraph in document.paragraphs]
     for table in document.tables:
         for row in table.rows:
@@ -146,9 +144,7 @@ def extract(filename: str, data: bytes) -> str:
     if ext == ".json":
         return _json(data)
     if ext == ".doc":
-        raise ExtractionError(
-            "unsupported_file", "Legacy Word .doc files cannot be read here; save the file as .docx."
-        )
+        raise ExtractionError("unsupported_file", "Legacy Word .doc files cannot be read here; save the file as .docx.")
     if ext in TEXT_EXTENSIONS:
         return decode_text(data)
     raise ExtractionError("unsupported_file", unsupported_message([ext or "none"]))

@@ -98,9 +98,7 @@ class Ingestion:
                 raise
             except Exception:  # a bug must not kill the worker; the file is marked failed
                 log.exception("ingesting %s into %s failed", file_id, store_id)
-                await self._finish_failed(
-                    store_id, file_id, "server_error", "The file could not be processed."
-                )
+                await self._finish_failed(store_id, file_id, "server_error", "The file could not be processed.")
             finally:
                 self.queue.task_done()
 
@@ -156,9 +154,7 @@ class Ingestion:
             for p, v in zip(pieces, vectors, strict=True)
         ]
 
-    async def _current(
-        self, session: Any, store_id: str, file_id: str, token: str | None
-    ) -> VectorStoreFileRow | None:
+    async def _current(self, session: Any, store_id: str, file_id: str, token: str | None) -> VectorStoreFileRow | None:
         query = select(VectorStoreFileRow).where(
             VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id
         )

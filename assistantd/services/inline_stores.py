@@ -68,9 +68,7 @@ async def _new_store(
     session: AsyncSession, caller: Caller, metadata: dict[str, str] | None, expires: dict[str, Any] | None
 ) -> VectorStoreRow:
     document = new_store_document(None, metadata, _require_runtime().embedder_name(), expires)
-    row = VectorStoreRow(
-        id=document["id"], project=caller.project, created_at=document["created_at"], data=document
-    )
+    row = VectorStoreRow(id=document["id"], project=caller.project, created_at=document["created_at"], data=document)
     session.add(row)
     await session.flush()
     return row

@@ -6,11 +6,13 @@ first; results below ``score_threshold`` are dropped. Expired stores answer with
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from assistantd.embed import Embedders, EmbeddingError
 from assistantd.errors import APIError, InvalidRequest
@@ -24,6 +26,8 @@ from assistantd.store.db import Database
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 from assistantd.vectors.base import Mode, SearchQuery, VectorIndex
 
+TOUCH_EVERY_SECONDS = 60
+READY_POLL_SECONDS = 0.2
 STOP_WORDS = frozenset(
     "a an and are as at be by can could do does for from how i in is it me my of on or please "
     "should tell that the this to was what when where which who why will with would you your".split()
@@ -60,9 +64,9 @@ def _compare(kind: str, actual: Any, expected: Any) -> bool:
     if kind == "ne":
         return bool(actual != expected)
     numeric = (int, float)
-    same = (
-        isinstance(actual, numeric) and isinstance(expected, numeric) and not isinstance(actual, bool)
-    ) or (isinstance(actual, str) and isinstance(expected, str))
+    same = (isinstance(actual, numeric) and isinstance(expected, numeric) and not isinstance(actual, bool)) or (
+        isinstance(actual, str) and isinstance(expected, str)
+    )
     if not same:
         return False
     return {
@@ -122,7 +126,7 @@ class Searcher:
                 file_ids=allowed,
             )
         )
-        await self._touch(store_ids)
+        await self._touch(stores)
         results = []
         for hit in hits:
             if hit.score < threshold or hit.file_id not in files:
@@ -153,25 +157,39 @@ class Searcher:
         query = (
             select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
             .join(FileRow, FileRow.id == VectorStoreFileRow.id)
-            .where(
-                VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "completed"
-            )
+            .where(VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "completed")
         )
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         for file_id, vs_data, file_data in (await session.execute(query)).all():
             found[file_id] = (file_data.get("filename", ""), vs_data.get("attributes") or {})
         return found
 
-    async def _touch(self, store_ids: list[str]) -> None:
-        """Searching is activity: it moves ``last_active_at`` (and so a relative expiry)."""
+    async def _touch(self, stores: list[VectorStoreRow]) -> None:
+        """Searching is activity: it moves ``last_active_at`` (and so a relative expiry).
+
+        A minute's precision is plenty for expiry counted in days, and spares the single writer."""
         stamp = now()
+        stale = [s.id for s in stores if stamp - int(s.data.get("last_active_at") or 0) >= TOUCH_EVERY_SECONDS]
+        if not stale:
+            return
         async with self.db.write() as session:
-            rows = (
-                await session.execute(select(VectorStoreRow).where(VectorStoreRow.id.in_(store_ids)))
-            ).scalars()
+            rows = (await session.execute(select(VectorStoreRow).where(VectorStoreRow.id.in_(stale)))).scalars()
             for row in rows:
-                if row.data.get("last_active_at") != stamp:
-                    documents.save(row, {**row.data, "last_active_at": stamp})
+                documents.save(row, {**row.data, "last_active_at": stamp})
+
+    async def wait_ready(self, store_ids: list[str], seconds: float) -> None:
+        """Wait (up to ``seconds``) until no file of the stores is still being ingested."""
+        if not store_ids:
+            return
+        query = select(func.count()).where(
+            VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "in_progress"
+        )
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            async with self.db.read() as session:
+                if not (await session.execute(query)).scalar():
+                    return
+            await asyncio.sleep(READY_POLL_SECONDS)
 
     async def search_request(self, caller: Caller, store_id: str, body: SearchVectorStore) -> dict[str, Any]:
         texts = [body.query] if isinstance(body.query, str) else [t for t in body.query if t.strip()]

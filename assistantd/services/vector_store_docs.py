@@ -103,9 +103,7 @@ async def render_batch(session: AsyncSession, row: FileBatchRow) -> dict[str, An
     counts = empty_counts()
     query = (
         select(VectorStoreFileRow.status, func.count())
-        .where(
-            VectorStoreFileRow.batch_id == row.id, VectorStoreFileRow.vector_store_id == row.vector_store_id
-        )
+        .where(VectorStoreFileRow.batch_id == row.id, VectorStoreFileRow.vector_store_id == row.vector_store_id)
         .group_by(VectorStoreFileRow.status)
     )
     for status, number in (await session.execute(query)).all():

@@ -156,15 +156,11 @@ async def attach(
     return attached
 
 
-async def forget_file_everywhere(
-    session: AsyncSession, index: VectorIndex, project: str, file_id: str
-) -> None:
+async def forget_file_everywhere(session: AsyncSession, index: VectorIndex, project: str, file_id: str) -> None:
     """A deleted File leaves every vector store: its chunks, vectors and vector-store-file rows."""
     await index.delete_file(session, None, file_id)
     await session.execute(
-        delete(VectorStoreFileRow).where(
-            VectorStoreFileRow.project == project, VectorStoreFileRow.id == file_id
-        )
+        delete(VectorStoreFileRow).where(VectorStoreFileRow.project == project, VectorStoreFileRow.id == file_id)
     )
 
 
@@ -285,9 +281,7 @@ class VectorStores:
                 where.append(VectorStoreFileRow.status == status)
             if batch_id:
                 where.append(VectorStoreFileRow.batch_id == batch_id)
-            return await documents.list_page(
-                session, VectorStoreFileRow, caller.project, params, *where, render=public
-            )
+            return await documents.list_page(session, VectorStoreFileRow, caller.project, params, *where, render=public)
 
     async def file_content(self, caller: Caller, store_id: str, file_id: str) -> dict[str, Any]:
         """The parsed text of a file, chunk by chunk (overlaps included), in order."""

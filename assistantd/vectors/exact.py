@@ -41,9 +41,7 @@ class ExactVectors:
         self._locks: dict[str, asyncio.Lock] = {}
 
     async def _signature(self, store_id: str) -> tuple[int, int]:
-        query = select(func.count(ChunkRow.seq), func.max(ChunkRow.seq)).where(
-            ChunkRow.vector_store_id == store_id
-        )
+        query = select(func.count(ChunkRow.seq), func.max(ChunkRow.seq)).where(ChunkRow.vector_store_id == store_id)
         async with self.db.read() as session:
             count, top = (await session.execute(query)).one()
         return int(count or 0), int(top or 0)
@@ -91,9 +89,7 @@ class ExactVectors:
         return await asyncio.to_thread(top_k, held, vector, limit, file_ids)
 
 
-def top_k(
-    held: StoreMatrix, vector: np.ndarray, limit: int, file_ids: set[str] | None
-) -> list[tuple[int, str, float]]:
+def top_k(held: StoreMatrix, vector: np.ndarray, limit: int, file_ids: set[str] | None) -> list[tuple[int, str, float]]:
     scores = held.matrix @ vector.astype(np.float32).reshape(-1)
     if file_ids is not None:
         allowed = np.fromiter((f in file_ids for f in held.file_ids), dtype=bool, count=len(held.file_ids))
@@ -103,6 +99,4 @@ def top_k(
         return []
     best = np.argpartition(-scores, limit - 1)[:limit]
     best = best[np.argsort(-scores[best], kind="stable")]
-    return [
-        (int(held.seqs[i]), str(held.file_ids[i]), float(scores[i])) for i in best if np.isfinite(scores[i])
-    ]
+    return [(int(held.seqs[i]), str(held.file_ids[i]), float(scores[i])) for i in best if np.isfinite(scores[i])]

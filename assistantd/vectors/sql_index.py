@@ -74,9 +74,7 @@ class SqlIndex:
         await self._fill_text(hits)
         return hits
 
-    def _score(
-        self, query: SearchQuery, store_id: str, lists: list[list[tuple[int, str, float]]]
-    ) -> list[Hit]:
+    def _score(self, query: SearchQuery, store_id: str, lists: list[list[tuple[int, str, float]]]) -> list[Hit]:
         owners = {seq: file_id for ranking in lists for seq, file_id, _ in ranking}
         if query.mode == "hybrid":
             scored = fuse([[seq for seq, _, _ in ranking] for ranking in lists])
