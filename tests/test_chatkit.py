@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from tests.runhelp import WEATHER, new_model
+from tests.runhelp import WEATHER, new_model, wait_for
 from tests.schema import assert_valid
 from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
@@ -304,3 +304,20 @@ def test_function_calls_become_client_tool_calls(client: openai.OpenAI, server: 
         {"city": "Paris"},
         {"sky": "clear"},
     )
+
+
+def test_an_expired_session_stops_working(client: openai.OpenAI, server: LiveServer, assistant_id: str) -> None:
+    session = client.beta.chatkit.sessions.create(
+        user="erin", workflow={"id": assistant_id}, expires_after={"anchor": "created_at", "seconds": 1}
+    )
+    refused = wait_for(
+        lambda: (
+            (r := conversation(server, session.client_secret, {"type": "threads.list", "params": {}})).status_code
+            == 401
+            and r
+        ),
+        what="the session to expire",
+    )
+    assert "expired" in refused.json()["error"]["message"]
+    # Cancelling an expired session leaves it expired.
+    assert client.beta.chatkit.sessions.cancel(session.id).status == "expired"

@@ -257,3 +257,18 @@ def test_v2_run_additional_messages_refuse_file_ids(http: httpx.Client, client: 
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Unknown parameter: 'additional_messages[0].file_ids'."
     assert client.beta.threads.runs.list(thread.id).data == []
+
+
+def test_v1_modify_replaces_file_ids(v1: httpx.Client, client: openai.OpenAI) -> None:
+    one, two, three = (upload(client, f"m{i}.txt") for i in range(3))
+    made = ok(
+        v1.post("/assistants", json={"model": "gpt-4", "tools": [{"type": "code_interpreter"}], "file_ids": [one, two]})
+    )
+    changed = ok(v1.post(f"/assistants/{made['id']}", json={"file_ids": [three]}))
+    assert changed["file_ids"] == [three]
+    assert [f["id"] for f in ok(v1.get(f"/assistants/{made['id']}/files"))["data"]] == [three]
+    unchanged = ok(v1.post(f"/assistants/{made['id']}", json={"name": "renamed"}))
+    assert unchanged["file_ids"] == [three] and unchanged["name"] == "renamed"
+    # Deleting the File removes it from the assistant, as v1 deletions did.
+    client.files.delete(three)
+    assert ok(v1.get(f"/assistants/{made['id']}"))["file_ids"] == []

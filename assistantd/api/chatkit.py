@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -10,7 +11,6 @@ from fastapi.responses import Response, StreamingResponse
 
 from assistantd.api.deps import caller, container, page
 from assistantd.chatkit.sessions import RateLimited
-from assistantd.errors import APIError
 from assistantd.protocol.chatkit import CreateSession
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
@@ -69,7 +69,7 @@ async def conversation(request: Request, c: Container = Depends(container)) -> R
         session = await c.chatkit_sessions.authenticate(_bearer(request))
     except RateLimited as limited:
         return Response(
-            content=_json(limited),
+            content=json.dumps(limited.envelope()).encode(),
             status_code=429,
             media_type="application/json",
             headers={"Retry-After": str(limited.retry_after)},
@@ -79,8 +79,3 @@ async def conversation(request: Request, c: Container = Depends(container)) -> R
         return Response(content=result, media_type="application/json")
     return StreamingResponse(result, media_type="text/event-stream")
 
-
-def _json(error: APIError) -> bytes:
-    import json
-
-    return json.dumps(error.envelope()).encode()
