@@ -65,7 +65,8 @@ class DatabaseStore(Store[Context]):
             return ThreadMetadata.model_validate(row.data)
 
     async def save_thread(self, thread: ThreadMetadata, context: Context) -> None:
-        data = ThreadMetadata.model_validate(thread.model_dump()).model_dump(mode="json")
+        # The owner rides along in the document (the library ignores it) so REST can render from it.
+        data = {**ThreadMetadata.model_validate(thread.model_dump()).model_dump(mode="json"), "user": context.user}
         async with self.db.write() as session:
             row = await documents.fetch(session, ChatKitThreadRow, context.project, thread.id)
             if row is None:

@@ -7,7 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
@@ -26,18 +26,18 @@ def _unix(value: Any) -> int:
     return int(datetime.fromisoformat(str(value)).timestamp())
 
 
-def render_thread(row: ChatKitThreadRow) -> Doc:
-    data = row.data
+def render_thread(data: Doc) -> Doc:
+    """From the library's ThreadMetadata JSON (plus the owner ``user`` the Store adds)."""
     status = dict(data.get("status") or {"type": "active"})
     if status.get("type") != "active":
         status.setdefault("reason", None)
     return {
-        "id": row.id,
+        "id": data["id"],
         "object": "chatkit.thread",
-        "created_at": row.created_at,
+        "created_at": _unix(data["created_at"]),
         "title": data.get("title"),
         "status": status,
-        "user": row.user or "",
+        "user": data.get("user") or "",
     }
 
 
@@ -113,16 +113,17 @@ def _variant(data: Doc) -> Doc:
     }
 
 
-def render_item(row: ChatKitItemRow) -> Doc:
-    kind = row.data["type"]
+def render_item(data: Doc) -> Doc:
+    """From the library's item JSON."""
+    kind = data["type"]
     rest_type = "chatkit.task_group" if kind == "workflow" else f"chatkit.{kind}"
     return {
-        "id": row.id,
+        "id": data["id"],
         "object": "chatkit.thread_item",
-        "created_at": _unix(row.data.get("created_at", row.created_at)),
-        "thread_id": row.thread_id,
+        "created_at": _unix(data["created_at"]),
+        "thread_id": data["thread_id"],
         "type": rest_type,
-        **_variant(row.data),
+        **_variant(data),
     }
 
 
@@ -133,15 +134,14 @@ class ChatKitThreads:
     async def list(self, caller: Caller, params: PageParams, user: str | None) -> Doc:
         where = [ChatKitThreadRow.user == user] if user else []
         async with self.db.read() as session:
-            page = await documents.list_page(session, ChatKitThreadRow, caller.project, params, *where, render=None)
-            rows = {r.id: r for r in await _rows(session, ChatKitThreadRow, [d["id"] for d in page["data"]])}
-            page["data"] = [render_thread(rows[d["id"]]) for d in page["data"]]
-            return page
+            return await documents.list_page(
+                session, ChatKitThreadRow, caller.project, params, *where, render=render_thread
+            )
 
     async def retrieve(self, caller: Caller, thread_id: str) -> Doc:
         async with self.db.read() as session:
             row = await documents.require(session, ChatKitThreadRow, caller.project, thread_id, "thread")
-            return render_thread(row)
+            return render_thread(row.data)
 
     async def delete(self, caller: Caller, thread_id: str) -> Doc:
         async with self.db.write() as session:
@@ -154,15 +154,12 @@ class ChatKitThreads:
         async with self.db.read() as session:
             await documents.require(session, ChatKitThreadRow, caller.project, thread_id, "thread")
             shown = ChatKitItemRow.data["type"].as_string().not_in(HIDDEN)
-            page = await documents.list_page(
-                session, ChatKitItemRow, caller.project, params, ChatKitItemRow.thread_id == thread_id, shown
+            return await documents.list_page(
+                session,
+                ChatKitItemRow,
+                caller.project,
+                params,
+                ChatKitItemRow.thread_id == thread_id,
+                shown,
+                render=render_item,
             )
-            rows = {r.id: r for r in await _rows(session, ChatKitItemRow, [d["id"] for d in page["data"]])}
-            page["data"] = [render_item(rows[d["id"]]) for d in page["data"]]
-            return page
-
-
-async def _rows(session: Any, table: Any, ids: list[str]) -> list[Any]:
-    if not ids:
-        return []
-    return list((await session.execute(select(table).where(table.id.in_(ids)))).scalars())
