@@ -155,5 +155,7 @@ def build(settings: Settings) -> Container:
             settings.model_max_retries,
         )
     )
-    container.chatkit_conversation = Conversation(db, RunResponder(container))
+    responder = RunResponder(container)
+    container.chatkit_conversation = Conversation(db, responder)
+    container.chatkit_threads = ChatKitThreads(db, responder.forget)
     return container

@@ -321,3 +321,25 @@ def test_an_expired_session_stops_working(client: openai.OpenAI, server: LiveSer
     assert "expired" in refused.json()["error"]["message"]
     # Cancelling an expired session leaves it expired.
     assert client.beta.chatkit.sessions.cancel(session.id).status == "expired"
+
+
+def test_protocol_delete_and_retitle(client: openai.OpenAI, server: LiveServer, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["Noted."]))
+    asst = client.beta.assistants.create(model=model)
+    secret = client.beta.chatkit.sessions.create(user="frank", workflow={"id": asst.id}).client_secret
+    events = sse_events(
+        conversation(server, secret, {"type": "threads.create", "params": {"input": user_input("Note")}})
+    )
+    thread_id = events[0]["thread"]["id"]
+    renamed = conversation(
+        server, secret, {"type": "threads.update", "params": {"thread_id": thread_id, "title": "Mine"}}
+    )
+    assert renamed.status_code == 200 and renamed.json()["title"] == "Mine"
+    assert client.beta.chatkit.threads.retrieve(thread_id).title == "Mine"
+    fetched = conversation(server, secret, {"type": "threads.get_by_id", "params": {"thread_id": thread_id}}).json()
+    assert [i["type"] for i in fetched["items"]["data"]] == ["user_message", "assistant_message"]
+    gone = conversation(server, secret, {"type": "threads.delete", "params": {"thread_id": thread_id}})
+    assert gone.status_code == 200 and gone.json() == {}
+    with pytest.raises(openai.NotFoundError):
+        client.beta.chatkit.threads.retrieve(thread_id)

@@ -78,6 +78,23 @@ class RunResponder:
         state[THREAD_KEY] = created["id"]
         return str(created["id"])
 
+    async def forget(self, project: str, state: dict[str, Any]) -> None:
+        """The ChatKit thread is gone: so is the Assistants thread it ran on (runs, messages and all)."""
+        thread_id = state.get(THREAD_KEY)
+        if not thread_id:
+            return
+        caller = Caller(project=project)
+        pending = state.get(PENDING_KEY)
+        try:
+            if pending:
+                await self.c.runs.cancel(caller, pending["thread_id"], pending["run_id"])
+        except APIError:
+            pass  # already over
+        try:
+            await self.c.threads.delete(caller, str(thread_id))
+        except NotFound:
+            pass  # deleted through the Assistants API already
+
     async def _abandon_pending(self, caller: Caller, state: dict[str, Any]) -> None:
         """A new message while tool calls are unanswered: that run is cancelled (OpenAI's rule)."""
         pending = state.pop(PENDING_KEY, None)

@@ -46,6 +46,8 @@ class Responder(Protocol):
 
     def resume(self, context: Context, state: dict[str, Any], call_id: str, output: Any) -> AsyncIterator[Piece]: ...
 
+    async def forget(self, project: str, state: dict[str, Any]) -> None: ...
+
 
 def user_text(item: UserMessageItem | None) -> str:
     if item is None:
@@ -125,7 +127,7 @@ class Conversation:
     """One conversation request: auth is done (``Session``); parse, check ownership, run the library."""
 
     def __init__(self, db: Database, responder: Responder) -> None:
-        self.store = DatabaseStore(db)
+        self.store = DatabaseStore(db, responder.forget)
         self.server = AssistantServer(self.store, responder)
 
     async def handle(self, session: Session, body: bytes) -> bytes | AsyncIterator[bytes]:

@@ -7,6 +7,7 @@ render them (``chatkit/threads.py``).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,9 +42,15 @@ def _unix(value: Any) -> int:
     return int(value.timestamp())
 
 
+# Called with (project, the thread's private metadata) after a thread is deleted: the responder
+# deletes what it made for the thread (its Assistants thread).
+OnDelete = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
 class DatabaseStore(Store[Context]):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, on_delete: OnDelete | None = None) -> None:
         self.db = db
+        self.on_delete = on_delete
 
     def generate_thread_id(self, context: Context) -> str:
         return new_id("chatkit_thread")
@@ -144,8 +151,11 @@ class DatabaseStore(Store[Context]):
     async def delete_thread(self, thread_id: str, context: Context) -> None:
         async with self.db.write() as session:
             row = await self._thread(session, thread_id, context)
+            state = dict(row.data.get("metadata") or {})
             await session.execute(delete(ChatKitItemRow).where(ChatKitItemRow.thread_id == thread_id))
             await session.delete(row)
+        if self.on_delete is not None:
+            await self.on_delete(context.project, state)
 
     async def delete_thread_item(self, thread_id: str, item_id: str, context: Context) -> None:
         async with self.db.write() as session:

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from assistantd.chatkit.store import OnDelete
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.store import documents
@@ -128,8 +129,9 @@ def render_item(data: Doc) -> Doc:
 
 
 class ChatKitThreads:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, on_delete: OnDelete | None = None) -> None:
         self.db = db
+        self.on_delete = on_delete
 
     async def list(self, caller: Caller, params: PageParams, user: str | None) -> Doc:
         where = [ChatKitThreadRow.user == user] if user else []
@@ -146,8 +148,11 @@ class ChatKitThreads:
     async def delete(self, caller: Caller, thread_id: str) -> Doc:
         async with self.db.write() as session:
             row = await documents.require(session, ChatKitThreadRow, caller.project, thread_id, "thread")
+            state = dict(row.data.get("metadata") or {})
             await session.execute(delete(ChatKitItemRow).where(ChatKitItemRow.thread_id == thread_id))
             await session.delete(row)
+        if self.on_delete is not None:
+            await self.on_delete(caller.project, state)
         return {"id": thread_id, "object": "chatkit.thread.deleted", "deleted": True}
 
     async def items(self, caller: Caller, thread_id: str, params: PageParams) -> Doc:
