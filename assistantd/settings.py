@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     embedding_api_key: str | None = Field(
         default=None, description="API key for the embeddings upstream; defaults to the model one."
     )
+    embedding_provider: str = Field(
+        default="openai",
+        description="Where new vector stores get embeddings: `openai` (the `/v1/embeddings` upstream) or "
+        "`local` (the offline MiniLM model of the `local-embeddings` extra).",
+    )
+    embedding_batch_size: int = Field(
+        default=64, description="How many chunks one request to the embeddings upstream carries."
+    )
+    ingestion_workers: int = Field(
+        default=2, description="How many vector-store files one server process ingests at once."
+    )
+    search_mode: str = Field(
+        default="hybrid",
+        description="How vector stores are searched: `hybrid` (vectors and keywords fused by reciprocal "
+        "rank), `vector` or `keyword`.",
+    )
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."
     )

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.engine.code_interpreter import CodeInterpreterTool
+from assistantd.chatkit.responder import RunResponder
+from assistantd.chatkit.server import Conversation
+from assistantd.chatkit.sessions import Sessions as ChatKitSessions
+from assistantd.chatkit.threads import ChatKitThreads
+from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.engine.events import EventBus
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
@@ -22,6 +28,7 @@ from assistantd.services.run_store import DbRunStore
 from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
+from assistantd.services.v1files import V1Files
 from assistantd.settings import Settings
 from assistantd.store.db import Database
 
@@ -36,14 +43,23 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
-    # The code interpreter's sandbox; built by build_code_interpreter().
-    sandbox: Sandbox | None = None
-    # Server-side tools the run engine offers to the model, by tool type.
-    server_tools: dict[str, ServerTool] = field(default_factory=dict)
+    v1files: V1Files
+    chatkit_sessions: ChatKitSessions
+    chatkit_threads: ChatKitThreads
     runs: Runs = field(init=False)
     steps: Steps = field(init=False)
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
+    chatkit_conversation: Conversation = field(init=False)
+    # The code interpreter's sandbox; built by build_code_interpreter().
+    sandbox: Sandbox | None = None
+    # Server-side tools the run engine offers to the model, by tool type.
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
+    # Retrieval (vector stores, ingestion, search); built by build_retrieval().
+    vector_stores: Any = None
+    file_batches: Any = None
+    searcher: Any = None
+    ingestion: Any = None
 
     def use_runs(self, model: ChatModel) -> None:
         """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
@@ -58,15 +74,70 @@ class Container:
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
+        if self.ingestion is not None:
+            await self.ingestion.start()
         if self.sandbox is not None:
             await self.sandbox.start()
         await self.executor.start()
 
     async def stop(self) -> None:
         await self.executor.stop()
+        if self.ingestion is not None:
+            await self.ingestion.stop()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
+
+
+def build_embedders(settings: Settings) -> Embedders:
+    """The embedder a store recorded (``openai:MODEL`` or ``local:MODEL``); new stores get the default."""
+
+    def make(name: str) -> Embedder:
+        if name.startswith(LOCAL_PREFIX):
+            from assistantd.local_embed import LocalEmbedder
+
+            return LocalEmbedder()
+        return OpenAIEmbedder(
+            base_url=settings.embedding_base_url or settings.model_base_url,
+            api_key=settings.embedding_api_key or settings.model_api_key,
+            model=name.removeprefix(OPENAI_PREFIX),
+            batch_size=settings.embedding_batch_size,
+            max_retries=settings.model_max_retries,
+            timeout=settings.model_timeout_seconds,
+        )
+
+    if settings.embedding_provider == "local":
+        from assistantd.local_embed import LOCAL_NAME
+
+        return Embedders(make(LOCAL_NAME), make)
+    return Embedders(make(OPENAI_PREFIX + settings.embedding_model), make)
+
+
+def build_retrieval(container: Container) -> None:
+    from assistantd.engine.file_search import FileSearch
+    from assistantd.services import inline_stores
+    from assistantd.services.file_batches import FileBatches
+    from assistantd.services.ingestion import Ingestion
+    from assistantd.services.vector_search import Searcher
+    from assistantd.services.vector_stores import VectorStores
+    from assistantd.vectors.sql_index import SqlIndex
+
+    settings = container.settings
+    embedders = build_embedders(settings)
+    index = SqlIndex(container.db)
+    mode = settings.search_mode if settings.search_mode in ("vector", "keyword") else "hybrid"
+    workers = settings.ingestion_workers
+    container.ingestion = Ingestion(container.db, container.blobs, index, embedders, workers)
+    container.vector_stores = VectorStores(
+        container.db, index, container.ingestion.enqueue, lambda: embedders.default.name
+    )
+    container.file_batches = FileBatches(container.vector_stores)
+    container.searcher = Searcher(container.db, index, embedders, mode)  # type: ignore[arg-type]
+    container.files.on_delete.append(container.vector_stores.forget_file)
+    container.server_tools["file_search"] = FileSearch(container.searcher)
+    inline_stores.configure(
+        inline_stores.Runtime(index, container.ingestion.enqueue_nowait, lambda: embedders.default.name)
+    )
 
 
 def build_code_interpreter(container: Container) -> None:
@@ -105,8 +176,12 @@ def build(settings: Settings) -> Container:
         threads=Threads(db),
         messages=Messages(db),
         files=Files(db, blobs, settings.max_upload_bytes),
+        v1files=V1Files(db),
+        chatkit_sessions=ChatKitSessions(db),
+        chatkit_threads=ChatKitThreads(db),
     )
     build_code_interpreter(container)
+    build_retrieval(container)
     container.use_runs(
         OpenAIChatModel(
             settings.model_base_url,
@@ -115,4 +190,7 @@ def build(settings: Settings) -> Container:
             settings.model_max_retries,
         )
     )
+    responder = RunResponder(container)
+    container.chatkit_conversation = Conversation(db, responder)
+    container.chatkit_threads = ChatKitThreads(db, responder.forget)
     return container

@@ -9,11 +9,20 @@ import httpx
 import openai
 import pytest
 
+from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.server import LiveServer
 from tests.upstream import Upstream
 
 KEY_A, KEY_B = "sk-test-alpha", "sk-test-beta"
 API_KEYS = f"{KEY_A}=alpha,{KEY_B}=beta"
+
+
+@pytest.fixture(scope="session")
+def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
+    """The fake embeddings upstream every session server uses (deterministic, records requests)."""
+    fake = EmbeddingsUpstream().start()
+    yield fake
+    fake.close()
 
 
 @pytest.fixture(scope="session")
@@ -35,10 +44,16 @@ def upstream_env(upstream: Upstream) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[LiveServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream
+) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("server"),
-        env={"ASSISTANTD_API_KEYS": API_KEYS, **upstream_env(upstream)},
+        env={
+            "ASSISTANTD_API_KEYS": API_KEYS,
+            **upstream_env(upstream),
+            "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url,
+        },
     )
     live.start()
     yield live

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -40,6 +41,9 @@ class Files:
         self.db = db
         self.blobs = blobs
         self.max_bytes = max_bytes
+        # Called in the deleting transaction with (session, project, file_id), e.g. to drop the
+        # file from every vector store.
+        self.on_delete: list[Callable[[AsyncSession, str, str], Awaitable[None]]] = []
 
     async def upload(
         self,
@@ -113,6 +117,8 @@ class Files:
     async def delete(self, caller: Caller, file_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
             row = await _require(session, caller, file_id)
+            for hook in self.on_delete:
+                await hook(session, caller.project, file_id)
             await session.delete(row)
             await resources.forget_file(session, caller, file_id)
         await self.blobs.delete(file_id)

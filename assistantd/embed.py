@@ -1,0 +1,89 @@
+"""The embeddings seam: turn texts into unit-length float32 vectors.
+
+The default talks to an OpenAI-compatible ``/v1/embeddings`` upstream through the official client
+(which retries 429/5xx/timeouts with backoff). A local offline model is an optional extra
+(``assistantd.local_embed``). Each vector store records the name of the embedder that indexed it
+(``provider:model``), so a store keeps using the same one when the default changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import numpy as np
+import openai
+
+OPENAI_PREFIX = "openai:"
+LOCAL_PREFIX = "local:"
+
+
+class EmbeddingError(Exception):
+    """The embeddings upstream could not embed the texts (after its retries)."""
+
+
+class Embedder(Protocol):
+    name: str  # recorded per store: "openai:text-embedding-3-small", "local:all-MiniLM-L6-v2"
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """One unit-length float32 row per text."""
+        ...
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim == 1:
+        matrix = matrix.reshape(1, -1)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+class OpenAIEmbedder:
+    """``POST {base_url}/embeddings`` in batches of ``batch_size`` texts."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        model: str,
+        batch_size: int = 64,
+        max_retries: int = 2,
+        timeout: float = 120.0,
+    ) -> None:
+        self.model = model
+        self.name = OPENAI_PREFIX + model
+        self.batch_size = max(1, batch_size)
+        self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        rows: list[list[float]] = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = [text if text.strip() else " " for text in texts[start : start + self.batch_size]]
+            try:
+                answer = await self.client.embeddings.create(model=self.model, input=batch, encoding_format="float")
+            except openai.APIError as exc:
+                raise EmbeddingError(f"The embeddings upstream failed: {exc}") from exc
+            ordered = sorted(answer.data, key=lambda item: item.index)
+            if len(ordered) != len(batch):
+                raise EmbeddingError(f"The embeddings upstream returned {len(ordered)} vectors for {len(batch)} texts.")
+            rows.extend(list(item.embedding) for item in ordered)
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        return normalise(np.array(rows, dtype=np.float32))
+
+
+class Embedders:
+    """Finds the embedder a store recorded; new stores get the default."""
+
+    def __init__(self, default: Embedder, factory: Callable[[str], Embedder]) -> None:
+        self.default = default
+        self._factory = factory
+        self._made: dict[str, Embedder] = {default.name: default}
+
+    def for_name(self, name: str | None) -> Embedder:
+        if not name:
+            return self.default
+        if name not in self._made:
+            self._made[name] = self._factory(name)
+        return self._made[name]

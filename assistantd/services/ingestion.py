@@ -1,0 +1,208 @@
+"""Background ingestion: extract, chunk, embed and index files attached to vector stores.
+
+Jobs are ``(vector_store_id, file_id)`` pairs on an asyncio queue served by a few worker tasks that
+``Container.start()`` launches. The database is the truth: at start every file still ``in_progress``
+is queued again (a crash loses no work), and a worker writes its result only if the file is still
+``in_progress`` under the job token it read, so a cancel, a detach or a re-attach in the meantime
+wins. Parsing and chunking run in threads; the event loop never blocks on them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from assistantd.blobs import BlobStore
+from assistantd.embed import Embedders, EmbeddingError
+from assistantd.services import chunking
+from assistantd.services.extract import ExtractionError, extract
+from assistantd.services.vector_store_docs import is_expired
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
+from assistantd.vectors.base import IndexedChunk, VectorIndex
+
+log = logging.getLogger("assistantd.ingestion")
+EXPIRY_SWEEP_SECONDS = 600
+
+
+@dataclass
+class Job:
+    store_id: str
+    file_id: str
+    token: str
+    project: str
+    strategy: dict[str, Any]
+    filename: str
+    embedder: str | None
+
+
+class Failure(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Ingestion:
+    def __init__(
+        self, db: Database, blobs: BlobStore, index: VectorIndex, embedders: Embedders, workers: int = 2
+    ) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.index = index
+        self.embedders = embedders
+        self.workers = max(1, workers)
+        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def enqueue(self, jobs: list[tuple[str, str]]) -> None:
+        self.enqueue_nowait(jobs)
+
+    def enqueue_nowait(self, jobs: list[tuple[str, str]]) -> None:
+        for job in jobs:
+            self.queue.put_nowait(job)
+
+    async def start(self) -> None:
+        query = select(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.id).where(
+            VectorStoreFileRow.status == "in_progress"
+        )
+        async with self.db.read() as session:
+            pending = [(row[0], row[1]) for row in (await session.execute(query)).all()]
+        if pending:
+            log.info("re-queueing %d vector store files left in progress", len(pending))
+        await self.enqueue(pending)
+        self._tasks = [asyncio.create_task(self._work(), name=f"ingest-{n}") for n in range(self.workers)]
+        self._tasks.append(asyncio.create_task(self._sweep_expired(), name="vector-store-expiry"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            store_id, file_id = await self.queue.get()
+            try:
+                await self.process(store_id, file_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the worker; the file is marked failed
+                log.exception("ingesting %s into %s failed", file_id, store_id)
+                await self._finish_failed(store_id, file_id, "server_error", "The file could not be processed.")
+            finally:
+                self.queue.task_done()
+
+    async def _job(self, store_id: str, file_id: str) -> Job | None:
+        async with self.db.read() as session:
+            query = select(VectorStoreFileRow).where(
+                VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id
+            )
+            row = (await session.execute(query)).scalars().first()
+            if row is None or row.status != "in_progress":
+                return None
+            store = await documents.fetch(session, VectorStoreRow, row.project, store_id)
+            file = await documents.fetch(session, FileRow, row.project, file_id)
+        return Job(
+            store_id=store_id,
+            file_id=file_id,
+            token=row.data.get("_job", ""),
+            project=row.project,
+            strategy=row.data.get("chunking_strategy") or chunking.static_strategy(),
+            filename=(file.data.get("filename") if file else "") or "",
+            embedder=store.data.get("_embedder") if store else None,
+        )
+
+    async def process(self, store_id: str, file_id: str) -> None:
+        job = await self._job(store_id, file_id)
+        if job is None:
+            return
+        try:
+            chunks = await self._chunks(job)
+        except Failure as failure:
+            await self._finish_failed(store_id, file_id, failure.code, failure.message, job.token)
+            return
+        await self._finish_completed(job, chunks)
+
+    async def _chunks(self, job: Job) -> list[IndexedChunk]:
+        try:
+            data = await self.blobs.read(job.file_id)
+        except FileNotFoundError:
+            raise Failure("invalid_file", "The file's content is gone; upload it again.") from None
+        try:
+            text = await asyncio.to_thread(extract, job.filename, data)
+        except ExtractionError as exc:
+            raise Failure(exc.code, exc.message) from None
+        pieces = await asyncio.to_thread(chunking.split, text, job.strategy)
+        if not pieces:
+            raise Failure("invalid_file", "No text could be extracted from the file.")
+        try:
+            vectors = await self.embedders.for_name(job.embedder).embed([piece.text for piece in pieces])
+        except EmbeddingError as exc:
+            raise Failure("server_error", str(exc)) from None
+        return [
+            IndexedChunk(position=p.position, text=p.text, tokens=p.tokens, embedding=np.asarray(v))
+            for p, v in zip(pieces, vectors, strict=True)
+        ]
+
+    async def _current(self, session: Any, store_id: str, file_id: str, token: str | None) -> VectorStoreFileRow | None:
+        query = select(VectorStoreFileRow).where(
+            VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id
+        )
+        row = (await session.execute(query)).scalars().first()
+        if row is None or row.status != "in_progress":
+            return None
+        if token is not None and row.data.get("_job") != token:
+            return None
+        return row
+
+    async def _finish_completed(self, job: Job, chunks: list[IndexedChunk]) -> None:
+        usage = sum(len(c.text.encode()) + c.embedding.size * 4 for c in chunks)
+        async with self.db.write() as session:
+            row = await self._current(session, job.store_id, job.file_id, job.token)
+            if row is None:
+                return
+            await self.index.delete_file(session, job.store_id, job.file_id)
+            await self.index.add(session, job.project, job.store_id, job.file_id, chunks)
+            row.status = "completed"
+            documents.save(row, {**row.data, "status": "completed", "usage_bytes": usage, "last_error": None})
+
+    async def _finish_failed(
+        self, store_id: str, file_id: str, code: str, message: str, token: str | None = None
+    ) -> None:
+        async with self.db.write() as session:
+            row = await self._current(session, store_id, file_id, token)
+            if row is None:
+                return
+            row.status = "failed"
+            error = {"code": code, "message": message}
+            documents.save(row, {**row.data, "status": "failed", "last_error": error})
+
+    async def _sweep_expired(self) -> None:
+        """Expired stores stop serving searches at once (on read); here their chunks are dropped."""
+        while True:
+            try:
+                await self.clean_expired()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("cleaning expired vector stores failed")
+            await asyncio.sleep(EXPIRY_SWEEP_SECONDS)
+
+    async def clean_expired(self) -> int:
+        async with self.db.read() as session:
+            rows = list((await session.execute(select(VectorStoreRow))).scalars())
+        expired = [row.id for row in rows if row.data.get("expires_after") and is_expired(row.data)]
+        for store_id in expired:
+            async with self.db.write() as session:
+                await self.index.delete_store(session, store_id)
+        return len(expired)

@@ -1,0 +1,222 @@
+"""Searching vector stores: the one engine behind ``POST /vector_stores/{id}/search`` and file_search.
+
+Each store is searched with the embedder it was indexed with; attribute filters narrow the files
+first; results below ``score_threshold`` are dropped. Expired stores answer with an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from assistantd.embed import Embedders, EmbeddingError
+from assistantd.errors import APIError, InvalidRequest
+from assistantd.ids import now
+from assistantd.protocol.vector_stores import ComparisonFilter, CompoundFilter, SearchVectorStore
+from assistantd.services.context import Caller
+from assistantd.services.vector_store_docs import is_expired
+from assistantd.services.vector_stores import require_store
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
+from assistantd.vectors.base import Mode, SearchQuery, VectorIndex
+
+TOUCH_EVERY_SECONDS = 60
+READY_POLL_SECONDS = 0.2
+STOP_WORDS = frozenset(
+    "a an and are as at be by can could do does for from how i in is it me my of on or please "
+    "should tell that the this to was what when where which who why will with would you your".split()
+)
+
+
+class UpstreamUnavailable(APIError):
+    status_code = 502
+    error_type = "server_error"
+
+
+@dataclass
+class Result:
+    file_id: str
+    filename: str
+    score: float
+    text: str
+    vector_store_id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def rewrite(query: str) -> str:
+    """A deterministic query rewrite: the query's content words, without filler."""
+    words = [w for w in re.findall(r"\w+", query.lower()) if w not in STOP_WORDS]
+    return " ".join(words) or query
+
+
+def _compare(kind: str, actual: Any, expected: Any) -> bool:
+    if kind in ("in", "nin"):
+        inside = isinstance(expected, list) and actual in expected
+        return inside if kind == "in" else not inside
+    if kind == "eq":
+        return bool(actual == expected)
+    if kind == "ne":
+        return bool(actual != expected)
+    numeric = (int, float)
+    same = (isinstance(actual, numeric) and isinstance(expected, numeric) and not isinstance(actual, bool)) or (
+        isinstance(actual, str) and isinstance(expected, str)
+    )
+    if not same:
+        return False
+    return {
+        "gt": actual > expected,
+        "gte": actual >= expected,
+        "lt": actual < expected,
+        "lte": actual <= expected,
+    }[kind]
+
+
+def matches(attributes: dict[str, Any], condition: ComparisonFilter | CompoundFilter) -> bool:
+    if isinstance(condition, CompoundFilter):
+        outcomes = (matches(attributes, inner) for inner in condition.filters)
+        return all(outcomes) if condition.type == "and" else any(outcomes)
+    if condition.key not in attributes:
+        return condition.type in ("ne", "nin")
+    return _compare(condition.type, attributes[condition.key], condition.value)
+
+
+def expired_error(store_id: str) -> InvalidRequest:
+    return InvalidRequest(f"Vector store '{store_id}' has expired.", code="vector_store_expired")
+
+
+class Searcher:
+    def __init__(self, db: Database, index: VectorIndex, embedders: Embedders, mode: Mode = "hybrid") -> None:
+        self.db = db
+        self.index = index
+        self.embedders = embedders
+        self.mode = mode
+
+    async def search(
+        self,
+        caller: Caller,
+        store_ids: list[str],
+        texts: list[str],
+        limit: int,
+        threshold: float = 0.0,
+        condition: ComparisonFilter | CompoundFilter | None = None,
+    ) -> list[Result]:
+        async with self.db.read() as session:
+            stores = [await require_store(session, caller, store_id) for store_id in store_ids]
+            files = await self._files(session, store_ids)
+        for store in stores:
+            if is_expired(store.data):
+                raise expired_error(store.id)
+        allowed = None
+        if condition is not None:
+            allowed = {fid for fid, (_, attrs) in files.items() if matches(attrs, condition)}
+        vectors = await self._embed(stores, texts)
+        hits = await self.index.search(
+            SearchQuery(
+                store_ids=store_ids,
+                texts=texts,
+                vectors=vectors,
+                limit=limit,
+                mode=self.mode,
+                file_ids=allowed,
+            )
+        )
+        await self._touch(stores)
+        results = []
+        for hit in hits:
+            if hit.score < threshold or hit.file_id not in files:
+                continue
+            filename, attributes = files[hit.file_id]
+            results.append(
+                Result(hit.file_id, filename, round(hit.score, 6), hit.text, hit.vector_store_id, attributes)
+            )
+        return results
+
+    async def _embed(self, stores: list[VectorStoreRow], texts: list[str]) -> dict[str, Any]:
+        if self.mode == "keyword":
+            return {}
+        by_embedder: dict[str | None, Any] = {}
+        vectors = {}
+        for store in stores:
+            name = store.data.get("_embedder")
+            if name not in by_embedder:
+                try:
+                    by_embedder[name] = await self.embedders.for_name(name).embed(texts)
+                except EmbeddingError as exc:
+                    raise UpstreamUnavailable(str(exc)) from None
+            vectors[store.id] = by_embedder[name]
+        return vectors
+
+    async def _files(self, session: Any, store_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Completed files of the stores: ``file_id -> (filename, attributes)``."""
+        query = (
+            select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
+            .join(FileRow, FileRow.id == VectorStoreFileRow.id)
+            .where(VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "completed")
+        )
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        for file_id, vs_data, file_data in (await session.execute(query)).all():
+            found[file_id] = (file_data.get("filename", ""), vs_data.get("attributes") or {})
+        return found
+
+    async def _touch(self, stores: list[VectorStoreRow]) -> None:
+        """Searching is activity: it moves ``last_active_at`` (and so a relative expiry).
+
+        A minute's precision is plenty for expiry counted in days, and spares the single writer."""
+        stamp = now()
+        stale = [s.id for s in stores if stamp - int(s.data.get("last_active_at") or 0) >= TOUCH_EVERY_SECONDS]
+        if not stale:
+            return
+        async with self.db.write() as session:
+            rows = (await session.execute(select(VectorStoreRow).where(VectorStoreRow.id.in_(stale)))).scalars()
+            for row in rows:
+                documents.save(row, {**row.data, "last_active_at": stamp})
+
+    async def wait_ready(self, store_ids: list[str], seconds: float) -> None:
+        """Wait (up to ``seconds``) until no file of the stores is still being ingested."""
+        if not store_ids:
+            return
+        query = select(func.count()).where(
+            VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "in_progress"
+        )
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            async with self.db.read() as session:
+                if not (await session.execute(query)).scalar():
+                    return
+            await asyncio.sleep(READY_POLL_SECONDS)
+
+    async def search_request(self, caller: Caller, store_id: str, body: SearchVectorStore) -> dict[str, Any]:
+        texts = [body.query] if isinstance(body.query, str) else [t for t in body.query if t.strip()]
+        if body.rewrite_query:
+            texts = [rewrite(text) for text in texts]
+        options = body.ranking_options
+        results = await self.search(
+            caller,
+            [store_id],
+            texts,
+            body.max_num_results,
+            options.score_threshold if options else 0.0,
+            body.filters,
+        )
+        return {
+            "object": "vector_store.search_results.page",
+            "search_query": texts,
+            "data": [
+                {
+                    "file_id": r.file_id,
+                    "filename": r.filename,
+                    "score": r.score,
+                    "attributes": r.attributes,
+                    "content": [{"type": "text", "text": r.text}],
+                }
+                for r in results
+            ],
+            "has_more": False,
+            "next_page": None,
+        }

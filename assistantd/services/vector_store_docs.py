@@ -1,0 +1,140 @@
+"""Vector store documents: the stored part, and the live part (counts, usage, status) computed on read.
+
+Counts and usage are aggregated from the files and chunks tables whenever a store is shown, so they
+are right while ingestion runs and no two writers ever race on a counter. Keys starting with ``_`` in
+a stored document are ours (embedder name, job tokens) and never leave the server.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.ids import now
+from assistantd.store.models import ChunkRow, FileBatchRow, VectorStoreFileRow, VectorStoreRow
+
+DAY = 86_400
+STATUSES = ("in_progress", "completed", "failed", "cancelled")
+
+
+def public(document: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+def empty_counts() -> dict[str, int]:
+    return {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0}
+
+
+def expires_at(document: dict[str, Any]) -> int | None:
+    after = document.get("expires_after")
+    if not after:
+        return None
+    anchor = document.get("last_active_at") or document["created_at"]
+    return int(anchor) + int(after["days"]) * DAY
+
+
+def is_expired(document: dict[str, Any], at: int | None = None) -> bool:
+    deadline = expires_at(document)
+    return deadline is not None and (at or now()) >= deadline
+
+
+def new_job() -> str:
+    """A token naming one ingestion attempt: a worker only writes back if its token is still current."""
+    return secrets.token_hex(8)
+
+
+async def store_counts(session: AsyncSession, store_ids: list[str]) -> dict[str, dict[str, int]]:
+    counts = {store_id: empty_counts() for store_id in store_ids}
+    if not store_ids:
+        return counts
+    query = (
+        select(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.status, func.count())
+        .where(VectorStoreFileRow.vector_store_id.in_(store_ids))
+        .group_by(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.status)
+    )
+    for store_id, status, number in (await session.execute(query)).all():
+        if status in STATUSES:
+            counts[store_id][status] += int(number)
+            counts[store_id]["total"] += int(number)
+    return counts
+
+
+async def store_usage(session: AsyncSession, store_ids: list[str]) -> dict[str, int]:
+    if not store_ids:
+        return {}
+    query = (
+        select(
+            ChunkRow.vector_store_id,
+            func.coalesce(func.sum(func.length(ChunkRow.text)), 0),
+            func.coalesce(func.sum(func.length(ChunkRow.embedding)), 0),
+        )
+        .where(ChunkRow.vector_store_id.in_(store_ids))
+        .group_by(ChunkRow.vector_store_id)
+    )
+    return {row[0]: int(row[1]) + int(row[2]) for row in (await session.execute(query)).all()}
+
+
+async def render_stores(session: AsyncSession, rows: list[VectorStoreRow]) -> list[dict[str, Any]]:
+    ids = [row.id for row in rows]
+    counts = await store_counts(session, ids)
+    usage = await store_usage(session, ids)
+    rendered = []
+    for row in rows:
+        document = public(row.data)
+        document["file_counts"] = counts[row.id]
+        document["usage_bytes"] = usage.get(row.id, 0)
+        document["expires_at"] = expires_at(row.data)
+        if is_expired(row.data):
+            document["status"] = "expired"
+        else:
+            document["status"] = "in_progress" if counts[row.id]["in_progress"] else "completed"
+        rendered.append(document)
+    return rendered
+
+
+async def render_store(session: AsyncSession, row: VectorStoreRow) -> dict[str, Any]:
+    return (await render_stores(session, [row]))[0]
+
+
+async def render_batch(session: AsyncSession, row: FileBatchRow) -> dict[str, Any]:
+    counts = empty_counts()
+    query = (
+        select(VectorStoreFileRow.status, func.count())
+        .where(VectorStoreFileRow.batch_id == row.id, VectorStoreFileRow.vector_store_id == row.vector_store_id)
+        .group_by(VectorStoreFileRow.status)
+    )
+    for status, number in (await session.execute(query)).all():
+        if status in STATUSES:
+            counts[status] += int(number)
+            counts["total"] += int(number)
+    document = public(row.data)
+    document["file_counts"] = counts
+    if row.data.get("_cancelled"):
+        document["status"] = "cancelled"
+    elif counts["in_progress"]:
+        document["status"] = "in_progress"
+    elif counts["total"] and counts["failed"] == counts["total"]:
+        document["status"] = "failed"
+    else:
+        document["status"] = "completed"
+    return document
+
+
+def file_document(
+    store_id: str, file_id: str, strategy: dict[str, Any], attributes: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "id": file_id,
+        "object": "vector_store.file",
+        "usage_bytes": 0,
+        "created_at": now(),
+        "vector_store_id": store_id,
+        "status": "in_progress",
+        "last_error": None,
+        "chunking_strategy": strategy,
+        "attributes": attributes or {},
+        "_job": new_job(),
+    }

@@ -1,0 +1,74 @@
+"""Keyword search, the one place that knows each dialect's full-text syntax.
+
+SQLite: the FTS5 table ``chunks_fts`` (migration 0002), ranked by BM25. PostgreSQL: the generated
+``tsv`` column, ranked by ``ts_rank_cd``. Queries match any of their words (OR), so a question phrased
+in many words still finds chunks that share only some of them; ranking rewards the ones sharing more.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import bindparam, text
+
+from assistantd.store.db import Database
+
+WORD = re.compile(r"\w+", re.UNICODE)
+MAX_TERMS = 64
+
+
+def terms(query: str) -> list[str]:
+    seen: list[str] = []
+    for word in WORD.findall(query.lower()):
+        if word not in seen:
+            seen.append(word)
+    return seen[:MAX_TERMS]
+
+
+SQLITE_SEARCH = """
+SELECT c.seq AS seq, c.file_id AS file_id, -bm25(chunks_fts) AS rank
+FROM chunks_fts JOIN chunks AS c ON c.seq = chunks_fts.rowid
+WHERE chunks_fts MATCH :match AND c.vector_store_id = :store {file_filter}
+ORDER BY bm25(chunks_fts) LIMIT :limit
+"""
+
+POSTGRES_SEARCH = """
+SELECT seq, file_id, ts_rank_cd(tsv, q) AS rank
+FROM chunks, to_tsquery('english', :match) AS q
+WHERE vector_store_id = :store AND tsv @@ q {file_filter}
+ORDER BY rank DESC, seq LIMIT :limit
+"""
+
+
+class KeywordSearch:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def _statement(self, words: list[str], filtered: bool) -> tuple[str, str]:
+        if self.db.is_sqlite:
+            # Each word quoted, so FTS5 operators in user text are plain words.
+            match = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+            sql = SQLITE_SEARCH
+            file_filter = "AND c.file_id IN :file_ids" if filtered else ""
+        else:
+            match = " | ".join(words)
+            sql = POSTGRES_SEARCH
+            file_filter = "AND file_id IN :file_ids" if filtered else ""
+        return sql.format(file_filter=file_filter), match
+
+    async def search(
+        self, store_id: str, query: str, limit: int, file_ids: set[str] | None
+    ) -> list[tuple[int, str, float]]:
+        """``(seq, file_id, relevance)`` best first; relevance is non-negative."""
+        words = terms(query)
+        if not words or (file_ids is not None and not file_ids):
+            return []
+        sql, match = self._statement(words, file_ids is not None)
+        statement = text(sql)
+        params: dict[str, object] = {"match": match, "store": store_id, "limit": limit}
+        if file_ids is not None:
+            statement = statement.bindparams(bindparam("file_ids", expanding=True))
+            params["file_ids"] = sorted(file_ids)
+        async with self.db.read() as session:
+            rows = (await session.execute(statement, params)).all()
+        return [(int(row.seq), str(row.file_id), float(row.rank)) for row in rows]

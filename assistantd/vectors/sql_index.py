@@ -1,0 +1,106 @@
+"""The default index: chunks in the database, exact vector search in memory, keywords in SQL.
+
+Works the same on SQLite and PostgreSQL; the dialect only shows in ``keyword.py``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.store.db import Database
+from assistantd.store.models import ChunkRow
+from assistantd.vectors.base import Hit, IndexedChunk, SearchQuery
+from assistantd.vectors.exact import ExactVectors
+from assistantd.vectors.fusion import fuse, keyword_score, similarity_score
+from assistantd.vectors.keyword import KeywordSearch
+
+# How many candidates each ranked list contributes to the fusion.
+MIN_CANDIDATES = 50
+
+
+class SqlIndex:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.vectors = ExactVectors(db)
+        self.keywords = KeywordSearch(db)
+
+    async def add(
+        self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
+    ) -> None:
+        session.add_all(
+            ChunkRow(
+                project=project,
+                vector_store_id=store_id,
+                file_id=file_id,
+                position=chunk.position,
+                text=chunk.text,
+                tokens=chunk.tokens,
+                embedding=chunk.embedding.astype("<f4").tobytes(),
+            )
+            for chunk in chunks
+        )
+
+    async def delete_file(self, session: AsyncSession, store_id: str | None, file_id: str) -> None:
+        statement = delete(ChunkRow).where(ChunkRow.file_id == file_id)
+        if store_id is not None:
+            statement = statement.where(ChunkRow.vector_store_id == store_id)
+        await session.execute(statement)
+
+    async def delete_store(self, session: AsyncSession, store_id: str) -> None:
+        await session.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id))
+        self.vectors.forget(store_id)
+
+    async def _ranked_lists(
+        self, query: SearchQuery, store_id: str, candidates: int
+    ) -> list[list[tuple[int, str, float]]]:
+        lists = []
+        for index, text in enumerate(query.texts):
+            if query.mode in ("hybrid", "vector") and store_id in query.vectors:
+                vector = query.vectors[store_id][index]
+                lists.append(await self.vectors.search(store_id, vector, candidates, query.file_ids))
+            if query.mode in ("hybrid", "keyword"):
+                lists.append(await self.keywords.search(store_id, text, candidates, query.file_ids))
+        return lists
+
+    async def search(self, query: SearchQuery) -> list[Hit]:
+        candidates = max(MIN_CANDIDATES, query.limit * 2)
+        hits: list[Hit] = []
+        for store_id in query.store_ids:
+            lists = await self._ranked_lists(query, store_id, candidates)
+            hits.extend(self._score(query, store_id, lists))
+        hits.sort(key=lambda hit: (-hit.score, hit.seq))
+        hits = hits[: query.limit]
+        await self._fill_text(hits)
+        return hits
+
+    def _score(self, query: SearchQuery, store_id: str, lists: list[list[tuple[int, str, float]]]) -> list[Hit]:
+        owners = {seq: file_id for ranking in lists for seq, file_id, _ in ranking}
+        if query.mode == "hybrid":
+            scored = fuse([[seq for seq, _, _ in ranking] for ranking in lists])
+        else:
+            best: dict[int, float] = {}
+            convert = similarity_score if query.mode == "vector" else keyword_score
+            for ranking in lists:
+                for seq, _, raw in ranking:
+                    best[seq] = max(best.get(seq, 0.0), convert(raw))
+            scored = sorted(best.items(), key=lambda item: (-item[1], item[0]))
+        return [
+            Hit(seq=seq, vector_store_id=store_id, file_id=owners[seq], position=0, score=score)
+            for seq, score in scored
+        ]
+
+    async def _fill_text(self, hits: list[Hit]) -> None:
+        if not hits:
+            return
+        query = select(ChunkRow.seq, ChunkRow.text, ChunkRow.position).where(
+            ChunkRow.seq.in_([hit.seq for hit in hits])
+        )
+        async with self.db.read() as session:
+            found = {row.seq: row for row in (await session.execute(query)).all()}
+        for hit in hits:
+            row = found.get(hit.seq)
+            if row is not None:
+                hit.text, hit.position = row.text, row.position
+        # A chunk deleted between ranking and reading is gone: never return it.
+        hits[:] = [hit for hit in hits if hit.seq in found]

@@ -1,0 +1,271 @@
+"""Retrieval benchmark, every figure measured in this one run on this machine.
+
+1. Ingestion throughput (MB of extracted text per second) through the real pipeline (blob read,
+   extraction, static 800/400 chunking, embedding, index write, status update) with an in-process
+   fake embedder (hashed bag of words) and with the offline MiniLM model (if its extra is installed).
+2. Search latency p50/p95 at 10k and 100k chunks: our index (hybrid and vector-only) against an
+   exact brute-force baseline that reads the store's embeddings from the database for every query
+   (what an index without a resident matrix does). Both are exact, so vector results must agree.
+3. Retrieval quality, recall@5 and nDCG@10, of keyword-only, vector-only and hybrid search on the
+   stdlib-docstring corpus of ``bench/corpus.py`` (queries: callable names; relevant: their docs).
+
+Usage: ``.venv/bin/python bench/bench_retrieval.py [--quick]``. SQLite in a temporary directory;
+no network (the embedders run in process).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import math
+import platform
+import re
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistantd.blobs import LocalBlobs  # noqa: E402
+from assistantd.embed import Embedder, Embedders, normalise  # noqa: E402
+from assistantd.protocol.vector_stores import CreateVectorStore  # noqa: E402
+from assistantd.services.context import Caller  # noqa: E402
+from assistantd.services.files import Files  # noqa: E402
+from assistantd.services.ingestion import Ingestion  # noqa: E402
+from assistantd.services.vector_stores import VectorStores  # noqa: E402
+from assistantd.store.db import Database  # noqa: E402
+from assistantd.store.migrate import upgrade_async  # noqa: E402
+from assistantd.vectors.base import IndexedChunk, SearchQuery  # noqa: E402
+from assistantd.vectors.exact import stack  # noqa: E402
+from assistantd.vectors.sql_index import SqlIndex  # noqa: E402
+from bench.corpus import build_docs, build_queries  # noqa: E402
+
+CALLER = Caller(project="bench")
+
+
+class HashEmbedder:
+    """The fake: a hashed bag of words, 384 dimensions, in process (no HTTP)."""
+
+    name = "bench:hash"
+
+    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), 384), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"\w+", text.lower()):
+                out[row, int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little") % 384] += 1
+        return normalise(out)
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return await asyncio.to_thread(self.embed_sync, texts)
+
+
+def local_embedder() -> Any:
+    try:
+        from assistantd.local_embed import LocalEmbedder
+
+        return LocalEmbedder()
+    except Exception as exc:  # the optional extra is missing
+        print(f"  (local model unavailable: {exc})")
+        return None
+
+
+async def fresh_db(root: Path, name: str) -> Database:
+    path = root / name
+    path.mkdir(parents=True)
+    url = f"sqlite:///{path / 'bench.db'}"
+    await upgrade_async(url)
+    return Database(url)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+# 1. Ingestion throughput.
+
+
+async def ingest(root: Path, embedder: Embedder, text: str, files: int) -> tuple[float, int]:
+    db = await fresh_db(root, f"ingest-{embedder.name.replace(':', '-')}")
+    blobs = LocalBlobs(root / f"blobs-{embedder.name.replace(':', '-')}")
+    index = SqlIndex(db)
+    ingestion = Ingestion(db, blobs, index, Embedders(embedder, lambda _name: embedder), workers=2)
+    stores = VectorStores(db, index, ingestion.enqueue, lambda: embedder.name)
+    service = Files(db, blobs, 1 << 30)
+    piece = len(text) // files
+    ids = []
+    for n in range(files):
+        upload = await service.store_bytes(CALLER, text[n * piece : (n + 1) * piece].encode(), f"f{n}.md", "assistants")
+        ids.append(upload["id"])
+    await ingestion.start()
+    started = time.perf_counter()
+    store = await stores.create(CALLER, CreateVectorStore(name="bench", file_ids=ids))
+    # Poll the store as a client would (no event to wait on from outside the ingestion queue).
+    while (await stores.retrieve(CALLER, store["id"]))["file_counts"]["in_progress"]:  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    counts = (await stores.retrieve(CALLER, store["id"]))["file_counts"]
+    await ingestion.stop()
+    await db.close()
+    assert counts["completed"] == files, counts
+    return len(text[: piece * files].encode()) / elapsed / 1e6, piece * files
+
+
+# 2. Latency.
+
+
+def fill_chunks(path: Path, count: int, texts: list[str], rng: np.random.Generator) -> None:
+    """Chunks straight into SQLite (the FTS triggers index them as the server's writes would)."""
+    with sqlite3.connect(path) as conn:
+        batch = []
+        for n in range(count):
+            vector = normalise(rng.standard_normal(384).astype(np.float32))[0]
+            batch.append(
+                (
+                    "bench",
+                    "vs_bench",
+                    f"file-{n // 10}",
+                    n % 10,
+                    texts[n % len(texts)],
+                    100,
+                    vector.astype("<f4").tobytes(),
+                )
+            )
+            if len(batch) == 5000:
+                conn.executemany(
+                    "INSERT INTO chunks (project, vector_store_id, file_id, position, text, tokens, embedding) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
+                batch = []
+
+
+async def brute_force(db: Database, vector: np.ndarray, limit: int) -> list[int]:
+    from sqlalchemy import select
+
+    from assistantd.store.models import ChunkRow
+
+    async with db.read() as session:
+        rows = (
+            await session.execute(
+                select(ChunkRow.seq, ChunkRow.embedding).where(ChunkRow.vector_store_id == "vs_bench")
+            )
+        ).all()
+    matrix = stack([row.embedding for row in rows])
+    scores = matrix @ vector
+    best = np.argsort(-scores, kind="stable")[:limit]
+    return [int(rows[i].seq) for i in best]
+
+
+async def latency(root: Path, count: int, queries: list[str], texts: list[str]) -> dict[str, Any]:
+    db = await fresh_db(root, f"latency-{count}")
+    rng = np.random.default_rng(count)
+    await asyncio.to_thread(fill_chunks, Path(db.url.split("///", 1)[1]), count, texts, rng)
+    index = SqlIndex(db)
+    vectors = [normalise(rng.standard_normal(384).astype(np.float32)) for _ in queries]
+    timings: dict[str, list[float]] = {"hybrid": [], "vector": [], "brute force": []}
+    agree = 0
+    await index.vectors.matrix("vs_bench")  # warm: the first search loads the store's matrix
+    for text, vector in zip(queries, vectors, strict=True):
+        for mode in ("hybrid", "vector"):
+            started = time.perf_counter()
+            hits = await index.search(SearchQuery(["vs_bench"], [text], {"vs_bench": vector}, 10, mode))  # type: ignore[arg-type]
+            timings[mode].append(time.perf_counter() - started)
+            if mode == "vector":
+                ours = [hit.seq for hit in hits]
+        started = time.perf_counter()
+        baseline = await brute_force(db, vector[0], 10)
+        timings["brute force"].append(time.perf_counter() - started)
+        agree += ours == baseline
+    await db.close()
+    summary = {mode: (percentile(t, 0.5) * 1e3, percentile(t, 0.95) * 1e3) for mode, t in timings.items()}
+    return {"summary": summary, "agree": agree / len(queries)}
+
+
+# 3. Quality.
+
+
+def ndcg(ranked: list[str], relevant: set[str], k: int = 10) -> float:
+    gain = sum(1 / math.log2(i + 2) for i, doc in enumerate(ranked[:k]) if doc in relevant)
+    ideal = sum(1 / math.log2(i + 2) for i in range(min(k, len(relevant))))
+    return gain / ideal
+
+
+def recall(ranked: list[str], relevant: set[str], k: int = 5) -> float:
+    return len(set(ranked[:k]) & relevant) / min(k, len(relevant))
+
+
+async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tuple[float, float]]:
+    docs = build_docs()
+    queries = build_queries(docs, query_count)
+    db = await fresh_db(root, f"quality-{embedder.name.replace(':', '-')}")
+    index = SqlIndex(db)
+    started = time.perf_counter()
+    doc_vectors = await embedder.embed([doc.text for doc in docs])
+    print(f"  embedded {len(docs)} docs with {embedder.name} in {time.perf_counter() - started:.1f} s")
+    async with db.write() as session:
+        for doc, vector in zip(docs, doc_vectors, strict=True):
+            chunk = IndexedChunk(position=0, text=doc.text, tokens=0, embedding=vector)
+            await index.add(session, "bench", "vs_quality", doc.id, [chunk])
+    query_vectors = await embedder.embed([q for q, _ in queries])
+    scores: dict[str, tuple[float, float]] = {}
+    for mode in ("keyword", "vector", "hybrid"):
+        recalls, ndcgs = [], []
+        for (text, relevant), vector in zip(queries, query_vectors, strict=True):
+            hits = await index.search(SearchQuery(["vs_quality"], [text], {"vs_quality": vector[None, :]}, 10, mode))  # type: ignore[arg-type]
+            ranked = [hit.file_id for hit in hits]
+            recalls.append(recall(ranked, relevant))
+            ndcgs.append(ndcg(ranked, relevant))
+        scores[mode] = (statistics.mean(recalls), statistics.mean(ndcgs))
+    await db.close()
+    print(f"  {len(docs)} documents, {len(queries)} queries")
+    return scores
+
+
+async def main(quick: bool) -> None:
+    print(f"Python {platform.python_version()} stdlib corpus; numpy {np.__version__}; {platform.machine()}")
+    docs = build_docs()
+    corpus_text = "\n\n".join(f"## {d.id}\n{d.text}" for d in docs)
+    local = local_embedder()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        print("\n1. Ingestion throughput (MB of text per second, 2 workers)")
+        fake_text = corpus_text * (2 if quick else 8)
+        mbps, size = await ingest(root, HashEmbedder(), fake_text, 16)
+        print(f"  fake embedder : {mbps:8.2f} MB/s  ({size / 1e6:.1f} MB)")
+        if local is not None:
+            local_text = corpus_text[: 30_000 if quick else 120_000]
+            mbps_local, size = await ingest(root, local, local_text, 4)
+            print(f"  MiniLM (local): {mbps_local:8.4f} MB/s  ({size / 1e6:.2f} MB)")
+
+        print("\n2. Search latency, top 10 (ms; baseline = exact brute force reading vectors per query)")
+        texts = [d.text for d in docs]
+        names = [q for q, _ in build_queries(docs, 60)]
+        for count in (10_000, 100_000):
+            result = await latency(root, count, names[: 20 if quick else 60], texts)
+            base = result["summary"]["brute force"]
+            for mode, (p50, p95) in result["summary"].items():
+                ratio = f"{base[0] / p50:6.1f}x faster (p50)" if mode != "brute force" else ""
+                print(f"  {count:>7} chunks {mode:<12} p50 {p50:8.2f}  p95 {p95:8.2f}  {ratio}")
+            print(f"  {count:>7} chunks vector-only top 10 identical to brute force: {result['agree']:.0%}")
+
+        print("\n3. Retrieval quality on the stdlib docstring corpus (recall@5, nDCG@10)")
+        for embedder in [e for e in (local, HashEmbedder()) if e is not None]:
+            scores = await quality(root, embedder, 80 if quick else 300)
+            for mode, (r5, n10) in scores.items():
+                print(f"  {embedder.name:<26} {mode:<8} recall@5 {r5:.3f}  nDCG@10 {n10:.3f}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    asyncio.run(main(parser.parse_args().quick))
