@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from assistantd.blobs import BlobStore, LocalBlobs
-from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.server import Conversation
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
+from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
