@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     embedding_api_key: str | None = Field(
         default=None, description="API key for the embeddings upstream; defaults to the model one."
     )
-    embedding_provider: str = Field(
+    embedding_provider: Literal["openai", "local"] = Field(
         default="openai",
         description="Where new vector stores get embeddings: `openai` (the `/v1/embeddings` upstream) or "
         "`local` (the offline MiniLM model of the `local-embeddings` extra).",
@@ -68,7 +68,7 @@ class Settings(BaseSettings):
     ingestion_workers: int = Field(
         default=2, description="How many vector-store files one server process ingests at once."
     )
-    search_mode: str = Field(
+    search_mode: Literal["hybrid", "vector", "keyword"] = Field(
         default="hybrid",
         description="How vector stores are searched: `hybrid` (vectors and keywords fused by reciprocal "
         "rank), `vector` or `keyword`.",

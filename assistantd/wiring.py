@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.chatkit.responder import RunResponder
@@ -13,6 +12,7 @@ from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
+from assistantd.engine.file_search import FileSearch
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
@@ -20,8 +20,11 @@ from assistantd.llm import ChatModel, OpenAIChatModel
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
+from assistantd.services import inline_stores
 from assistantd.services.assistants import Assistants
+from assistantd.services.file_batches import FileBatches
 from assistantd.services.files import Files
+from assistantd.services.ingestion import Ingestion
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
 from assistantd.services.run_store import DbRunStore
@@ -29,8 +32,11 @@ from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
 from assistantd.services.v1files import V1Files
+from assistantd.services.vector_search import Searcher
+from assistantd.services.vector_stores import VectorStores
 from assistantd.settings import Settings
 from assistantd.store.db import Database
+from assistantd.vectors.sql_index import SqlIndex
 
 
 @dataclass
@@ -56,34 +62,30 @@ class Container:
     # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool] = field(default_factory=dict)
     # Retrieval (vector stores, ingestion, search); built by build_retrieval().
-    vector_stores: Any = None
-    file_batches: Any = None
-    searcher: Any = None
-    ingestion: Any = None
+    vector_stores: VectorStores = field(init=False)
+    file_batches: FileBatches = field(init=False)
+    searcher: Searcher = field(init=False)
+    ingestion: Ingestion = field(init=False)
 
     def use_runs(self, model: ChatModel) -> None:
         """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
         store = DbRunStore(self.db)
         self.bus = EventBus()
         engine = RunEngine(model, store, self.bus, self.server_tools, self.settings.model_context_tokens)
-        self.executor = Executor(
-            store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds
-        )
+        self.executor = Executor(store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds)
         self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
         self.steps = Steps(self.db)
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
-        if self.ingestion is not None:
-            await self.ingestion.start()
+        await self.ingestion.start()
         if self.sandbox is not None:
             await self.sandbox.start()
         await self.executor.start()
 
     async def stop(self) -> None:
         await self.executor.stop()
-        if self.ingestion is not None:
-            await self.ingestion.stop()
+        await self.ingestion.stop()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
@@ -114,25 +116,17 @@ def build_embedders(settings: Settings) -> Embedders:
 
 
 def build_retrieval(container: Container) -> None:
-    from assistantd.engine.file_search import FileSearch
-    from assistantd.services import inline_stores
-    from assistantd.services.file_batches import FileBatches
-    from assistantd.services.ingestion import Ingestion
-    from assistantd.services.vector_search import Searcher
-    from assistantd.services.vector_stores import VectorStores
-    from assistantd.vectors.sql_index import SqlIndex
-
+    """Vector stores, ingestion and search, and the file_search tool for the run engine."""
     settings = container.settings
     embedders = build_embedders(settings)
     index = SqlIndex(container.db)
-    mode = settings.search_mode if settings.search_mode in ("vector", "keyword") else "hybrid"
     workers = settings.ingestion_workers
     container.ingestion = Ingestion(container.db, container.blobs, index, embedders, workers)
     container.vector_stores = VectorStores(
         container.db, index, container.ingestion.enqueue, lambda: embedders.default.name
     )
     container.file_batches = FileBatches(container.vector_stores)
-    container.searcher = Searcher(container.db, index, embedders, mode)  # type: ignore[arg-type]
+    container.searcher = Searcher(container.db, index, embedders, settings.search_mode)
     container.files.on_delete.append(container.vector_stores.forget_file)
     container.server_tools["file_search"] = FileSearch(container.searcher)
     inline_stores.configure(
@@ -180,8 +174,8 @@ def build(settings: Settings) -> Container:
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db),
     )
-    build_code_interpreter(container)
     build_retrieval(container)
+    build_code_interpreter(container)
     container.use_runs(
         OpenAIChatModel(
             settings.model_base_url,

@@ -93,3 +93,46 @@ def test_file_search_run_cites_retrieved_chunks(
     assert annotation.type == "file_citation" and annotation.text == marker
     assert annotation.file_citation.file_id == policy.id  # type: ignore[union-attr]
     assert answer[annotation.start_index : annotation.end_index] == marker
+
+
+def test_file_search_run_over_a_message_attachment(
+    client: openai.OpenAI, http: httpx.Client, request: pytest.FixtureRequest
+) -> None:
+    upstream = _engine_or_skip(http, request)
+    from tests.upstream import Reply
+
+    word = unique_word()
+    model = "fake-" + secrets.token_hex(6)
+    notes = client.files.create(
+        file=("notes.txt", f"The meeting moved to Thursday {word}.".encode()), purpose="assistants"
+    )
+    marker = "【0:0†notes.txt】"
+    upstream.script(
+        model,
+        Reply(tool_calls=[("file_search", json.dumps({"query": f"meeting day {word}"}))]),
+        Reply(text=["Thursday ", marker]),
+    )
+    assistant = client.beta.assistants.create(model=model, tools=[{"type": "file_search"}])
+    # The run starts at once: the thread's store is still being ingested and the tool waits for it.
+    run = client.beta.threads.create_and_run(
+        assistant_id=assistant.id,
+        thread={
+            "messages": [
+                {
+                    "role": "user",
+                    "content": "When is the meeting?",
+                    "attachments": [{"file_id": notes.id, "tools": [{"type": "file_search"}]}],
+                }
+            ]
+        },
+    )
+    run = _wait_run(client, run.thread_id, run.id)
+    assert run.status == "completed", run.last_error
+    thread = client.beta.threads.retrieve(run.thread_id)
+    assert thread.tool_resources.file_search.vector_store_ids  # type: ignore[union-attr]
+    message = client.beta.threads.messages.list(thread_id=run.thread_id, order="desc").data[0]
+    text = message.content[0].text  # type: ignore[union-attr]
+    (annotation,) = text.annotations
+    assert annotation.text == marker and annotation.file_citation.file_id == notes.id  # type: ignore[union-attr]
+    tool_messages = [m for m in upstream.requests(model)[1].messages if m.get("role") == "tool"]
+    assert word in tool_messages[0]["content"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import httpx
 import openai
 import pytest
 
@@ -63,7 +64,7 @@ def test_list_pages_in_order(client: openai.OpenAI) -> None:
 
 
 @pytest.mark.parametrize("kind", ["pdf", "docx", "pptx", "html", "md", "json", "py", "txt"])
-def test_each_file_type_is_ingested_and_searchable(client: openai.OpenAI, kind: str) -> None:
+def test_each_file_type_is_ingested_and_searchable(client: openai.OpenAI, http: httpx.Client, kind: str) -> None:
     word = unique_word()
     store = new_store(client)
     file = upload_doc(client, kind, f"The secret launch codeword is {word} for project falcon.")
@@ -73,6 +74,8 @@ def test_each_file_type_is_ingested_and_searchable(client: openai.OpenAI, kind: 
     assert vs_file.usage_bytes > 0
     assert_valid("VectorStoreFileObject", vs_file.model_dump(exclude_unset=True))
 
+    raw = http.get(f"/vector_stores/{store.id}/files/{file.id}/content")
+    assert_valid("VectorStoreFileContentResponse", raw.json())
     content = list(client.vector_stores.files.content(file_id=file.id, vector_store_id=store.id))
     text = " ".join(part.text or "" for part in content)
     assert word in text
@@ -156,6 +159,7 @@ def test_corrupt_and_unreadable_files_fail_cleanly(client: openai.OpenAI) -> Non
     store = client.vector_stores.retrieve(store.id)
     assert store.file_counts.failed == 2 and store.status == "completed"
     failed = client.vector_stores.files.list(vector_store_id=store.id, filter="failed")
+    assert_valid("ListVectorStoreFilesResponse", failed.model_dump(exclude_unset=True))
     assert sorted(f.id for f in failed.data) == sorted([broken.id, latin1.id])
     assert client.vector_stores.files.list(vector_store_id=store.id, filter="completed").data == []
 

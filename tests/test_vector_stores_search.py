@@ -217,14 +217,14 @@ def test_deleting_a_store_stops_search(client: openai.OpenAI) -> None:
             "search",
             {"query": "x", "ranking_options": {"score_threshold": 1.5}},
             "Invalid 'ranking_options.score_threshold': decimal above maximum value. "
-            "Expected a value <= 1.0, but got 1.5 "
+            "Expected a value <= 1, but got 1.5 "
             "instead.",
             "ranking_options.score_threshold",
         ),
         (
             "search",
             {"query": "x", "filters": {"type": "like", "key": "a", "value": "b"}},
-            "Invalid value: 'like'. Supported values are: 'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in' or 'nin'.",
+            "Invalid value: 'like'. Supported values are: 'eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', and 'nin'.",
             "filters.type",
         ),
         (

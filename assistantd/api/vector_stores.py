@@ -81,11 +81,11 @@ async def add_file(
 async def list_files(
     vector_store_id: str,
     params: PageParams = Depends(page),
-    filter: StatusFilter = Query(None),
+    status: StatusFilter = Query(None, alias="filter"),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.vector_stores.list_files(who, vector_store_id, params, filter)
+    return await c.vector_stores.list_files(who, vector_store_id, params, status)
 
 
 @router.get(BASE + "/files/{file_id}")
@@ -149,8 +149,8 @@ async def list_batch_files(
     vector_store_id: str,
     batch_id: str,
     params: PageParams = Depends(page),
-    filter: StatusFilter = Query(None),
+    status: StatusFilter = Query(None, alias="filter"),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.file_batches.list_files(who, vector_store_id, batch_id, params, filter)
+    return await c.file_batches.list_files(who, vector_store_id, batch_id, params, status)

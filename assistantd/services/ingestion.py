@@ -70,16 +70,25 @@ class Ingestion:
             self.queue.put_nowait(job)
 
     async def start(self) -> None:
+        """Workers, the files a stopped server left in progress, and the expiry sweep, all in the
+        background: starting never waits on the database."""
+        self._tasks = [asyncio.create_task(self._work(), name=f"ingest-{n}") for n in range(self.workers)]
+        self._tasks.append(asyncio.create_task(self._requeue(), name="ingest-requeue"))
+        self._tasks.append(asyncio.create_task(self._sweep_expired(), name="vector-store-expiry"))
+
+    async def _requeue(self) -> None:
         query = select(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.id).where(
             VectorStoreFileRow.status == "in_progress"
         )
-        async with self.db.read() as session:
-            pending = [(row[0], row[1]) for row in (await session.execute(query)).all()]
+        try:
+            async with self.db.read() as session:
+                pending = [(row[0], row[1]) for row in (await session.execute(query)).all()]
+        except Exception:
+            log.exception("could not look for vector store files left in progress")
+            return
         if pending:
             log.info("re-queueing %d vector store files left in progress", len(pending))
-        await self.enqueue(pending)
-        self._tasks = [asyncio.create_task(self._work(), name=f"ingest-{n}") for n in range(self.workers)]
-        self._tasks.append(asyncio.create_task(self._sweep_expired(), name="vector-store-expiry"))
+        self.enqueue_nowait(pending)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -173,7 +182,7 @@ class Ingestion:
                 return
             await self.index.delete_file(session, job.store_id, job.file_id)
             await self.index.add(session, job.project, job.store_id, job.file_id, chunks)
-            row.status = "completed"
+            row.status, row.usage_bytes = "completed", usage
             documents.save(row, {**row.data, "status": "completed", "usage_bytes": usage, "last_error": None})
 
     async def _finish_failed(

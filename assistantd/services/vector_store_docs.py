@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.ids import now
-from assistantd.store.models import ChunkRow, FileBatchRow, VectorStoreFileRow, VectorStoreRow
+from assistantd.store.models import FileBatchRow, VectorStoreFileRow, VectorStoreRow
 
 DAY = 86_400
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
@@ -66,15 +66,11 @@ async def store_usage(session: AsyncSession, store_ids: list[str]) -> dict[str, 
     if not store_ids:
         return {}
     query = (
-        select(
-            ChunkRow.vector_store_id,
-            func.coalesce(func.sum(func.length(ChunkRow.text)), 0),
-            func.coalesce(func.sum(func.length(ChunkRow.embedding)), 0),
-        )
-        .where(ChunkRow.vector_store_id.in_(store_ids))
-        .group_by(ChunkRow.vector_store_id)
+        select(VectorStoreFileRow.vector_store_id, func.coalesce(func.sum(VectorStoreFileRow.usage_bytes), 0))
+        .where(VectorStoreFileRow.vector_store_id.in_(store_ids))
+        .group_by(VectorStoreFileRow.vector_store_id)
     )
-    return {row[0]: int(row[1]) + int(row[2]) for row in (await session.execute(query)).all()}
+    return {row[0]: int(row[1]) for row in (await session.execute(query)).all()}
 
 
 async def render_stores(session: AsyncSession, rows: list[VectorStoreRow]) -> list[dict[str, Any]]:

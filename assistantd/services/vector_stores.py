@@ -150,7 +150,7 @@ async def attach(
             session.add(row)
         else:
             await index.delete_file(session, store.id, spec.file_id)
-            row.status, row.batch_id = "in_progress", batch_id
+            row.status, row.batch_id, row.usage_bytes = "in_progress", batch_id, 0
             documents.save(row, document)
         attached.append(document)
     return attached

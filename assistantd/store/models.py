@@ -88,6 +88,8 @@ class VectorStoreFileRow(DocumentRow, Base):
     vector_store_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), index=True)
     batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # Bytes of parsed chunks + embeddings once indexed (migration 0002); the store's usage sums these.
+    usage_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class FileBatchRow(DocumentRow, Base):

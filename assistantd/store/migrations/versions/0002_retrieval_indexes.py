@@ -1,4 +1,4 @@
-"""keyword indexes for retrieval: SQLite FTS5 over chunks, PostgreSQL tsvector
+"""retrieval: keyword indexes (SQLite FTS5 over chunks, PostgreSQL tsvector), per-file usage
 
 Revision ID: 0002
 Revises: 0001
@@ -7,6 +7,7 @@ Create Date: 2026-11-22 20:00:00
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
@@ -49,8 +50,13 @@ def _run(statements: list[str]) -> None:
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
     _run(SQLITE_UP if dialect == "sqlite" else POSTGRES_UP)
+    # Per-file usage, so a store's usage_bytes is a sum over its files, not a scan of its chunks.
+    with op.batch_alter_table("vector_store_files") as batch_op:
+        batch_op.add_column(sa.Column("usage_bytes", sa.BigInteger(), nullable=False, server_default="0"))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("vector_store_files") as batch_op:
+        batch_op.drop_column("usage_bytes")
     dialect = op.get_bind().dialect.name
     _run(SQLITE_DOWN if dialect == "sqlite" else POSTGRES_DOWN)
