@@ -11,13 +11,21 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
-from assistantd.api import assistants, errors, files, runs, threads, vector_stores
+from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
 from assistantd.api.bodies import JSONBodies
 from assistantd.settings import Settings
 from assistantd.wiring import Container, build
 
 # runs first: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
-ROUTERS = (runs.router, assistants.router, threads.router, files.router, vector_stores.router)
+ROUTERS = (
+    runs.router,
+    assistants.router,
+    threads.router,
+    files.router,
+    vector_stores.router,
+    v1files.router,
+    chatkit.router,
+)
 PREFIXES = ("/v1", "/openai")
 
 

@@ -92,20 +92,27 @@ class OpenAIChatModel:
 
     def __init__(self, base_url: str, api_key: str, timeout: float, max_retries: int) -> None:
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries)
-        # Models whose upstream rejected ``stream_options``: asked without it from then on.
-        self.no_stream_options: set[str] = set()
+        # What each model's upstream refused once, so later calls are shaped right at the first try:
+        # "stream_options" (older servers: we count tokens ourselves) and "max_tokens" (OpenAI's
+        # reasoning models want "max_completion_tokens").
+        self.refused: dict[str, set[str]] = {}
 
     async def _open(self, body: dict[str, Any]) -> Any:
-        if body["model"] not in self.no_stream_options:
+        refused = self.refused.setdefault(body["model"], set())
+        for _ in range(3):
+            request = dict(body)
+            if "stream_options" not in refused:
+                request["stream_options"] = {"include_usage": True}
+            if "max_tokens" in refused and "max_tokens" in request:
+                request["max_completion_tokens"] = request.pop("max_tokens")
             try:
-                return await self.client.chat.completions.create(
-                    **body, stream=True, stream_options={"include_usage": True}
-                )
+                return await self.client.chat.completions.create(**request, stream=True)
             except openai.BadRequestError as exc:
-                if "stream_options" not in str(exc.message):
+                culprit = _refused_parameter(str(exc.message), request)
+                if culprit is None:
                     raise
-                self.no_stream_options.add(body["model"])  # an older server: we count tokens ourselves
-        return await self.client.chat.completions.create(**body, stream=True)
+                refused.add(culprit)
+        raise UpstreamError("invalid_prompt", "The model upstream rejected every shape of the request.")
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
         body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.options}
@@ -138,6 +145,15 @@ class OpenAIChatModel:
             usage = await asyncio.to_thread(_count_usage, request, "".join(produced))
         yield usage
         yield Finish(finish)
+
+
+def _refused_parameter(message: str, request: dict[str, Any]) -> str | None:
+    """The parameter an upstream's 400 complains about, if it is one we can do without."""
+    if "stream_options" in message and "stream_options" in request:
+        return "stream_options"
+    if "max_tokens" in message and "max_completion_tokens" in message and "max_tokens" in request:
+        return "max_tokens"
+    return None
 
 
 def _deltas(delta: Any) -> list[TextDelta | ToolCallDelta]:

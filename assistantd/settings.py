@@ -76,7 +76,11 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."
     )
-    run_workers: int = Field(default=8, description="How many runs one server process executes at once.")
+    run_workers: int = Field(
+        default=64,
+        description="How many runs one server process executes at once (a run mostly waits on the model, "
+        "so this can be well above the number of cores); more wait in line.",
+    )
     run_lease_seconds: float = Field(
         default=15.0,
         description="How long a worker's claim on a run lasts without renewal; a run whose server died is "

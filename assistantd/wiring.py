@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.chatkit.responder import RunResponder
+from assistantd.chatkit.server import Conversation
+from assistantd.chatkit.sessions import Sessions as ChatKitSessions
+from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
@@ -27,6 +31,7 @@ from assistantd.services.run_store import DbRunStore
 from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
+from assistantd.services.v1files import V1Files
 from assistantd.services.vector_search import Searcher
 from assistantd.services.vector_stores import VectorStores
 from assistantd.settings import Settings
@@ -44,14 +49,18 @@ class Container:
     threads: Threads
     messages: Messages
     files: Files
-    # The code interpreter's sandbox; built by build_code_interpreter().
-    sandbox: Sandbox | None = None
-    # Server-side tools the run engine offers to the model, by tool type.
-    server_tools: dict[str, ServerTool] = field(default_factory=dict)
+    v1files: V1Files
+    chatkit_sessions: ChatKitSessions
+    chatkit_threads: ChatKitThreads
     runs: Runs = field(init=False)
     steps: Steps = field(init=False)
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
+    chatkit_conversation: Conversation = field(init=False)
+    # The code interpreter's sandbox; built by build_code_interpreter().
+    sandbox: Sandbox | None = None
+    # Server-side tools the run engine offers to the model, by tool type.
+    server_tools: dict[str, ServerTool] = field(default_factory=dict)
     # Retrieval (vector stores, ingestion, search); built by build_retrieval().
     vector_stores: VectorStores = field(init=False)
     file_batches: FileBatches = field(init=False)
@@ -161,6 +170,9 @@ def build(settings: Settings) -> Container:
         threads=Threads(db),
         messages=Messages(db),
         files=Files(db, blobs, settings.max_upload_bytes),
+        v1files=V1Files(db),
+        chatkit_sessions=ChatKitSessions(db),
+        chatkit_threads=ChatKitThreads(db),
     )
     build_retrieval(container)
     build_code_interpreter(container)
@@ -172,4 +184,7 @@ def build(settings: Settings) -> Container:
             settings.model_max_retries,
         )
     )
+    responder = RunResponder(container)
+    container.chatkit_conversation = Conversation(db, responder)
+    container.chatkit_threads = ChatKitThreads(db, responder.forget)
     return container

@@ -130,7 +130,7 @@ def main() -> None:
     args = parser.parse_args()
     upstream = Upstream().start()
     with tempfile.TemporaryDirectory() as tmp:
-        process, url = start_server(Path(tmp), upstream, workers=max(args.runs, 8))
+        process, url = start_server(Path(tmp), upstream, workers=max(args.runs, 64))
         try:
             asyncio.run(measure(url, process.pid, upstream, args))
         finally:

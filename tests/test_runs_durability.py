@@ -67,6 +67,21 @@ def test_upstream_without_stream_options_is_asked_again_without_them(client: ope
     assert "stream_options" not in upstream.requests(model)[2].body  # remembered for this model
 
 
+def test_max_tokens_becomes_max_completion_tokens_when_the_upstream_asks(
+    client: openai.OpenAI, upstream: Upstream
+) -> None:
+    model = new_model()
+    refusal = "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens'."
+    upstream.script(model, Reply(status=400, message=refusal), Reply(text=["z"] * 300))
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id, max_completion_tokens=256)
+    assert run.status == "incomplete" and run.usage is not None and run.usage.completion_tokens == 256
+    first, second = upstream.requests(model)
+    assert first.body["max_tokens"] == 256 and "max_completion_tokens" not in first.body
+    assert second.body["max_completion_tokens"] == 256 and "max_tokens" not in second.body
+
+
 def test_hung_upstream_fails_in_bounded_time_and_closes_the_message(client: openai.OpenAI, upstream: Upstream) -> None:
     model = new_model()
     upstream.script(model, Reply(text=["half"], hang=True), Reply(hang=True))

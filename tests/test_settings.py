@@ -13,7 +13,12 @@ from assistantd.settings import Settings, load_settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Variables the README may name that are not server settings.
-NOT_SETTINGS = {"ASSISTANTD_CONFIG", "ASSISTANTD_TEST_POSTGRES", "ASSISTANTD_TEST_SKIP_POSTGRES"}
+NOT_SETTINGS = {
+    "ASSISTANTD_CONFIG",
+    "ASSISTANTD_TEST_POSTGRES",
+    "ASSISTANTD_TEST_SKIP_POSTGRES",
+    "ASSISTANTD_TEST_SKIP_FRAMEWORKS",
+}
 
 
 def _readme_rows() -> dict[str, str]:

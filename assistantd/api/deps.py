@@ -16,8 +16,18 @@ def container(request: Request) -> Container:
     return container
 
 
+# Azure's Assistants api-versions before this date spoke v1 (file_ids, message files, no file_search).
+AZURE_FIRST_V2 = "2024-05-01-preview"
+
+
 def api_version(request: Request) -> Literal["v1", "v2"]:
-    """``OpenAI-Beta: assistants=v1`` selects v1; anything else (or nothing) is v2."""
+    """Azure's ``api-version`` decides when given (the SDK sends its beta header regardless);
+    otherwise ``OpenAI-Beta: assistants=v1`` selects v1, and anything else (or nothing) is v2."""
+    azure = request.query_params.get("api-version")
+    if azure and azure[:4].isdigit():
+        return "v1" if azure < AZURE_FIRST_V2 else "v2"
+    if azure:
+        return "v2"  # Azure's newer "v1"/"preview" GA surface speaks the v2 shapes
     beta = request.headers.get("openai-beta", "")
     return "v1" if "assistants=v1" in beta.replace(" ", "") else "v2"
 

@@ -11,8 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from assistantd.api.deps import caller, container, page
 from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
+from assistantd.protocol import v1
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from assistantd.protocol.v1 import Version
 from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
@@ -30,11 +32,11 @@ def frame(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def sse(bus: EventBus, run_id: str) -> AsyncIterator[bytes]:
+async def sse(bus: EventBus, run_id: str, version: Version = "v2") -> AsyncIterator[bytes]:
     """The run's events as OpenAI frames. A client that goes away only stops this generator."""
     async for event in bus.subscribe(run_id):
         if isinstance(event, ObjectEvent):
-            yield frame(event.name, event.data)
+            yield frame(event.name, v1.render_object(event.data, version))
         elif isinstance(event, StreamError):
             error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
             yield frame("error", {"error": error})
@@ -42,9 +44,9 @@ async def sse(bus: EventBus, run_id: str) -> AsyncIterator[bytes]:
             yield b"event: done\ndata: [DONE]\n\n"
 
 
-def stream_response(c: Container, run_id: str) -> StreamingResponse:
+def stream_response(c: Container, run_id: str, version: Version = "v2") -> StreamingResponse:
     return StreamingResponse(
-        sse(c.bus, run_id),
+        sse(c.bus, run_id, version),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -58,7 +60,7 @@ async def create_thread_and_run(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     _, run = await c.runs.create_and_run(who, body, include)
-    return stream_response(c, run["id"]) if body.stream else run
+    return stream_response(c, run["id"], who.api_version) if body.stream else v1.render_object(run, who.api_version)
 
 
 @router.post("/threads/{thread_id}/runs", response_model=None)
@@ -70,14 +72,14 @@ async def create_run(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.create(who, thread_id, body, include)
-    return stream_response(c, run["id"]) if body.stream else run
+    return stream_response(c, run["id"], who.api_version) if body.stream else v1.render_object(run, who.api_version)
 
 
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(
     thread_id: str, params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await c.runs.list(who, thread_id, params)
+    return v1.render_object(await c.runs.list(who, thread_id, params), who.api_version)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}")
@@ -85,7 +87,7 @@ async def retrieve_run(
     thread_id: str, run_id: str, response: Response, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
     response.headers["openai-poll-after-ms"] = POLL_AFTER_MS
-    return await c.runs.retrieve(who, thread_id, run_id)
+    return v1.render_object(await c.runs.retrieve(who, thread_id, run_id), who.api_version)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
@@ -96,14 +98,14 @@ async def update_run(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.runs.update(who, thread_id, run_id, body or ModifyRun())
+    return v1.render_object(await c.runs.update(who, thread_id, run_id, body or ModifyRun()), who.api_version)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(
     thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await c.runs.cancel(who, thread_id, run_id)
+    return v1.render_object(await c.runs.cancel(who, thread_id, run_id), who.api_version)
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=None)
@@ -115,7 +117,7 @@ async def submit_tool_outputs(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.submit_tool_outputs(who, thread_id, run_id, body)
-    return stream_response(c, run_id) if body.stream else run
+    return stream_response(c, run_id, who.api_version) if body.stream else v1.render_object(run, who.api_version)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
@@ -127,7 +129,7 @@ async def list_steps(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.steps.list(who, thread_id, run_id, params, include)
+    return v1.render_object(await c.steps.list(who, thread_id, run_id, params, include), who.api_version)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps/{step_id}")
@@ -139,4 +141,4 @@ async def retrieve_step(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.steps.retrieve(who, thread_id, run_id, step_id, include)
+    return v1.render_object(await c.steps.retrieve(who, thread_id, run_id, step_id, include), who.api_version)

@@ -8,6 +8,7 @@ from typing import Any
 
 from assistantd.errors import APIError, InvalidRequest, supported
 from assistantd.protocol.base import TAG_PREFIX
+from assistantd.protocol.v1 import UNADVERTISED_TAGS
 
 BAD_JSON = (
     "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your "
@@ -193,7 +194,8 @@ def translate(err: dict[str, Any]) -> APIError:
             code="invalid_value",
         )
     if kind == "union_tag_invalid":
-        expected = supported(_expected(ctx.get("expected_tags", "")))
+        tags = [t for t in _expected(ctx.get("expected_tags", "")) if t not in UNADVERTISED_TAGS]
+        expected = supported(tags)
         name = f"{p}.type" if p else "type"
         return InvalidRequest(
             f"Invalid value: '{str(ctx.get('tag', '')).replace(TAG_PREFIX, '')}'. Supported values are: {expected}.",

@@ -23,6 +23,7 @@ class AssistantFields(WireModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     response_format: ResponseFormat | None = None
     reasoning_effort: ReasoningEffort | None = None
+    file_ids: list[str] | None = Field(default=None, max_length=20)  # v1 only (protocol/v1.py)
 
 
 class CreateAssistant(AssistantFields):

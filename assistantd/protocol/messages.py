@@ -65,6 +65,7 @@ class CreateMessage(WireModel):
     content: str | list[ContentPart] = Field(min_length=1)
     attachments: list[Attachment] | None = Field(default=None, max_length=10)
     metadata: Metadata = None
+    file_ids: list[str] | None = Field(default=None, max_length=10)  # v1 only (protocol/v1.py)
 
 
 class ModifyMessage(WireModel):

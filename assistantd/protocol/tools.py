@@ -42,10 +42,16 @@ class CodeInterpreterTool(WireModel):
     type: Literal["code_interpreter"]
 
 
+class RetrievalTool(WireModel):
+    """v1's name for file_search; ``protocol/v1.py`` maps it (v2 requests refuse it there)."""
+
+    type: Literal["retrieval"]
+
+
 if TYPE_CHECKING:
-    Tool = CodeInterpreterTool | FileSearchTool | FunctionTool
+    Tool = CodeInterpreterTool | FileSearchTool | FunctionTool | RetrievalTool
 else:
-    Tool = tagged(CodeInterpreterTool, FileSearchTool, FunctionTool)
+    Tool = tagged(CodeInterpreterTool, FileSearchTool, FunctionTool, RetrievalTool)
 
 
 def tool_document(tool: WireModel) -> dict[str, Any]:
@@ -63,6 +69,8 @@ def tool_document(tool: WireModel) -> dict[str, Any]:
         if options.max_num_results is not None:
             body["max_num_results"] = options.max_num_results
         return {"type": "file_search", "file_search": body}
+    if isinstance(tool, RetrievalTool):
+        return tool_document(FileSearchTool(type="file_search"))
     return {"type": tool.type}  # type: ignore[attr-defined]
 
 

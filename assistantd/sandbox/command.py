@@ -156,15 +156,16 @@ def build_argv(runtime: Runtime, limits: Limits, workdir: Path, uid: int) -> lis
         argv += ["--unshare-user", "--disable-userns", "--uid", str(uid), "--gid", str(uid)]
     # As root, bwrap keeps its capabilities to set up the mounts; setpriv below drops every one of them.
     argv += system_binds()
+    argv += ["--proc", "/proc", "--dev", "/dev"]
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
+    # multiprocessing's semaphores live in /dev/shm; bounded like /tmp.
+    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
+    # The runtime is bound after the private /tmp, so a checkout (and its venv) under /tmp stays visible.
     argv += parent_dirs(runtime.python_dirs)
     for directory in runtime.python_dirs:
         argv += ["--ro-bind", directory, directory]
     if runtime.font_cache:
         argv += [*parent_dirs([FONT_CACHE]), "--ro-bind", runtime.font_cache, FONT_CACHE]
-    argv += ["--proc", "/proc", "--dev", "/dev"]
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/tmp"]
-    # multiprocessing's semaphores live in /dev/shm; bounded like /tmp.
-    argv += ["--perms", "1777", "--size", str(limits.tmp_bytes), "--tmpfs", "/dev/shm"]
     argv += ["--perms", "0755", "--dir", "/mnt", "--bind", str(workdir), MOUNT_POINT, "--chdir", MOUNT_POINT]
     env = dict(BASE_ENV)
     env["PATH"] = ":".join([str(Path(runtime.python).parent), "/usr/local/bin", "/usr/bin", "/bin"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from assistantd.ids import new_id, now
+from assistantd.protocol import v1
 from assistantd.protocol.assistants import AssistantFields, CreateAssistant, ModifyAssistant
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import response_format_document, tool_document
-from assistantd.services import resources
+from assistantd.services import resources, v1files
 from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -33,6 +34,7 @@ class Assistants:
         self.db = db
 
     async def create(self, caller: Caller, body: CreateAssistant) -> dict[str, Any]:
+        v1.check_fields(caller.api_version, body)
         document: dict[str, Any] = {
             "id": new_id("assistant"),
             "object": "assistant",
@@ -54,19 +56,22 @@ class Assistants:
             document["tool_resources"] = await resources.resolve(
                 session, caller, body.tool_resources, None, document["tools"]
             )
+            if body.file_ids is not None:
+                await v1files.set_assistant_files(session, caller, document, body.file_ids)
             session.add(
                 AssistantRow(
                     id=document["id"], project=caller.project, created_at=document["created_at"], data=document
                 )
             )
-        return document
+            return await v1files.present_assistant(session, caller, document)
 
     async def retrieve(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
-            return row.data
+            return await v1files.present_assistant(session, caller, row.data)
 
     async def update(self, caller: Caller, assistant_id: str, body: ModifyAssistant) -> dict[str, Any]:
+        v1.check_fields(caller.api_version, body)
         async with self.db.write() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
             document = dict(row.data)
@@ -74,8 +79,10 @@ class Assistants:
             document["tool_resources"] = await resources.resolve(
                 session, caller, body.tool_resources, document.get("tool_resources"), document["tools"]
             )
+            if body.file_ids is not None:
+                await v1files.set_assistant_files(session, caller, document, body.file_ids)
             documents.save(row, document)
-        return document
+            return await v1files.present_assistant(session, caller, document)
 
     async def delete(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -85,4 +92,6 @@ class Assistants:
 
     async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
-            return await documents.list_page(session, AssistantRow, caller.project, params)
+            page = await documents.list_page(session, AssistantRow, caller.project, params)
+            page["data"] = [await v1files.present_assistant(session, caller, d) for d in page["data"]]
+            return page

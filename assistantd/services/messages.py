@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest
 from assistantd.ids import new_id, now
+from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
 from assistantd.protocol.pages import PageParams
 from assistantd.services import inline_stores
@@ -79,6 +80,7 @@ async def add_message(
     session: AsyncSession, caller: Caller, thread: ThreadRow, body: CreateMessage, param: str = ""
 ) -> dict[str, Any]:
     """Validate references, attach files to the thread's tool resources, store the message."""
+    v1.check_fields(caller.api_version, body, param)
     content = content_parts(body.content)
     attachments = [a.model_dump() for a in body.attachments or []]
     refs = [
@@ -87,6 +89,9 @@ async def add_message(
         if part["type"] == "image_file"
     ]
     refs += [(a["file_id"], f"{param}attachments[{i}].file_id") for i, a in enumerate(attachments)]
+    if body.file_ids:  # v1: message files are attachments for both tools
+        refs += [(file_id, f"{param}file_ids[{i}]") for i, file_id in enumerate(body.file_ids)]
+        attachments += v1.message_attachments(body.file_ids)
     await check_file_refs(session, caller, refs)
     await _attach_files(session, caller, thread, attachments, param)
     document = message_document(
@@ -148,7 +153,7 @@ class Messages:
             run_id = await active_run_id(session, thread_id)
             if run_id:
                 raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
-            return await add_message(session, caller, thread, body)
+            return v1.render_message(await add_message(session, caller, thread, body), caller.api_version)
 
     async def retrieve(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -156,7 +161,7 @@ class Messages:
             row = await documents.require(
                 session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
             )
-            return row.data
+            return v1.render_message(row.data, caller.api_version)
 
     async def update(
         self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage
@@ -170,7 +175,7 @@ class Messages:
             if body.metadata is not None:
                 document["metadata"] = body.metadata
             documents.save(row, document)
-            return document
+            return v1.render_message(document, caller.api_version)
 
     async def delete(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -189,4 +194,11 @@ class Messages:
             where = [MessageRow.thread_id == thread_id]
             if run_id:
                 where.append(MessageRow.run_id == run_id)
-            return await documents.list_page(session, MessageRow, caller.project, params, *where)
+            return await documents.list_page(
+                session,
+                MessageRow,
+                caller.project,
+                params,
+                *where,
+                render=lambda d: v1.render_message(d, caller.api_version),
+            )

@@ -8,6 +8,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.ids import new_id, now
+from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.services import resources
 from assistantd.services.context import Caller
@@ -42,12 +43,12 @@ class Threads:
     async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
         async with self.db.write() as session:
             row = await create_thread(session, caller, body)
-            return row.data
+            return v1.render_thread(row.data, caller.api_version)
 
     async def retrieve(self, caller: Caller, thread_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
             row = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-            return row.data
+            return v1.render_thread(row.data, caller.api_version)
 
     async def update(self, caller: Caller, thread_id: str, body: ModifyThread) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -59,7 +60,7 @@ class Threads:
                 session, caller, body.tool_resources, document.get("tool_resources"), []
             )
             documents.save(row, document)
-            return document
+            return v1.render_thread(document, caller.api_version)
 
     async def delete(self, caller: Caller, thread_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
