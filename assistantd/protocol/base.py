@@ -57,24 +57,30 @@ def _union(members: tuple[Any, ...]) -> Any:
     return Union[members]  # noqa: UP007 - built from a runtime tuple
 
 
-def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return None
+def check_key_map(name: str, value: dict[str, Any]) -> None:
+    """The limits metadata and vector-store-file attributes share: 16 keys of at most 64 characters."""
     if len(value) > 16:
         raise PydanticCustomError(
             "object_above_max_properties",
-            "Invalid 'metadata': too many properties. Expected an object with at most 16 properties, "
+            f"Invalid '{name}': too many properties. Expected an object with at most 16 properties, "
             "but got an object with {count} properties instead.",
             {"count": len(value)},
         )
-    for key, item in value.items():
+    for key in value:
         if len(key) > 64:
             raise PydanticCustomError(
                 "string_above_max_length",
-                "Invalid 'metadata': key too long. Expected a key with maximum length 64, "
+                f"Invalid '{name}': key too long. Expected a key with maximum length 64, "
                 "but got a key with length {length} instead.",
                 {"length": len(key)},
             )
+
+
+def _check_metadata(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    check_key_map("metadata", value)
+    for key, item in value.items():
         if len(item) > 512:
             raise PydanticCustomError(
                 "string_above_max_length",

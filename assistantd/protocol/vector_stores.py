@@ -7,30 +7,15 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
 
-from assistantd.protocol.base import TAG_PREFIX, Metadata, WireModel
+from assistantd.protocol.base import TAG_PREFIX, Metadata, WireModel, check_key_map
 from assistantd.protocol.tools import ChunkingStrategy
 
 AttributeValue = Annotated[str, Field(max_length=512)] | bool | float
 
 
 def _check_attributes(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if len(value) > 16:
-        raise PydanticCustomError(
-            "object_above_max_properties",
-            "Invalid 'attributes': too many properties. Expected an object with at most 16 properties, "
-            "but got an object with {count} properties instead.",
-            {"count": len(value)},
-        )
-    for key in value:
-        if len(key) > 64:
-            raise PydanticCustomError(
-                "string_above_max_length",
-                "Invalid 'attributes': key too long. Expected a key with maximum length 64, "
-                "but got a key with length {length} instead.",
-                {"length": len(key)},
-            )
+    if value is not None:
+        check_key_map("attributes", value)
     return value
 
 

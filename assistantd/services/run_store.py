@@ -79,9 +79,9 @@ class DbRunStore:
             if values:
                 await session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
             for step in steps or []:
-                await _upsert_step(session, row, step)
+                await _upsert(session, RunStepRow, step, project=row.project, run_id=row.id, thread_id=row.thread_id)
             for message in messages or []:
-                await _upsert_message(session, row, message)
+                await _upsert(session, MessageRow, message, project=row.project, run_id=row.id, thread_id=row.thread_id)
 
     async def discard(self, step_ids: list[str], message_ids: list[str]) -> None:
         """Forget steps and messages a crashed worker left half-made."""
@@ -147,35 +147,13 @@ class DbRunStore:
         return due[:limit]
 
 
-async def _upsert_step(session: Any, run: RunRow, step: dict[str, Any]) -> None:
-    existing = (await session.execute(select(RunStepRow).where(RunStepRow.id == step["id"]))).scalar()
+async def _upsert(
+    session: Any, table: type[RunStepRow] | type[MessageRow], doc: dict[str, Any], **columns: Any
+) -> None:
+    """Insert a run's step or message the first time it is saved, replace its document afterwards."""
+    existing = (await session.execute(select(table.seq).where(table.id == doc["id"]))).scalar()
     if existing is None:
-        session.add(
-            RunStepRow(
-                id=step["id"],
-                project=run.project,
-                created_at=step["created_at"],
-                run_id=run.id,
-                thread_id=run.thread_id,
-                data=step,
-            )
-        )
+        session.add(table(id=doc["id"], created_at=doc["created_at"], data=doc, **columns))
     else:
-        await session.execute(update(RunStepRow).where(RunStepRow.id == step["id"]).values(data=step))
+        await session.execute(update(table).where(table.id == doc["id"]).values(data=doc))
 
-
-async def _upsert_message(session: Any, run: RunRow, message: dict[str, Any]) -> None:
-    existing = (await session.execute(select(MessageRow.seq).where(MessageRow.id == message["id"]))).scalar()
-    if existing is None:
-        session.add(
-            MessageRow(
-                id=message["id"],
-                project=run.project,
-                created_at=message["created_at"],
-                thread_id=run.thread_id,
-                run_id=run.id,
-                data=message,
-            )
-        )
-    else:
-        await session.execute(update(MessageRow).where(MessageRow.id == message["id"]).values(data=message))
