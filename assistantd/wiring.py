@@ -9,22 +9,25 @@ from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.server import Conversation
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
-from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
-from assistantd.engine.file_search import FileSearch
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
 from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.retrieval import inline_stores
+from assistantd.retrieval.batches import FileBatches
+from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
+from assistantd.retrieval.file_search import FileSearch
+from assistantd.retrieval.index.sql_index import SqlIndex
+from assistantd.retrieval.ingestion import Ingestion
+from assistantd.retrieval.search import Searcher
+from assistantd.retrieval.stores import VectorStores
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
-from assistantd.services import inline_stores
 from assistantd.services.assistants import Assistants
-from assistantd.services.file_batches import FileBatches
 from assistantd.services.files import Files
-from assistantd.services.ingestion import Ingestion
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
 from assistantd.services.run_store import DbRunStore
@@ -32,11 +35,8 @@ from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
 from assistantd.services.v1files import V1Files
-from assistantd.services.vector_search import Searcher
-from assistantd.services.vector_stores import VectorStores
 from assistantd.settings import Settings
 from assistantd.store.db import Database
-from assistantd.vectors.sql_index import SqlIndex
 
 
 @dataclass
@@ -96,7 +96,7 @@ def build_embedders(settings: Settings) -> Embedders:
 
     def make(name: str) -> Embedder:
         if name.startswith(LOCAL_PREFIX):
-            from assistantd.local_embed import LocalEmbedder
+            from assistantd.retrieval.local_embedder import LocalEmbedder
 
             return LocalEmbedder()
         return OpenAIEmbedder(
@@ -109,7 +109,7 @@ def build_embedders(settings: Settings) -> Embedders:
         )
 
     if settings.embedding_provider == "local":
-        from assistantd.local_embed import LOCAL_NAME
+        from assistantd.retrieval.local_embedder import LOCAL_NAME
 
         return Embedders(make(LOCAL_NAME), make)
     return Embedders(make(OPENAI_PREFIX + settings.embedding_model), make)

@@ -37,17 +37,17 @@ sys.path.insert(0, str(ROOT))
 
 from assistantd import tokens  # noqa: E402
 from assistantd.blobs import LocalBlobs  # noqa: E402
-from assistantd.embed import Embedder, Embedders, normalise  # noqa: E402
 from assistantd.protocol.vector_stores import CreateVectorStore  # noqa: E402
+from assistantd.retrieval.embedders import Embedder, Embedders, normalise  # noqa: E402
+from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E402
+from assistantd.retrieval.index.exact import stack  # noqa: E402
+from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
+from assistantd.retrieval.ingestion import Ingestion  # noqa: E402
+from assistantd.retrieval.stores import VectorStores  # noqa: E402
 from assistantd.services.context import Caller  # noqa: E402
 from assistantd.services.files import Files  # noqa: E402
-from assistantd.services.ingestion import Ingestion  # noqa: E402
-from assistantd.services.vector_stores import VectorStores  # noqa: E402
 from assistantd.store.db import Database  # noqa: E402
 from assistantd.store.migrate import upgrade_async  # noqa: E402
-from assistantd.vectors.base import IndexedChunk, SearchQuery  # noqa: E402
-from assistantd.vectors.exact import stack  # noqa: E402
-from assistantd.vectors.sql_index import SqlIndex  # noqa: E402
 from bench.corpus import build_docs, build_queries  # noqa: E402
 
 CALLER = Caller(project="bench")
@@ -80,7 +80,7 @@ class HashEmbedder:
 
 def local_embedder() -> Any:
     try:
-        from assistantd.local_embed import LocalEmbedder
+        from assistantd.retrieval.local_embedder import LocalEmbedder
 
         return LocalEmbedder()
     except Exception as exc:  # the optional extra is missing

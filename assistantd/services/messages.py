@@ -12,7 +12,7 @@ from assistantd.ids import new_id, now
 from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
 from assistantd.protocol.pages import PageParams
-from assistantd.services import inline_stores
+from assistantd.retrieval import inline_stores
 from assistantd.services.context import Caller
 from assistantd.services.resources import check_file_refs
 from assistantd.store import documents

@@ -65,7 +65,7 @@ async def resolve(
         ids = list(search.vector_store_ids or [])
         await check_vector_store_ids(session, caller, ids, "tool_resources.file_search.vector_store_ids")
         if search.vector_stores:
-            from assistantd.services import inline_stores
+            from assistantd.retrieval import inline_stores
 
             for helper in search.vector_stores:
                 ids.append(await inline_stores.create(session, caller, helper))

@@ -16,7 +16,7 @@ from assistantd.errors import InvalidRequest, NotFound
 from assistantd.protocol import v1
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
-from assistantd.services import inline_stores
+from assistantd.retrieval import inline_stores
 from assistantd.services.context import Caller
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents

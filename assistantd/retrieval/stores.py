@@ -1,7 +1,7 @@
 """Vector stores and their files: create, retrieve, update, delete, list; attach files for ingestion.
 
 Attaching never does the work: it records the file ``in_progress`` and, once the transaction has
-committed, hands it to the ingestion queue (``services/ingestion.py``).
+committed, hands it to the ingestion queue (``retrieval/ingestion.py``).
 """
 
 from __future__ import annotations
@@ -22,20 +22,20 @@ from assistantd.protocol.vector_stores import (
     ModifyVectorStore,
     UpdateVectorStoreFile,
 )
-from assistantd.services import chunking
-from assistantd.services.context import Caller
-from assistantd.services.extract import SUPPORTED_EXTENSIONS, extension, unsupported_message
-from assistantd.services.resources import check_file_ids
-from assistantd.services.vector_store_docs import (
+from assistantd.retrieval import chunking
+from assistantd.retrieval.documents import (
     file_document,
     public,
     render_store,
     render_stores,
 )
+from assistantd.retrieval.extract import SUPPORTED_EXTENSIONS, extension, unsupported_message
+from assistantd.retrieval.index.base import VectorIndex
+from assistantd.services.context import Caller
+from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import ChunkRow, FileBatchRow, FileRow, VectorStoreFileRow, VectorStoreRow
-from assistantd.vectors.base import VectorIndex
 
 Enqueue = Callable[[list[tuple[str, str]]], Awaitable[None]]
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")

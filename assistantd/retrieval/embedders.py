@@ -2,7 +2,7 @@
 
 The default talks to an OpenAI-compatible ``/v1/embeddings`` upstream through the official client
 (which retries 429/5xx/timeouts with backoff). A local offline model is an optional extra
-(``assistantd.local_embed``). Each vector store records the name of the embedder that indexed it
+(``assistantd.retrieval.local_embedder``). Each vector store records the name of the embedder that indexed it
 (``provider:model``), so a store keeps using the same one when the default changes.
 """
 

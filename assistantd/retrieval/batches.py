@@ -10,10 +10,9 @@ from assistantd.errors import InvalidRequest, missing_parameter
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.vector_stores import CreateFileBatch
-from assistantd.services import chunking
-from assistantd.services.context import Caller
-from assistantd.services.vector_store_docs import render_batch
-from assistantd.services.vector_stores import (
+from assistantd.retrieval import chunking
+from assistantd.retrieval.documents import render_batch
+from assistantd.retrieval.stores import (
     FileSpec,
     VectorStores,
     attach,
@@ -21,6 +20,7 @@ from assistantd.services.vector_stores import (
     check_supported,
     require_store,
 )
+from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.models import FileBatchRow, VectorStoreFileRow
 

@@ -14,7 +14,7 @@ from typing import Any
 from assistantd.engine.tools import ToolContext, ToolOutcome
 from assistantd.errors import APIError
 from assistantd.protocol.tools import DEFAULT_RANKER
-from assistantd.services.vector_search import Result, Searcher
+from assistantd.retrieval.search import Result, Searcher
 
 MAX_TRACKED_RUNS = 10_000
 THREAD_STORE_WAIT_SECONDS = 60.0

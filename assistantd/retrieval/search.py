@@ -14,17 +14,17 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from assistantd.embed import Embedders, EmbeddingError
 from assistantd.errors import APIError, InvalidRequest
 from assistantd.ids import now
 from assistantd.protocol.vector_stores import ComparisonFilter, CompoundFilter, SearchVectorStore
+from assistantd.retrieval.documents import is_expired
+from assistantd.retrieval.embedders import Embedders, EmbeddingError
+from assistantd.retrieval.index.base import Mode, SearchQuery, VectorIndex
+from assistantd.retrieval.stores import require_store
 from assistantd.services.context import Caller
-from assistantd.services.vector_store_docs import is_expired
-from assistantd.services.vector_stores import require_store
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
-from assistantd.vectors.base import Mode, SearchQuery, VectorIndex
 
 TOUCH_EVERY_SECONDS = 60
 READY_POLL_SECONDS = 0.2

@@ -8,12 +8,12 @@ from __future__ import annotations
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
+from assistantd.retrieval.index.exact import ExactVectors
+from assistantd.retrieval.index.fusion import fuse, keyword_score, similarity_score
+from assistantd.retrieval.index.keyword import KeywordSearch
 from assistantd.store.db import Database
 from assistantd.store.models import ChunkRow
-from assistantd.vectors.base import Hit, IndexedChunk, SearchQuery
-from assistantd.vectors.exact import ExactVectors
-from assistantd.vectors.fusion import fuse, keyword_score, similarity_score
-from assistantd.vectors.keyword import KeywordSearch
 
 # How many candidates each ranked list contributes to the fusion.
 MIN_CANDIDATES = 50

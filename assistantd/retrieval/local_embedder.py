@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from assistantd.embed import LOCAL_PREFIX, normalise
+from assistantd.retrieval.embedders import LOCAL_PREFIX, normalise
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_NAME = LOCAL_PREFIX + MODEL_NAME

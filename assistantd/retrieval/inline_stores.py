@@ -16,18 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import ServerError
 from assistantd.protocol.tools import VectorStoreHelper
-from assistantd.services import chunking
-from assistantd.services.context import Caller
-from assistantd.services.vector_stores import (
+from assistantd.retrieval import chunking
+from assistantd.retrieval.index.base import VectorIndex
+from assistantd.retrieval.stores import (
     FileSpec,
     attach,
     check_overlap,
     check_supported,
     new_store_document,
 )
+from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.models import ThreadRow, VectorStoreFileRow, VectorStoreRow
-from assistantd.vectors.base import VectorIndex
 
 # Stores made by thread helpers expire 7 days after their last activity, as OpenAI's did.
 THREAD_STORE_EXPIRY = {"anchor": "last_active_at", "days": 7}

@@ -1,5 +1,5 @@
 """The vector index seam: chunks with embeddings, searched by vector, keyword, or both fused."""
 
-from assistantd.vectors.base import Hit, IndexedChunk, SearchQuery, VectorIndex
+from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery, VectorIndex
 
 __all__ = ["Hit", "IndexedChunk", "SearchQuery", "VectorIndex"]

@@ -19,14 +19,14 @@ import numpy as np
 from sqlalchemy import select
 
 from assistantd.blobs import BlobStore
-from assistantd.embed import Embedders, EmbeddingError
-from assistantd.services import chunking
-from assistantd.services.extract import ExtractionError, extract
-from assistantd.services.vector_store_docs import is_expired
+from assistantd.retrieval import chunking
+from assistantd.retrieval.documents import is_expired
+from assistantd.retrieval.embedders import Embedders, EmbeddingError
+from assistantd.retrieval.extract import ExtractionError, extract
+from assistantd.retrieval.index.base import IndexedChunk, VectorIndex
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
-from assistantd.vectors.base import IndexedChunk, VectorIndex
 
 log = logging.getLogger("assistantd.ingestion")
 EXPIRY_SWEEP_SECONDS = 600

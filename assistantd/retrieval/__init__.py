@@ -1,0 +1,1 @@
+"""Retrieval: vector stores, file batches, ingestion (extract, chunk, embed, index), search, file_search."""
