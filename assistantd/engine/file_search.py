@@ -110,7 +110,7 @@ class FileSearch:
                 output=f"File search failed: {exc.message}",
                 details={"ranking_options": ranking, "results": []},
             )
-        call = self._next_call(context.run_id)
+        call = context.call_number if context.call_number is not None else self._next_call(context.run_id)
         markers: dict[str, str] = {}
         lines = []
         for n, result in enumerate(results):

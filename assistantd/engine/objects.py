@@ -5,7 +5,37 @@ from __future__ import annotations
 from typing import Any
 
 from assistantd.ids import new_id, now
-from assistantd.services.messages import message_document
+
+
+def message_document(
+    thread_id: str,
+    role: str,
+    content: list[dict[str, Any]],
+    *,
+    attachments: list[dict[str, Any]] | None = None,
+    metadata: dict[str, str] | None = None,
+    assistant_id: str | None = None,
+    run_id: str | None = None,
+    status: str = "completed",
+) -> dict[str, Any]:
+    created = now()
+    return {
+        "id": new_id("message"),
+        "object": "thread.message",
+        "created_at": created,
+        "thread_id": thread_id,
+        "status": status,
+        "incomplete_details": None,
+        "completed_at": created if status == "completed" else None,
+        "incomplete_at": None,
+        "role": role,
+        "content": content,
+        "assistant_id": assistant_id,
+        "run_id": run_id,
+        "attachments": attachments or [],
+        "metadata": metadata or {},
+    }
+
 
 FINAL_STEP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at", "expired": "expired_at"}
 
