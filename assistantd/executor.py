@@ -21,6 +21,7 @@ from assistantd.engine.life import RunLife
 from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
 from assistantd.engine.record import FINISHED, Warm
 from assistantd.services.run_store import DbRunStore
+from assistantd.store.db import uncounted
 
 log = logging.getLogger("assistantd.executor")
 
@@ -108,6 +109,7 @@ class Executor:
                 self.life.bus.abort(run_id, "The run stopped because of an internal error.")
 
     async def _sweeper(self) -> None:
+        uncounted()
         renew_every = max(0.2, self.life.lease_seconds / 3)
         watch = min(WATCH_SECONDS, renew_every)
         last_renew = 0.0

@@ -173,7 +173,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
 
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, settings.debug_sql_counts)
     blobs = LocalBlobs(settings.blob_dir)
     files = Files(db, blobs, settings.max_upload_bytes)
     retrieval = build_retrieval(settings, db, blobs, files)
@@ -192,7 +192,7 @@ def build(settings: Settings) -> Container:
         settings=settings,
         db=db,
         blobs=blobs,
-        keys=Keys(db, settings.parsed_api_keys()),
+        keys=Keys(db, settings.parsed_api_keys(), settings.keys_stamp),
         assistants=Assistants(db),
         threads=threads,
         messages=messages,

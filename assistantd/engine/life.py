@@ -272,6 +272,9 @@ class Recorder:
         self.dirty = False
         # ``RunLife.end`` began for this run (it ends once).
         self.ended = False
+        # Documents to write with the next persist, by id (copies taken when staged).
+        self._staged: dict[str, dict[str, Any]] = {}
+        self._staged_messages: dict[str, dict[str, Any]] = {}
         self._writing: asyncio.Task[Current | None] | None = None
 
     def publish(self, name: EventName, data: dict[str, Any]) -> None:
@@ -286,6 +289,11 @@ class Recorder:
         if error:
             self.life.bus.publish(run_id, StreamError(error))
         self.life.bus.publish(run_id, StreamEnd())
+
+    def stage(self, steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+        """Write these with the next persist (the same transaction), not in one of their own."""
+        self._staged.update({s["id"]: copy.deepcopy(s) for s in steps})
+        self._staged_messages.update({m["id"]: copy.deepcopy(m) for m in messages})
 
     async def persist(
         self,
@@ -305,8 +313,8 @@ class Recorder:
             record.run["id"],
             record.project,
             record.run["thread_id"],
-            steps=copy.deepcopy(steps or []),
-            messages=copy.deepcopy(messages or []),
+            steps=list({**self._staged, **{s["id"]: copy.deepcopy(s) for s in steps or []}}.values()),
+            messages=list({**self._staged_messages, **{m["id"]: copy.deepcopy(m) for m in messages or []}}.values()),
             discard=list(discard or []),
             lease=lease,
             expect=expect,
@@ -315,6 +323,7 @@ class Recorder:
             change.doc = copy.deepcopy(record.run)
             change.state = copy.deepcopy(record.state)
             self.dirty = False
+        self._staged, self._staged_messages = {}, {}
         self._writing = asyncio.create_task(self.life.apply(change))
         if wait:
             await self.flush()

@@ -132,8 +132,7 @@ class RunEngine:
         except UpstreamError as exc:
             return Failed(exc.code, exc.message)
         state.prompt_tokens += spent.prompt_tokens
-        state.completion_tokens += spent.completion_tokens
-        rec.dirty = True
+        state.completion_tokens += spent.completion_tokens  # written with the run's next change
         decision = await writer.finish(reason, objects.usage_document(spent.prompt_tokens, spent.completion_tokens))
         if max_completion and state.completion_tokens >= int(max_completion) and isinstance(decision, RunAgain):
             return Incomplete("max_completion_tokens")

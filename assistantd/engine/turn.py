@@ -137,7 +137,8 @@ class TurnWriter:
         else:
             self.rec.publish("thread.message.incomplete", self.message)
         self.rec.publish("thread.run.step.completed", self.message_step)
-        await self.rec.persist(steps=[self.message_step], messages=[self.message])
+        # Written with the run's next change (its end, or the tool calls that follow), in one transaction.
+        self.rec.stage([self.message_step], [self.message])
         self.message = None
 
     async def _annotate(self, text: str) -> tuple[str, list[dict[str, Any]]]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
@@ -43,10 +45,28 @@ def _sqlite_pragmas(engine: AsyncEngine, *, immediate: bool) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# False in background sweeps (lease renewal, orphan claims, expiry), whose statements are not counted.
+_COUNTED: ContextVar[bool] = ContextVar("assistantd_sql_counted", default=True)
+_UNCOUNTED_PREFIXES = ("BEGIN", "COMMIT", "ROLLBACK")
+
+
+def uncounted() -> None:
+    """Mark the current task (and the tasks it starts) as background work for ``SqlCounts``."""
+    _COUNTED.set(False)
+
+
+@dataclass
+class SqlCounts:
+    """Statements sent (BEGIN/COMMIT aside) and write transactions, when the debug setting asks."""
+
+    statements: int = 0
+    write_transactions: int = 0
+
+
 class Database:
     """Sessions for reading and for writing; the only place that knows the dialect."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, count_statements: bool = False) -> None:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
@@ -59,6 +79,15 @@ class Database:
             self.write_engine = self.read_engine
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
+        self.counts: SqlCounts | None = None
+        if count_statements:
+            self.counts = SqlCounts()
+            for engine in {self.read_engine, self.write_engine}:
+                event.listen(engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if self.counts is not None and _COUNTED.get() and not statement.lstrip().startswith(_UNCOUNTED_PREFIXES):
+            self.counts.statements += 1
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -68,6 +97,8 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """A transaction that commits when the block ends and rolls back on an exception."""
+        if self.counts is not None and _COUNTED.get():
+            self.counts.write_transactions += 1
         async with self._write() as session, session.begin():
             yield session
 
