@@ -126,7 +126,7 @@ class RunLife:
         if current is not None:
             raise Superseded(current)
         self.bus.open(run.id, keep)
-        self.bus.publish(run.id, ObjectEvent("thread.run.step.completed", step))
+        self.bus.publish(run.id, ObjectEvent("thread.run.step.completed", objects.step_as_asked(step, state.include)))
         self.bus.publish(run.id, ObjectEvent("thread.run.queued", copy.deepcopy(doc)))
         return doc
 
@@ -278,6 +278,8 @@ class Recorder:
         self._writing: asyncio.Task[Current | None] | None = None
 
     def publish(self, name: EventName, data: dict[str, Any]) -> None:
+        if name.startswith("thread.run.step."):
+            data = objects.step_as_asked(data, self.record.state.include)
         self.life.bus.publish(self.record.run["id"], ObjectEvent(name, copy.deepcopy(data)))
 
     def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:

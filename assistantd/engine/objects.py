@@ -37,6 +37,35 @@ def message_document(
     }
 
 
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def step_as_asked(step: dict[str, Any], include: list[str]) -> dict[str, Any]:
+    """The step as a reader asked for it: file_search result contents (always stored) only when included."""
+    if RESULT_CONTENT in include or step.get("type") != "tool_calls":
+        return step
+    calls = (step.get("step_details") or {}).get("tool_calls") or []
+    if not any((call.get("file_search") or {}).get("results") for call in calls):
+        return step
+    shown = [
+        {
+            **call,
+            "file_search": {
+                **call["file_search"],
+                "results": [_without_content(r) for r in call["file_search"]["results"]],
+            },
+        }
+        if (call.get("file_search") or {}).get("results")
+        else call
+        for call in calls
+    ]
+    return {**step, "step_details": {**step["step_details"], "tool_calls": shown}}
+
+
+def _without_content(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "content"}
+
+
 FINAL_STEP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at", "expired": "expired_at"}
 
 

@@ -271,7 +271,8 @@ class TurnWriter:
             thread_resources=record.thread.get("tool_resources") or {},
             definition=definition,
             model=record.run["model"],
-            include=list(state.include),
+            # Result contents are always stored; readers ask for them with include[] (steps, events).
+            include=[*state.include, objects.RESULT_CONTENT],
             emit=emit,
             call_number=number,
         )

@@ -7,6 +7,7 @@ events of that segment go to the in-process bus, where a streaming request reads
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +18,7 @@ from assistantd.engine.record import ACTIVE, FINISHED, Run, RunState, Warm
 from assistantd.errors import InvalidRequest, invalid_value, not_found
 from assistantd.executor import Executor
 from assistantd.ids import new_id, now
+from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.runs import (
@@ -33,6 +35,7 @@ from assistantd.services.context import Caller
 from assistantd.services.messages import add_message
 from assistantd.services.run_store import run_from_row
 from assistantd.services.threads import create_thread
+from assistantd.services.v1files import assistant_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, RunRow, RunStepRow, ThreadRow
@@ -189,6 +192,21 @@ class Runs:
                 await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
                 raise not_found("run", run_id)
             return data
+
+    async def present(self, caller: Caller, runs: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """Runs as the caller's API version shows them; v1's ``file_ids`` are their assistants' files."""
+        if caller.api_version == "v2":
+            return runs
+        shown = []
+        async with self.db.read() as session:
+            files: dict[str, builtins.list[str]] = {}
+            for run in runs:
+                assistant_id = run["assistant_id"]
+                if assistant_id not in files:
+                    row = await documents.fetch(session, AssistantRow, caller.project, assistant_id)
+                    files[assistant_id] = await assistant_file_ids(session, row.data) if row else []
+                shown.append({**v1.render_run(run, "v1"), "file_ids": files[assistant_id]})
+        return shown
 
     async def list(self, caller: Caller, thread_id: str, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
