@@ -143,10 +143,17 @@ class RunLife:
         if current is not None:
             raise Superseded(current)
 
+    async def modify(self, run: Run, metadata: dict[str, str]) -> Current | None:
+        """A client's metadata change, written only over the status it was read with; None when applied."""
+        doc = {**run.doc, "metadata": metadata}
+        return await self.apply(Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,)))
+
     # -- cancel, expire, end ----------------------------------------------------------------------
 
     async def cancel(self, run: Run) -> Current | None:
         """-> cancelling (whoever executes it ends it ``cancelled``); None when applied."""
+        if run.status not in ("queued", "in_progress", "requires_action"):
+            return Current(run.status, run.doc)
         doc = {**run.doc, "status": "cancelling"}
         change = Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,))
         current = await self.apply(change)

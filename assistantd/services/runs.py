@@ -214,13 +214,13 @@ class Runs:
             return await documents.list_page(session, RunRow, caller.project, params, RunRow.thread_id == thread_id)
 
     async def update(self, caller: Caller, thread_id: str, run_id: str, body: ModifyRun) -> dict[str, Any]:
-        async with self.db.write() as session:
-            row = await self._row(session, caller, thread_id, run_id)
-            document = dict(row.data)
-            if body.metadata is not None:
-                document["metadata"] = body.metadata
-            documents.save(row, document)
-            return document
+        async with self.db.read() as session:
+            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+        if body.metadata is None:
+            return run.doc
+        while (moved := await self.life.modify(run, body.metadata)) is not None:
+            run = Run(run.project, moved.doc, run.state)  # it moved meanwhile: write over what it is now
+        return {**run.doc, "metadata": body.metadata}
 
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
