@@ -6,8 +6,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistantd.api.deps import caller, container, page
 from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
@@ -88,12 +88,13 @@ async def list_runs(
     return listed if who.api_version == "v2" else {**listed, "data": await c.runs.present(who, listed["data"])}
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
+@router.get("/threads/{thread_id}/runs/{run_id}", response_model=None)
 async def retrieve_run(
-    thread_id: str, run_id: str, response: Response, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
-    response.headers["openai-poll-after-ms"] = POLL_AFTER_MS
-    return await shown(c, who, await c.runs.retrieve(who, thread_id, run_id))
+    thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> JSONResponse:
+    # Polled by every SDK poller: the document goes out as stored, with no second encoding pass.
+    run = await shown(c, who, await c.runs.retrieve(who, thread_id, run_id))
+    return JSONResponse(run, headers={"openai-poll-after-ms": POLL_AFTER_MS})
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")

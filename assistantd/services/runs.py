@@ -183,15 +183,13 @@ class Runs:
         return row
 
     async def retrieve(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
-        query = select(RunRow.data).where(
-            RunRow.project == caller.project, RunRow.id == run_id, RunRow.thread_id == thread_id
-        )
-        async with self.db.read() as session:
-            data = (await session.execute(query)).scalar()
-            if data is None:
+        params = {"id": run_id, "project": caller.project, "thread": thread_id}
+        data = await self.db.document("runs", "id = :id AND project = :project AND thread_id = :thread", params)
+        if data is None:
+            async with self.db.read() as session:
                 await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-                raise not_found("run", run_id)
-            return data
+            raise not_found("run", run_id)
+        return data
 
     async def present(self, caller: Caller, runs: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
         """Runs as the caller's API version shows them; v1's ``file_ids`` are their assistants' files."""
