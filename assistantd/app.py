@@ -71,4 +71,11 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
 
+    if settings.debug_sql_counts:
+
+        @app.get("/debug/sql")
+        async def sql_counts() -> dict[str, Any]:
+            counts = app.state.container.db.counts
+            return {"statements": counts.statements, "write_transactions": counts.write_transactions}
+
     return app

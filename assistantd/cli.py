@@ -66,7 +66,7 @@ def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> A
     async def go() -> Any:
         db = Database(settings.effective_database_url)
         try:
-            return await action(Keys(db, settings.parsed_api_keys()))
+            return await action(Keys(db, settings.parsed_api_keys(), settings.keys_stamp))
         finally:
             await db.close()
 

@@ -1,10 +1,11 @@
 """Where runs execute: background workers inside the server, each run held by a renewed lease.
 
 A run is leased to the process that created it (or that received its tool outputs), so that process
-executes it and its streaming clients read an in-process event bus. If a process dies, its leases run
-out; any process then claims those runs (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and resumes each
-from its last persisted step, or ends it ``failed`` after too many interruptions. Runs waiting for
-tool outputs past ``expires_at`` are ended ``expired`` by the same sweep.
+executes it and its streaming clients read an in-process event bus. Every process watches the runs
+it executes (a cancel or an expiry decided by another process stops them within a second). If a
+process dies, its leases run out; any process then claims those runs (``FOR UPDATE SKIP LOCKED`` on
+PostgreSQL) and resumes each from its last persisted step. Active runs past ``expires_at`` end
+``expired``. Every status change goes through ``RunLife``.
 """
 
 from __future__ import annotations
@@ -16,33 +17,36 @@ import secrets
 import time
 
 from assistantd import tokens
-from assistantd.engine.events import EventBus
-from assistantd.engine.loop import SHUTDOWN, RunEngine, end_run
-from assistantd.engine.record import Recorder
+from assistantd.engine.life import RunLife
+from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
+from assistantd.engine.record import FINISHED, Warm
 from assistantd.services.run_store import DbRunStore
+from assistantd.store.db import uncounted
 
 log = logging.getLogger("assistantd.executor")
 
-MAX_RECOVERIES = 2
+MAX_INTERRUPTIONS = 2
+# How often a process looks at the statuses of the runs it executes (cancels from elsewhere).
+WATCH_SECONDS = 0.5
 
 INTERRUPTED = "The run was interrupted {n} times because the server executing it stopped; it was not resumed again."
 
 
+def new_owner() -> str:
+    return "worker-" + secrets.token_hex(8)
+
+
 class Executor:
-    def __init__(self, store: DbRunStore, engine: RunEngine, bus: EventBus, workers: int, lease_seconds: float) -> None:
+    def __init__(self, store: DbRunStore, life: RunLife, engine: RunEngine, workers: int) -> None:
         self.store = store
+        self.life = life
         self.engine = engine
-        self.bus = bus
         self.workers = max(1, workers)
-        self.lease_seconds = lease_seconds
-        self.owner = "worker-" + secrets.token_hex(8)
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.local: set[str] = set()  # leased here: queued locally or executing
+        self.warm: dict[str, Warm] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
-
-    def lease_until(self) -> float:
-        return time.time() + self.lease_seconds
 
     async def start(self) -> None:
         # Load the tokenizer's ranks now, off the loop, rather than in the first run that counts.
@@ -59,25 +63,37 @@ class Executor:
                 await task
         self._tasks = []
         with contextlib.suppress(Exception):
-            await self.store.release_all(self.owner)
+            await self.store.release_all(self.life.owner)
 
-    def submit(self, run_id: str) -> None:
+    def submit(self, run_id: str, warm: Warm | None = None) -> None:
         """Execute a run this process has leased (its row names us as ``lease_owner``)."""
         self.local.add(run_id)
+        if warm is not None:
+            self.warm[run_id] = warm
         self.queue.put_nowait(run_id)
 
-    def cancel(self, run_id: str) -> bool:
+    def take_idle(self, run_id: str) -> bool:
+        """Withdraw a run leased here that no worker picked up yet (it is being ended); False if none."""
+        if run_id not in self.local or run_id in self.running:
+            return False
+        self.local.discard(run_id)
+        self.warm.pop(run_id, None)
+        return True
+
+    def stop_run(self, run_id: str, why: str = "cancelled") -> bool:
         """Stop a run executing here at once (closing its upstream call); False if not here."""
         task = self.running.get(run_id)
         if task is None:
             return False
-        task.cancel()
+        task.cancel(EXPIRED if why == "expired" else None)
         return True
 
     async def _worker(self) -> None:
         while True:
             run_id = await self.queue.get()
-            task = asyncio.create_task(self.engine.execute(run_id))
+            if run_id not in self.local:
+                continue  # withdrawn while it waited
+            task = asyncio.create_task(self.engine.execute(run_id, self.warm.pop(run_id, None)))
             self.running[run_id] = task
             try:
                 await task
@@ -90,51 +106,62 @@ class Executor:
             finally:
                 self.running.pop(run_id, None)
                 self.local.discard(run_id)
-                self.bus.abort(run_id, "The run stopped because of an internal error.")
+                self.life.bus.abort(run_id, "The run stopped because of an internal error.")
 
     async def _sweeper(self) -> None:
-        interval = max(0.2, self.lease_seconds / 3)
+        uncounted()
+        renew_every = max(0.2, self.life.lease_seconds / 3)
+        watch = min(WATCH_SECONDS, renew_every)
+        last_renew = 0.0
         while True:
             try:
-                await self._sweep()
+                await self._watch()
+                if time.monotonic() - last_renew >= renew_every:
+                    last_renew = time.monotonic()
+                    await self._sweep()
             except Exception:
                 log.exception("run sweep failed")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(watch)
+
+    async def _watch(self) -> None:
+        """Stop the runs executing here that another process cancelled or expired."""
+        running = sorted(self.running)
+        if not running:
+            return
+        for run_id, status in (await self.store.statuses(running)).items():
+            if status == "cancelling" or status in FINISHED:
+                self.stop_run(run_id, status)
 
     async def _sweep(self) -> None:
-        statuses = await self.store.renew(self.owner, sorted(self.local), self.lease_seconds)
-        for run_id, status in statuses.items():
-            if status == "cancelling":
-                self.cancel(run_id)  # cancelled through another replica
-        for run_id, status in await self.store.claim_orphans(self.owner, self.lease_seconds):
-            await self._recover(run_id, status)
+        if self.local:
+            await self.store.renew(self.life.owner, sorted(self.local), self.life.lease_seconds)
+        for run_id in await self.store.claim_orphans(self.life.owner, self.life.lease_seconds):
+            await self._recover(run_id)
         for run_id in await self.store.overdue():
             await self.expire(run_id)
 
-    async def _recover(self, run_id: str, status: str) -> None:
-        record = await self.store.load(run_id)
-        rec = Recorder(self.store, self.bus, record)
+    async def _recover(self, run_id: str) -> None:
+        record = await self.life.load(run_id)
+        status = record.run["status"]
         if status == "cancelling":
-            await end_run(rec, "cancelled")
+            await self.life.finish(run_id, "cancelled", ("cancelling",))
             return
-        if status == "in_progress":
-            count = int(record.state.get("recoveries", 0)) + 1
-            record.state["recoveries"] = count
-            if count > MAX_RECOVERIES:
-                error = {"code": "server_error", "message": INTERRUPTED.format(n=count)}
-                await end_run(rec, "failed", error)
+        if record.open_steps or record.open_messages:
+            # Output was being written when its server stopped: that model call is lost and redone.
+            if record.state.interruptions + 1 > MAX_INTERRUPTIONS:
+                error = {"code": "server_error", "message": INTERRUPTED.format(n=record.state.interruptions + 1)}
+                rec = self.life.recorder(record)
+                await self.life.end(rec, "failed", error, expect=(status,))
                 return
-            # Half-streamed output was never persisted: drop its empty shells and redo that model call.
-            await self.store.discard(list(record.open_steps), list(record.open_messages))
-            await self.store.save(run_id, state=record.state)
+            await self.life.interrupted(record)
         log.warning("resuming run %s (was %s) after its worker stopped", run_id, status)
         self.submit(run_id)
 
     async def expire(self, run_id: str) -> None:
-        record = await self.store.load(run_id)
-        if record.run["status"] != "requires_action":
-            return
-        await end_run(Recorder(self.store, self.bus, record), "expired")
+        if self.stop_run(run_id, "expired"):
+            return  # executing here: the engine ends it, keeping what it wrote
+        self.take_idle(run_id)
+        await self.life.finish(run_id, "expired")
 
 
 def _warm_tokenizer() -> None:

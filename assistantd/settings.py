@@ -88,7 +88,13 @@ class Settings(BaseSettings):
     )
     run_expiry_seconds: int = Field(
         default=600,
-        description="Seconds after creation when a run waiting for tool outputs expires (OpenAI: 600).",
+        description="Seconds after creation when a run that has not ended (queued, in progress or waiting for "
+        "tool outputs) expires (OpenAI: 600).",
+    )
+    debug_sql_counts: bool = Field(
+        default=False,
+        description="Count the SQL statements and write transactions the server sends (background sweeps "
+        "aside) and show the totals at `GET /debug/sql`; for tests and profiling, not for production.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
     sandbox_python: str | None = Field(
@@ -139,6 +145,11 @@ class Settings(BaseSettings):
     @property
     def blob_dir(self) -> Path:
         return self.data_dir / "files"
+
+    @property
+    def keys_stamp(self) -> Path:
+        """Touched whenever stored API keys change, so servers on this data dir drop their key cache."""
+        return self.data_dir / "keys.changed"
 
     @property
     def effective_sandbox_dir(self) -> Path:

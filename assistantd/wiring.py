@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from assistantd.blobs import BlobStore, LocalBlobs
 from assistantd.chatkit.responder import RunResponder
@@ -11,9 +12,10 @@ from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
+from assistantd.engine.life import RunLife
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
-from assistantd.executor import Executor
+from assistantd.executor import Executor, new_owner
 from assistantd.llm import ChatModel, OpenAIChatModel
 from assistantd.retrieval import inline_stores
 from assistantd.retrieval.batches import FileBatches
@@ -39,8 +41,28 @@ from assistantd.settings import Settings
 from assistantd.store.db import Database
 
 
-@dataclass
+@dataclass(frozen=True)
+class Retrieval:
+    vector_stores: VectorStores
+    file_batches: FileBatches
+    searcher: Searcher
+    ingestion: Ingestion
+    file_search: FileSearch
+
+
+@dataclass(frozen=True)
+class RunParts:
+    bus: EventBus
+    life: RunLife
+    executor: Executor
+    runs: Runs
+    steps: Steps
+
+
+@dataclass(frozen=True)
 class Container:
+    """Every service, built once in dependency order by ``build``; nothing receives the container."""
+
     settings: Settings
     db: Database
     blobs: BlobStore
@@ -52,29 +74,19 @@ class Container:
     v1files: V1Files
     chatkit_sessions: ChatKitSessions
     chatkit_threads: ChatKitThreads
-    runs: Runs = field(init=False)
-    steps: Steps = field(init=False)
-    bus: EventBus = field(init=False)
-    executor: Executor = field(init=False)
-    chatkit_conversation: Conversation = field(init=False)
-    # The code interpreter's sandbox; built by build_code_interpreter().
-    sandbox: Sandbox | None = None
+    chatkit_conversation: Conversation
+    runs: Runs
+    steps: Steps
+    bus: EventBus
+    executor: Executor
+    vector_stores: VectorStores
+    file_batches: FileBatches
+    searcher: Searcher
+    ingestion: Ingestion
+    # The code interpreter's sandbox (None when it cannot run here).
+    sandbox: Sandbox | None
     # Server-side tools the run engine offers to the model, by tool type.
-    server_tools: dict[str, ServerTool] = field(default_factory=dict)
-    # Retrieval (vector stores, ingestion, search); built by build_retrieval().
-    vector_stores: VectorStores = field(init=False)
-    file_batches: FileBatches = field(init=False)
-    searcher: Searcher = field(init=False)
-    ingestion: Ingestion = field(init=False)
-
-    def use_runs(self, model: ChatModel) -> None:
-        """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
-        store = DbRunStore(self.db)
-        self.bus = EventBus()
-        engine = RunEngine(model, store, self.bus, self.server_tools, self.settings.model_context_tokens)
-        self.executor = Executor(store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds)
-        self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
-        self.steps = Steps(self.db)
+    server_tools: dict[str, ServerTool]
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
@@ -89,6 +101,17 @@ class Container:
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
+
+
+def build_runs(settings: Settings, db: Database, model: ChatModel, server_tools: Mapping[str, ServerTool]) -> RunParts:
+    """The run engine: its store, its event bus, the owner of a run's life, the executor, the services."""
+    store = DbRunStore(db)
+    bus = EventBus()
+    life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
+    engine = RunEngine(model, life, server_tools, settings.model_context_tokens)
+    executor = Executor(store, life, engine, settings.run_workers)
+    runs = Runs(db, life, executor, settings.run_expiry_seconds)
+    return RunParts(bus, life, executor, runs, Steps(db))
 
 
 def build_embedders(settings: Settings) -> Embedders:
@@ -115,27 +138,19 @@ def build_embedders(settings: Settings) -> Embedders:
     return Embedders(make(OPENAI_PREFIX + settings.embedding_model), make)
 
 
-def build_retrieval(container: Container) -> None:
+def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, files: Files) -> Retrieval:
     """Vector stores, ingestion and search, and the file_search tool for the run engine."""
-    settings = container.settings
     embedders = build_embedders(settings)
-    index = SqlIndex(container.db)
-    workers = settings.ingestion_workers
-    container.ingestion = Ingestion(container.db, container.blobs, index, embedders, workers)
-    container.vector_stores = VectorStores(
-        container.db, index, container.ingestion.enqueue, lambda: embedders.default.name
-    )
-    container.file_batches = FileBatches(container.vector_stores)
-    container.searcher = Searcher(container.db, index, embedders, settings.search_mode)
-    container.files.on_delete.append(container.vector_stores.forget_file)
-    container.server_tools["file_search"] = FileSearch(container.searcher)
-    inline_stores.configure(
-        inline_stores.Runtime(index, container.ingestion.enqueue_nowait, lambda: embedders.default.name)
-    )
+    index = SqlIndex(db)
+    ingestion = Ingestion(db, blobs, index, embedders, settings.ingestion_workers)
+    vector_stores = VectorStores(db, index, ingestion.enqueue, lambda: embedders.default.name)
+    searcher = Searcher(db, index, embedders, settings.search_mode)
+    files.on_delete.append(vector_stores.forget_file)
+    inline_stores.configure(inline_stores.Runtime(index, ingestion.enqueue_nowait, lambda: embedders.default.name))
+    return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, FileSearch(searcher))
 
 
-def build_code_interpreter(container: Container) -> None:
-    settings = container.settings
+def build_sandbox(settings: Settings) -> Sandbox:
     limits = Limits(
         wall_seconds=settings.sandbox_wall_seconds,
         cpu_seconds=settings.sandbox_cpu_seconds,
@@ -146,7 +161,7 @@ def build_code_interpreter(container: Container) -> None:
         tmp_bytes=settings.sandbox_tmp_bytes,
         disk_bytes=settings.sandbox_max_disk_bytes,
     )
-    container.sandbox = LocalSandbox(
+    return LocalSandbox(
         settings.effective_sandbox_dir,
         limits,
         python=settings.sandbox_python,
@@ -154,37 +169,46 @@ def build_code_interpreter(container: Container) -> None:
         max_sessions=settings.sandbox_max_sessions,
         idle_seconds=settings.sandbox_idle_seconds,
     )
-    container.server_tools["code_interpreter"] = CodeInterpreterTool(container.sandbox, container.files)
 
 
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    db = Database(settings.effective_database_url)
+    db = Database(settings.effective_database_url, settings.debug_sql_counts)
     blobs = LocalBlobs(settings.blob_dir)
-    container = Container(
+    files = Files(db, blobs, settings.max_upload_bytes)
+    retrieval = build_retrieval(settings, db, blobs, files)
+    sandbox = build_sandbox(settings)
+    server_tools: dict[str, ServerTool] = {
+        "file_search": retrieval.file_search,
+        "code_interpreter": CodeInterpreterTool(sandbox, files),
+    }
+    model = OpenAIChatModel(
+        settings.model_base_url, settings.model_api_key, settings.model_timeout_seconds, settings.model_max_retries
+    )
+    run_parts = build_runs(settings, db, model, server_tools)
+    threads, messages = Threads(db), Messages(db)
+    responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
+    return Container(
         settings=settings,
         db=db,
         blobs=blobs,
-        keys=Keys(db, settings.parsed_api_keys()),
+        keys=Keys(db, settings.parsed_api_keys(), settings.keys_stamp),
         assistants=Assistants(db),
-        threads=Threads(db),
-        messages=Messages(db),
-        files=Files(db, blobs, settings.max_upload_bytes),
+        threads=threads,
+        messages=messages,
+        files=files,
         v1files=V1Files(db),
         chatkit_sessions=ChatKitSessions(db),
-        chatkit_threads=ChatKitThreads(db),
+        chatkit_threads=ChatKitThreads(db, responder.forget),
+        chatkit_conversation=Conversation(db, responder),
+        runs=run_parts.runs,
+        steps=run_parts.steps,
+        bus=run_parts.bus,
+        executor=run_parts.executor,
+        vector_stores=retrieval.vector_stores,
+        file_batches=retrieval.file_batches,
+        searcher=retrieval.searcher,
+        ingestion=retrieval.ingestion,
+        sandbox=sandbox,
+        server_tools=server_tools,
     )
-    build_retrieval(container)
-    build_code_interpreter(container)
-    container.use_runs(
-        OpenAIChatModel(
-            settings.model_base_url,
-            settings.model_api_key,
-            settings.model_timeout_seconds,
-            settings.model_max_retries,
-        )
-    )
-    responder = RunResponder(container)
-    container.chatkit_conversation = Conversation(db, responder)
-    container.chatkit_threads = ChatKitThreads(db, responder.forget)
-    return container

@@ -6,8 +6,8 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Query, Response
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Body, Depends, Query
+from fastapi.responses import JSONResponse, StreamingResponse
 
 from assistantd.api.deps import caller, container, page
 from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
@@ -44,6 +44,11 @@ async def sse(bus: EventBus, run_id: str, version: Version = "v2") -> AsyncItera
             yield b"event: done\ndata: [DONE]\n\n"
 
 
+async def shown(c: Container, who: Caller, run: Doc) -> Doc:
+    """The run as the caller's API version shows it (v1: with its assistant's ``file_ids``)."""
+    return run if who.api_version == "v2" else (await c.runs.present(who, [run]))[0]
+
+
 def stream_response(c: Container, run_id: str, version: Version = "v2") -> StreamingResponse:
     return StreamingResponse(
         sse(c.bus, run_id, version),
@@ -60,7 +65,7 @@ async def create_thread_and_run(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     _, run = await c.runs.create_and_run(who, body, include)
-    return stream_response(c, run["id"], who.api_version) if body.stream else v1.render_object(run, who.api_version)
+    return stream_response(c, run["id"], who.api_version) if body.stream else await shown(c, who, run)
 
 
 @router.post("/threads/{thread_id}/runs", response_model=None)
@@ -72,22 +77,24 @@ async def create_run(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.create(who, thread_id, body, include)
-    return stream_response(c, run["id"], who.api_version) if body.stream else v1.render_object(run, who.api_version)
+    return stream_response(c, run["id"], who.api_version) if body.stream else await shown(c, who, run)
 
 
 @router.get("/threads/{thread_id}/runs")
 async def list_runs(
     thread_id: str, params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return v1.render_object(await c.runs.list(who, thread_id, params), who.api_version)
+    listed = await c.runs.list(who, thread_id, params)
+    return listed if who.api_version == "v2" else {**listed, "data": await c.runs.present(who, listed["data"])}
 
 
-@router.get("/threads/{thread_id}/runs/{run_id}")
+@router.get("/threads/{thread_id}/runs/{run_id}", response_model=None)
 async def retrieve_run(
-    thread_id: str, run_id: str, response: Response, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
-    response.headers["openai-poll-after-ms"] = POLL_AFTER_MS
-    return v1.render_object(await c.runs.retrieve(who, thread_id, run_id), who.api_version)
+    thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> JSONResponse:
+    # Polled by every SDK poller: the document goes out as stored, with no second encoding pass.
+    run = await shown(c, who, await c.runs.retrieve(who, thread_id, run_id))
+    return JSONResponse(run, headers={"openai-poll-after-ms": POLL_AFTER_MS})
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}")
@@ -98,14 +105,14 @@ async def update_run(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return v1.render_object(await c.runs.update(who, thread_id, run_id, body or ModifyRun()), who.api_version)
+    return await shown(c, who, await c.runs.update(who, thread_id, run_id, body or ModifyRun()))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(
     thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return v1.render_object(await c.runs.cancel(who, thread_id, run_id), who.api_version)
+    return await shown(c, who, await c.runs.cancel(who, thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=None)
@@ -117,7 +124,7 @@ async def submit_tool_outputs(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.submit_tool_outputs(who, thread_id, run_id, body)
-    return stream_response(c, run_id, who.api_version) if body.stream else v1.render_object(run, who.api_version)
+    return stream_response(c, run_id, who.api_version) if body.stream else await shown(c, who, run)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")

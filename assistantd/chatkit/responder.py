@@ -12,19 +12,19 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chatkit.errors import CustomStreamError
 
 from assistantd.chatkit.store import Context
-from assistantd.engine.events import ObjectEvent, StreamEnd, StreamError
+from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
 from assistantd.errors import APIError, NotFound
 from assistantd.protocol.messages import CreateMessage, CreateThread
 from assistantd.protocol.runs import CreateRun, SubmitToolOutputs, ToolOutput
 from assistantd.services.context import Caller
-
-if TYPE_CHECKING:
-    from assistantd.wiring import Container
+from assistantd.services.messages import Messages
+from assistantd.services.runs import Runs
+from assistantd.services.threads import Threads
 
 THREAD_KEY = "assistants_thread_id"
 PENDING_KEY = "pending_tool_calls"
@@ -63,18 +63,21 @@ def _output_text(output: Any) -> str:
 
 
 class RunResponder:
-    def __init__(self, container: Container) -> None:
-        self.c = container
+    def __init__(self, threads: Threads, messages: Messages, runs: Runs, bus: EventBus) -> None:
+        self.threads = threads
+        self.messages = messages
+        self.runs = runs
+        self.bus = bus
 
     async def _thread(self, caller: Caller, state: dict[str, Any]) -> str:
         thread_id = state.get(THREAD_KEY)
         if thread_id:
             try:
-                await self.c.threads.retrieve(caller, thread_id)
+                await self.threads.retrieve(caller, thread_id)
                 return str(thread_id)
             except NotFound:
                 pass  # deleted through the Assistants API: start a new one
-        created = await self.c.threads.create(caller, CreateThread(metadata={"chatkit": "true"}))
+        created = await self.threads.create(caller, CreateThread(metadata={"chatkit": "true"}))
         state[THREAD_KEY] = created["id"]
         return str(created["id"])
 
@@ -87,11 +90,11 @@ class RunResponder:
         pending = state.get(PENDING_KEY)
         try:
             if pending:
-                await self.c.runs.cancel(caller, pending["thread_id"], pending["run_id"])
+                await self.runs.cancel(caller, pending["thread_id"], pending["run_id"])
         except APIError:
             pass  # already over
         try:
-            await self.c.threads.delete(caller, str(thread_id))
+            await self.threads.delete(caller, str(thread_id))
         except NotFound:
             pass  # deleted through the Assistants API already
 
@@ -100,7 +103,7 @@ class RunResponder:
         pending = state.pop(PENDING_KEY, None)
         if pending:
             try:
-                await self.c.runs.cancel(caller, pending["thread_id"], pending["run_id"])
+                await self.runs.cancel(caller, pending["thread_id"], pending["run_id"])
             except APIError:
                 pass  # already over
 
@@ -108,8 +111,8 @@ class RunResponder:
         caller = Caller(project=context.project)
         await self._abandon_pending(caller, state)
         thread_id = await self._thread(caller, state)
-        await self.c.messages.create(caller, thread_id, CreateMessage(role="user", content=text))
-        run = await self.c.runs.create(caller, thread_id, CreateRun(assistant_id=context.assistant_id))
+        await self.messages.create(caller, thread_id, CreateMessage(role="user", content=text))
+        run = await self.runs.create(caller, thread_id, CreateRun(assistant_id=context.assistant_id))
         async for piece in self._follow(caller, state, thread_id, run["id"]):
             yield piece
 
@@ -127,7 +130,7 @@ class RunResponder:
         caller = Caller(project=context.project)
         outputs = [ToolOutput(tool_call_id=k, output=v) for k, v in pending["outputs"].items()]
         try:
-            await self.c.runs.submit_tool_outputs(
+            await self.runs.submit_tool_outputs(
                 caller, pending["thread_id"], pending["run_id"], SubmitToolOutputs(tool_outputs=outputs)
             )
         except APIError as error:
@@ -136,7 +139,7 @@ class RunResponder:
             yield piece
 
     async def _follow(self, caller: Caller, state: dict[str, Any], thread_id: str, run_id: str) -> AsyncIterator[Piece]:
-        async for event in self.c.bus.subscribe(run_id):
+        async for event in self.bus.subscribe(run_id):
             if isinstance(event, StreamEnd):
                 return
             if isinstance(event, StreamError):

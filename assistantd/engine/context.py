@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd.engine.record import RunState
 from assistantd.engine.tools import ServerTool
 from assistantd.llm import ChatRequest, count_messages
 
@@ -34,8 +35,8 @@ def chat_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": [{"type": "text", "text": text}, *images]}
 
 
-def system_prompt(run: dict[str, Any], state: dict[str, Any]) -> str | None:
-    parts = [run.get("instructions") or "", state.get("additional_instructions") or ""]
+def system_prompt(run: dict[str, Any], state: RunState) -> str | None:
+    parts = [run.get("instructions") or "", state.additional_instructions or ""]
     text = "\n\n".join(p for p in parts if p)
     return text or None
 
@@ -102,7 +103,7 @@ def sampling_options(run: dict[str, Any], tools: list[dict[str, Any]], max_token
 
 async def build_request(
     run: dict[str, Any],
-    state: dict[str, Any],
+    state: RunState,
     history: list[dict[str, Any]],
     server_tools: Mapping[str, ServerTool],
     budget: Budget,
@@ -111,8 +112,9 @@ async def build_request(
     """The chat request for the next model call, or None when the prompt cannot fit the budget."""
     system = system_prompt(run, state)
     head = [{"role": "system", "content": system}] if system else []
-    thread = [chat_message(m) for m in history]
-    transcript: list[dict[str, Any]] = list(state.get("transcript") or [])
+    # An assistant message with nothing in it (an older run's leftover) is not sent: upstreams reject it.
+    thread = [m for m in map(chat_message, history) if m["content"] or m["role"] != "assistant"]
+    transcript: list[dict[str, Any]] = list(state.transcript)
     tools = function_tools(run, server_tools)
     if budget.tokens is None:
         costs, fixed = [0] * len(thread), 0  # nothing to fit: skip counting

@@ -5,7 +5,66 @@ from __future__ import annotations
 from typing import Any
 
 from assistantd.ids import new_id, now
-from assistantd.services.messages import message_document
+
+
+def message_document(
+    thread_id: str,
+    role: str,
+    content: list[dict[str, Any]],
+    *,
+    attachments: list[dict[str, Any]] | None = None,
+    metadata: dict[str, str] | None = None,
+    assistant_id: str | None = None,
+    run_id: str | None = None,
+    status: str = "completed",
+) -> dict[str, Any]:
+    created = now()
+    return {
+        "id": new_id("message"),
+        "object": "thread.message",
+        "created_at": created,
+        "thread_id": thread_id,
+        "status": status,
+        "incomplete_details": None,
+        "completed_at": created if status == "completed" else None,
+        "incomplete_at": None,
+        "role": role,
+        "content": content,
+        "assistant_id": assistant_id,
+        "run_id": run_id,
+        "attachments": attachments or [],
+        "metadata": metadata or {},
+    }
+
+
+RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
+
+
+def step_as_asked(step: dict[str, Any], include: list[str]) -> dict[str, Any]:
+    """The step as a reader asked for it: file_search result contents (always stored) only when included."""
+    if RESULT_CONTENT in include or step.get("type") != "tool_calls":
+        return step
+    calls = (step.get("step_details") or {}).get("tool_calls") or []
+    if not any((call.get("file_search") or {}).get("results") for call in calls):
+        return step
+    shown = [
+        {
+            **call,
+            "file_search": {
+                **call["file_search"],
+                "results": [_without_content(r) for r in call["file_search"]["results"]],
+            },
+        }
+        if (call.get("file_search") or {}).get("results")
+        else call
+        for call in calls
+    ]
+    return {**step, "step_details": {**step["step_details"], "tool_calls": shown}}
+
+
+def _without_content(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in result.items() if k != "content"}
+
 
 FINAL_STEP = {"completed": "completed_at", "failed": "failed_at", "cancelled": "cancelled_at", "expired": "expired_at"}
 

@@ -1,106 +1,153 @@
-"""The run as the engine holds it, the store seam it persists through, and the recorder that
-publishes each change to streams and persists it without holding up the next token."""
+"""The run as the engine holds it: its typed state, the record a worker executes, the store seam.
+
+``RunState`` is everything a run needs beyond its wire document to be continued by any process:
+the transcript of its tool turns, token usage, the function calls it waits on, the annotation context
+of its server-tool calls (citation markers and the files behind them) and how many calls each tool
+made (so markers are numbered the same after a resume). It is stored in ``runs.state`` as JSON.
+``kind`` names the API the run belongs to, so a Responses-API response can be a run of the same engine
+with its own statuses.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import copy
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol
 
-from assistantd.engine.events import EventBus, EventName, ObjectEvent, StreamEnd, StreamError
 from assistantd.engine.tools import ToolOutcome
+
+# Statuses a worker executes; requires_action waits for the client and holds no lease.
+EXECUTABLE = ("queued", "in_progress", "cancelling")
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+FINISHED = ("completed", "failed", "cancelled", "expired", "incomplete")
+
+
+@dataclass
+class Pending:
+    """The tool_calls step whose function calls the run waits on, and that model call's usage."""
+
+    step_id: str
+    usage: dict[str, int] | None = None
+
+
+@dataclass
+class RunState:
+    kind: Literal["thread.run", "response"] = "thread.run"
+    include: list[str] = field(default_factory=list)
+    additional_instructions: str | None = None
+    # This run's tool turns as chat messages (assistant tool_calls, then each tool's output).
+    transcript: list[dict[str, Any]] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    pending: Pending | None = None
+    # Content parts the next assistant message starts with (code_interpreter images).
+    pending_parts: list[dict[str, Any]] = field(default_factory=list)
+    # Times a server stopped while output of this run was being written (that output was lost).
+    interruptions: int = 0
+    # Server-tool calls made so far, by tool type (numbers the next call's citation markers).
+    tool_calls: dict[str, int] = field(default_factory=dict)
+    # Each server-tool call's annotation context, by tool type (e.g. citation marker -> file id).
+    annotations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> RunState:
+        data = dict(data or {})
+        pending = data.pop("pending", None)
+        # Rows written before the state was typed: usage as one dict, interruptions as recoveries.
+        usage = data.pop("usage", None) or {}
+        data.setdefault("prompt_tokens", usage.get("prompt_tokens", 0))
+        data.setdefault("completion_tokens", usage.get("completion_tokens", 0))
+        data.setdefault("interruptions", data.pop("recoveries", 0))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known, pending=Pending(**pending) if pending else None)
+
+    def outcomes(self, kind: str) -> list[ToolOutcome]:
+        """The tool's earlier calls as outcomes carrying only what annotating needs."""
+        return [ToolOutcome(output="", details={}, annotation_context=c) for c in self.annotations.get(kind, [])]
+
+
+@dataclass
+class Run:
+    """A run row: its wire document, its state, and whom it belongs to."""
+
+    project: str
+    doc: dict[str, Any]
+    state: RunState
+
+    @property
+    def id(self) -> str:
+        return str(self.doc["id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.doc["status"])
 
 
 @dataclass
 class RunRecord:
+    """What a worker holds while executing a run."""
+
     project: str
     run: dict[str, Any]
-    # Engine state kept in ``runs.state``: transcript of this run's tool turns, usage, pending calls.
-    state: dict[str, Any]
+    state: RunState
     thread: dict[str, Any]
     assistant: dict[str, Any]
     # The thread's messages the model may see (not this run's own), oldest first.
     history: list[dict[str, Any]]
     open_steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     open_messages: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # Server-tool outcomes of this run by tool type, for annotating the final text.
-    outcomes: dict[str, list[ToolOutcome]] = field(default_factory=dict)
     # Text streamed so far into each open message (written to the message when it closes).
     partial: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def usage(self) -> dict[str, int]:
-        return self.state.setdefault("usage", {"prompt_tokens": 0, "completion_tokens": 0})
+
+@dataclass(frozen=True)
+class Warm:
+    """What the request that created a run already read: the worker need not read it again."""
+
+    run: Run
+    thread: dict[str, Any]
+    assistant: dict[str, Any]
+
+
+Lease = Literal["keep", "take", "release"]
+
+
+@dataclass
+class Change:
+    """One transaction on a run: its row (when ``doc``/``state`` given), its steps and messages.
+
+    ``expect``: the statuses the row must have for the change to apply (else nothing is written).
+    """
+
+    run_id: str
+    project: str
+    thread_id: str
+    doc: dict[str, Any] | None = None
+    state: RunState | None = None
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    discard: list[str] = field(default_factory=list)  # ids of steps and messages to delete
+    lease: Lease = "keep"
+    expect: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Current:
+    """A run's row as found when a change did not apply (someone else moved it)."""
+
+    status: str
+    doc: dict[str, Any]
 
 
 class RunStore(Protocol):
-    async def load(self, run_id: str) -> RunRecord: ...
-
-    async def save(
-        self,
-        run_id: str,
-        *,
-        run: dict[str, Any] | None = None,
-        state: dict[str, Any] | None = None,
-        steps: list[dict[str, Any]] | None = None,
-        messages: list[dict[str, Any]] | None = None,
-        release: bool = False,
-    ) -> None:
-        """Insert or replace the given documents in one transaction; ``release`` drops the lease."""
+    def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
+        """Insert a new run inside the caller's open transaction, leased to ``owner``."""
         ...
 
+    async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord: ...
 
-class Recorder:
-    """Publishes first, persists in order in the background; ``flush`` waits for the writes."""
-
-    def __init__(self, store: RunStore, bus: EventBus, record: RunRecord) -> None:
-        self.store = store
-        self.bus = bus
-        self.record = record
-        self._writing: asyncio.Task[None] | None = None
-
-    def publish(self, name: EventName, data: dict[str, Any]) -> None:
-        self.bus.publish(self.record.run["id"], ObjectEvent(name, copy.deepcopy(data)))
-
-    def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:
-        """For delta objects built fresh for the event (no copy needed)."""
-        self.bus.publish(self.record.run["id"], ObjectEvent(name, data))
-
-    def end(self, error: str | None = None) -> None:
-        if error:
-            self.bus.publish(self.record.run["id"], StreamError(error))
-        self.bus.publish(self.record.run["id"], StreamEnd())
-
-    async def persist(
-        self,
-        *,
-        run: bool = False,
-        steps: list[dict[str, Any]] | None = None,
-        messages: list[dict[str, Any]] | None = None,
-        release: bool = False,
-        wait: bool = False,
-    ) -> None:
-        await self.flush()
-        snapshot = {
-            "run": copy.deepcopy(self.record.run) if run else None,
-            "state": copy.deepcopy(self.record.state) if run else None,
-            "steps": copy.deepcopy(steps) if steps else None,
-            "messages": copy.deepcopy(messages) if messages else None,
-        }
-        self._writing = asyncio.create_task(
-            self.store.save(self.record.run["id"], release=release, **snapshot)  # type: ignore[arg-type]
-        )
-        if wait:
-            await self.flush()
-
-    async def flush(self) -> None:
-        writing = self._writing
-        if writing is None:
-            return
-        try:
-            # Shielded, and forgotten only once done: a cancel mid-wait must not let a later write overtake it.
-            await asyncio.shield(writing)
-        finally:
-            if writing.done():
-                self._writing = None
+    async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:
+        """Write the change in one transaction; None when applied, else the run's current row."""
+        ...

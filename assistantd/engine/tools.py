@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from assistantd.services.context import Caller
+from assistantd.caller import Caller
 
 # Sends a partial tool call (e.g. ``{"code_interpreter": {"outputs": [...]}}``) to a streaming client.
 EmitDelta = Callable[[dict[str, Any]], Awaitable[None]]
@@ -33,6 +33,9 @@ class ToolContext:
     # Asks for ``step_details.tool_calls[*].file_search.results[*].content`` to be kept in the step.
     include: list[str] = field(default_factory=list)
     emit: EmitDelta | None = None
+    # How many calls of this tool the run made before this one (numbers citation markers; None: the
+    # tool counts by itself).
+    call_number: int | None = None
 
 
 @dataclass

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd.caller import Caller
 from assistantd.engine import objects
-from assistantd.engine.record import Recorder, RunRecord
+from assistantd.engine.life import Recorder
+from assistantd.engine.record import Pending, RunRecord
 from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
 from assistantd.ids import new_id
 from assistantd.llm import TextDelta, ToolCallDelta
-from assistantd.services.context import Caller
 
 log = logging.getLogger("assistantd.engine")
 
@@ -31,6 +32,7 @@ class RunAgain:
 @dataclass(frozen=True)
 class RequiresAction:
     tool_calls: list[dict[str, Any]]
+    step: dict[str, Any]  # the tool_calls step that waits for their outputs
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,9 @@ class TurnWriter:
 
     async def _open_message(self) -> None:
         run = self.record.run
-        parts = list(self.record.state.pop("pending_parts", []) or [])
+        parts, self.record.state.pending_parts = self.record.state.pending_parts, []
+        if parts:
+            self.rec.dirty = True
         self.message = objects.assistant_message(run)
         self.message["content"] = parts
         self.message_step = objects.message_step(run, self.message["id"])
@@ -94,7 +98,7 @@ class TurnWriter:
         for index, part in enumerate(parts):
             self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, {"index": index, **part}))
         self.text_index = len(parts)
-        await self.rec.persist(run=True, steps=[self.message_step], messages=[self.message])
+        await self.rec.persist(steps=[self.message_step], messages=[self.message])
 
     async def _on_text(self, text: str) -> None:
         if not text:
@@ -133,15 +137,16 @@ class TurnWriter:
         else:
             self.rec.publish("thread.message.incomplete", self.message)
         self.rec.publish("thread.run.step.completed", self.message_step)
-        await self.rec.persist(steps=[self.message_step], messages=[self.message])
+        # Written with the run's next change (its end, or the tool calls that follow), in one transaction.
+        self.rec.stage([self.message_step], [self.message])
         self.message = None
 
     async def _annotate(self, text: str) -> tuple[str, list[dict[str, Any]]]:
         annotations: list[dict[str, Any]] = []
-        for kind, outcomes in self.record.outcomes.items():
+        for kind in self.record.state.annotations:
             tool = self.server_tools.get(kind)
-            if tool is not None and outcomes:
-                text, found = await tool.annotate(text, outcomes)
+            if tool is not None:
+                text, found = await tool.annotate(text, self.record.state.outcomes(kind))
                 annotations.extend(found)
         return text, annotations
 
@@ -154,7 +159,7 @@ class TurnWriter:
             self.record.open_steps[self.tool_step["id"]] = self.tool_step
             self.rec.publish("thread.run.step.created", self.tool_step)
             self.rec.publish("thread.run.step.in_progress", self.tool_step)
-            await self.rec.persist(run=True, steps=[self.tool_step])
+            await self.rec.persist(steps=[self.tool_step])
         call = self.calls.get(delta.index)
         if call is None:
             call = self.calls[delta.index] = CallBuffer(delta.index, new_id("call"))
@@ -212,7 +217,7 @@ class TurnWriter:
     async def _run_tools(self, text: str, calls: list[CallBuffer], usage: dict[str, int]) -> NextStep:
         assert self.tool_step is not None
         step = self.tool_step
-        transcript = self.record.state.setdefault("transcript", [])
+        transcript = self.record.state.transcript
         transcript.append(
             {
                 "role": "assistant",
@@ -236,20 +241,22 @@ class TurnWriter:
             documents.append({"id": call.id, "type": call.kind, call.kind: outcome.details})
             transcript.append({"role": "tool", "tool_call_id": call.id, "content": outcome.output})
         step["step_details"] = {"type": "tool_calls", "tool_calls": documents}
+        self.rec.dirty = True
         if functions:
-            self.record.state["pending"] = {"step_id": step["id"], "usage": usage}
-            await self.rec.persist(run=True, steps=[step])
-            return RequiresAction(functions)
+            self.record.state.pending = Pending(step["id"], usage)
+            self.record.open_steps.pop(step["id"], None)  # it stays in_progress until the outputs come
+            return RequiresAction(functions, step)
         objects.end_step(step, "completed")
         step["usage"] = usage
         self.record.open_steps.pop(step["id"], None)
         self.rec.publish("thread.run.step.completed", step)
-        await self.rec.persist(run=True, steps=[step])
+        await self.rec.persist(steps=[step])
         return RunAgain()
 
     async def _execute(self, call: CallBuffer) -> ToolOutcome:
         tool = self.server_tools[call.kind]
-        record = self.record
+        record, state = self.record, self.record.state
+        number = state.tool_calls.get(call.kind, 0)
         definition = next((t for t in record.run.get("tools") or [] if t["type"] == call.kind), {"type": call.kind})
 
         async def emit(partial: dict[str, Any]) -> None:
@@ -264,16 +271,18 @@ class TurnWriter:
             thread_resources=record.thread.get("tool_resources") or {},
             definition=definition,
             model=record.run["model"],
-            include=list(record.state.get("include") or []),
+            # Result contents are always stored; readers ask for them with include[] (steps, events).
+            include=[*state.include, objects.RESULT_CONTENT],
             emit=emit,
+            call_number=number,
         )
+        state.tool_calls[call.kind] = number + 1
         try:
             arguments = json.loads(call.arguments or "{}")
             outcome = await tool.execute(context, arguments if isinstance(arguments, dict) else {})
         except Exception as exc:  # a broken tool call is the model's to see, not the run's end
             log.warning("server tool %s failed: %s", call.kind, exc)
             outcome = ToolOutcome(output=f"Error: {exc}", details={})
-        record.outcomes.setdefault(call.kind, []).append(outcome)
-        if outcome.message_parts:
-            record.state.setdefault("pending_parts", []).extend(outcome.message_parts)
+        state.annotations.setdefault(call.kind, []).append(outcome.annotation_context)
+        state.pending_parts.extend(outcome.message_parts)
         return outcome

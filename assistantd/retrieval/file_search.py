@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
+from assistantd.caller import Caller
 from assistantd.engine.tools import ToolContext, ToolOutcome
 from assistantd.errors import APIError
 from assistantd.protocol.tools import DEFAULT_RANKER
-from assistantd.retrieval.search import Result, Searcher
 
 MAX_TRACKED_RUNS = 10_000
 THREAD_STORE_WAIT_SECONDS = 60.0
@@ -25,6 +26,29 @@ DESCRIPTION = (
     "headed by a citation marker like 【0:1†file.pdf】. When you use a passage, cite it by copying its "
     "marker exactly into your answer."
 )
+
+
+class Result(Protocol):
+    """One passage found (the retrieval package's search result)."""
+
+    @property
+    def file_id(self) -> str: ...
+    @property
+    def filename(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def text(self) -> str: ...
+
+
+class Searcher(Protocol):
+    """What the tool needs of the vector-store search (the engine imports no service)."""
+
+    async def wait_ready(self, store_ids: list[str], seconds: float) -> None: ...
+
+    async def search(
+        self, caller: Caller, store_ids: list[str], texts: list[str], limit: int, threshold: float = 0.0
+    ) -> Sequence[Result]: ...
 
 
 def store_ids(context: ToolContext) -> list[str]:
@@ -110,7 +134,7 @@ class FileSearch:
                 output=f"File search failed: {exc.message}",
                 details={"ranking_options": ranking, "results": []},
             )
-        call = self._next_call(context.run_id)
+        call = context.call_number if context.call_number is not None else self._next_call(context.run_id)
         markers: dict[str, str] = {}
         lines = []
         for n, result in enumerate(results):

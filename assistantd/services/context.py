@@ -1,12 +1,5 @@
-"""Who is calling: their project (tenant) and the API version of the request."""
+"""Who is calling (kept here for the services; the engine reads it from ``assistantd.caller``)."""
 
-from __future__ import annotations
+from assistantd.caller import Caller
 
-from dataclasses import dataclass
-from typing import Literal
-
-
-@dataclass(frozen=True)
-class Caller:
-    project: str
-    api_version: Literal["v1", "v2"] = "v2"
+__all__ = ["Caller"]

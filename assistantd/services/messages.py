@@ -7,8 +7,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.engine.objects import message_document
 from assistantd.errors import InvalidRequest
-from assistantd.ids import new_id, now
 from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
 from assistantd.protocol.pages import PageParams
@@ -46,36 +46,6 @@ def content_parts(content: str | list[Any]) -> list[dict[str, Any]]:
     return parts
 
 
-def message_document(
-    thread_id: str,
-    role: str,
-    content: list[dict[str, Any]],
-    *,
-    attachments: list[dict[str, Any]] | None = None,
-    metadata: dict[str, str] | None = None,
-    assistant_id: str | None = None,
-    run_id: str | None = None,
-    status: str = "completed",
-) -> dict[str, Any]:
-    created = now()
-    return {
-        "id": new_id("message"),
-        "object": "thread.message",
-        "created_at": created,
-        "thread_id": thread_id,
-        "status": status,
-        "incomplete_details": None,
-        "completed_at": created if status == "completed" else None,
-        "incomplete_at": None,
-        "role": role,
-        "content": content,
-        "assistant_id": assistant_id,
-        "run_id": run_id,
-        "attachments": attachments or [],
-        "metadata": metadata or {},
-    }
-
-
 async def add_message(
     session: AsyncSession, caller: Caller, thread: ThreadRow, body: CreateMessage, param: str = ""
 ) -> dict[str, Any]:
@@ -94,9 +64,7 @@ async def add_message(
         attachments += v1.message_attachments(body.file_ids)
     await check_file_refs(session, caller, refs)
     await _attach_files(session, caller, thread, attachments, param)
-    document = message_document(
-        thread.id, body.role, content, attachments=attachments, metadata=body.metadata
-    )
+    document = message_document(thread.id, body.role, content, attachments=attachments, metadata=body.metadata)
     session.add(
         MessageRow(
             id=document["id"],
@@ -163,9 +131,7 @@ class Messages:
             )
             return v1.render_message(row.data, caller.api_version)
 
-    async def update(
-        self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage
-    ) -> dict[str, Any]:
+    async def update(self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage) -> dict[str, Any]:
         async with self.db.write() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             row = await documents.require(

@@ -1,4 +1,9 @@
-"""Runs in the database as the engine and the executor see them: load, save, leases, recovery."""
+"""Runs in the database as the run's owner (``engine/life.py``) and the executor see them.
+
+Only ``RunLife`` calls the writing methods here. A change is one transaction: a conditional
+``UPDATE`` of the run row (it applies only if the run still has a status the writer expects), then
+one upsert per table for its steps and messages (no read before writing).
+"""
 
 from __future__ import annotations
 
@@ -6,103 +11,116 @@ import time
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.engine.record import RunRecord
+from assistantd.engine.record import ACTIVE, EXECUTABLE, Change, Current, Run, RunRecord, RunState, Warm
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, MessageRow, RunRow, RunStepRow, ThreadRow
 
-# Statuses a worker executes; requires_action waits for the client and holds no lease.
-EXECUTABLE = ("queued", "in_progress", "cancelling")
+
+def run_from_row(row: RunRow) -> Run:
+    return Run(row.project, row.data, RunState.from_json(row.state))
 
 
 class DbRunStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
 
-    async def load(self, run_id: str) -> RunRecord:
-        async with self.db.read() as session:
-            row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
-            thread = (await session.execute(select(ThreadRow).where(ThreadRow.id == row.thread_id))).scalar_one()
-            assistant_id = row.data["assistant_id"]
-            assistant = (await session.execute(select(AssistantRow).where(AssistantRow.id == assistant_id))).scalar()
-            messages = (
-                await session.execute(
-                    select(MessageRow).where(MessageRow.thread_id == row.thread_id).order_by(MessageRow.seq)
-                )
-            ).scalars()
-            steps = (
-                await session.execute(select(RunStepRow).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq))
-            ).scalars()
-            history: list[dict[str, Any]] = []
-            record = RunRecord(
-                project=row.project,
-                run=dict(row.data),
-                state=dict(row.state or {}),
-                thread=thread.data,
-                assistant=assistant.data if assistant else {},
-                history=history,
+    def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
+        assert isinstance(transaction, AsyncSession)
+        doc = run.doc
+        transaction.add(
+            RunRow(
+                id=run.id,
+                project=run.project,
+                created_at=doc["created_at"],
+                thread_id=doc["thread_id"],
+                status=doc["status"],
+                lease_owner=owner,
+                lease_expires_at=lease_until,
+                expires_at=doc.get("expires_at"),
+                state=run.state.to_json(),
+                data=doc,
             )
-            for message in messages:
-                if message.run_id != run_id:
-                    history.append(message.data)
-                elif message.data.get("status") == "in_progress":
-                    record.open_messages[message.id] = dict(message.data)
-            for step in steps:
-                if step.data.get("status") == "in_progress":
-                    record.open_steps[step.id] = dict(step.data)
+        )
+
+    async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
+        async with self.db.read() as session:
+            if warm is not None:
+                run, thread, assistant = warm.run, warm.thread, warm.assistant
+            else:
+                row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
+                run = run_from_row(row)
+                query = select(ThreadRow.data).where(ThreadRow.id == row.thread_id)
+                thread = (await session.execute(query)).scalar() or {}
+                assistant_id = row.data["assistant_id"]
+                query = select(AssistantRow.data).where(AssistantRow.id == assistant_id)
+                assistant = (await session.execute(query)).scalar() or {}
+            thread_id = run.doc["thread_id"]
+            query = select(MessageRow.run_id, MessageRow.data).where(MessageRow.thread_id == thread_id)
+            messages = (await session.execute(query.order_by(MessageRow.seq))).all()
+            record = RunRecord(run.project, dict(run.doc), run.state, thread, assistant, [])
+            for message_run, data in messages:
+                if message_run != run_id:
+                    record.history.append(data)
+                elif data.get("status") == "in_progress":
+                    record.open_messages[data["id"]] = dict(data)
+            if warm is None:
+                query = select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq)
+                for data in (await session.execute(query)).scalars():
+                    if data.get("status") == "in_progress":
+                        record.open_steps[data["id"]] = dict(data)
             return record
 
-    async def save(
+    async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:
+        async with self.db.write() as session:
+            if change.doc is not None:
+                values = _run_values(change, owner, lease_until)
+                query = update(RunRow).where(RunRow.id == change.run_id)
+                if change.expect is not None:
+                    query = query.where(RunRow.status.in_(change.expect))
+                result = await session.execute(query.values(**values))
+                if result.rowcount == 0:  # type: ignore[attr-defined]
+                    found = select(RunRow.status, RunRow.data).where(RunRow.id == change.run_id)
+                    status, doc = (await session.execute(found)).one()
+                    return Current(status, doc)
+            columns = {"project": change.project, "run_id": change.run_id, "thread_id": change.thread_id}
+            await self._upsert(session, RunStepRow, change.steps, columns)
+            await self._upsert(session, MessageRow, change.messages, columns)
+            if change.discard:
+                await session.execute(delete(RunStepRow).where(RunStepRow.id.in_(change.discard)))
+                await session.execute(delete(MessageRow).where(MessageRow.id.in_(change.discard)))
+        return None
+
+    async def _upsert(
         self,
-        run_id: str,
-        *,
-        run: dict[str, Any] | None = None,
-        state: dict[str, Any] | None = None,
-        steps: list[dict[str, Any]] | None = None,
-        messages: list[dict[str, Any]] | None = None,
-        release: bool = False,
+        session: AsyncSession,
+        table: type[RunStepRow] | type[MessageRow],
+        docs: list[dict[str, Any]],
+        columns: dict[str, Any],
     ) -> None:
-        async with self.db.write() as session:
-            row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
-            values: dict[str, Any] = {}
-            if run is not None:
-                if row.status == "cancelling" and run["status"] in ("queued", "in_progress"):
-                    # A cancel arrived while the worker was writing: the cancel wins.
-                    run = {**run, "status": "cancelling"}
-                values["data"] = run
-                values["status"] = run["status"]
-            if state is not None:
-                values["state"] = state
-            if release:
-                values["lease_owner"] = None
-                values["lease_expires_at"] = None
-            if values:
-                await session.execute(update(RunRow).where(RunRow.id == run_id).values(**values))
-            for step in steps or []:
-                await _upsert(session, RunStepRow, step, project=row.project, run_id=row.id, thread_id=row.thread_id)
-            for message in messages or []:
-                await _upsert(session, MessageRow, message, project=row.project, run_id=row.id, thread_id=row.thread_id)
+        """Insert each document, or replace the one stored under its id: one statement, no read."""
+        if not docs:
+            return
+        rows = [{"id": d["id"], "created_at": d["created_at"], "data": d, **columns} for d in docs]
+        query = self._insert(table).values(rows)
+        await session.execute(query.on_conflict_do_update(index_elements=["id"], set_={"data": query.excluded.data}))
 
-    async def discard(self, step_ids: list[str], message_ids: list[str]) -> None:
-        """Forget steps and messages a crashed worker left half-made."""
-        async with self.db.write() as session:
-            if step_ids:
-                await session.execute(delete(RunStepRow).where(RunStepRow.id.in_(step_ids)))
-            if message_ids:
-                await session.execute(delete(MessageRow).where(MessageRow.id.in_(message_ids)))
+    async def statuses(self, run_ids: list[str]) -> dict[str, str]:
+        async with self.db.read() as session:
+            rows = await session.execute(select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids)))
+            return {run_id: status for run_id, status in rows}
 
-    async def renew(self, owner: str, run_ids: list[str], lease_seconds: float) -> dict[str, str]:
-        """Extend our leases; answers each run's status (so a cancel from elsewhere is seen)."""
-        if not run_ids:
-            return {}
+    async def renew(self, owner: str, run_ids: list[str], lease_seconds: float) -> None:
+        """Extend our leases on the runs we execute."""
         async with self.db.write() as session:
             await session.execute(
                 update(RunRow)
                 .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner)
                 .values(lease_expires_at=time.time() + lease_seconds)
             )
-            rows = await session.execute(select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids)))
-            return {run_id: status for run_id, status in rows}
 
     async def release_all(self, owner: str) -> None:
         """Give up our leases at once (clean shutdown), so the next server resumes those runs."""
@@ -111,49 +129,45 @@ class DbRunStore:
                 update(RunRow).where(RunRow.lease_owner == owner).values(lease_owner=None, lease_expires_at=0.0)
             )
 
-    async def claim_orphans(self, owner: str, lease_seconds: float, limit: int = 20) -> list[tuple[str, str]]:
-        """Take over runs whose worker's lease ran out (its process died); ``(run_id, status)``."""
+    async def claim_orphans(self, owner: str, lease_seconds: float, limit: int = 20) -> list[str]:
+        """Take over runs whose worker's lease ran out (its process died)."""
         clock = time.time()
+        stale = (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at < clock)
+        query = select(RunRow.id).where(RunRow.status.in_(EXECUTABLE), stale).order_by(RunRow.seq).limit(limit)
+        async with self.db.read() as session:
+            if not (await session.execute(query)).first():
+                return []  # the usual case: nothing to claim, and no write transaction for it
         async with self.db.write() as session:
-            query = (
-                select(RunRow.id, RunRow.status)
-                .where(
-                    RunRow.status.in_(EXECUTABLE),
-                    (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at < clock),
-                )
-                .order_by(RunRow.seq)
-                .limit(limit)
-            )
             if not self.db.is_sqlite:
                 # Replicas sharing PostgreSQL never claim the same run twice.
                 query = query.with_for_update(skip_locked=True)
-            found = [(run_id, status) for run_id, status in await session.execute(query)]
+            found = list((await session.execute(query)).scalars())
             if found:
                 await session.execute(
                     update(RunRow)
-                    .where(RunRow.id.in_([run_id for run_id, _ in found]))
+                    .where(RunRow.id.in_(found))
                     .values(lease_owner=owner, lease_expires_at=clock + lease_seconds)
                 )
             return found
 
     async def overdue(self, limit: int = 50) -> list[str]:
-        """Runs waiting for tool outputs past their ``expires_at``."""
-        clock = time.time()
+        """Active runs past their ``expires_at``."""
+        query = select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.expires_at <= time.time())
         async with self.db.read() as session:
-            rows = await session.execute(
-                select(RunRow.id, RunRow.data).where(RunRow.status == "requires_action").order_by(RunRow.seq)
-            )
-            due = [run_id for run_id, data in rows if data.get("expires_at") and data["expires_at"] <= clock]
-        return due[:limit]
+            return list((await session.execute(query.order_by(RunRow.seq).limit(limit))).scalars())
 
 
-async def _upsert(
-    session: Any, table: type[RunStepRow] | type[MessageRow], doc: dict[str, Any], **columns: Any
-) -> None:
-    """Insert a run's step or message the first time it is saved, replace its document afterwards."""
-    existing = (await session.execute(select(table.seq).where(table.id == doc["id"]))).scalar()
-    if existing is None:
-        session.add(table(id=doc["id"], created_at=doc["created_at"], data=doc, **columns))
-    else:
-        await session.execute(update(table).where(table.id == doc["id"]).values(data=doc))
-
+def _run_values(change: Change, owner: str, lease_until: float) -> dict[str, Any]:
+    assert change.doc is not None
+    values: dict[str, Any] = {
+        "data": change.doc,
+        "status": change.doc["status"],
+        "expires_at": change.doc.get("expires_at"),
+    }
+    if change.state is not None:
+        values["state"] = change.state.to_json()
+    if change.lease == "take":
+        values.update(lease_owner=owner, lease_expires_at=lease_until)
+    elif change.lease == "release":
+        values.update(lease_owner=None, lease_expires_at=None)
+    return values

@@ -1,22 +1,24 @@
 """Runs: create (and create-thread-and-run), retrieve, list, update, cancel, submit tool outputs.
 
-Creating or resuming a run leases it to this process and hands it to the executor; the events of
-that segment go to the in-process bus, where a streaming request reads them.
+The service validates a request and asks ``RunLife`` (the one owner of a run's life) for the
+transition. Creating or resuming a run leases it to this process and hands it to the executor; the
+events of that segment go to the in-process bus, where a streaming request reads them.
 """
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.engine.events import EventBus, ObjectEvent
-from assistantd.engine.loop import end_run
-from assistantd.engine.record import Recorder
-from assistantd.errors import InvalidRequest, invalid_value
+from assistantd.engine.life import RunLife, Superseded
+from assistantd.engine.record import ACTIVE, FINISHED, Run, RunState, Warm
+from assistantd.errors import InvalidRequest, invalid_value, not_found
 from assistantd.executor import Executor
 from assistantd.ids import new_id, now
+from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.runs import (
@@ -30,13 +32,13 @@ from assistantd.protocol.runs import (
 )
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services.context import Caller
-from assistantd.services.messages import active_run_id, add_message
+from assistantd.services.messages import add_message
+from assistantd.services.run_store import run_from_row
 from assistantd.services.threads import create_thread
+from assistantd.services.v1files import assistant_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, RunRow, RunStepRow, ThreadRow
-
-FINISHED = ("completed", "failed", "cancelled", "expired", "incomplete")
 
 
 def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, expiry_seconds: int) -> dict[str, Any]:
@@ -104,28 +106,42 @@ async def _assistant(session: AsyncSession, caller: Caller, assistant_id: str) -
     return await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
 
 
+async def _thread_for_run(session: AsyncSession, caller: Caller, thread_id: str) -> ThreadRow:
+    """The thread (or 404), refused when it has an active run: one statement."""
+    active = (
+        select(RunRow.id).where(RunRow.thread_id == ThreadRow.id, RunRow.status.in_(ACTIVE)).limit(1).scalar_subquery()
+    )
+    query = select(ThreadRow, active).where(ThreadRow.project == caller.project, ThreadRow.id == thread_id)
+    found = (await session.execute(query)).first()
+    if found is None:
+        raise not_found("thread", thread_id)
+    thread, active_id = found
+    if active_id:
+        raise InvalidRequest(f"Thread {thread_id} already has an active run {active_id}.")
+    return thread
+
+
 class Runs:
-    def __init__(self, db: Database, executor: Executor, bus: EventBus, expiry_seconds: int) -> None:
+    def __init__(self, db: Database, life: RunLife, executor: Executor, expiry_seconds: int) -> None:
         self.db = db
+        self.life = life
         self.executor = executor
-        self.bus = bus
         self.expiry_seconds = expiry_seconds
 
     async def create(
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
     ) -> dict[str, Any]:
         async with self.db.write() as session:
-            thread = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            thread = await _thread_for_run(session, caller, thread_id)
             assistant = await _assistant(session, caller, body.assistant_id)
-            active = await active_run_id(session, thread_id)
-            if active:
-                raise InvalidRequest(f"Thread {thread_id} already has an active run {active}.")
             for index, message in enumerate(body.additional_messages or []):
                 await add_message(session, caller, thread, message, param=f"additional_messages[{index}].")
-            state = {"additional_instructions": body.additional_instructions, "include": include or []}
-            run = self._insert(session, caller, thread.id, assistant.data, body, state)
-        self._start(run, keep=bool(body.stream))
-        return run
+            state = RunState(include=include or [], additional_instructions=body.additional_instructions)
+            run = self._new(session, caller, thread.id, assistant.data, body, state)
+            warm = Warm(run, thread.data, assistant.data)
+        self.life.announce(run, None, keep=bool(body.stream))
+        self.executor.submit(run.id, warm)
+        return run.doc
 
     async def create_and_run(
         self, caller: Caller, body: CreateThreadAndRun, include: list[str] | None = None
@@ -137,52 +153,58 @@ class Runs:
         async with self.db.write() as session:
             assistant = await _assistant(session, caller, body.assistant_id)
             thread = await create_thread(session, caller, thread_body)
-            run = self._insert(session, caller, thread.id, assistant.data, body, {"include": include or []})
+            run = self._new(session, caller, thread.id, assistant.data, body, RunState(include=include or []))
             thread_doc = thread.data
-        self._start(run, thread_doc, keep=bool(body.stream))
-        return thread_doc, run
+            warm = Warm(run, thread_doc, assistant.data)
+        self.life.announce(run, thread_doc, keep=bool(body.stream))
+        self.executor.submit(run.id, warm)
+        return thread_doc, run.doc
 
-    def _insert(
+    def _new(
         self,
         session: AsyncSession,
         caller: Caller,
         thread_id: str,
         assistant: dict[str, Any],
         body: RunOptions,
-        state: dict[str, Any],
-    ) -> dict[str, Any]:
-        run = run_document(thread_id, assistant, body, self.expiry_seconds)
-        _check_tool_choice(run)
-        session.add(
-            RunRow(
-                id=run["id"],
-                project=caller.project,
-                created_at=run["created_at"],
-                thread_id=thread_id,
-                status="queued",
-                lease_owner=self.executor.owner,
-                lease_expires_at=self.executor.lease_until(),
-                state=state,
-                data=run,
-            )
-        )
+        state: RunState,
+    ) -> Run:
+        document = run_document(thread_id, assistant, body, self.expiry_seconds)
+        _check_tool_choice(document)
+        run = Run(caller.project, document, state)
+        self.life.create(session, run)
         return run
 
-    def _start(self, run: dict[str, Any], thread: dict[str, Any] | None = None, *, keep: bool) -> None:
-        self.bus.open(run["id"], keep)
-        if thread is not None:
-            self.bus.publish(run["id"], ObjectEvent("thread.created", thread))
-        self.bus.publish(run["id"], ObjectEvent("thread.run.created", run))
-        self.bus.publish(run["id"], ObjectEvent("thread.run.queued", run))
-        self.executor.submit(run["id"])
-
     async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:
-        await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-        return await documents.require(session, RunRow, caller.project, run_id, "run", RunRow.thread_id == thread_id)
+        row = await documents.fetch(session, RunRow, caller.project, run_id, RunRow.thread_id == thread_id)
+        if row is None:
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            raise not_found("run", run_id)
+        return row
 
     async def retrieve(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
+        params = {"id": run_id, "project": caller.project, "thread": thread_id}
+        data = await self.db.document("runs", "id = :id AND project = :project AND thread_id = :thread", params)
+        if data is None:
+            async with self.db.read() as session:
+                await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            raise not_found("run", run_id)
+        return data
+
+    async def present(self, caller: Caller, runs: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        """Runs as the caller's API version shows them; v1's ``file_ids`` are their assistants' files."""
+        if caller.api_version == "v2":
+            return runs
+        shown = []
         async with self.db.read() as session:
-            return (await self._row(session, caller, thread_id, run_id)).data
+            files: dict[str, builtins.list[str]] = {}
+            for run in runs:
+                assistant_id = run["assistant_id"]
+                if assistant_id not in files:
+                    row = await documents.fetch(session, AssistantRow, caller.project, assistant_id)
+                    files[assistant_id] = await assistant_file_ids(session, row.data) if row else []
+                shown.append({**v1.render_run(run, "v1"), "file_ids": files[assistant_id]})
+        return shown
 
     async def list(self, caller: Caller, thread_id: str, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -190,96 +212,59 @@ class Runs:
             return await documents.list_page(session, RunRow, caller.project, params, RunRow.thread_id == thread_id)
 
     async def update(self, caller: Caller, thread_id: str, run_id: str, body: ModifyRun) -> dict[str, Any]:
-        async with self.db.write() as session:
-            row = await self._row(session, caller, thread_id, run_id)
-            document = dict(row.data)
-            if body.metadata is not None:
-                document["metadata"] = body.metadata
-            documents.save(row, document)
-            return document
+        async with self.db.read() as session:
+            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+        if body.metadata is None:
+            return run.doc
+        while (moved := await self.life.modify(run, body.metadata)) is not None:
+            run = Run(run.project, moved.doc, run.state)  # it moved meanwhile: write over what it is now
+        return {**run.doc, "metadata": body.metadata}
 
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
-        async with self.db.write() as session:
-            row = await self._row(session, caller, thread_id, run_id)
-            status = row.status
-            if status in FINISHED:
-                raise InvalidRequest(f"Cannot cancel run with status '{status}'.")
-            document = {**row.data, "status": "cancelling"}
-            if status != "cancelling":
-                await session.execute(
-                    update(RunRow).where(RunRow.id == run_id).values(status="cancelling", data=document)
-                )
-        if status == "cancelling":
-            return document
-        self.bus.publish(run_id, ObjectEvent("thread.run.cancelling", document))
-        if status == "requires_action" or (run_id in self.executor.local and run_id not in self.executor.running):
-            # Nothing is executing it: end it here.
-            await self._end(run_id, "cancelled")
+        async with self.db.read() as session:
+            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+        while run.status != "cancelling":
+            if run.status in FINISHED:
+                raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
+            moved = await self.life.cancel(run)
+            if moved is None:
+                break
+            run = Run(run.project, moved.doc, run.state)  # it moved meanwhile: decide again
         else:
-            self.executor.cancel(run_id)  # else its worker (maybe another replica) sees "cancelling"
-        return document
-
-    async def _end(self, run_id: str, status: str) -> None:
-        record = await self.executor.store.load(run_id)
-        await end_run(Recorder(self.executor.store, self.bus, record), status)
+            return run.doc
+        if run.status == "requires_action" or self.executor.take_idle(run_id):
+            # Nothing is executing it: end it here.
+            await self.life.finish(run_id, "cancelled", ("cancelling",))
+        else:
+            self.executor.stop_run(run_id)  # else its worker (maybe another process) sees "cancelling"
+        return {**run.doc, "status": "cancelling"}
 
     async def submit_tool_outputs(
         self, caller: Caller, thread_id: str, run_id: str, body: SubmitToolOutputs
     ) -> dict[str, Any]:
-        expired = False
-        async with self.db.write() as session:
-            row = await self._row(session, caller, thread_id, run_id)
-            status = row.status
-            if status == "requires_action" and (row.data.get("expires_at") or 0) <= now():
-                status, expired = "expired", True
+        async with self.db.read() as session:
+            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            status = run.status
+            if status == "requires_action" and (run.doc.get("expires_at") or 0) <= now():
+                await self.executor.expire(run_id)
+                status = "expired"
             if status != "requires_action":
-                error = InvalidRequest(f'Runs in status "{status}" do not accept tool outputs.')
-            else:
-                error = None
-                run, step = await self._apply_outputs(session, row, body)
-        if expired:
-            await self.executor.expire(run_id)
-        if error is not None:
-            raise error
-        self.bus.open(run_id, bool(body.stream))
-        self.bus.publish(run_id, ObjectEvent("thread.run.step.completed", step))
-        self.bus.publish(run_id, ObjectEvent("thread.run.queued", run))
+                raise InvalidRequest(f'Runs in status "{status}" do not accept tool outputs.')
+            expected, outputs = _outputs(run, body)
+            step_id = run.state.pending.step_id if run.state.pending else ""
+            step = await documents.require(session, RunStepRow, run.project, step_id, "run step")
+        try:
+            document = await self.life.resume(run, step.data, outputs, expected, keep=bool(body.stream))
+        except Superseded as moved:
+            raise InvalidRequest(f'Runs in status "{moved.current.status}" do not accept tool outputs.') from None
         self.executor.submit(run_id)
-        return run
+        return document
 
-    async def _apply_outputs(
-        self, session: AsyncSession, row: RunRow, body: SubmitToolOutputs
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        calls = row.data["required_action"]["submit_tool_outputs"]["tool_calls"]
-        expected = [call["id"] for call in calls]
-        got = [output.tool_call_id for output in body.tool_outputs]
-        if sorted(expected) != sorted(got):
-            raise InvalidRequest(f"Expected tool outputs for call_ids {expected!r}, got {got!r}", param="tool_outputs")
-        outputs = {o.tool_call_id: o.output for o in body.tool_outputs}
-        state = dict(row.state or {})
-        pending = state.pop("pending", {}) or {}
-        step_row = await documents.require(session, RunStepRow, row.project, pending.get("step_id", ""), "run step")
-        step = dict(step_row.data)
-        tool_calls = [dict(call) for call in step["step_details"]["tool_calls"]]
-        for call in tool_calls:
-            if call["type"] == "function" and call["id"] in outputs:
-                call["function"] = {**call["function"], "output": outputs[call["id"]]}
-        step["step_details"] = {"type": "tool_calls", "tool_calls": tool_calls}
-        step.update(status="completed", completed_at=now(), usage=pending.get("usage"))
-        documents.save(step_row, step)
-        transcript = list(state.get("transcript") or [])
-        transcript += [{"role": "tool", "tool_call_id": cid, "content": outputs[cid]} for cid in expected]
-        state["transcript"] = transcript
-        run = {**row.data, "status": "queued", "required_action": None}
-        await session.execute(
-            update(RunRow)
-            .where(RunRow.id == row.id)
-            .values(
-                status="queued",
-                data=run,
-                state=state,
-                lease_owner=self.executor.owner,
-                lease_expires_at=self.executor.lease_until(),
-            )
-        )
-        return run, step
+
+def _outputs(run: Run, body: SubmitToolOutputs) -> tuple[list[str], dict[str, str]]:
+    calls = run.doc["required_action"]["submit_tool_outputs"]["tool_calls"]
+    expected = [call["id"] for call in calls]
+    got = [output.tool_call_id for output in body.tool_outputs]
+    if sorted(expected) != sorted(got):
+        raise InvalidRequest(f"Expected tool outputs for call_ids {expected!r}, got {got!r}", param="tool_outputs")
+    return expected, {o.tool_call_id: o.output for o in body.tool_outputs}

@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import builtins
-import copy
 from typing import Any
 
+from assistantd.engine.objects import step_as_asked
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import RunRow, RunStepRow, ThreadRow
 
-RESULT_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
-
 
 def render(step: dict[str, Any], include: list[str]) -> dict[str, Any]:
     """The step as the client asked for it: result contents are dropped unless included."""
-    if RESULT_CONTENT in include or step.get("type") != "tool_calls":
-        return step
-    calls = step.get("step_details", {}).get("tool_calls") or []
-    if not any(call.get("type") == "file_search" for call in calls):
-        return step
-    step = copy.deepcopy(step)
-    for call in step["step_details"]["tool_calls"]:
-        for result in (call.get("file_search") or {}).get("results") or []:
-            result.pop("content", None)
-    return step
+    return step_as_asked(step, include)
 
 
 class Steps:

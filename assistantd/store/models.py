@@ -55,6 +55,8 @@ class RunRow(DocumentRow, Base):
     # Which worker executes the run, and until when its claim holds (see the executor).
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The wire document's ``expires_at`` (migration 0003), so the sweeper finds overdue runs by index.
+    expires_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     # Engine state that is not part of the wire object (pending tool calls, partial output...).
     state: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
 

@@ -1,0 +1,12 @@
+"""Who is calling: their project (tenant) and the API version of the request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class Caller:
+    project: str
+    api_version: Literal["v1", "v2"] = "v2"

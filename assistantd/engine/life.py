@@ -1,0 +1,351 @@
+"""The one owner of a run's life: create, start, pause, resume, cancel, expire, end.
+
+Every change to a run's status, lease or state happens here: each transition changes the typed run
+(wire document + ``RunState``), persists it through the ``RunStore`` seam and publishes its event.
+A write names the statuses it expects to find, so two processes (replicas, or workers of one
+server) never both move a run: the loser learns the run's current status and stops.
+
+``Recorder`` is a run's handle while a worker executes it: it publishes at once and persists in
+order in the background, so the next token never waits on the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from typing import Any
+
+from assistantd.engine import objects
+from assistantd.engine.events import EventBus, EventName, ObjectEvent, StreamEnd, StreamError
+from assistantd.engine.record import (
+    FINISHED,
+    Change,
+    Current,
+    Lease,
+    Run,
+    RunRecord,
+    RunStore,
+    Warm,
+)
+from assistantd.ids import now
+
+RUN_TIMESTAMP = {
+    "completed": "completed_at",
+    "failed": "failed_at",
+    "cancelled": "cancelled_at",
+    "expired": None,
+    "incomplete": None,
+}
+STEP_STATUS = {"failed": "failed", "cancelled": "cancelled", "expired": "expired", "incomplete": "cancelled"}
+MESSAGE_REASON = {"failed": "run_failed", "cancelled": "run_cancelled", "expired": "run_expired"}
+# Statuses from which a run may end (a finished run never changes again).
+ENDABLE = ("queued", "in_progress", "requires_action", "cancelling")
+# Statuses in which a worker's progress is written: a cancel or an expiry from elsewhere wins.
+PROGRESSING = ("queued", "in_progress")
+
+
+class Superseded(Exception):
+    """Another process moved the run (cancelled, expired or took it over): stop executing it."""
+
+    def __init__(self, current: Current) -> None:
+        super().__init__(current.status)
+        self.current = current
+
+
+class RunLife:
+    def __init__(self, store: RunStore, bus: EventBus, owner: str, lease_seconds: float) -> None:
+        self.store = store
+        self.bus = bus
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+
+    def lease_until(self) -> float:
+        return time.time() + self.lease_seconds
+
+    def recorder(self, record: RunRecord) -> Recorder:
+        return Recorder(self, record)
+
+    async def apply(self, change: Change) -> Current | None:
+        return await self.store.apply(change, self.owner, self.lease_until())
+
+    # -- create ------------------------------------------------------------------------------------
+
+    def create(self, transaction: object, run: Run) -> None:
+        """Insert a queued run (leased to this process) in the caller's transaction."""
+        self.store.add(transaction, run, self.owner, self.lease_until())
+
+    def announce(self, run: Run, thread: dict[str, Any] | None, keep: bool) -> None:
+        """Once the run is committed: open its event channel and say it is queued."""
+        self.bus.open(run.id, keep)
+        if thread is not None:
+            self.bus.publish(run.id, ObjectEvent("thread.created", thread))
+        self.bus.publish(run.id, ObjectEvent("thread.run.created", copy.deepcopy(run.doc)))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", copy.deepcopy(run.doc)))
+
+    async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
+        return await self.store.load(run_id, warm)
+
+    # -- start, pause, resume -------------------------------------------------------------------
+
+    def start(self, rec: Recorder) -> None:
+        """queued -> in_progress. Persisted with the run's first output (or its end), not alone."""
+        run = rec.record.run
+        run["status"] = "in_progress"
+        run["started_at"] = run.get("started_at") or now()
+        rec.dirty = True
+        rec.publish("thread.run.in_progress", run)
+
+    async def pause(self, rec: Recorder, tool_calls: list[dict[str, Any]], step: dict[str, Any]) -> None:
+        """in_progress -> requires_action: wait for the client's tool outputs, holding no lease."""
+        run = rec.record.run
+        run["status"] = "requires_action"
+        run["required_action"] = {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": tool_calls}}
+        # Persist before telling anyone, so a client that answers at once finds the run waiting.
+        await rec.persist(steps=[step], lease="release", wait=True)
+        rec.publish("thread.run.requires_action", run)
+        rec.end()
+
+    async def resume(
+        self, run: Run, step: dict[str, Any], outputs: dict[str, str], order: list[str], keep: bool
+    ) -> dict[str, Any]:
+        """requires_action -> queued with the tool outputs, leased to this process; raises if moved."""
+        tool_calls = [dict(call) for call in step["step_details"]["tool_calls"]]
+        for call in tool_calls:
+            if call["type"] == "function" and call["id"] in outputs:
+                call["function"] = {**call["function"], "output": outputs[call["id"]]}
+        state = run.state
+        step = {**step, "step_details": {"type": "tool_calls", "tool_calls": tool_calls}}
+        step.update(status="completed", completed_at=now(), usage=state.pending.usage if state.pending else None)
+        state.pending = None
+        state.transcript += [{"role": "tool", "tool_call_id": cid, "content": outputs[cid]} for cid in order]
+        doc = {**run.doc, "status": "queued", "required_action": None}
+        change = Change(run.id, run.project, doc["thread_id"], doc=doc, state=state, steps=[step], lease="take")
+        change.expect = ("requires_action",)
+        current = await self.apply(change)
+        if current is not None:
+            raise Superseded(current)
+        self.bus.open(run.id, keep)
+        self.bus.publish(run.id, ObjectEvent("thread.run.step.completed", objects.step_as_asked(step, state.include)))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", copy.deepcopy(doc)))
+        return doc
+
+    async def interrupted(self, record: RunRecord) -> None:
+        """A server died while writing this run's output: drop the half-made output, count the loss."""
+        run = record.run
+        record.state.interruptions += 1
+        discard = [*record.open_steps, *record.open_messages]
+        record.open_steps.clear()
+        record.open_messages.clear()
+        change = Change(run["id"], record.project, run["thread_id"], doc=run, state=record.state, discard=discard)
+        change.expect = (run["status"],)
+        current = await self.apply(change)
+        if current is not None:
+            raise Superseded(current)
+
+    async def modify(self, run: Run, metadata: dict[str, str]) -> Current | None:
+        """A client's metadata change, written only over the status it was read with; None when applied."""
+        doc = {**run.doc, "metadata": metadata}
+        return await self.apply(Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,)))
+
+    # -- cancel, expire, end ----------------------------------------------------------------------
+
+    async def cancel(self, run: Run) -> Current | None:
+        """-> cancelling (whoever executes it ends it ``cancelled``); None when applied."""
+        if run.status not in ("queued", "in_progress", "requires_action"):
+            return Current(run.status, run.doc)
+        doc = {**run.doc, "status": "cancelling"}
+        change = Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,))
+        current = await self.apply(change)
+        if current is None:
+            self.bus.publish(run.id, ObjectEvent("thread.run.cancelling", doc))
+        return current
+
+    async def finish(self, run_id: str, status: str, only_from: tuple[str, ...] = ENDABLE) -> None:
+        """End a run nobody is executing (here): cancelled, expired or failed."""
+        record = await self.load(run_id)
+        if record.run["status"] not in only_from:
+            return
+        rec = self.recorder(record)
+        try:
+            await self.end(rec, status, expect=(record.run["status"],))
+        except Superseded:
+            pass  # moved meanwhile (e.g. resumed by a client, or ended by another process)
+
+    async def end(
+        self,
+        rec: Recorder,
+        status: str,
+        error: dict[str, Any] | None = None,
+        stream_error: str | None = None,
+        reason: str | None = None,
+        expect: tuple[str, ...] = ENDABLE,
+    ) -> None:
+        """Move the run to a final status, closing whatever step or message is still open.
+
+        Once begun, ending runs to its end (the final events published) even if the caller is
+        cancelled meanwhile; the cancellation is raised afterwards.
+        """
+        if rec.ended:
+            return
+        rec.ended = True
+        ending = asyncio.ensure_future(self._end(rec, status, error, stream_error, reason, expect))
+        try:
+            await asyncio.shield(ending)
+        except asyncio.CancelledError:
+            if not ending.done():
+                await ending
+            raise
+
+    async def _end(
+        self,
+        rec: Recorder,
+        status: str,
+        error: dict[str, Any] | None,
+        stream_error: str | None,
+        reason: str | None,
+        expect: tuple[str, ...],
+    ) -> None:
+        record, run = rec.record, rec.record.run
+        try:
+            await rec.flush()
+        except Superseded:
+            pass  # an earlier write found the run moved: this final write decides (or fails) on its own
+        steps, messages, discard = close_open(record, status, error)
+        run["status"] = status
+        run["required_action"] = None
+        stamp = RUN_TIMESTAMP[status]
+        if stamp:
+            run[stamp] = now()
+        if error is not None:
+            run["last_error"] = error
+        if reason is not None:
+            run["incomplete_details"] = {"reason": reason}
+        if status in ("completed", "failed", "incomplete"):
+            state = record.state
+            run["usage"] = objects.usage_document(state.prompt_tokens, state.completion_tokens)
+        run["expires_at"] = None
+        # Persist first: a client that sees the final event reads the same state back.
+        await rec.persist(steps=steps, messages=messages, discard=discard, lease="release", wait=True, expect=expect)
+        for message in messages:
+            rec.publish("thread.message.incomplete", message)
+        for step in steps:
+            rec.publish(f"thread.run.step.{step['status']}", step)  # type: ignore[arg-type]
+        rec.publish(f"thread.run.{status}", run)  # type: ignore[arg-type]
+        rec.end(stream_error)
+
+    def closed_elsewhere(self, rec: Recorder, current: Current) -> None:
+        """Another process ended the run this one was executing: pass its final state to the stream."""
+        if current.status in FINISHED:
+            rec.publish(f"thread.run.{current.status}", current.doc)  # type: ignore[arg-type]
+        rec.end()
+
+
+def close_open(
+    record: RunRecord, status: str, error: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Close the open steps and messages; a message with nothing in it is deleted, with its step."""
+    steps: list[dict[str, Any]] = []
+    messages: list[dict[str, Any]] = []
+    discard: list[str] = []
+    for message in record.open_messages.values():
+        text = record.partial.pop(message["id"], "")
+        if text:
+            message["content"] = [*message["content"], {"type": "text", "text": {"value": text, "annotations": []}}]
+        if not message["content"]:
+            discard.append(message["id"])
+            continue
+        objects.incomplete_message(message, MESSAGE_REASON.get(status, "run_cancelled"))
+        messages.append(message)
+    for step in record.open_steps.values():
+        details = step["step_details"]
+        if details.get("type") == "message_creation" and details["message_creation"]["message_id"] in discard:
+            discard.append(step["id"])
+            continue
+        objects.end_step(step, STEP_STATUS.get(status, "cancelled"), error)
+        steps.append(step)
+    record.open_steps.clear()
+    record.open_messages.clear()
+    return steps, messages, discard
+
+
+class Recorder:
+    """A run's handle while it executes: publishes first, persists in order in the background."""
+
+    def __init__(self, life: RunLife, record: RunRecord) -> None:
+        self.life = life
+        self.record = record
+        # The run's document or state changed since it was last written.
+        self.dirty = False
+        # ``RunLife.end`` began for this run (it ends once).
+        self.ended = False
+        # Documents to write with the next persist, by id (copies taken when staged).
+        self._staged: dict[str, dict[str, Any]] = {}
+        self._staged_messages: dict[str, dict[str, Any]] = {}
+        self._writing: asyncio.Task[Current | None] | None = None
+
+    def publish(self, name: EventName, data: dict[str, Any]) -> None:
+        if name.startswith("thread.run.step."):
+            data = objects.step_as_asked(data, self.record.state.include)
+        self.life.bus.publish(self.record.run["id"], ObjectEvent(name, copy.deepcopy(data)))
+
+    def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:
+        """For delta objects built fresh for the event (no copy needed)."""
+        self.life.bus.publish(self.record.run["id"], ObjectEvent(name, data))
+
+    def end(self, error: str | None = None) -> None:
+        run_id = self.record.run["id"]
+        if error:
+            self.life.bus.publish(run_id, StreamError(error))
+        self.life.bus.publish(run_id, StreamEnd())
+
+    def stage(self, steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+        """Write these with the next persist (the same transaction), not in one of their own."""
+        self._staged.update({s["id"]: copy.deepcopy(s) for s in steps})
+        self._staged_messages.update({m["id"]: copy.deepcopy(m) for m in messages})
+
+    async def persist(
+        self,
+        *,
+        steps: list[dict[str, Any]] | None = None,
+        messages: list[dict[str, Any]] | None = None,
+        discard: list[str] | None = None,
+        run: bool = False,
+        lease: Lease = "keep",
+        wait: bool = False,
+        expect: tuple[str, ...] = PROGRESSING,
+    ) -> None:
+        """Write the run (when changed) with these steps and messages; ``Superseded`` if it moved."""
+        await self.flush()
+        record = self.record
+        change = Change(
+            record.run["id"],
+            record.project,
+            record.run["thread_id"],
+            steps=list({**self._staged, **{s["id"]: copy.deepcopy(s) for s in steps or []}}.values()),
+            messages=list({**self._staged_messages, **{m["id"]: copy.deepcopy(m) for m in messages or []}}.values()),
+            discard=list(discard or []),
+            lease=lease,
+            expect=expect,
+        )
+        if run or self.dirty or lease != "keep" or expect != PROGRESSING:
+            change.doc = copy.deepcopy(record.run)
+            change.state = copy.deepcopy(record.state)
+            self.dirty = False
+        self._staged, self._staged_messages = {}, {}
+        self._writing = asyncio.create_task(self.life.apply(change))
+        if wait:
+            await self.flush()
+
+    async def flush(self) -> None:
+        writing = self._writing
+        if writing is None:
+            return
+        try:
+            # Shielded, and forgotten only once done: a cancel mid-wait must not let a later write overtake it.
+            current = await asyncio.shield(writing)
+        finally:
+            if writing.done():
+                self._writing = None
+        if current is not None:
+            raise Superseded(current)
