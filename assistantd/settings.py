@@ -7,6 +7,7 @@ field here, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +29,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `assistantd serve` binds to.")
     port: int = Field(default=8000, description="Port `assistantd serve` listens on.")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Server processes `assistantd serve` starts on the port (`--workers`); they share the "
+        "database and data dir as replicas do. Default: the number of CPUs.",
+    )
     api_keys: str | None = Field(
         default=None,
         description="`KEY=PROJECT` pairs, comma-separated. When set (or when keys were created with "
@@ -133,6 +140,10 @@ class Settings(BaseSettings):
     )
 
     @property
+    def effective_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'assistantd.db').resolve()}"
 
@@ -158,8 +169,6 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build settings: the TOML file (if any) under the environment, flags over both."""
-    import os
-
     path = config_file or os.environ.get("ASSISTANTD_CONFIG")
     file_values: dict[str, Any] = {}
     if path:
