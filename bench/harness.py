@@ -90,6 +90,12 @@ class Server:
         """CPU seconds (user + system) of the server's processes so far."""
         return sum(_cpu_of(pid) for pid in self.pids())
 
+    def kill(self) -> None:
+        """SIGKILL the server and its workers at once (its own process group), as a crash would."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process.poll() is None:
             self.process.send_signal(sig)
@@ -124,7 +130,9 @@ def start_server(data_dir: Path, env: dict[str, str], workers: int | None, port:
     log_path = data_dir / f"server-{port}.log"
     with open(log_path, "ab") as log:
         # cwd: not this checkout, which would come first on sys.path and shadow ``--source``.
-        process = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir)
+        process = subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=data_dir, start_new_session=True
+        )
     server = Server(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
