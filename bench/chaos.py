@@ -85,7 +85,6 @@ class Tally:
 class Replicas:
     def __init__(self, servers: list[Server]) -> None:
         self.servers = servers
-        self.starting = 0  # replicas being started again after a kill
 
     @property
     def urls(self) -> list[str]:
@@ -233,8 +232,9 @@ async def killer(
     victim, restarts = 0, []
     while time.monotonic() + 1 < deadline:
         await asyncio.sleep(random.uniform(args.kill_every * 0.5, args.kill_every * 1.5))
-        while replicas.starting and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
+        pending = [task for task in restarts if not task.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=max(deadline - time.monotonic(), 0.01))
         if time.monotonic() >= deadline:
             break
         server = replicas.servers[victim]
@@ -246,12 +246,8 @@ async def killer(
 
 
 async def restart(replicas: Replicas, index: int, args: argparse.Namespace, env: dict[str, str]) -> None:
-    replicas.starting += 1
-    try:
-        port = int(replicas.servers[index].url.rsplit(":", 1)[1])
-        replicas.servers[index] = await asyncio.to_thread(start_server, args.data_dir, env, args.workers, port)
-    finally:
-        replicas.starting -= 1
+    port = int(replicas.servers[index].url.rsplit(":", 1)[1])
+    replicas.servers[index] = await asyncio.to_thread(start_server, args.data_dir, env, args.workers, port)
 
 
 async def check(client: Client, tally: Tally, args: argparse.Namespace) -> list[str]:
