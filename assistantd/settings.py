@@ -105,7 +105,7 @@ class Settings(BaseSettings):
     sandbox_dir: Path | None = Field(
         default=None,
         description="Where each thread's `/mnt/data` lives on the host while its session is alive; "
-        "default: `sandbox` in the data dir. Wiped at start.",
+        "default: `sandbox` in the data dir. Wiped when its sandbox manager starts (no server uses it then).",
     )
     sandbox_wall_seconds: float = Field(
         default=60.0, description="Wall time one code interpreter call may take before its process tree is killed."

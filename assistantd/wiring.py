@@ -19,7 +19,7 @@ from assistantd.executor import Executor
 from assistantd.llm import ChatModel, OpenAIChatModel
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
-from assistantd.sandbox.local import LocalSandbox
+from assistantd.sandbox.shared import SharedSandbox
 from assistantd.services import inline_stores
 from assistantd.services.assistants import Assistants
 from assistantd.services.file_batches import FileBatches
@@ -146,13 +146,15 @@ def build_code_interpreter(container: Container) -> None:
         tmp_bytes=settings.sandbox_tmp_bytes,
         disk_bytes=settings.sandbox_max_disk_bytes,
     )
-    container.sandbox = LocalSandbox(
+    # Every server process of a data dir reaches the same sessions through one manager process.
+    container.sandbox = SharedSandbox(
         settings.effective_sandbox_dir,
         limits,
         python=settings.sandbox_python,
         uid_base=settings.sandbox_uid_base,
         max_sessions=settings.sandbox_max_sessions,
         idle_seconds=settings.sandbox_idle_seconds,
+        log_level=settings.log_level,
     )
     container.server_tools["code_interpreter"] = CodeInterpreterTool(container.sandbox, container.files)
 
