@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assistantd import __version__
 from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
 from assistantd.api.bodies import JSONBodies
-from assistantd.settings import Settings
+from assistantd.settings import SETTINGS_ENV, Settings
 from assistantd.wiring import Container, build
 
 # runs first: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
@@ -32,8 +32,6 @@ ROUTERS = (
     chatkit.router,
 )
 PREFIXES = ("/v1", "/openai")
-# ``assistantd serve --workers N`` hands its settings to each worker process through this variable.
-SETTINGS_ENV = "_ASSISTANTD_SERVE_SETTINGS"
 
 
 class RequestIdMiddleware:

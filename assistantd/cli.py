@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from assistantd.settings import Settings, load_settings
+from assistantd.settings import SETTINGS_ENV, Settings, load_settings
 from assistantd.store.migrate import upgrade
 
 log = logging.getLogger("assistantd")
@@ -124,8 +124,6 @@ def _serve(settings: Settings) -> int:
         log.warning(OPEN_WARNING)
     # uvicorn's supervisor binds the port once and starts ``workers`` processes that accept on it; each
     # builds its own app from these settings (flags and config file included) through the factory.
-    from assistantd.app import SETTINGS_ENV
-
     os.environ[SETTINGS_ENV] = settings.model_dump_json()
     log.info("starting %d server processes on %s:%d", workers, settings.host, settings.port)
     uvicorn.run("assistantd.app:from_environment", factory=True, workers=workers, **options)

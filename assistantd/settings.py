@@ -15,6 +15,9 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# ``assistantd serve --workers N`` hands its settings to each worker process through this variable.
+SETTINGS_ENV = "_ASSISTANTD_SERVE_SETTINGS"
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ASSISTANTD_", extra="ignore")
