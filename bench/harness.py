@@ -34,6 +34,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, help="`assistantd serve --workers N` (default: the server's own)")
     parser.add_argument("--source", type=Path, help="run the server from this checkout of assistantd")
     parser.add_argument("--database-url", help="postgresql://... (default: SQLite in a scratch data dir)")
+    parser.add_argument("--py-spy", type=Path, help="profile the server with py-spy into this file (collapsed stacks)")
 
 
 def raise_file_limit(wanted: int = 65536) -> int:
@@ -164,11 +165,27 @@ def bench_server(args: argparse.Namespace, **extra: str) -> Iterator[tuple[Serve
     upstream = start_upstream()
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp), server_env(Path(tmp), upstream.url, args, **extra), args.workers)
+        profiler = profile(server, args.py_spy) if args.py_spy else None
         try:
             yield server, upstream
         finally:
+            if profiler is not None:
+                profiler.send_signal(signal.SIGINT)
+                profiler.wait(timeout=120)
             server.stop()
             upstream.close()
+
+
+def profile(server: Server, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy over the server and its workers, from now until the benchmark ends (SIGINT writes it)."""
+    argv = ["py-spy", "record", "--pid", str(server.process.pid), "--subprocesses", "--format", "raw"]
+    argv += ["--rate", "200", "--output", str(output)]
+    py_spy = Path(sys.executable).with_name("py-spy")
+    if py_spy.exists():
+        argv[0] = str(py_spy)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(2)  # attached before the load starts
+    return process
 
 
 def describe(args: argparse.Namespace) -> str:
