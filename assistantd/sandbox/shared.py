@@ -90,8 +90,14 @@ class SharedSandbox:
     async def call(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
             reader, writer = await asyncio.open_unix_connection(self.name, limit=LINE_LIMIT)
-        except OSError:
-            raise SandboxUnavailable("the sandbox manager is not running") from None
+        except OSError:  # it was killed: start another (the sessions it had are gone with it)
+            if self._presence is not None:
+                self._presence.close()
+            _, self._presence = await self._connect_or_spawn()
+            try:
+                reader, writer = await asyncio.open_unix_connection(self.name, limit=LINE_LIMIT)
+            except OSError:
+                raise SandboxUnavailable("the sandbox manager is not running") from None
         try:
             writer.write((json.dumps(request) + "\n").encode())
             await writer.drain()
