@@ -35,6 +35,7 @@ def add_server_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", type=Path, help="run the server from this checkout of assistantd")
     parser.add_argument("--database-url", help="postgresql://... (default: SQLite in a scratch data dir)")
     parser.add_argument("--py-spy", type=Path, help="profile the server with py-spy into this file (collapsed stacks)")
+    parser.add_argument("--py-spy-gil", action="store_true", help="sample only threads holding the GIL (Python CPU)")
 
 
 def raise_file_limit(wanted: int = 65536) -> int:
@@ -165,7 +166,7 @@ def bench_server(args: argparse.Namespace, **extra: str) -> Iterator[tuple[Serve
     upstream = start_upstream()
     with tempfile.TemporaryDirectory() as tmp:
         server = start_server(Path(tmp), server_env(Path(tmp), upstream.url, args, **extra), args.workers)
-        profiler = profile(server, args.py_spy) if args.py_spy else None
+        profiler = profile(server, args.py_spy, args.py_spy_gil) if args.py_spy else None
         try:
             yield server, upstream
         finally:
@@ -176,9 +177,10 @@ def bench_server(args: argparse.Namespace, **extra: str) -> Iterator[tuple[Serve
             upstream.close()
 
 
-def profile(server: Server, output: Path) -> subprocess.Popen[bytes]:
+def profile(server: Server, output: Path, gil: bool) -> subprocess.Popen[bytes]:
     """py-spy over the server and its workers, from now until the benchmark ends (SIGINT writes it)."""
     argv = ["py-spy", "record", "--pid", str(server.process.pid), "--subprocesses", "--format", "raw"]
+    argv += ["--gil"] if gil else []
     argv += ["--rate", "200", "--output", str(output)]
     py_spy = Path(sys.executable).with_name("py-spy")
     if py_spy.exists():

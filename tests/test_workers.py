@@ -9,6 +9,7 @@ whichever server runs the thread's next run and a server's start or stop never e
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import time
@@ -149,5 +150,23 @@ def test_code_interpreter_state_survives_whichever_server_runs_the_thread(
         third.start()  # a server starting on the data dir leaves the live sessions alone
         first.stop(signal.SIGTERM)  # and one stopping leaves them to the others
         assert code_run(third, upstream, thread.id, asst.id, model, "print(kept + 1)") == "22\n"
+        # The manager dies: the next call starts another, with fresh sessions.
+        managers = sandbox_managers(first.data_dir / "sandbox")
+        assert len(managers) == 1
+        os.kill(managers.pop(), signal.SIGKILL)
+        assert code_run(second, upstream, thread.id, asst.id, model, "print('kept' in globals())") == "False\n"
+        assert len(sandbox_managers(first.data_dir / "sandbox")) == 1
     finally:
         third.close()
+
+
+def sandbox_managers(root: Path) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"assistantd.sandbox.manager" in argv and str(root.resolve()).encode() in argv:
+            found.add(int(entry.name))
+    return found
