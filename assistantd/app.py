@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import secrets
+import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from assistantd import __version__
 from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
 from assistantd.api.bodies import JSONBodies
-from assistantd.settings import Settings
+from assistantd.settings import SETTINGS_ENV, Settings
 from assistantd.wiring import Container, build
 
 # runs first: ``POST /threads/runs`` must not be taken for ``POST /threads/{thread_id}``.
@@ -79,3 +84,19 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             return {"statements": counts.statements, "write_transactions": counts.write_transactions}
 
     return app
+
+
+def from_environment() -> FastAPI:
+    """The app factory each worker of ``assistantd serve --workers N`` calls (migrations already ran)."""
+    settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+    return create_app(settings)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose supervisor died (SIGKILL leaves it no time to stop us) shuts down gracefully
+    instead of serving on as an orphan that nothing will restart or stop."""
+    while os.getppid() == parent:
+        time.sleep(1)
+    os.kill(os.getpid(), signal.SIGTERM)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from assistantd.settings import Settings, load_settings
+from assistantd.settings import SETTINGS_ENV, Settings, load_settings
 from assistantd.store.migrate import upgrade
 
 log = logging.getLogger("assistantd")
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server (migrations run first)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--workers", type=int, help="server processes sharing the port (default: number of CPUs)")
     commands.add_parser("migrate", help="run the database migrations and exit")
     keys = commands.add_parser("keys", help="manage API keys stored in the database")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -49,6 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        workers=getattr(args, "workers", None),
     )
 
 
@@ -100,15 +103,30 @@ async def _is_open(container: Any) -> bool:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
-    from assistantd.app import create_app
-    from assistantd.wiring import build
-
     _migrate(settings)
-    container = build(settings)
-    if asyncio.run(_is_open(container)):
+    workers = settings.effective_workers
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "access_log": False,
+    }
+    if workers == 1:  # one process: build here, so a broken setting fails before the port opens
+        from assistantd.app import create_app
+        from assistantd.wiring import build
+
+        container = build(settings)
+        if asyncio.run(_is_open(container)):
+            log.warning(OPEN_WARNING)
+        uvicorn.run(create_app(settings, container), **options)
+        return 0
+    if _with_keys(settings, lambda keys: keys.is_open()):
         log.warning(OPEN_WARNING)
-    app = create_app(settings, container)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    # uvicorn's supervisor binds the port once and starts ``workers`` processes that accept on it; each
+    # builds its own app from these settings (flags and config file included) through the factory.
+    os.environ[SETTINGS_ENV] = settings.model_dump_json()
+    log.info("starting %d server processes on %s:%d", workers, settings.host, settings.port)
+    uvicorn.run("assistantd.app:from_environment", factory=True, workers=workers, **options)
     return 0
 
 

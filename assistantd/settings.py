@@ -7,12 +7,16 @@ field here, and a test keeps the two in step.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# ``assistantd serve --workers N`` hands its settings to each worker process through this variable.
+SETTINGS_ENV = "_ASSISTANTD_SERVE_SETTINGS"
 
 
 class Settings(BaseSettings):
@@ -28,6 +32,12 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `assistantd serve` binds to.")
     port: int = Field(default=8000, description="Port `assistantd serve` listens on.")
+    workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Server processes `assistantd serve` starts on the port (`--workers`); they share the "
+        "database and data dir as replicas do. Default: the number of CPUs.",
+    )
     api_keys: str | None = Field(
         default=None,
         description="`KEY=PROJECT` pairs, comma-separated. When set (or when keys were created with "
@@ -104,7 +114,7 @@ class Settings(BaseSettings):
     sandbox_dir: Path | None = Field(
         default=None,
         description="Where each thread's `/mnt/data` lives on the host while its session is alive; "
-        "default: `sandbox` in the data dir. Wiped at start.",
+        "default: `sandbox` in the data dir. Wiped when its sandbox manager starts (no server uses it then).",
     )
     sandbox_wall_seconds: float = Field(
         default=60.0, description="Wall time one code interpreter call may take before its process tree is killed."
@@ -139,6 +149,10 @@ class Settings(BaseSettings):
     )
 
     @property
+    def effective_workers(self) -> int:
+        return self.workers or os.cpu_count() or 1
+
+    @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'assistantd.db').resolve()}"
 
@@ -169,8 +183,6 @@ class Settings(BaseSettings):
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build settings: the TOML file (if any) under the environment, flags over both."""
-    import os
-
     path = config_file or os.environ.get("ASSISTANTD_CONFIG")
     file_values: dict[str, Any] = {}
     if path:

@@ -27,7 +27,7 @@ from assistantd.retrieval.search import Searcher
 from assistantd.retrieval.stores import VectorStores
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
-from assistantd.sandbox.local import LocalSandbox
+from assistantd.sandbox.shared import SharedSandbox
 from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
@@ -161,13 +161,15 @@ def build_sandbox(settings: Settings) -> Sandbox:
         tmp_bytes=settings.sandbox_tmp_bytes,
         disk_bytes=settings.sandbox_max_disk_bytes,
     )
-    return LocalSandbox(
+    # Every server process of a data dir reaches the same sessions through one manager process.
+    return SharedSandbox(
         settings.effective_sandbox_dir,
         limits,
         python=settings.sandbox_python,
         uid_base=settings.sandbox_uid_base,
         max_sessions=settings.sandbox_max_sessions,
         idle_seconds=settings.sandbox_idle_seconds,
+        log_level=settings.log_level,
     )
 
 

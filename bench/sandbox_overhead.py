@@ -4,7 +4,10 @@
   Python bare (``python -I -c pass``) with no sandbox;
 - per call: a trivial cell through a live session (JSON over pipes, fd capture, /mnt/data scan),
   against ``exec`` of the same cell in this process;
-- first data-stack cell: importing numpy, pandas and pyplot inside a fresh session.
+- first data-stack cell: importing numpy, pandas and pyplot inside a fresh session;
+- through the data dir's sandbox manager (what servers use, so that every server process reaches the
+  same sessions): a trivial cell, and one printing 100 kB, against the same cells on a session of a
+  ``LocalSandbox`` in this process.
 
 Usage: .venv/bin/python bench/sandbox_overhead.py [rounds]
 """
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
+from assistantd.sandbox.shared import SharedSandbox
 
 
 def median_ms(samples: list[float]) -> float:
@@ -58,11 +62,45 @@ async def main(rounds: int) -> None:
             exec(compile("x = 1 + 1", "<cell>", "exec"), namespace)
             local.append(time.perf_counter() - began)
         await box.close()
-    print(f"session start: {median_ms(starts):.1f} ms vs bare python start {median_ms(bare):.1f} ms "
-          f"(ratio {median_ms(starts) / median_ms(bare):.2f})")
-    print(f"per call: {median_ms(calls):.2f} ms vs in-process exec {median_ms(local) * 1000:.1f} us "
-          f"(ratio {median_ms(calls) / median_ms(local):.0f})")
+    shared_ms = await through_manager(rounds)
+    print(
+        f"session start: {median_ms(starts):.1f} ms vs bare python start {median_ms(bare):.1f} ms "
+        f"(ratio {median_ms(starts) / median_ms(bare):.2f})"
+    )
+    print(
+        f"per call: {median_ms(calls):.2f} ms vs in-process exec {median_ms(local) * 1000:.1f} us "
+        f"(ratio {median_ms(calls) / median_ms(local):.0f})"
+    )
     print(f"first numpy+pandas+pyplot import in a fresh session: {median_ms(imports):.0f} ms")
+    for cell, (direct, managed) in shared_ms.items():
+        print(
+            f"{cell}: via the sandbox manager {managed:.2f} ms vs in-process LocalSandbox {direct:.2f} ms "
+            f"(+{managed - direct:.2f} ms)"
+        )
+
+
+async def through_manager(rounds: int) -> dict[str, tuple[float, float]]:
+    """Median ms per cell: a session of an in-process LocalSandbox, then of a SharedSandbox."""
+    cells = {"trivial cell": "x = 1 + 1", "cell printing 100 kB": "print('x' * 100_000)"}
+    found: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for _kind, box in (
+            ("direct", LocalSandbox(Path(scratch) / "direct", Limits(), uid_base=250000, max_sessions=4)),
+            ("managed", SharedSandbox(Path(scratch) / "managed", Limits(), uid_base=260000, max_sessions=4)),
+        ):
+            await box.start()
+            session = await box.session("bench_manager")
+            await session.exec("pass")
+            for cell, code in cells.items():
+                samples = []
+                for _ in range(rounds * 20):
+                    began = time.perf_counter()
+                    await session.exec(code)
+                    samples.append(time.perf_counter() - began)
+                found.setdefault(cell, []).append(median_ms(samples))
+            await session.close()
+            await box.close()
+    return {cell: (pair[0], pair[1]) for cell, pair in found.items()}
 
 
 if __name__ == "__main__":

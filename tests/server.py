@@ -50,7 +50,10 @@ def drop_database(url: str) -> None:
 
 
 class LiveServer:
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
+        # One process by default: the suite starts hundreds of servers on a small machine, and a
+        # worker costs a second of start-up; the tests of ``--workers`` ask for more.
+        self.workers = workers
         self.data_dir = data_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -65,12 +68,12 @@ class LiveServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "assistantd", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "assistantd", "serve", "--port", str(self.port), "--workers", str(self.workers)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 60 * max(self.workers, 1)  # each worker starts up on its own
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")

@@ -13,9 +13,16 @@ from assistantd.store.models import Base
 target_metadata = Base.metadata
 
 
+# Replicas starting together on one PostgreSQL take turns: the first migrates, the others then find
+# the schema current. (Its DDL is transactional, so the lock is held until the whole upgrade commits.)
+MIGRATION_LOCK = 0x617373697374  # any constant; "assist" in ASCII
+
+
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         context.run_migrations()
 
 
