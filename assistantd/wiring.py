@@ -16,7 +16,7 @@ from assistantd.engine.file_search import FileSearch
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
-from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.llm import ChatModel
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
@@ -36,6 +36,9 @@ from assistantd.services.vector_search import Searcher
 from assistantd.services.vector_stores import VectorStores
 from assistantd.settings import Settings
 from assistantd.store.db import Database
+from assistantd.upstream import Routes, build_routes
+from assistantd.upstream.catalog import Catalog
+from assistantd.upstream.chat import RoutedChatModel
 from assistantd.vectors.sql_index import SqlIndex
 
 
@@ -52,6 +55,9 @@ class Container:
     v1files: V1Files
     chatkit_sessions: ChatKitSessions
     chatkit_threads: ChatKitThreads
+    # Which upstream serves each model name (the [models] table and the default route).
+    routes: Routes
+    catalog: Catalog
     runs: Runs = field(init=False)
     steps: Steps = field(init=False)
     bus: EventBus = field(init=False)
@@ -71,9 +77,10 @@ class Container:
         """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
         store = DbRunStore(self.db)
         self.bus = EventBus()
-        engine = RunEngine(model, store, self.bus, self.server_tools, self.settings.model_context_tokens)
+        engine = RunEngine(model, store, self.bus, self.server_tools, self.routes.context_tokens)
         self.executor = Executor(store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds)
-        self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
+        expiry = self.settings.run_expiry_seconds
+        self.runs = Runs(self.db, self.executor, self.bus, expiry, self.routes.require)
         self.steps = Steps(self.db)
 
     async def start(self) -> None:
@@ -91,18 +98,28 @@ class Container:
         await self.db.close()
 
 
-def build_embedders(settings: Settings) -> Embedders:
-    """The embedder a store recorded (``openai:MODEL`` or ``local:MODEL``); new stores get the default."""
+def build_embedders(settings: Settings, routes: Routes) -> Embedders:
+    """The embedder a store recorded (``openai:MODEL`` or ``local:MODEL``); new stores get the default.
+
+    An embedding model the ``[models]`` table names goes to its route; others to the embeddings upstream.
+    """
 
     def make(name: str) -> Embedder:
         if name.startswith(LOCAL_PREFIX):
             from assistantd.local_embed import LocalEmbedder
 
             return LocalEmbedder()
+        model = name.removeprefix(OPENAI_PREFIX)
+        route = routes.route_for(model)
+        if route is not None and route is not routes.default:
+            base_url, api_key, model = route.base_url, route.api_key, route.upstream_name(model)
+        else:
+            base_url = settings.embedding_base_url or settings.model_base_url
+            api_key = settings.embedding_api_key or settings.model_api_key
         return OpenAIEmbedder(
-            base_url=settings.embedding_base_url or settings.model_base_url,
-            api_key=settings.embedding_api_key or settings.model_api_key,
-            model=name.removeprefix(OPENAI_PREFIX),
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
             batch_size=settings.embedding_batch_size,
             max_retries=settings.model_max_retries,
             timeout=settings.model_timeout_seconds,
@@ -118,7 +135,7 @@ def build_embedders(settings: Settings) -> Embedders:
 def build_retrieval(container: Container) -> None:
     """Vector stores, ingestion and search, and the file_search tool for the run engine."""
     settings = container.settings
-    embedders = build_embedders(settings)
+    embedders = build_embedders(settings, container.routes)
     index = SqlIndex(container.db)
     workers = settings.ingestion_workers
     container.ingestion = Ingestion(container.db, container.blobs, index, embedders, workers)
@@ -161,29 +178,25 @@ def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
     blobs = LocalBlobs(settings.blob_dir)
+    routes = build_routes(settings)
     container = Container(
         settings=settings,
         db=db,
         blobs=blobs,
         keys=Keys(db, settings.parsed_api_keys()),
-        assistants=Assistants(db),
+        assistants=Assistants(db, routes.require),
         threads=Threads(db),
         messages=Messages(db),
         files=Files(db, blobs, settings.max_upload_bytes),
         v1files=V1Files(db),
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db),
+        routes=routes,
+        catalog=Catalog(routes),
     )
     build_retrieval(container)
     build_code_interpreter(container)
-    container.use_runs(
-        OpenAIChatModel(
-            settings.model_base_url,
-            settings.model_api_key,
-            settings.model_timeout_seconds,
-            settings.model_max_retries,
-        )
-    )
+    container.use_runs(RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries))
     responder = RunResponder(container)
     container.chatkit_conversation = Conversation(db, responder)
     container.chatkit_threads = ChatKitThreads(db, responder.forget)

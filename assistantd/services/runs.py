@@ -6,6 +6,7 @@ that segment go to the in-process bus, where a streaming request reads them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import update
@@ -105,7 +106,15 @@ async def _assistant(session: AsyncSession, caller: Caller, assistant_id: str) -
 
 
 class Runs:
-    def __init__(self, db: Database, executor: Executor, bus: EventBus, expiry_seconds: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        executor: Executor,
+        bus: EventBus,
+        expiry_seconds: int,
+        require_model: Callable[[str], object] = lambda model: None,
+    ) -> None:
+        self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves
         self.db = db
         self.executor = executor
         self.bus = bus
@@ -153,6 +162,7 @@ class Runs:
     ) -> dict[str, Any]:
         run = run_document(thread_id, assistant, body, self.expiry_seconds)
         _check_tool_choice(run)
+        self.require_model(run["model"])
         session.add(
             RunRow(
                 id=run["id"],
