@@ -186,11 +186,16 @@ TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 def _detail(exc: openai.APIError) -> str:
     """The upstream's status and message; an HTML page (a proxy's error) is named, not pasted."""
     status = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    kind = response.headers.get("content-type", "") if response is not None else ""
     message = exc.message
-    if re.search(r"<(!doctype|html|head|body)\b", message, re.IGNORECASE):
+    if "html" in kind or re.search(r"<(!doctype|html|head|body)\b", message, re.IGNORECASE):
         title = TITLE.search(message)
-        message = "an HTML page" + (f" ({' '.join(title.group(1).split())})" if title else "") + ", not JSON"
-    return f"{status} {message}" if status else message
+        named = f" ({' '.join(title.group(1).split())})" if title else ""
+        message = f"an HTML page{named}, not JSON (an error page of a proxy in front of the model server?)"
+    elif status and message.startswith(f"Error code: {status}"):
+        message = message.removeprefix(f"Error code: {status}").lstrip(" -")
+    return f"{status} {message}".strip() if status else message
 
 
 def _count_usage(request: ChatRequest, produced: str) -> Usage:

@@ -114,7 +114,10 @@ class Reasoning:
         self.buffer = ""
 
     def feed(self, text: str) -> list[Delta]:
-        if self.state == "text":
+        if self.state == "after":  # the blank lines between a thought and the answer
+            text = text.lstrip()
+            self.state = "text" if text else "after"
+        if self.state in ("text", "after"):
             return [TextDelta(text)] if text else []
         self.buffer += text
         if self.state == "start":
@@ -130,9 +133,9 @@ class Reasoning:
         at = self.buffer.find("</think>")
         if at < 0:
             return []
-        thought, rest = self.buffer[:at], self.buffer[at + len("</think>") :].lstrip()
-        self.buffer, self.state = "", "text"
-        return [ReasoningDelta(thought), *([TextDelta(rest)] if rest else [])]
+        thought, rest = self.buffer[:at], self.buffer[at + len("</think>") :]
+        self.buffer, self.state = "", "after"
+        return [ReasoningDelta(thought), *self.feed(rest)]
 
     def _to_text(self) -> list[Delta]:
         text, self.buffer, self.state = self.buffer, "", "text"
