@@ -62,9 +62,10 @@ def test_models_list_and_retrieve(routed: Routed) -> None:
     assert routed.client.models.list().data[0].object == "model"
     found = routed.client.models.retrieve("b-big")
     assert (found.id, found.owned_by) == ("b-big", "fake")
-    assert routed.a.model_lists == before + 1  # cached: two lists, one upstream request
+    listed = routed.a.model_lists
+    assert listed - before <= 1  # cached: two lists and a retrieve, at most one upstream request
     _complete(routed, model("q"))
-    assert routed.a.model_lists == before + 1  # a run never asks which models exist
+    assert routed.a.model_lists == listed  # a run never asks which models exist
     with pytest.raises(openai.NotFoundError) as missing:
         routed.client.models.retrieve("no-such-model")
     assert missing.value.body["code"] == "model_not_found"  # type: ignore[index]
