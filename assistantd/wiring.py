@@ -109,13 +109,11 @@ def build_embedders(settings: Settings, routes: Routes) -> Embedders:
             from assistantd.local_embed import LocalEmbedder
 
             return LocalEmbedder()
-        model = name.removeprefix(OPENAI_PREFIX)
-        route = routes.route_for(model)
-        if route is not None and route is not routes.default:
-            base_url, api_key, model = route.base_url, route.api_key, route.upstream_name(model)
-        else:
-            base_url = settings.embedding_base_url or settings.model_base_url
-            api_key = settings.embedding_api_key or settings.model_api_key
+        base_url, api_key, model = routes.endpoint(
+            name.removeprefix(OPENAI_PREFIX),
+            settings.embedding_base_url or settings.model_base_url,
+            settings.embedding_api_key or settings.model_api_key,
+        )
         return OpenAIEmbedder(
             base_url=base_url,
             api_key=api_key,

@@ -7,6 +7,7 @@ match has no upstream at all. Patterns pick each quirk profile:
 - ``hermes-*`` / ``json-*`` → A, tool calls written as text;
 - ``think-*`` → A, reasoning up to ``</think>`` even without the opening tag;
 - ``strict-*`` → A, declared as refusing ``tool_choice: "required"``;
+- ``tiny-*`` → A, with a context of 60 tokens;
 - ``b-*`` → B; ``azure-gpt`` → B as an Azure deployment (``gpt-dep``, key from the environment);
 - the embedding model → the fake embeddings upstream.
 """
@@ -66,6 +67,10 @@ reasoning_format = "think"
 [models."strict-*"]
 base_url = "{a.url}"
 refuses = ["tool_choice_required"]
+
+[models."tiny-*"]
+base_url = "{a.url}"
+context_tokens = 60
 
 [models."b-*"]
 base_url = "{b.url}"

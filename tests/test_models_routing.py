@@ -115,3 +115,21 @@ def test_the_default_route_serves_any_name(client: openai.OpenAI, upstream: Upst
     assert asst.model == name
     upstream.models = [name]
     assert name in [m.id for m in client.models.list()]
+
+
+def test_a_route_gives_its_model_context_length(routed: Routed) -> None:
+    """``context_tokens`` of the route, not the server-wide setting, bounds what is sent."""
+    client, name = routed.client, model("tiny")
+    asst = client.beta.assistants.create(model=name)
+    thread = thread_with(client, "word " * 200)
+    run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
+    run = wait_status(client, thread.id, run.id)
+    assert run.status == "failed" and run.last_error.code == "invalid_prompt"
+    assert run.last_error.message == "The prompt does not fit the model's context of 60 tokens."
+    assert routed.a.requests(name) == []
+    # The same thread on a route without a context length is sent whole.
+    other = model("q")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=client.beta.assistants.create(model=other).id
+    )
+    assert run.status == "completed" and len(routed.a.requests(other)) == 1

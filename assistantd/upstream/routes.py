@@ -86,6 +86,14 @@ class Routes:
             raise model_not_found(model)
         return route
 
+    def endpoint(self, model: str, base_url: str, api_key: str) -> tuple[str, str, str]:
+        """``(base_url, api_key, upstream model name)`` for a model other seams call (embeddings,
+        reranking): its table route when the table names it, else the seam's own upstream."""
+        route = self.route_for(model)
+        if route is None or route is self.default:
+            return base_url, api_key, model
+        return route.base_url, route.api_key, route.upstream_name(model)
+
     def context_tokens(self, model: str) -> int | None:
         """The model's context length, as its route's profile gives it."""
         route = self.route_for(model)
