@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistantd.llm import ReasoningDelta, TextDelta, ToolCallDelta
+from assistantd.llm import ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError
 from assistantd.upstream.normalise import Normaliser, parse_calls
 from assistantd.upstream.refusals import refused_parameter, shape
 
@@ -99,3 +99,15 @@ def test_refusals_are_recognised_and_shaped() -> None:
     assert refused_parameter("context length exceeded", request) is None
     shaped = shape({"model": "m", "max_tokens": 5, "seed": 1}, {"max_tokens", "seed", "stream_options"}, "m")
     assert shaped == {"model": "m", "max_completion_tokens": 5}
+
+
+def test_a_refused_auto_tool_choice_leaves_named_choices_alone() -> None:
+    named = {"type": "function", "function": {"name": "f"}}
+    tools = [{"type": "function", "function": {"name": "f"}}, {"type": "function", "function": {"name": "g"}}]
+    assert "tool_choice" not in shape({"model": "m", "tool_choice": "auto", "tools": tools}, {"tool_choice_auto"}, "m")
+    kept = shape({"model": "m", "tool_choice": named, "tools": tools}, {"tool_choice_auto"}, "m")
+    assert kept["tool_choice"] == named and kept["tools"] == tools
+    narrowed = shape({"model": "m", "tool_choice": named, "tools": tools}, {"tool_choice_named"}, "m")
+    assert narrowed["tool_choice"] == "required" and narrowed["tools"] == tools[:1]
+    with pytest.raises(UpstreamError, match="does not support a named tool_choice"):
+        shape({"model": "m", "tool_choice": named, "tools": tools}, {"tool_choice"}, "m")

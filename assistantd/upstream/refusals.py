@@ -43,22 +43,20 @@ def _cannot(model: str, what: str) -> UpstreamError:
 
 def _tool_choice(body: dict[str, Any], refused: set[str], model: str) -> None:
     choice = body.get("tool_choice")
-    if choice is None:
-        return
-    anything = "tool_choice" in refused or "tool_choice_auto" in refused
-    if isinstance(choice, dict) and ("tool_choice_named" in refused or anything):
-        # One tool and "required" is the same request, where the upstream takes "required".
+    every = "tool_choice" in refused  # declared: the upstream takes no tool_choice at all
+    if isinstance(choice, dict) and ("tool_choice_named" in refused or every):
         name = choice.get("function", {}).get("name")
+        if every:
+            raise _cannot(model, f"a named tool_choice ('{name}')")
+        # One tool and "required" is the same request, where the upstream takes "required".
         body["tools"] = [t for t in body.get("tools") or [] if t["function"]["name"] == name]
         choice = body["tool_choice"] = "required"
-        if anything:
-            raise _cannot(model, f"a named tool_choice ('{name}')")
-    if choice == "required" and ("tool_choice_required" in refused or anything):
+    if choice == "required" and ("tool_choice_required" in refused or every):
         raise _cannot(model, "tool_choice 'required', and it has no equivalent")
-    if choice == "none" and ("tool_choice_none" in refused or anything):
+    if choice == "none" and ("tool_choice_none" in refused or every):
         body.pop("tools", None)  # no tools offered: the same as "none"
         body.pop("tool_choice")
-    elif choice == "auto" and anything:
+    elif choice == "auto" and ("tool_choice_auto" in refused or every):
         body.pop("tool_choice")  # "auto" is every upstream's default
 
 
