@@ -34,7 +34,7 @@ class Route:
 
     key: str
     base_url: str
-    api_key: str
+    api_key: str = field(repr=False)  # never in logs
     profile: Profile = field(default_factory=Profile)
     upstream_model: str | None = None
     azure_deployment: str | None = None
