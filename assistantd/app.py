@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
-from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
+from assistantd.api import assistants, chatkit, errors, files, models, runs, threads, v1files, vector_stores
 from assistantd.api.bodies import JSONBodies
 from assistantd.settings import SETTINGS_ENV, Settings
 from assistantd.wiring import Container, build
@@ -30,6 +30,7 @@ ROUTERS = (
     vector_stores.router,
     v1files.router,
     chatkit.router,
+    models.router,
 )
 PREFIXES = ("/v1", "/openai")
 

@@ -12,11 +12,64 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # ``assistantd serve --workers N`` hands its settings to each worker process through this variable.
 SETTINGS_ENV = "_ASSISTANTD_SERVE_SETTINGS"
+
+
+class ModelRoute(BaseModel):
+    """One entry of the ``[models]`` table: where a model name (or glob pattern) is served, and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str = Field(description="The upstream's OpenAI-compatible base URL (Azure: the resource endpoint).")
+    api_key: str | None = Field(default=None, description="The key sent to this upstream.")
+    api_key_env: str | None = Field(
+        default=None, description="The environment variable that holds the key (read at start); wins over `api_key`."
+    )
+    upstream_model: str | None = Field(
+        default=None, description="The name sent upstream, when it differs from the name clients use."
+    )
+    azure_deployment: str | None = Field(
+        default=None, description="Azure OpenAI: the deployment that serves this model (makes the route Azure)."
+    )
+    api_version: str | None = Field(default=None, description="Azure OpenAI: the `api-version` query parameter.")
+    tool_call_format: Literal["native", "json", "hermes"] = Field(
+        default="native",
+        description="Where the model writes tool calls: `native` (`tool_calls` deltas), `json` (a JSON object "
+        "as the whole answer) or `hermes` (`<tool_call>{...}</tool_call>` in the text).",
+    )
+    reasoning_format: Literal["auto", "think", "none"] = Field(
+        default="auto",
+        description="How reasoning is kept out of answers: `auto` (reasoning fields, and a `<think>` block that "
+        "opens the answer), `think` (all text up to `</think>`, even when the opening tag is missing), or "
+        "`none` (text is left as it comes; reasoning fields are still dropped).",
+    )
+    context_tokens: int | None = Field(
+        default=None, description="The model's context length; defaults to `ASSISTANTD_MODEL_CONTEXT_TOKENS`."
+    )
+    refuses: list[
+        Literal[
+            "stream_options",
+            "max_tokens",
+            "parallel_tool_calls",
+            "seed",
+            "temperature",
+            "top_p",
+            "reasoning_effort",
+            "tool_choice",
+            "tool_choice_required",
+            "tool_choice_named",
+            "json_schema",
+            "json_object",
+        ]
+    ] = Field(
+        default_factory=list,
+        description="Parameters this upstream is known to refuse, so they are adapted from the first call "
+        "(others are learnt from the upstream's 400 answers).",
+    )
 
 
 class Settings(BaseSettings):
@@ -45,7 +98,13 @@ class Settings(BaseSettings):
     )
     model_base_url: str = Field(
         default="http://127.0.0.1:11434/v1",
-        description="OpenAI-compatible upstream for chat completions (vLLM, Ollama, llama.cpp, OpenAI...).",
+        description="OpenAI-compatible upstream for chat completions (vLLM, Ollama, llama.cpp, OpenAI...): the "
+        "default route, serving any model name the `[models]` table does not; empty means no default route.",
+    )
+    models: dict[str, ModelRoute] = Field(
+        default_factory=dict,
+        description="Routes by model name or glob pattern (`[models]` table of the config file, or JSON here); "
+        "names without one go to `ASSISTANTD_MODEL_BASE_URL`.",
     )
     model_api_key: str = Field(default="none", description="API key sent to the chat completions upstream.")
     model_context_tokens: int | None = Field(

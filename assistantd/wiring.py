@@ -16,7 +16,7 @@ from assistantd.engine.life import RunLife
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor, new_owner
-from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.llm import ChatModel
 from assistantd.retrieval import inline_stores
 from assistantd.retrieval.batches import FileBatches
 from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
@@ -39,6 +39,9 @@ from assistantd.services.threads import Threads
 from assistantd.services.v1files import V1Files
 from assistantd.settings import Settings
 from assistantd.store.db import Database
+from assistantd.upstream import Routes, build_routes
+from assistantd.upstream.catalog import Catalog
+from assistantd.upstream.chat import RoutedChatModel
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,9 @@ class Container:
     chatkit_sessions: ChatKitSessions
     chatkit_threads: ChatKitThreads
     chatkit_conversation: Conversation
+    # Which upstream serves each model name (the [models] table and the default route).
+    routes: Routes
+    catalog: Catalog
     runs: Runs
     steps: Steps
     bus: EventBus
@@ -103,29 +109,39 @@ class Container:
         await self.db.close()
 
 
-def build_runs(settings: Settings, db: Database, model: ChatModel, server_tools: Mapping[str, ServerTool]) -> RunParts:
+def build_runs(
+    settings: Settings, db: Database, routes: Routes, model: ChatModel, server_tools: Mapping[str, ServerTool]
+) -> RunParts:
     """The run engine: its store, its event bus, the owner of a run's life, the executor, the services."""
     store = DbRunStore(db)
     bus = EventBus()
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
-    engine = RunEngine(model, life, server_tools, settings.model_context_tokens)
+    engine = RunEngine(model, life, server_tools, routes.context_tokens)
     executor = Executor(store, life, engine, settings.run_workers)
-    runs = Runs(db, life, executor, settings.run_expiry_seconds)
+    runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require)
     return RunParts(bus, life, executor, runs, Steps(db))
 
 
-def build_embedders(settings: Settings) -> Embedders:
-    """The embedder a store recorded (``openai:MODEL`` or ``local:MODEL``); new stores get the default."""
+def build_embedders(settings: Settings, routes: Routes) -> Embedders:
+    """The embedder a store recorded (``openai:MODEL`` or ``local:MODEL``); new stores get the default.
+
+    An embedding model the ``[models]`` table names goes to its route; others to the embeddings upstream.
+    """
 
     def make(name: str) -> Embedder:
         if name.startswith(LOCAL_PREFIX):
             from assistantd.retrieval.local_embedder import LocalEmbedder
 
             return LocalEmbedder()
+        base_url, api_key, model = routes.endpoint(
+            name.removeprefix(OPENAI_PREFIX),
+            settings.embedding_base_url or settings.model_base_url,
+            settings.embedding_api_key or settings.model_api_key,
+        )
         return OpenAIEmbedder(
-            base_url=settings.embedding_base_url or settings.model_base_url,
-            api_key=settings.embedding_api_key or settings.model_api_key,
-            model=name.removeprefix(OPENAI_PREFIX),
+            base_url=base_url,
+            api_key=api_key,
+            model=model,
             batch_size=settings.embedding_batch_size,
             max_retries=settings.model_max_retries,
             timeout=settings.model_timeout_seconds,
@@ -138,9 +154,9 @@ def build_embedders(settings: Settings) -> Embedders:
     return Embedders(make(OPENAI_PREFIX + settings.embedding_model), make)
 
 
-def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, files: Files) -> Retrieval:
+def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, files: Files, routes: Routes) -> Retrieval:
     """Vector stores, ingestion and search, and the file_search tool for the run engine."""
-    embedders = build_embedders(settings)
+    embedders = build_embedders(settings, routes)
     index = SqlIndex(db)
     ingestion = Ingestion(db, blobs, index, embedders, settings.ingestion_workers)
     vector_stores = VectorStores(db, index, ingestion.enqueue, lambda: embedders.default.name)
@@ -178,16 +194,15 @@ def build(settings: Settings) -> Container:
     db = Database(settings.effective_database_url, settings.debug_sql_counts)
     blobs = LocalBlobs(settings.blob_dir)
     files = Files(db, blobs, settings.max_upload_bytes)
-    retrieval = build_retrieval(settings, db, blobs, files)
+    routes = build_routes(settings)
+    retrieval = build_retrieval(settings, db, blobs, files, routes)
     sandbox = build_sandbox(settings)
     server_tools: dict[str, ServerTool] = {
         "file_search": retrieval.file_search,
         "code_interpreter": CodeInterpreterTool(sandbox, files),
     }
-    model = OpenAIChatModel(
-        settings.model_base_url, settings.model_api_key, settings.model_timeout_seconds, settings.model_max_retries
-    )
-    run_parts = build_runs(settings, db, model, server_tools)
+    model = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
+    run_parts = build_runs(settings, db, routes, model, server_tools)
     threads, messages = Threads(db), Messages(db)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
     return Container(
@@ -195,7 +210,7 @@ def build(settings: Settings) -> Container:
         db=db,
         blobs=blobs,
         keys=Keys(db, settings.parsed_api_keys(), settings.keys_stamp),
-        assistants=Assistants(db),
+        assistants=Assistants(db, routes.require),
         threads=threads,
         messages=messages,
         files=files,
@@ -203,6 +218,8 @@ def build(settings: Settings) -> Container:
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db, responder.forget),
         chatkit_conversation=Conversation(db, responder),
+        routes=routes,
+        catalog=Catalog(routes),
         runs=run_parts.runs,
         steps=run_parts.steps,
         bus=run_parts.bus,

@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from tests import routed as routing
 from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.server import LiveServer
 from tests.upstream import Upstream
@@ -93,3 +94,13 @@ def tmp_server(tmp_path: Path, upstream: Upstream) -> Iterator[LiveServer]:
     live = LiveServer(tmp_path / "own-server", env=upstream_env(upstream))
     yield live
     live.close()
+
+
+@pytest.fixture(scope="session")
+def routed(
+    tmp_path_factory: pytest.TempPathFactory, embeddings_upstream: EmbeddingsUpstream
+) -> Iterator[routing.Routed]:
+    """A server routing models by name to two scripted upstreams through a ``[models]`` table (tests/routed.py)."""
+    started = routing.start(tmp_path_factory.mktemp("routed"), embeddings_upstream)
+    yield started
+    routing.stop(started)

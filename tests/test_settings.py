@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from assistantd.settings import Settings, load_settings
+from assistantd.settings import ModelRoute, Settings, load_settings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 # Variables the README may name that are not server settings.
@@ -44,7 +45,7 @@ def test_every_setting_is_documented_with_its_default(name: str) -> None:
     variable = f"ASSISTANTD_{name.upper()}"
     rows = _readme_rows()
     assert variable in rows, f"README.md has no table row for {variable}"
-    default = Settings.model_fields[name].default
+    default = Settings.model_fields[name].get_default(call_default_factory=True)
     if default is not None:
         assert _shown(default) in rows[variable], f"README row of {variable} does not show its default {default!r}"
     else:
@@ -56,6 +57,29 @@ def test_the_readme_documents_no_setting_that_does_not_exist() -> None:
     named = set(re.findall(r"ASSISTANTD_[A-Z0-9_]+", README.read_text()))
     real = {f"ASSISTANTD_{name.upper()}" for name in Settings.model_fields}
     assert named - real - NOT_SETTINGS == set()
+
+
+def _models_section() -> str:
+    return README.read_text().split("\n## Models and upstreams\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_models_table_is_documented() -> None:
+    """Every key of a ``[models]`` route has a README row (and no row names another), every refusable
+    parameter is listed, and every config block of the section is a valid config."""
+    section = _models_section()
+    table = section.split("| key | default | meaning |", 1)[1].split("\n\n", 1)[0]
+    rows = {match.group(1): match.group(0) for match in re.finditer(r"^\|\s*`([a-z_]+)`\s*\|.*$", table, re.M)}
+    assert set(rows) == set(ModelRoute.model_fields)
+    for key, field in ModelRoute.model_fields.items():
+        assert field.description, key
+    refusable = ModelRoute.model_fields["refuses"].annotation.__args__[0].__args__  # type: ignore[union-attr]
+    assert all(f"`{name}`" in rows["refuses"] for name in refusable)
+    blocks = re.findall(r"```toml\n(.*?)```", section, re.S)
+    assert len(blocks) >= 8  # the example, and one per upstream
+    for block in blocks:
+        values = tomllib.loads(block)
+        assert values.get("models"), block
+        Settings(**values)  # a typo in a documented key fails here (routes forbid unknown keys)
 
 
 def test_every_setting_has_help_text() -> None:

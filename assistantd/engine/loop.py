@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from assistantd.engine import objects
 from assistantd.engine.context import Budget, build_request
@@ -39,7 +39,7 @@ class RunEngine:
         model: ChatModel,
         life: RunLife,
         server_tools: Mapping[str, ServerTool],
-        context_tokens: int | None = None,
+        context_tokens: int | Callable[[str], int | None] | None = None,
     ) -> None:
         self.model = model
         self.life = life
@@ -102,8 +102,9 @@ class RunEngine:
         limit = record.run.get("max_prompt_tokens")
         if limit:
             return Budget(int(limit) - record.state.prompt_tokens, True)
-        if self.context_tokens:
-            return Budget(self.context_tokens - (reserve or 0), False)
+        context = self.context_tokens(record.run["model"]) if callable(self.context_tokens) else self.context_tokens
+        if context:
+            return Budget(context - (reserve or 0), False)
         return Budget(None, False)
 
     async def _turn(self, record: RunRecord, rec: Recorder) -> NextStep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from assistantd.ids import new_id, now
@@ -30,11 +31,13 @@ def _apply(document: dict[str, Any], body: AssistantFields) -> None:
 
 
 class Assistants:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, require_model: Callable[[str], object] = lambda model: None) -> None:
         self.db = db
+        self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves
 
     async def create(self, caller: Caller, body: CreateAssistant) -> dict[str, Any]:
         v1.check_fields(caller.api_version, body)
+        self.require_model(body.model)
         document: dict[str, Any] = {
             "id": new_id("assistant"),
             "object": "assistant",
@@ -72,6 +75,8 @@ class Assistants:
 
     async def update(self, caller: Caller, assistant_id: str, body: ModifyAssistant) -> dict[str, Any]:
         v1.check_fields(caller.api_version, body)
+        if body.model is not None:
+            self.require_model(body.model)
         async with self.db.write() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
             document = dict(row.data)

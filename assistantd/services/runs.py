@@ -8,6 +8,7 @@ events of that segment go to the in-process bus, where a streaming request reads
 from __future__ import annotations
 
 import builtins
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -122,7 +123,15 @@ async def _thread_for_run(session: AsyncSession, caller: Caller, thread_id: str)
 
 
 class Runs:
-    def __init__(self, db: Database, life: RunLife, executor: Executor, expiry_seconds: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        life: RunLife,
+        executor: Executor,
+        expiry_seconds: int,
+        require_model: Callable[[str], object] = lambda model: None,
+    ) -> None:
+        self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves
         self.db = db
         self.life = life
         self.executor = executor
@@ -171,6 +180,7 @@ class Runs:
     ) -> Run:
         document = run_document(thread_id, assistant, body, self.expiry_seconds)
         _check_tool_choice(document)
+        self.require_model(document["model"])
         run = Run(caller.project, document, state)
         self.life.create(session, run)
         return run

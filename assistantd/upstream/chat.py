@@ -1,0 +1,202 @@
+"""The ChatModel seam over OpenAI-compatible upstreams, one client per route, picked by model name.
+
+The official ``openai`` client does the HTTP work (SSE parsing, retries with backoff on
+408/409/429/5xx/timeouts/refused connections). Everything an upstream does differently is settled
+here (see ``normalise`` and ``refusals``), so the engine reads clean deltas; failures leave as
+``UpstreamError`` carrying the run ``last_error`` code they map to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import openai
+
+from assistantd import tokens
+from assistantd.llm import (
+    ChatRequest,
+    Chunk,
+    Finish,
+    ReasoningDelta,
+    TextDelta,
+    UpstreamError,
+    Usage,
+    count_messages,
+)
+from assistantd.upstream import refusals
+from assistantd.upstream.normalise import Normaliser
+from assistantd.upstream.routes import Profile, Route, Routes, model_not_found
+
+ATTEMPTS = 6  # one per parameter an upstream may refuse, at most
+
+
+def make_client(route: Route, timeout: float, max_retries: int) -> openai.AsyncOpenAI:
+    if route.is_azure:
+        # No deployment on the client: the SDK puts each request's model (the deployment) in the path.
+        return openai.AsyncAzureOpenAI(
+            azure_endpoint=route.base_url,
+            api_key=route.api_key,
+            api_version=route.api_version or "2024-10-21",
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+    return openai.AsyncOpenAI(base_url=route.base_url, api_key=route.api_key, timeout=timeout, max_retries=max_retries)
+
+
+class OpenAIChatModel:
+    """Any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, Ollama, llama.cpp, OpenAI, Azure...)."""
+
+    def __init__(
+        self, base_url: str, api_key: str, timeout: float, max_retries: int, client: openai.AsyncOpenAI | None = None
+    ) -> None:
+        self.client = client or openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+        # What each model's upstream refused, so later calls are shaped right at the first try.
+        self.refused: dict[str, set[str]] = {}
+
+    def _refused(self, model: str, profile: Profile) -> set[str]:
+        known = self.refused.get(model)
+        if known is None:
+            known = self.refused[model] = set(profile.refuses)
+            for name in sorted(profile.refuses):
+                refusals.note(model, name, learnt=False)
+        return known
+
+    async def _open(self, body: dict[str, Any], profile: Profile) -> Any:
+        model = body["model"]
+        refused = self._refused(model, profile)
+        for _ in range(ATTEMPTS):
+            request = refusals.shape(body, refused, model)
+            try:
+                return await self.client.chat.completions.create(**request, stream=True)
+            except openai.BadRequestError as exc:
+                culprit = refusals.refused_parameter(str(exc.message), request)
+                if culprit is None or culprit in refused:
+                    raise
+                refused.add(culprit)
+                refusals.note(model, culprit, learnt=True)
+        raise UpstreamError("invalid_prompt", "The model upstream rejected every shape of the request.")
+
+    async def stream(self, request: ChatRequest, profile: Profile | None = None) -> AsyncIterator[Chunk]:
+        profile = profile or Profile()
+        body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.options}
+        if request.tools:
+            body["tools"] = request.tools
+        try:
+            stream = await self._open(body, profile)
+        except UpstreamError:
+            raise
+        except Exception as exc:
+            raise map_error(exc) from exc
+        names = {t["function"]["name"] for t in body.get("tools") or []}
+        clean = Normaliser(profile.tool_call_format, profile.reasoning_format, names)
+        usage: Usage | None = None
+        finish: str | None = None
+        produced: list[str] = []
+        try:
+            async with stream:
+                async for chunk in stream:
+                    if getattr(chunk, "usage", None) is not None:
+                        usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                    for choice in (getattr(chunk, "choices", None) or [])[:1]:
+                        for item in clean.feed(choice.delta):
+                            produced.append(_text_of(item))
+                            yield item
+                        finish = choice.finish_reason or finish
+        except Exception as exc:
+            raise map_error(exc) from exc
+        for item in clean.close():
+            produced.append(_text_of(item))
+            yield item
+        if usage is None:
+            # Upstreams that send no usage (older vLLM, some proxies) are counted here, off the loop.
+            usage = await asyncio.to_thread(_count_usage, request, "".join(produced))
+        yield usage
+        yield Finish(clean.finish_reason(finish))
+
+
+def _text_of(item: Any) -> str:
+    return item.text if isinstance(item, TextDelta | ReasoningDelta) else item.arguments
+
+
+class RoutedChatModel:
+    """The ChatModel the engine uses: each request goes to its model's route, under that route's profile."""
+
+    def __init__(self, routes: Routes, timeout: float, max_retries: int) -> None:
+        self.routes = routes
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.models: dict[tuple[Any, ...], OpenAIChatModel] = {}
+
+    def _model(self, route: Route) -> OpenAIChatModel:
+        key = (route.base_url, route.api_key, route.is_azure, route.api_version)
+        model = self.models.get(key)
+        if model is None:
+            client = make_client(route, self.timeout, self.max_retries)
+            model = self.models[key] = OpenAIChatModel(route.base_url, route.api_key, 0, 0, client=client)
+        return model
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Chunk]:
+        route = self.routes.route_for(request.model)
+        if route is None:
+            error = model_not_found(request.model)
+            raise UpstreamError("invalid_prompt", f"{error.message} No upstream serves it.")
+        upstream = ChatRequest(route.upstream_name(request.model), request.messages, request.tools, request.options)
+        async for chunk in self._model(route).stream(upstream, route.profile):
+            yield chunk
+
+
+def map_error(exc: Exception) -> UpstreamError:
+    if isinstance(exc, UpstreamError):
+        return exc
+    if isinstance(exc, openai.RateLimitError):
+        return UpstreamError("rate_limit_exceeded", f"The model upstream is rate limited: {_detail(exc)}")
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamError("server_error", "The model upstream did not answer in time.")
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamError("server_error", "Could not connect to the model upstream.")
+    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and exc.status_code != 408:
+        return UpstreamError("invalid_prompt", f"The model upstream rejected the request: {_detail(exc)}")
+    if isinstance(exc, openai.APIStatusError):
+        return UpstreamError("server_error", f"The model upstream failed: {_detail(exc)}")
+    if isinstance(exc, openai.APIError):
+        return _stream_error(exc)
+    return UpstreamError("server_error", f"The model upstream failed: {exc}")
+
+
+def _stream_error(exc: openai.APIError) -> UpstreamError:
+    """An ``{"error": ...}`` line inside a 200 stream: its own code or type decides the run's error."""
+    body = exc.body if isinstance(exc.body, dict) else {}
+    signs = " ".join(str(body.get(k, "")) for k in ("code", "type", "status")).lower()
+    message = str(body.get("message") or exc.message)
+    if "429" in signs or "rate" in signs:
+        return UpstreamError("rate_limit_exceeded", f"The model upstream is rate limited: {message}")
+    if "context" in signs or "invalid_request" in signs or signs.strip().startswith("400"):
+        return UpstreamError("invalid_prompt", f"The model upstream rejected the request: {message}")
+    return UpstreamError("server_error", f"The model upstream failed mid-stream: {message}")
+
+
+TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def _detail(exc: openai.APIError) -> str:
+    """The upstream's status and message; an HTML page (a proxy's error) is named, not pasted."""
+    status = getattr(exc, "status_code", None)
+    response = getattr(exc, "response", None)
+    kind = response.headers.get("content-type", "") if response is not None else ""
+    message = exc.message
+    if "html" in kind or re.search(r"<(!doctype|html|head|body)\b", message, re.IGNORECASE):
+        title = TITLE.search(message)
+        named = f" ({' '.join(title.group(1).split())})" if title else ""
+        message = f"an HTML page{named}, not JSON (an error page of a proxy in front of the model server?)"
+    elif status and message.startswith(f"Error code: {status}"):
+        message = message.removeprefix(f"Error code: {status}").lstrip(" -")
+    return f"{status} {message}".strip() if status else message
+
+
+def _count_usage(request: ChatRequest, produced: str) -> Usage:
+    return Usage(count_messages(request.messages), tokens.count(produced))
