@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.retrieval.index.vectors import Ranked
 from assistantd.store.db import Database
 
-OVERSAMPLE = 8
-MIN_SCAN = 100
+OVERSAMPLE = 4
+MIN_SCAN = 40
 MAX_SCAN = 4096  # sqlite-vec's largest k
 
 TABLES = (
