@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Protocol
 
 from assistantd.engine.tools import ToolContext, ToolOutcome
 from assistantd.errors import APIError
 from assistantd.protocol.tools import DEFAULT_RANKER
-from assistantd.retrieval.search import Result, Searcher
+from assistantd.retrieval.search import Result
+from assistantd.services.context import Caller
 
 MAX_TRACKED_RUNS = 10_000
 THREAD_STORE_WAIT_SECONDS = 60.0
@@ -54,11 +55,21 @@ def _result_detail(result: Result, with_content: bool) -> dict[str, Any]:
     return detail
 
 
+class StoreSearch(Protocol):
+    """What the tool needs of search (``retrieval/search.py``'s ``Searcher`` provides it)."""
+
+    async def search(
+        self, caller: Caller, store_ids: list[str], texts: list[str], limit: int, threshold: float = 0.0
+    ) -> list[Result]: ...
+
+    async def wait_ready(self, store_ids: list[str], seconds: float) -> None: ...
+
+
 class FileSearch:
     type = "file_search"
     function_name = "file_search"
 
-    def __init__(self, searcher: Searcher) -> None:
+    def __init__(self, searcher: StoreSearch) -> None:
         self.searcher = searcher
         # Numbers the calls of each run from 0, so markers are unique within a run and predictable.
         self._calls: OrderedDict[str, int] = OrderedDict()
