@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import hashlib
 import math
+import os
 import platform
 import re
 import statistics
@@ -175,6 +176,7 @@ async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tupl
 
 async def main(quick: bool, sections: set[str], scales: str) -> None:
     print(f"Python {platform.python_version()} stdlib corpus; numpy {np.__version__}; {platform.machine()}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     docs = build_docs()
     corpus_text = "\n\n".join(f"## {d.id}\n{d.text}" for d in docs)
     local = local_embedder()
@@ -221,8 +223,11 @@ def latency_section(docs: list[Any], quick: bool, scales: str) -> None:
 
             pg_uri = start(pg_dir)
         result = scale.run(backend, count, dims, 40 if quick else 200, words, pg_uri)
+        base = result["baseline"]
+        print(f"  {backend:<8} {count:>8}x{dims:<5} baseline: exact numpy in RAM, in process, p50 {base:8.2f}")
         for mode, (p50, p95) in result["latency"].items():
-            print(f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}")
+            ratio = f"{p50 / base:6.2f}x the baseline (p50)"
+            print(f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}  {ratio}")
         growth = result["rss_after"] - result["rss_before"]
         print(
             f"  {backend:<8} {count:>8}x{dims:<5} recall@10 {result['recall']:.3f}  server RssAnon "

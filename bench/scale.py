@@ -262,31 +262,35 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
                 )
                 timings["vector"].append(time.perf_counter() - started)
         after = rss_anon_mb(process.pid)
-        recall = recall_at_10(url, matrix, upstream, picks)
+        recall, baseline = recall_at_10(url, matrix, upstream, picks)
     finally:
         process.terminate()
         process.wait(30)
         upstream.server.shutdown()
     pct = {mode: (np.percentile(t, 50) * 1e3, np.percentile(t, 95) * 1e3) for mode, t in timings.items()}
-    return {"latency": pct, "rss_before": before, "rss_after": after, "recall": recall}
+    return {"latency": pct, "rss_before": before, "rss_after": after, "recall": recall, "baseline": baseline}
 
 
-def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> float:
-    """The vector backend's own top 10 (as the server runs it) against exact search over all vectors."""
+def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> tuple[float, float]:
+    """The vector backend's own top 10 (as the server runs it) against exact search over all vectors,
+    and the p50 of that exact search (numpy over the vectors in this process's memory: the baseline)."""
     from assistantd.retrieval.index.sql_index import SqlIndex
     from assistantd.store.db import Database
 
-    async def go() -> float:
+    async def go() -> tuple[float, float]:
         db = Database(url)
         index = SqlIndex(db)
         backend = await index.vectors()
-        found = 0
+        found, baseline = 0, []
         for n in picks[:50]:
             vector = upstream.query_vector(int(n))
             ours = [seq for seq, _, _ in await backend.search(STORE, vector, 10, None)]
-            found += len(set(ours) & set(exact_top(matrix, vector)))
+            started = time.perf_counter()
+            exact = exact_top(matrix, vector)
+            baseline.append(time.perf_counter() - started)
+            found += len(set(ours) & set(exact))
         await db.close()
-        return found / (10 * min(50, len(picks)))
+        return found / (10 * min(50, len(picks))), float(np.percentile(baseline, 50) * 1e3)
 
     return asyncio.run(go())
 

@@ -44,9 +44,8 @@ def top_k(seqs: np.ndarray, files: list[str], matrix: np.ndarray, vector: np.nda
     if matrix.size == 0 or limit <= 0 or matrix.shape[1] != vector.shape[-1]:
         return []
     scores = matrix @ vector.astype(np.float32).reshape(-1)
-    limit = min(limit, len(scores))
-    best = np.argpartition(-scores, limit - 1)[:limit]
-    best = best[np.argsort(-scores[best], kind="stable")]
+    # Best first, ties by seq: the same answer whatever order the rows were read in.
+    best = np.lexsort((seqs, -scores))[:limit]
     return [(int(seqs[i]), files[i], float(scores[i])) for i in best]
 
 
