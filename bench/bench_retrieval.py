@@ -3,9 +3,10 @@
 1. Ingestion throughput (MB of extracted text per second) through the real pipeline (blob read,
    extraction, static 800/400 chunking, embedding, index write, status update) with an in-process
    fake embedder (hashed bag of words) and with the offline MiniLM model (if its extra is installed).
-2. Search latency p50/p95 at 10k and 100k chunks: our index (hybrid and vector-only) against an
-   exact brute-force baseline that reads the store's embeddings from the database for every query
-   (what an index without a resident matrix does). Both are exact, so vector results must agree.
+2. Search at scale (``bench/scale.py``): p50/p95 through ``POST /v1/vector_stores/{id}/search`` at
+   10k and 100k chunks x 1536 dims and 1M x 384, on SQLite (sqlite-vec) and PostgreSQL (pgvector,
+   pgserver's bundled server); recall@10 of the vector backend against exact search; the server's
+   anonymous resident memory before and after searching the store.
 3. Retrieval quality, recall@5 and nDCG@10, of keyword-only, vector-only and hybrid search on the
    stdlib-docstring corpus of ``bench/corpus.py`` (queries: callable names; relevant: their docs).
 
@@ -19,9 +20,9 @@ import argparse
 import asyncio
 import hashlib
 import math
+import os
 import platform
 import re
-import sqlite3
 import statistics
 import sys
 import tempfile
@@ -40,7 +41,6 @@ from assistantd.blobs import LocalBlobs  # noqa: E402
 from assistantd.protocol.vector_stores import CreateVectorStore  # noqa: E402
 from assistantd.retrieval.embedders import Embedder, Embedders, normalise  # noqa: E402
 from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E402
-from assistantd.retrieval.index.exact import stack  # noqa: E402
 from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
 from assistantd.retrieval.ingestion import Ingestion  # noqa: E402
 from assistantd.retrieval.stores import VectorStores  # noqa: E402
@@ -131,75 +131,7 @@ async def ingest(root: Path, embedder: Embedder, text: str, files: int) -> tuple
     return len(text[: piece * files].encode()) / elapsed / 1e6, piece * files
 
 
-# 2. Latency.
-
-
-def fill_chunks(path: Path, count: int, texts: list[str], rng: np.random.Generator) -> None:
-    """Chunks straight into SQLite (the FTS triggers index them as the server's writes would)."""
-    with sqlite3.connect(path) as conn:
-        batch = []
-        for n in range(count):
-            vector = normalise(rng.standard_normal(384).astype(np.float32))[0]
-            batch.append(
-                (
-                    "bench",
-                    "vs_bench",
-                    f"file-{n // 10}",
-                    n % 10,
-                    texts[n % len(texts)],
-                    100,
-                    vector.astype("<f4").tobytes(),
-                )
-            )
-            if len(batch) == 5000:
-                conn.executemany(
-                    "INSERT INTO chunks (project, vector_store_id, file_id, position, text, tokens, embedding) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    batch,
-                )
-                batch = []
-
-
-async def brute_force(db: Database, vector: np.ndarray, limit: int) -> list[int]:
-    from sqlalchemy import select
-
-    from assistantd.store.models import ChunkRow
-
-    async with db.read() as session:
-        rows = (
-            await session.execute(
-                select(ChunkRow.seq, ChunkRow.embedding).where(ChunkRow.vector_store_id == "vs_bench")
-            )
-        ).all()
-    matrix = stack([row.embedding for row in rows])
-    scores = matrix @ vector
-    best = np.argsort(-scores, kind="stable")[:limit]
-    return [int(rows[i].seq) for i in best]
-
-
-async def latency(root: Path, count: int, queries: list[str], texts: list[str]) -> dict[str, Any]:
-    db = await fresh_db(root, f"latency-{count}")
-    rng = np.random.default_rng(count)
-    await asyncio.to_thread(fill_chunks, Path(db.url.split("///", 1)[1]), count, texts, rng)
-    index = SqlIndex(db)
-    vectors = [normalise(rng.standard_normal(384).astype(np.float32)) for _ in queries]
-    timings: dict[str, list[float]] = {"hybrid": [], "vector": [], "brute force": []}
-    agree = 0
-    await index.vectors.matrix("vs_bench")  # warm: the first search loads the store's matrix
-    for text, vector in zip(queries, vectors, strict=True):
-        for mode in ("hybrid", "vector"):
-            started = time.perf_counter()
-            hits = await index.search(SearchQuery(["vs_bench"], [text], {"vs_bench": vector}, 10, mode))  # type: ignore[arg-type]
-            timings[mode].append(time.perf_counter() - started)
-            if mode == "vector":
-                ours = [hit.seq for hit in hits]
-        started = time.perf_counter()
-        baseline = await brute_force(db, vector[0], 10)
-        timings["brute force"].append(time.perf_counter() - started)
-        agree += ours == baseline
-    await db.close()
-    summary = {mode: (percentile(t, 0.5) * 1e3, percentile(t, 0.95) * 1e3) for mode, t in timings.items()}
-    return {"summary": summary, "agree": agree / len(queries)}
+# 2. Search at scale: bench/scale.py.
 
 
 # 3. Quality.
@@ -242,8 +174,9 @@ async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tupl
     return scores
 
 
-async def main(quick: bool, sections: set[str]) -> None:
+async def main(quick: bool, sections: set[str], scales: str) -> None:
     print(f"Python {platform.python_version()} stdlib corpus; numpy {np.__version__}; {platform.machine()}")
+    print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     docs = build_docs()
     corpus_text = "\n\n".join(f"## {d.id}\n{d.text}" for d in docs)
     local = local_embedder()
@@ -252,7 +185,7 @@ async def main(quick: bool, sections: set[str]) -> None:
         if "1" in sections:
             await ingestion_section(root, corpus_text, local, quick)
         if "2" in sections:
-            await latency_section(root, docs, quick)
+            await asyncio.to_thread(latency_section, docs, quick, scales)
         if "3" in sections:
             await quality_section(root, local, quick)
 
@@ -268,17 +201,38 @@ async def ingestion_section(root: Path, corpus_text: str, local: Any, quick: boo
         print(f"  MiniLM (local): {mbps_local:8.4f} MB/s  ({size / 1e6:.2f} MB)")
 
 
-async def latency_section(root: Path, docs: list[Any], quick: bool) -> None:
-    print("\n2. Search latency, top 10 (ms; baseline = exact brute force reading vectors per query)")
-    texts = [d.text for d in docs]
-    names = [q for q, _ in build_queries(docs, 60)]
-    for count in (10_000, 100_000):
-        result = await latency(root, count, names[: 20 if quick else 60], texts)
-        base = result["summary"]["brute force"]
-        for mode, (p50, p95) in result["summary"].items():
-            ratio = f"{base[0] / p50:6.1f}x faster (p50)" if mode != "brute force" else ""
-            print(f"  {count:>7} chunks {mode:<12} p50 {p50:8.2f}  p95 {p95:8.2f}  {ratio}")
-        print(f"  {count:>7} chunks vector-only top 10 identical to brute force: {result['agree']:.0%}")
+SCALES = [("sqlite", 10_000, 1536), ("pgvector", 10_000, 1536), ("sqlite", 100_000, 1536)]
+SCALES += [("pgvector", 100_000, 1536), ("sqlite", 1_000_000, 384), ("pgvector", 1_000_000, 384)]
+
+
+def latency_section(docs: list[Any], quick: bool, scales: str) -> None:
+    """p50/p95 through ``POST /v1/vector_stores/{id}/search``, recall@10, the server's anonymous RSS."""
+    from bench import scale
+
+    print("\n2. Search at scale through HTTP, top 10 (ms); recall@10 of the vector backend vs exact search")
+    print(f"   built databases are kept in {scale.cache_dir()}")
+    words = sorted({w for d in docs for w in re.findall(r"[a-z]{4,}", d.text.lower())})
+    pg_dir = scale.cache_dir() / "pgserver"
+    pg_uri = None
+    wanted = [entry for entry in SCALES if f"{entry[0]}:{entry[1]}" in scales.split(",")] if scales else SCALES
+    if quick:
+        wanted = wanted[:2]
+    for backend, count, dims in wanted:
+        if backend == "pgvector" and pg_uri is None:
+            from tests.pgvector_server import start
+
+            pg_uri = start(pg_dir)
+        result = scale.run(backend, count, dims, 40 if quick else 200, words, pg_uri)
+        base = result["baseline"]
+        print(f"  {backend:<8} {count:>8}x{dims:<5} baseline: exact numpy in RAM, in process, p50 {base:8.2f}")
+        for mode, (p50, p95) in result["latency"].items():
+            ratio = f"{p50 / base:6.2f}x the baseline (p50)"
+            print(f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}  {ratio}")
+        growth = result["rss_after"] - result["rss_before"]
+        print(
+            f"  {backend:<8} {count:>8}x{dims:<5} recall@10 {result['recall']:.3f}  server RssAnon "
+            f"{result['rss_before']:.0f} -> {result['rss_after']:.0f} MB (+{growth:.0f})"
+        )
 
 
 async def quality_section(root: Path, local: Any, quick: bool) -> None:
@@ -293,5 +247,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--sections", default="123", help="which of the three parts to run, e.g. 12")
+    parser.add_argument("--scales", default="", help="section 2 only these, e.g. sqlite:10000,pgvector:100000")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, set(args.sections)))
+    asyncio.run(main(args.quick, set(args.sections), args.scales))

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.orm.attributes import flag_modified
 
+from assistantd.store import sqlite_driver
 from assistantd.store.db import Database, async_url
 from assistantd.store.models import MessageRow
 from tests.server import LiveServer
@@ -23,7 +24,9 @@ def database_url(server: LiveServer) -> str:
 
 def count(server: LiveServer, table: str, where: str, **params: Any) -> int:
     async def go() -> int:
-        engine = create_async_engine(async_url(database_url(server)))
+        url = async_url(database_url(server))
+        # The server's SQLite driver, so sqlite-vec tables can be counted too.
+        engine = create_async_engine(url, **(sqlite_driver.engine_options() if url.startswith("sqlite") else {}))
         try:
             async with engine.connect() as conn:
                 result = await conn.execute(text(f"SELECT count(*) FROM {table} WHERE {where}"), params)

@@ -8,12 +8,16 @@ The default talks to an OpenAI-compatible ``/v1/embeddings`` upstream through th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import numpy as np
 import openai
 
+# Embedding requests one process keeps in flight to an upstream (several, so ingestion is not
+# bound by one round trip at a time).
+IN_FLIGHT = 8
 OPENAI_PREFIX = "openai:"
 LOCAL_PREFIX = "local:"
 
@@ -54,20 +58,27 @@ class OpenAIEmbedder:
         self.model = model
         self.name = OPENAI_PREFIX + model
         self.batch_size = max(1, batch_size)
+        self._in_flight = asyncio.Semaphore(IN_FLIGHT)
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)
 
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), self.batch_size):
-            batch = [text if text.strip() else " " for text in texts[start : start + self.batch_size]]
+    async def _batch(self, batch: list[str]) -> list[list[float]]:
+        async with self._in_flight:
             try:
                 answer = await self.client.embeddings.create(model=self.model, input=batch, encoding_format="float")
             except openai.APIError as exc:
                 raise EmbeddingError(f"The embeddings upstream failed: {exc}") from exc
-            ordered = sorted(answer.data, key=lambda item: item.index)
-            if len(ordered) != len(batch):
-                raise EmbeddingError(f"The embeddings upstream returned {len(ordered)} vectors for {len(batch)} texts.")
-            rows.extend(list(item.embedding) for item in ordered)
+        ordered = sorted(answer.data, key=lambda item: item.index)
+        if len(ordered) != len(batch):
+            raise EmbeddingError(f"The embeddings upstream returned {len(ordered)} vectors for {len(batch)} texts.")
+        return [list(item.embedding) for item in ordered]
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Batches go out concurrently (at most ``IN_FLIGHT`` per process), results in order."""
+        batches = [
+            [text if text.strip() else " " for text in texts[start : start + self.batch_size]]
+            for start in range(0, len(texts), self.batch_size)
+        ]
+        rows = [row for part in await asyncio.gather(*(self._batch(b) for b in batches)) for row in part]
         if not rows:
             return np.zeros((0, 0), dtype=np.float32)
         return normalise(np.array(rows, dtype=np.float32))

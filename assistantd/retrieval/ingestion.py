@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +31,30 @@ from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 
 log = logging.getLogger("assistantd.ingestion")
 EXPIRY_SWEEP_SECONDS = 600
+PROGRESS_EVERY_SECONDS = 10.0
+
+
+class Progress:
+    """Files and text ingested since the queue was last empty; logged at most every 10 seconds."""
+
+    def __init__(self) -> None:
+        self.files = self.bytes = 0
+        self.started = self.logged = 0.0
+
+    def done(self, size: int, queued: int) -> None:
+        clock = time.monotonic()
+        if not self.files:
+            self.started = self.logged = clock
+        self.files += 1
+        self.bytes += size
+        if queued == 0 or clock - self.logged >= PROGRESS_EVERY_SECONDS:
+            rate = self.bytes / max(clock - self.started, 1e-6) / 1e6
+            log.info(
+                "ingested %d files (%.1f MB of text, %.2f MB/s); %d queued", self.files, self.bytes / 1e6, rate, queued
+            )
+            self.logged = clock
+        if queued == 0:
+            self.files = self.bytes = 0
 
 
 @dataclass
@@ -61,6 +86,7 @@ class Ingestion:
         self.workers = max(1, workers)
         self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
+        self.progress = Progress()
 
     async def enqueue(self, jobs: list[tuple[str, str]]) -> None:
         self.enqueue_nowait(jobs)
@@ -102,7 +128,8 @@ class Ingestion:
         while True:
             store_id, file_id = await self.queue.get()
             try:
-                await self.process(store_id, file_id)
+                size = await self.process(store_id, file_id)
+                self.progress.done(size, self.queue.qsize())
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not kill the worker; the file is marked failed
@@ -131,18 +158,20 @@ class Ingestion:
             embedder=store.data.get("_embedder") if store else None,
         )
 
-    async def process(self, store_id: str, file_id: str) -> None:
+    async def process(self, store_id: str, file_id: str) -> int:
+        """Ingest one file; the bytes of text it held (0 if it was not ingested)."""
         job = await self._job(store_id, file_id)
         if job is None:
-            return
+            return 0
         try:
-            chunks = await self._chunks(job)
+            chunks, size = await self._chunks(job)
         except Failure as failure:
             await self._finish_failed(store_id, file_id, failure.code, failure.message, job.token)
-            return
+            return 0
         await self._finish_completed(job, chunks)
+        return size
 
-    async def _chunks(self, job: Job) -> list[IndexedChunk]:
+    async def _chunks(self, job: Job) -> tuple[list[IndexedChunk], int]:
         try:
             data = await self.blobs.read(job.file_id)
         except FileNotFoundError:
@@ -158,10 +187,11 @@ class Ingestion:
             vectors = await self.embedders.for_name(job.embedder).embed([piece.text for piece in pieces])
         except EmbeddingError as exc:
             raise Failure("server_error", str(exc)) from None
-        return [
+        chunks = [
             IndexedChunk(position=p.position, text=p.text, tokens=p.tokens, embedding=np.asarray(v))
             for p, v in zip(pieces, vectors, strict=True)
         ]
+        return chunks, len(text.encode())
 
     async def _current(self, session: Any, store_id: str, file_id: str, token: str | None) -> VectorStoreFileRow | None:
         # Locked (PostgreSQL; SQLite has one writer anyway): a detach, cancel or delete that commits

@@ -19,6 +19,8 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from assistantd.store import sqlite_driver
+
 
 def async_url(url: str) -> str:
     """Pick the async driver for a plain ``postgresql://`` or ``sqlite://`` URL."""
@@ -72,8 +74,10 @@ class Database:
         self.url = async_url(url)
         self.is_sqlite = self.url.startswith("sqlite")
         if self.is_sqlite:
-            self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4)
-            self.write_engine = create_async_engine(self.url, pool_size=1, max_overflow=0, pool_timeout=60)
+            # Retrieval hook: the sqlite-vec-capable driver (store/sqlite_driver.py).
+            driver = sqlite_driver.engine_options()
+            self.read_engine = create_async_engine(self.url, pool_size=4, max_overflow=4, **driver)
+            self.write_engine = create_async_engine(self.url, pool_size=1, max_overflow=0, pool_timeout=60, **driver)
             _sqlite_pragmas(self.read_engine, immediate=False)
             _sqlite_pragmas(self.write_engine, immediate=True)
         else:

@@ -1,17 +1,21 @@
-"""The default index: chunks in the database, exact vector search in memory, keywords in SQL.
+"""The default index: chunks, their vectors and their keywords, all searched inside the database.
 
-Works the same on SQLite and PostgreSQL; the dialect only shows in ``keyword.py``.
+Works the same on SQLite and PostgreSQL; the dialect shows only in ``keyword.py`` and in the vector
+backend chosen on first use (``vectors.py``): no process holds a store in memory.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+import asyncio
+
+import numpy as np
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
-from assistantd.retrieval.index.exact import ExactVectors
 from assistantd.retrieval.index.fusion import fuse, keyword_score, similarity_score
 from assistantd.retrieval.index.keyword import KeywordSearch
+from assistantd.retrieval.index.vectors import ExactScan, VectorBackend
 from assistantd.store.db import Database
 from assistantd.store.models import ChunkRow
 
@@ -22,43 +26,68 @@ MIN_CANDIDATES = 50
 class SqlIndex:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.vectors = ExactVectors(db)
         self.keywords = KeywordSearch(db)
+        self._vectors: VectorBackend | None = None
+        self._choosing = asyncio.Lock()
+
+    async def vectors(self) -> VectorBackend:
+        """sqlite-vec on SQLite; pgvector when installed, else an exact scan, on PostgreSQL."""
+        async with self._choosing:
+            if self._vectors is None:
+                if self.db.is_sqlite:
+                    from assistantd.retrieval.index.sqlite_vec import SqliteVectors
+
+                    self._vectors = SqliteVectors(self.db)
+                else:
+                    from assistantd.retrieval.index.pgvector import PgVectors, pgvector_version
+
+                    version = await pgvector_version(self.db)
+                    self._vectors = PgVectors(self.db, version) if version else ExactScan(self.db)
+            return self._vectors
 
     async def add(
         self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
     ) -> None:
-        session.add_all(
-            ChunkRow(
-                project=project,
-                vector_store_id=store_id,
-                file_id=file_id,
-                position=chunk.position,
-                text=chunk.text,
-                tokens=chunk.tokens,
-                embedding=chunk.embedding.astype("<f4").tobytes(),
-            )
-            for chunk in chunks
-        )
+        """One bulk insert of the chunks, then their vectors, in the caller's transaction."""
+        if not chunks:
+            return
+        matrix = np.vstack([chunk.embedding for chunk in chunks]).astype("<f4", copy=False)
+        rows = [
+            {
+                "project": project,
+                "vector_store_id": store_id,
+                "file_id": file_id,
+                "position": chunk.position,
+                "text": chunk.text,
+                "tokens": chunk.tokens,
+                "embedding": matrix[i].tobytes(),
+            }
+            for i, chunk in enumerate(chunks)
+        ]
+        statement = insert(ChunkRow).returning(ChunkRow.seq, sort_by_parameter_order=True)
+        seqs = list((await session.execute(statement, rows)).scalars())
+        await (await self.vectors()).add(session, store_id, file_id, seqs, matrix)
 
     async def delete_file(self, session: AsyncSession, store_id: str | None, file_id: str) -> None:
+        await (await self.vectors()).delete(session, store_id, file_id)
         statement = delete(ChunkRow).where(ChunkRow.file_id == file_id)
         if store_id is not None:
             statement = statement.where(ChunkRow.vector_store_id == store_id)
         await session.execute(statement)
 
     async def delete_store(self, session: AsyncSession, store_id: str) -> None:
+        await (await self.vectors()).delete(session, store_id, None)
         await session.execute(delete(ChunkRow).where(ChunkRow.vector_store_id == store_id))
-        self.vectors.forget(store_id)
 
     async def _ranked_lists(
         self, query: SearchQuery, store_id: str, candidates: int
     ) -> list[list[tuple[int, str, float]]]:
         lists = []
+        vectors = await self.vectors()
         for index, text in enumerate(query.texts):
             if query.mode in ("hybrid", "vector") and store_id in query.vectors:
                 vector = query.vectors[store_id][index]
-                lists.append(await self.vectors.search(store_id, vector, candidates, query.file_ids))
+                lists.append(await vectors.search(store_id, vector, candidates, query.file_ids))
             if query.mode in ("hybrid", "keyword"):
                 lists.append(await self.keywords.search(store_id, text, candidates, query.file_ids))
         return lists

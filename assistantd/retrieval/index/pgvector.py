@@ -1,0 +1,148 @@
+"""Vectors on PostgreSQL with pgvector: one table per dimension with an HNSW index (cosine).
+
+``chunk_vectors_{dims}`` rows reference their chunk (``ON DELETE CASCADE``), so deleting chunks
+deletes vectors in the same statement. Tables are made on first use of a dimension; HNSW indexes
+vectors of up to 2,000 dimensions, larger ones are searched exactly.
+
+HNSW only approximates a *filtered* search: pgvector before 0.8 filters the index's ``ef_search``
+nearest rows afterwards, so a store that is a small part of the table, or an attribute filter, could
+come back short. The plan that always returns every match:
+
+- attribute filters: exact search over the allowed files' rows (btree on store and file);
+- one store: the index with ``ef_search`` raised to the candidates asked for, and on 0.8+ iterative
+  scans; if that returns fewer rows than asked and the store holds more, an exact search of the
+  store (the planner uses the btree on the store).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from sqlalchemy import bindparam, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.retrieval.index.vectors import Ranked
+from assistantd.store.db import Database
+
+log = logging.getLogger("assistantd.retrieval")
+HNSW_MAX_DIMS = 2000
+MAX_EF_SEARCH = 1000
+
+QUERY = "CAST(CAST(:vector AS real[]) AS vector)"
+SELECT = f"SELECT seq, file_id, 1 - (embedding <=> {QUERY}) AS cosine FROM {{table}} "
+INDEXED = SELECT + f"WHERE vector_store_id = :store ORDER BY embedding <=> {QUERY} LIMIT :limit"
+# ``+ 0`` keeps the planner off the HNSW index: an exact ordering over the rows the WHERE selects.
+EXACT = SELECT + f"WHERE vector_store_id = :store {{files}} ORDER BY (embedding <=> {QUERY}) + 0, seq LIMIT :limit"
+
+
+def table_name(dims: int) -> str:
+    return f"chunk_vectors_{int(dims)}"
+
+
+def ddl(dims: int) -> list[str]:
+    table = table_name(dims)
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {table} (seq BIGINT PRIMARY KEY REFERENCES chunks(seq) ON DELETE CASCADE, "
+        f"vector_store_id VARCHAR(64) NOT NULL, file_id VARCHAR(64) NOT NULL, embedding vector({dims}) NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS ix_{table}_store_file ON {table} (vector_store_id, file_id)",
+    ]
+    if dims <= HNSW_MAX_DIMS:
+        statements.append(
+            f"CREATE INDEX IF NOT EXISTS ix_{table}_hnsw ON {table} USING hnsw (embedding vector_cosine_ops)"
+        )
+    return statements
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+class PgVectors:
+    def __init__(self, db: Database, version: str) -> None:
+        self.db = db
+        self.iterative = version_tuple(version) >= (0, 8)
+        self._tables: set[str] = set()
+
+    async def _ensure(self, session: AsyncSession, dims: int) -> str:
+        table = table_name(dims)
+        if table not in self._tables:
+            # Serialised across replicas: concurrent CREATE ... IF NOT EXISTS can still collide.
+            await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": table})
+            for statement in ddl(dims):
+                await session.execute(text(statement))
+            self._tables.add(table)
+        return table
+
+    async def add(
+        self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
+    ) -> None:
+        if not seqs:
+            return
+        table = await self._ensure(session, matrix.shape[1])
+        rows = [
+            {"seq": seq, "store": store_id, "file": file_id, "vector": matrix[i].tolist()} for i, seq in enumerate(seqs)
+        ]
+        await session.execute(
+            text(
+                f"INSERT INTO {table} (seq, vector_store_id, file_id, embedding) "
+                "VALUES (:seq, :store, :file, CAST(CAST(:vector AS real[]) AS vector))"
+            ),
+            rows,
+        )
+
+    async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
+        return None  # the chunks' delete cascades
+
+    async def search(self, store_id: str, vector: np.ndarray, limit: int, file_ids: set[str] | None) -> Ranked:
+        if limit <= 0 or (file_ids is not None and not file_ids):
+            return []
+        table = table_name(vector.shape[-1])
+        params: dict[str, object] = {"vector": np.asarray(vector, dtype=np.float32).reshape(-1).tolist()}
+        params |= {"store": store_id, "limit": limit}
+        async with self.db.read() as session:
+            if not await self._exists(session, table):
+                return []
+            if file_ids is not None:
+                statement = text(EXACT.format(table=table, files="AND file_id IN :file_ids"))
+                statement = statement.bindparams(bindparam("file_ids", expanding=True))
+                return await self._rows(session, statement, params | {"file_ids": sorted(file_ids)})
+            await session.execute(text(f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(40, limit))}"))
+            if self.iterative:
+                await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            found = await self._rows(session, text(INDEXED.format(table=table)), params)
+            if len(found) < limit:
+                found = await self._rows(session, text(EXACT.format(table=table, files="")), params)
+            found.sort(key=lambda row: (-row[2], row[0]))
+            return found
+
+    async def _exists(self, session: AsyncSession, table: str) -> bool:
+        if table in self._tables:
+            return True
+        found = (await session.execute(text("SELECT to_regclass(:name)"), {"name": table})).scalar()
+        if found is not None:
+            self._tables.add(table)
+        return found is not None
+
+    @staticmethod
+    async def _rows(session: AsyncSession, statement: object, params: dict[str, object]) -> Ranked:
+        rows = (await session.execute(statement, params)).all()  # type: ignore[call-overload]
+        return [(int(row.seq), str(row.file_id), float(row.cosine)) for row in rows]
+
+
+async def pgvector_version(db: Database) -> str | None:
+    """The installed pgvector's version, or None (then searches are exact, and we say so once)."""
+    try:
+        async with db.read() as session:
+            found = (
+                await session.execute(text("SELECT extversion FROM pg_extension WHERE extname = 'vector'"))
+            ).scalar()
+    except DBAPIError:
+        found = None
+    if found is None:
+        log.warning(
+            "pgvector is not installed in this PostgreSQL database: vector search falls back to an exact scan "
+            "that reads each store's vectors per query (see README, 'Vector search on PostgreSQL')"
+        )
+    return found

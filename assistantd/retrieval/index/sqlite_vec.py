@@ -1,0 +1,107 @@
+"""Vectors on SQLite: sqlite-vec, a binary-quantized scan of the store, rescored exactly.
+
+One ``vec0`` table per dimension (``chunk_vectors_{dims}``), partitioned by vector store, holds one
+bit per dimension of each chunk's embedding (rowid = the chunk's ``seq``). A search scans the store's
+bits by Hamming distance for ``OVERSAMPLE`` times the candidates asked for, then ranks those by exact
+cosine against the float32 embeddings kept in ``chunks``. Everything stays in the database file,
+written in the ingestion's transaction: replicas and worker processes share it with no reload.
+
+An attribute filter is answered by an exact scan of the allowed files' chunks (indexed by store and
+file), so it returns every match however selective it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sqlalchemy import bindparam, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.retrieval.index.vectors import Ranked
+from assistantd.store.db import Database
+
+OVERSAMPLE = 4
+MIN_SCAN = 40
+MAX_SCAN = 4096  # sqlite-vec's largest k
+
+TABLES = (
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'chunk_vectors_%' "
+    "AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+)
+
+KNN = """
+WITH candidates AS (
+  SELECT rowid FROM {table}
+  WHERE embedding MATCH vec_quantize_binary(:vector) AND k = :scan AND vector_store_id = :store
+)
+SELECT seq, file_id, 1.0 - vec_distance_cosine(embedding, :vector) AS cosine
+FROM chunks WHERE seq IN (SELECT rowid FROM candidates)
+ORDER BY cosine DESC, seq LIMIT :limit
+"""
+
+FILTERED = """
+SELECT seq, file_id, 1.0 - vec_distance_cosine(embedding, :vector) AS cosine
+FROM chunks
+WHERE vector_store_id = :store AND file_id IN :file_ids AND length(embedding) = :size
+ORDER BY cosine DESC, seq LIMIT :limit
+"""
+
+
+VALUES = "(:seq, :store, vec_quantize_binary(:vector))"
+
+
+def table_name(dims: int) -> str:
+    return f"chunk_vectors_{int(dims)}"
+
+
+class SqliteVectors:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def add(
+        self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
+    ) -> None:
+        if not seqs:
+            return
+        table = table_name(matrix.shape[1])
+        await session.execute(
+            text(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0("
+                f"vector_store_id text partition key, embedding bit[{matrix.shape[1]}])"
+            )
+        )
+        blobs = matrix.astype("<f4", copy=False)
+        rows = [{"seq": seq, "store": store_id, "vector": blobs[i].tobytes()} for i, seq in enumerate(seqs)]
+        await session.execute(
+            text(f"INSERT INTO {table}(rowid, vector_store_id, embedding) VALUES {VALUES}"),
+            rows,
+        )
+
+    async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
+        where, params = [], {}
+        if store_id is not None:
+            where.append("vector_store_id = :store")
+            params["store"] = store_id
+        if file_id is not None:
+            where.append("file_id = :file")
+            params["file"] = file_id
+        chunks = "SELECT seq FROM chunks WHERE " + " AND ".join(where)
+        for table in (await session.execute(text(TABLES))).scalars():
+            await session.execute(text(f"DELETE FROM {table} WHERE rowid IN ({chunks})"), params)
+
+    async def search(self, store_id: str, vector: np.ndarray, limit: int, file_ids: set[str] | None) -> Ranked:
+        if limit <= 0 or (file_ids is not None and not file_ids):
+            return []
+        blob = np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
+        params: dict[str, object] = {"vector": blob, "store": store_id, "limit": limit}
+        async with self.db.read() as session:
+            if file_ids is not None:
+                statement = text(FILTERED).bindparams(bindparam("file_ids", expanding=True))
+                params |= {"file_ids": sorted(file_ids), "size": len(blob)}
+            else:
+                table = table_name(len(blob) // 4)
+                if (await session.execute(text(TABLES + " AND name = :name"), {"name": table})).first() is None:
+                    return []
+                statement = text(KNN.format(table=table))
+                params["scan"] = min(MAX_SCAN, max(MIN_SCAN, limit * OVERSAMPLE))
+            rows = (await session.execute(statement, params)).all()
+        return [(int(row.seq), str(row.file_id), float(row.cosine)) for row in rows]

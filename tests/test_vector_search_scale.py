@@ -1,0 +1,146 @@
+"""Vector search inside the database: filters past the first page of candidates, vectors gone with
+their files, and a second server (a replica) answering on a store it never loaded.
+
+Run on SQLite (sqlite-vec) and on PostgreSQL; ``scripts/test`` also runs this file against a
+PostgreSQL with pgvector (HNSW), where an index that filtered after its scan would lose the needle.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+
+from tests.db import count
+from tests.embeddings_upstream import DIMENSIONS, EmbeddingsUpstream
+from tests.retrieval_helpers import new_store, unique_word, upload, wait_store_idle
+from tests.server import LiveServer
+
+SMALL_CHUNKS = {"type": "static", "static": {"max_chunk_size_tokens": 100, "chunk_overlap_tokens": 0}}
+VECTORS = f"chunk_vectors_{DIMENSIONS}"
+
+
+def noise_text(word: str, sentences: int = 2500) -> str:
+    return " ".join(f"common {word} filler{i % 97} lorem{i % 89}." for i in range(sentences))
+
+
+@pytest.fixture(scope="module")
+def haystack(client: openai.OpenAI) -> dict[str, Any]:
+    """One file of ~200 chunks that all match the query well, and a one-chunk needle that matches less."""
+    word = unique_word()
+    store = new_store(client, name="haystack")
+    noise = upload(client, "noise.txt", noise_text(word).encode())
+    needle = upload(client, "needle.txt", f"{word} needle".encode())
+    for file, kind in ((noise, "noise"), (needle, "needle")):
+        client.vector_stores.files.create(
+            vector_store_id=store.id, file_id=file.id, attributes={"kind": kind}, chunking_strategy=SMALL_CHUNKS
+        )
+    wait_store_idle(client, store.id)
+    return {"store": store.id, "word": word, "noise": noise.id, "needle": needle.id}
+
+
+def vector_rows(server: LiveServer, store_id: str) -> int | None:
+    """Vectors the database holds for a store, or None where vectors are not kept apart (no pgvector)."""
+    try:
+        return count(server, VECTORS, "vector_store_id = :store", store=store_id)
+    except Exception as exc:  # the table is missing: PostgreSQL without pgvector searches exactly
+        if "does not exist" in str(exc) or "no such table" in str(exc):
+            return None
+        raise
+
+
+def test_the_store_is_larger_than_a_page_of_candidates(server: LiveServer, haystack: dict[str, Any]) -> None:
+    chunks = count(server, "chunks", "vector_store_id = :store", store=haystack["store"])
+    assert chunks > 150  # more than the 50 candidates a list contributes, and than sqlite-vec's scan floor
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "vector"])
+def test_a_filter_finds_what_ranks_past_the_first_candidates(
+    client: openai.OpenAI, haystack: dict[str, Any], mode: str
+) -> None:
+    query = f"common {haystack['word']}"
+    unfiltered = client.vector_stores.search(haystack["store"], query=query, max_num_results=50)
+    assert len(unfiltered.data) == 50
+    assert haystack["needle"] not in [item.file_id for item in unfiltered.data[:10]]
+    filtered = client.vector_stores.search(
+        haystack["store"], query=query, filters={"type": "eq", "key": "kind", "value": "needle"}
+    )
+    assert [item.file_id for item in filtered.data] == [haystack["needle"]]
+    assert filtered.data[0].content[0].text == f"{haystack['word']} needle"
+
+
+def test_threshold_and_filter_in_one_query(client: openai.OpenAI, haystack: dict[str, Any]) -> None:
+    query = f"common {haystack['word']}"
+    noise = {"type": "eq", "key": "kind", "value": "noise"}
+    ranked = client.vector_stores.search(haystack["store"], query=query, max_num_results=50, filters=noise).data
+    scores = [item.score for item in ranked]
+    assert len(ranked) == 50 and scores == sorted(scores, reverse=True)
+    assert {item.file_id for item in ranked} == {haystack["noise"]}
+    threshold = scores[9]
+    above = client.vector_stores.search(
+        haystack["store"],
+        query=query,
+        max_num_results=50,
+        ranking_options={"score_threshold": threshold},
+        filters=noise,
+    ).data
+    # Every result the filtered search scored at or above the threshold, and nothing below it.
+    assert [item.score for item in above] == [score for score in scores if score >= threshold]
+    assert len(above) >= 10
+
+
+def test_deleting_files_and_stores_removes_their_vectors(server: LiveServer, client: openai.OpenAI) -> None:
+    word = unique_word()
+    store = new_store(client, name="deletions")
+    files = [upload(client, f"d{n}.txt", noise_text(word, 300).encode()) for n in range(2)]
+    for file in files:
+        client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id, chunking_strategy=SMALL_CHUNKS)
+    wait_store_idle(client, store.id)
+    chunks = count(server, "chunks", "vector_store_id = :store", store=store.id)
+    before = vector_rows(server, store.id)
+    if before is None:
+        pytest.skip("this PostgreSQL has no pgvector: vectors live only in the chunks table")
+    assert before == chunks > 2
+    client.vector_stores.files.delete(file_id=files[0].id, vector_store_id=store.id)
+    remaining = count(server, "chunks", "vector_store_id = :store", store=store.id)
+    assert 0 < remaining < chunks
+    assert vector_rows(server, store.id) == remaining
+    client.files.delete(files[1].id)
+    assert vector_rows(server, store.id) == 0
+    assert not client.vector_stores.search(store.id, query=f"common {word}").data
+
+
+def replica_of(primary: LiveServer, path: Path, upstream: EmbeddingsUpstream) -> LiveServer:
+    """A second server process on the primary's database and files."""
+    replica = LiveServer(path, env={"ASSISTANTD_EMBEDDING_BASE_URL": upstream.url})
+    replica.env["ASSISTANTD_DATA_DIR"] = str(primary.data_dir)
+    replica.env["ASSISTANTD_DATABASE_URL"] = primary.database_url or f"sqlite:///{primary.data_dir / 'assistantd.db'}"
+    return replica
+
+
+def test_a_replica_answers_on_a_store_it_never_loaded(tmp_path: Path, embeddings_upstream: EmbeddingsUpstream) -> None:
+    primary = LiveServer(tmp_path / "primary", env={"ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url})
+    replica = replica_of(primary, tmp_path / "replica", embeddings_upstream)
+    try:
+        primary.start()
+        replica.start()
+        first = openai.OpenAI(base_url=f"{primary.url}/v1", api_key="unused", max_retries=0)
+        second = openai.OpenAI(base_url=f"{replica.url}/v1", api_key="unused", max_retries=0)
+        word, later = unique_word(), unique_word()
+        store = new_store(first)
+        file = upload(first, "a.txt", f"{word} alpha beta".encode())
+        first.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id)
+        assert [item.file_id for item in second.vector_stores.search(store.id, query=word).data] == [file.id]
+        # A change made through the primary is seen by the replica's next search, with no reload.
+        other = upload(first, "b.txt", f"{later} gamma".encode())
+        first.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=other.id)
+        found = second.vector_stores.search(store.id, query=f"{later} gamma", rewrite_query=False).data
+        assert found[0].file_id == other.id
+        first.vector_stores.files.delete(file_id=other.id, vector_store_id=store.id)
+        found = second.vector_stores.search(store.id, query=f"{later} gamma").data
+        assert other.id not in [item.file_id for item in found]
+    finally:
+        replica.close()
+        primary.close()
