@@ -21,6 +21,7 @@ from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder
 from assistantd.retrieval.file_search import FileSearch
 from assistantd.retrieval.index.sql_index import SqlIndex
 from assistantd.retrieval.ingestion import Ingestion
+from assistantd.retrieval.rerank import HttpReranker
 from assistantd.retrieval.search import Searcher
 from assistantd.retrieval.stores import VectorStores
 from assistantd.sandbox import Sandbox
@@ -126,7 +127,16 @@ def build_retrieval(container: Container) -> None:
         container.db, index, container.ingestion.enqueue, lambda: embedders.default.name
     )
     container.file_batches = FileBatches(container.vector_stores)
-    container.searcher = Searcher(container.db, index, embedders, settings.search_mode)
+    reranker = None
+    if settings.rerank_base_url:
+        reranker = HttpReranker(
+            settings.rerank_base_url,
+            settings.rerank_model,
+            settings.rerank_api_key,
+            max_retries=settings.model_max_retries,
+            timeout=settings.model_timeout_seconds,
+        )
+    container.searcher = Searcher(container.db, index, embedders, settings.search_mode, reranker)
     container.files.on_delete.append(container.vector_stores.forget_file)
     container.server_tools["file_search"] = FileSearch(container.searcher)
     inline_stores.configure(

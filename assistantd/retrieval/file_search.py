@@ -104,7 +104,7 @@ class FileSearch:
         # assistant's, which was prepared ahead of time).
         await self.searcher.wait_ready(thread_store_ids(context), THREAD_STORE_WAIT_SECONDS)
         try:
-            results = await self.searcher.search(context.caller, stores, queries, limit, threshold)
+            results = await self.searcher.search(context.caller, stores, queries, limit, threshold, ranker="auto")
         except APIError as exc:
             return ToolOutcome(
                 output=f"File search failed: {exc.message}",
