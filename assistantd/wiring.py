@@ -87,6 +87,8 @@ class Container:
     async def stop(self) -> None:
         await self.executor.stop()
         await self.ingestion.stop()
+        if isinstance(self.searcher.reranker, HttpReranker):
+            await self.searcher.reranker.close()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
