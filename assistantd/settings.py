@@ -139,8 +139,19 @@ class Settings(BaseSettings):
     )
     search_mode: Literal["hybrid", "vector", "keyword"] = Field(
         default="hybrid",
-        description="How vector stores are searched: `hybrid` (vectors and keywords fused by reciprocal "
-        "rank), `vector` or `keyword`.",
+        description="How vector stores are searched: `hybrid` (vector and keyword scores fused by a "
+        "weighted combination), `vector` or `keyword`.",
+    )
+    rerank_base_url: str | None = Field(
+        default=None,
+        description="A Cohere/Jina-style rerank upstream (vLLM, TEI, Infinity): searches POST "
+        "`{url}/rerank`. Unset means no reranking.",
+    )
+    rerank_model: str | None = Field(
+        default=None, description="Reranker model name sent to the rerank upstream (unset: the upstream's own)."
+    )
+    rerank_api_key: str | None = Field(
+        default=None, description="Bearer token for the rerank upstream; unset sends none."
     )
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."

@@ -23,6 +23,7 @@ from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder
 from assistantd.retrieval.file_search import FileSearch
 from assistantd.retrieval.index.sql_index import SqlIndex
 from assistantd.retrieval.ingestion import Ingestion
+from assistantd.retrieval.rerank import HttpReranker
 from assistantd.retrieval.search import Searcher
 from assistantd.retrieval.stores import VectorStores
 from assistantd.sandbox import Sandbox
@@ -104,6 +105,8 @@ class Container:
     async def stop(self) -> None:
         await self.executor.stop()
         await self.ingestion.stop()
+        if isinstance(self.searcher.reranker, HttpReranker):
+            await self.searcher.reranker.close()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
@@ -160,7 +163,16 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, files: F
     index = SqlIndex(db)
     ingestion = Ingestion(db, blobs, index, embedders, settings.ingestion_workers)
     vector_stores = VectorStores(db, index, ingestion.enqueue, lambda: embedders.default.name)
-    searcher = Searcher(db, index, embedders, settings.search_mode)
+    reranker = None
+    if settings.rerank_base_url:
+        reranker = HttpReranker(
+            settings.rerank_base_url,
+            settings.rerank_model,
+            settings.rerank_api_key,
+            max_retries=settings.model_max_retries,
+            timeout=settings.model_timeout_seconds,
+        )
+    searcher = Searcher(db, index, embedders, settings.search_mode, reranker)
     files.on_delete.append(vector_stores.forget_file)
     inline_stores.configure(inline_stores.Runtime(index, ingestion.enqueue_nowait, lambda: embedders.default.name))
     return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, FileSearch(searcher))

@@ -105,9 +105,9 @@ def _members(module: object, module_name: str) -> list[tuple[str, str, object]]:
     return found
 
 
-def build_docs() -> list[Doc]:
+def build_docs(modules: list[str] | None = None) -> list[Doc]:
     docs: dict[str, Doc] = {}
-    for module_name in MODULES:
+    for module_name in modules or MODULES:
         module = importlib.import_module(module_name)
         for name, qualified, value in _members(module, module.__name__):
             doc = inspect.getdoc(value)

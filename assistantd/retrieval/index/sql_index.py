@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
-from assistantd.retrieval.index.fusion import fuse, keyword_score, similarity_score
+from assistantd.retrieval.index.fusion import combine, keyword_score, similarity_score
 from assistantd.retrieval.index.keyword import KeywordSearch
 from assistantd.retrieval.index.vectors import ExactScan, VectorBackend
 from assistantd.store.db import Database
@@ -21,6 +21,7 @@ from assistantd.store.models import ChunkRow
 
 # How many candidates each ranked list contributes to the fusion.
 MIN_CANDIDATES = 50
+KINDS = ("vector", "keyword")
 
 
 class SqlIndex:
@@ -81,15 +82,16 @@ class SqlIndex:
 
     async def _ranked_lists(
         self, query: SearchQuery, store_id: str, candidates: int
-    ) -> list[list[tuple[int, str, float]]]:
+    ) -> list[tuple[str, list[tuple[int, str, float]]]]:
+        """``(kind, ranking)`` pairs, kind ``vector`` or ``keyword``."""
         lists = []
         vectors = await self.vectors()
         for index, text in enumerate(query.texts):
             if query.mode in ("hybrid", "vector") and store_id in query.vectors:
                 vector = query.vectors[store_id][index]
-                lists.append(await vectors.search(store_id, vector, candidates, query.file_ids))
+                lists.append(("vector", await vectors.search(store_id, vector, candidates, query.file_ids)))
             if query.mode in ("hybrid", "keyword"):
-                lists.append(await self.keywords.search(store_id, text, candidates, query.file_ids))
+                lists.append(("keyword", await self.keywords.search(store_id, text, candidates, query.file_ids)))
         return lists
 
     async def search(self, query: SearchQuery) -> list[Hit]:
@@ -103,14 +105,17 @@ class SqlIndex:
         await self._fill_text(hits)
         return hits
 
-    def _score(self, query: SearchQuery, store_id: str, lists: list[list[tuple[int, str, float]]]) -> list[Hit]:
-        owners = {seq: file_id for ranking in lists for seq, file_id, _ in ranking}
+    def _score(
+        self, query: SearchQuery, store_id: str, lists: list[tuple[str, list[tuple[int, str, float]]]]
+    ) -> list[Hit]:
+        owners = {seq: file_id for _, ranking in lists for seq, file_id, _ in ranking}
         if query.mode == "hybrid":
-            scored = fuse([[seq for seq, _, _ in ranking] for ranking in lists])
+            by_kind = {kind: [[(seq, raw) for seq, _, raw in r] for k, r in lists if k == kind] for kind in KINDS}
+            scored = combine(by_kind["vector"], by_kind["keyword"])
         else:
             best: dict[int, float] = {}
             convert = similarity_score if query.mode == "vector" else keyword_score
-            for ranking in lists:
+            for _, ranking in lists:
                 for seq, _, raw in ranking:
                     best[seq] = max(best.get(seq, 0.0), convert(raw))
             scored = sorted(best.items(), key=lambda item: (-item[1], item[0]))

