@@ -11,8 +11,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
-from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
+from assistantd.api import assistants, chatkit, console, errors, files, runs, site, threads, v1files, vector_stores
 from assistantd.api.bodies import JSONBodies
+from assistantd.observability import logs
+from assistantd.observability.http import ObservedRequests
 from assistantd.settings import Settings
 from assistantd.wiring import Container, build
 
@@ -27,6 +29,10 @@ ROUTERS = (
     chatkit.router,
 )
 PREFIXES = ("/v1", "/openai")
+DESCRIPTION = (
+    "OpenAI's Assistants API (v2, with v1 and Azure's `/openai` spelling), self-hosted. "
+    "`/v1/console/...` holds the reads the web console needs that OpenAI's API has no endpoint for."
+)
 
 
 class RequestIdMiddleware:
@@ -40,6 +46,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = "req_" + secrets.token_hex(16)
+        logs.request_info.set({"request_id": request_id})  # observability hook: logs carry the request id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -59,16 +66,27 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         finally:
             await app.state.container.stop()
 
-    app = FastAPI(title="assistantd", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None)
+    app = FastAPI(
+        title="assistantd",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by api/site.py with bundled assets (no CDN)
+        redoc_url=None,
+    )
     errors.install(app)
     app.add_middleware(JSONBodies)
+    app.add_middleware(ObservedRequests)
     app.add_middleware(RequestIdMiddleware)
     for prefix in PREFIXES:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
+    app.include_router(console.router, prefix="/v1")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__}
+
+    site.install(app)  # the console at /, /metrics, /docs
 
     return app

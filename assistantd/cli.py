@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from assistantd.observability import logs
 from assistantd.settings import Settings, load_settings
 from assistantd.store.migrate import upgrade
 
@@ -31,6 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server (migrations run first)")
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or JSON")
     commands.add_parser("migrate", help="run the database migrations and exit")
     keys = commands.add_parser("keys", help="manage API keys stored in the database")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -49,6 +51,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         database_url=args.database_url,
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 
@@ -100,6 +103,9 @@ async def _is_open(container: Any) -> bool:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from assistantd.observability import multiproc
+
+    multiproc.prepare(settings.effective_metrics_dir)  # before prometheus-client is imported
     from assistantd.app import create_app
     from assistantd.wiring import build
 
@@ -108,7 +114,10 @@ def _serve(settings: Settings) -> int:
     if asyncio.run(_is_open(container)):
         log.warning(OPEN_WARNING)
     app = create_app(settings, container)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False)
+    # log_config=None: uvicorn keeps the handlers configured in main() (text or JSON).
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=False, log_config=None
+    )
     return 0
 
 
@@ -119,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = _settings(args)
     except (ValueError, OSError) as error:  # a bad file or value: say which, not a traceback
         parser.exit(2, f"assistantd: invalid settings: {error}\n")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         _migrate(settings)
         print("migrations applied")

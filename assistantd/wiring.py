@@ -9,6 +9,7 @@ from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.server import Conversation
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
+from assistantd.console.service import Console
 from assistantd.embed import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
@@ -17,6 +18,9 @@ from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
 from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.observability import metrics
+from assistantd.observability.runs import ObservedBus, ObservedChatModel, Sampler
+from assistantd.observability.upstream_log import DbUpstreamLog
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
@@ -66,11 +70,15 @@ class Container:
     file_batches: FileBatches = field(init=False)
     searcher: Searcher = field(init=False)
     ingestion: Ingestion = field(init=False)
+    # Observability (console): the upstream request log when the setting is on; the gauge sampler.
+    upstream_log: DbUpstreamLog | None = None
+    sampler: Sampler | None = None
+    console: Console = field(init=False)
 
     def use_runs(self, model: ChatModel) -> None:
         """Wire the run engine; ``server_tools`` (file_search, code_interpreter) may be filled first."""
         store = DbRunStore(self.db)
-        self.bus = EventBus()
+        self.bus = ObservedBus()  # observability hook: the bus counts runs started/ended
         engine = RunEngine(model, store, self.bus, self.server_tools, self.settings.model_context_tokens)
         self.executor = Executor(store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds)
         self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
@@ -82,8 +90,12 @@ class Container:
         if self.sandbox is not None:
             await self.sandbox.start()
         await self.executor.start()
+        if self.sampler is not None:
+            self.sampler.start()
 
     async def stop(self) -> None:
+        if self.sampler is not None:
+            await self.sampler.stop()
         await self.executor.stop()
         await self.ingestion.stop()
         if self.sandbox is not None:
@@ -157,6 +169,18 @@ def build_code_interpreter(container: Container) -> None:
     container.server_tools["code_interpreter"] = CodeInterpreterTool(container.sandbox, container.files)
 
 
+def build_sampler(container: Container) -> None:
+    """Observability hook: what each gauge of ``/metrics`` reads in this process."""
+    sandbox = container.sandbox
+    container.sampler = Sampler(
+        {
+            metrics.runs_queued: container.executor.queue.qsize,
+            metrics.ingestion_backlog: container.ingestion.queue.qsize,
+            metrics.sandbox_sessions: lambda: len(getattr(sandbox, "sessions", ())),
+        }
+    )
+
+
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url)
@@ -176,14 +200,17 @@ def build(settings: Settings) -> Container:
     )
     build_retrieval(container)
     build_code_interpreter(container)
-    container.use_runs(
-        OpenAIChatModel(
-            settings.model_base_url,
-            settings.model_api_key,
-            settings.model_timeout_seconds,
-            settings.model_max_retries,
-        )
+    if settings.upstream_log:
+        container.upstream_log = DbUpstreamLog(db, settings.upstream_log_retention_seconds)
+    model = OpenAIChatModel(
+        settings.model_base_url,
+        settings.model_api_key,
+        settings.model_timeout_seconds,
+        settings.model_max_retries,
     )
+    container.use_runs(ObservedChatModel(model, container.upstream_log))
+    build_sampler(container)
+    container.console = Console(db, container.upstream_log)
     responder = RunResponder(container)
     container.chatkit_conversation = Conversation(db, responder)
     container.chatkit_threads = ChatKitThreads(db, responder.forget)
