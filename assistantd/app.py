@@ -75,8 +75,10 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         redoc_url=None,
     )
     errors.install(app)
-    app.add_middleware(JSONBodies)
+    # Inside JSONBodies, which re-issues the request with a copy of the scope: the router writes the
+    # matched route into the scope this middleware sees.
     app.add_middleware(ObservedRequests)
+    app.add_middleware(JSONBodies)
     app.add_middleware(RequestIdMiddleware)
     for prefix in PREFIXES:
         for router in ROUTERS:

@@ -40,6 +40,7 @@ function showSession() {
   banner.textContent = session.open
     ? "This server is open: no API key is configured, so anyone who can reach it can read and change everything."
     : "";
+  document.body.classList.toggle("signed-out", !session.project);
   const who = document.getElementById("who");
   who.replaceChildren();
   if (session.project && !session.open) {

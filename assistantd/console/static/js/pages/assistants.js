@@ -100,7 +100,7 @@ async function editor(ctx, assistant) {
   const functionsBox = h("div", { class: "functions" });
   const functionEditors = [];
   const addFunction = (definition) => {
-    const area = jsonArea(pretty(definition), 8);
+    const area = jsonArea(pretty(definition), 12);
     const check = validated(area, functionProblem);
     const row = h(
       "div",
@@ -196,7 +196,11 @@ async function editor(ctx, assistant) {
     h(
       "div",
       { class: "grid2" },
-      field("Vector stores (file search)", storeSelect, stores.length ? "Ctrl-click to pick several." : "No vector stores yet."),
+      field(
+        "Vector stores (file search)",
+        stores.length ? storeSelect : h("a", { href: "#/vector-stores" }, "No vector stores yet: create one"),
+        stores.length ? "Ctrl-click to pick several." : null,
+      ),
       field("Code interpreter files", codeFiles, "File ids, comma-separated."),
     ),
     h("div", { class: "grid3" }, field("Response format", responseFormat), field("Temperature", temperature), field("Top p", topP)),

@@ -18,6 +18,7 @@ export async function signInPage(ctx) {
   }
   const key = h("input", { type: "password", name: "api_key", autocomplete: "off", required: true, placeholder: "sk-..." });
   const error = h("p", { class: "form-error", role: "alert" });
+  key.addEventListener("input", () => (error.textContent = ""));
   const form = h(
     "form",
     { class: "signin card", "aria-label": "Sign in" },
