@@ -110,7 +110,7 @@ export function pageHeader(title, subtitle, ...actions) {
   return h(
     "header",
     { class: "page-header" },
-    h("div", {}, h("h1", {}, title), subtitle ? h("p", { class: "subtitle" }, subtitle) : null),
+    h("div", {}, h("h1", {}, title), subtitle ? h("p", { class: /^[a-z]+[_-][A-Za-z0-9]+$/.test(subtitle) ? "subtitle id" : "subtitle" }, subtitle) : null),
     h("div", { class: "actions" }, ...actions),
   );
 }

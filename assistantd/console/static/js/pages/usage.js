@@ -15,7 +15,7 @@ function group(rows, key) {
   return [...groups.values()].sort((a, b) => b.total_tokens - a.total_tokens || b.runs - a.runs);
 }
 
-function bars(title, entries, label) {
+function bars(title, column, entries, label) {
   const max = Math.max(1, ...entries.map((e) => e.total_tokens));
   return h(
     "section",
@@ -25,7 +25,7 @@ function bars(title, entries, label) {
       ? h(
           "table",
           { class: "table compact" },
-          h("thead", {}, h("tr", {}, h("th", {}, ""), h("th", {}, "Runs"), h("th", {}, "Prompt"), h("th", {}, "Completion"), h("th", { class: "wide" }, "Total tokens"))),
+          h("thead", {}, h("tr", {}, h("th", {}, column), h("th", {}, "Runs"), h("th", {}, "Prompt"), h("th", {}, "Completion"), h("th", { class: "wide" }, "Total tokens"))),
           h(
             "tbody",
             {},
@@ -57,7 +57,7 @@ export async function usagePage(ctx) {
   ctx.render(
     pageHeader("Usage", "Runs and tokens by day (UTC), assistant and model", period),
     h("div", { class: "stats" }, stat("Runs", sum(rows, "runs").toLocaleString()), stat("Total tokens", sum(rows, "total_tokens").toLocaleString()), stat("Prompt tokens", sum(rows, "prompt_tokens").toLocaleString()), stat("Completion tokens", sum(rows, "completion_tokens").toLocaleString())),
-    bars("By day", group(rows, "day").sort((a, b) => (a.key < b.key ? 1 : -1)), (day) => day),
-    h("div", { class: "grid2" }, bars("By assistant", group(rows, "assistant_id"), (id) => h("a", { href: `#/assistants/${encodeURIComponent(id)}` }, names.get(id) || id)), bars("By model", group(rows, "model"), (m) => m)),
+    bars("By day", "Day (UTC)", group(rows, "day").sort((a, b) => (a.key < b.key ? 1 : -1)), (day) => day),
+    h("div", { class: "grid2" }, bars("By assistant", "Assistant", group(rows, "assistant_id"), (id) => h("a", { href: `#/assistants/${encodeURIComponent(id)}` }, names.get(id) || id)), bars("By model", "Model", group(rows, "model"), (m) => m)),
   );
 }

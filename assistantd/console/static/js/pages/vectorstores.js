@@ -103,7 +103,7 @@ async function store(ctx, storeId) {
       names.set(uploaded.id, uploaded.filename);
       await post(`/v1/vector_stores/${id}/files`, { file_id: uploaded.id });
     }
-    toast(`${fileInput.files.length} file(s) added; indexing…`);
+    toast(`Added ${fileInput.files.length} file(s) to the store`);
     fileInput.value = "";
     poll();
   });
