@@ -135,9 +135,12 @@ def test_docs_page_uses_bundled_assets(server: LiveServer) -> None:
 
 def test_sign_in_sets_an_http_only_strict_cookie(server: LiveServer) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as browser:
-        wrong = browser.post("/v1/console/session", json={"api_key": "sk-nope"})
+        # Without the console's header nobody signs a browser in (no sign-in from another site).
+        foreign = browser.post("/v1/console/session", json={"api_key": KEY_A})
+        assert foreign.status_code == 400 and "set-cookie" not in foreign.headers
+        wrong = browser.post("/v1/console/session", json={"api_key": "sk-nope"}, headers=CONSOLE)
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
-        answer = browser.post("/v1/console/session", json={"api_key": KEY_A})
+        answer = browser.post("/v1/console/session", json={"api_key": KEY_A}, headers=CONSOLE)
         assert answer.json() == {"object": "console.session", "project": "alpha", "open": False}
         cookie = answer.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
@@ -163,7 +166,7 @@ def test_sign_in_sets_an_http_only_strict_cookie(server: LiveServer) -> None:
     ],
 )
 def test_malformed_sign_in_gets_the_error_envelope(server: LiveServer, body: dict[str, Any], message: str) -> None:
-    answer = httpx.post(f"{server.url}/v1/console/session", json=body, timeout=30)
+    answer = httpx.post(f"{server.url}/v1/console/session", json=body, headers=CONSOLE, timeout=30)
     assert answer.status_code == 400
     assert answer.json()["error"]["message"] == message
 

@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from assistantd.api.deps import CONSOLE_COOKIE, caller, container, page
+from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container, page
+from assistantd.errors import InvalidRequest
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.wiring import Container
@@ -28,7 +29,11 @@ async def session(who: Caller = Depends(caller), c: Container = Depends(containe
 
 @router.post("/session")
 async def sign_in(body: SignIn, request: Request, response: Response, c: Container = Depends(container)) -> Doc:
-    """Check the key, then keep it in an HttpOnly, SameSite=Strict cookie that page script cannot read."""
+    """Check the key, then keep it in an HttpOnly, SameSite=Strict cookie that page script cannot read.
+
+    The console's header is required here too, so no other site can sign a browser in (to its own key)."""
+    if not request.headers.get(CONSOLE_HEADER):
+        raise InvalidRequest(f"Signing in needs the '{CONSOLE_HEADER}' header that the console sends.")
     project = await c.keys.project_for(body.api_key)
     response.set_cookie(
         CONSOLE_COOKIE,

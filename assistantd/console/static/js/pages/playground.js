@@ -134,6 +134,7 @@ export async function playgroundPage(ctx) {
       };
     });
     const error = h("p", { class: "form-error", role: "alert" });
+    for (const row of rows) row.output.addEventListener("input", () => (error.textContent = ""));
     const form = h("form", { class: "card tool-form", "aria-label": "Submit tool outputs" }, h("h3", {}, "The run needs your function outputs"), rows.map((r) => r.node), error, h("button", { type: "submit", class: "primary" }, "Submit tool outputs"));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -155,7 +156,7 @@ export async function playgroundPage(ctx) {
         const path = `/v1/threads/${encodeURIComponent(run.thread_id)}/runs/${encodeURIComponent(run.id)}/submit_tool_outputs`;
         await stream(path, { tool_outputs: outputs }, handler());
       } finally {
-        setBusy(false);
+        setBusy(state.run?.status === "requires_action"); // answer the function call first
       }
     });
     setTimeout(() => rows[0]?.output.focus());
@@ -188,7 +189,7 @@ export async function playgroundPage(ctx) {
     } catch (error) {
       toast(error.message, "error");
     } finally {
-      setBusy(false);
+      setBusy(state.run?.status === "requires_action"); // answer the function call first
       input.focus();
     }
   }
@@ -213,6 +214,8 @@ export async function playgroundPage(ctx) {
   composer.addEventListener("submit", sendMessage);
   const newThread = h("button", { type: "button", class: "secondary", onclick: () => {
     state.threadId = null;
+    state.run = null;
+    setBusy(false);
     history.replaceState(null, "", `#/playground?assistant=${encodeURIComponent(picker.value)}`);
     status.replaceChildren();
     actions.replaceChildren();
