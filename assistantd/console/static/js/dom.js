@@ -68,6 +68,7 @@ export function ago(seconds) {
 export function duration(from, to) {
   if (!from || !to) return "—";
   const s = to - from;
+  if (s < 1) return "< 1 s"; // the API records whole seconds
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
