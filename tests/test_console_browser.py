@@ -258,10 +258,21 @@ def test_8_usage_shows_the_runs(page: Any, shots: Path) -> None:
     assert_not_pwned(page)
 
 
+def off_playwright_thread(action: Any) -> Any:
+    """Run ``action`` on another thread: LiveServer creates and drops its PostgreSQL database with
+    asyncio.run, which cannot run on this thread while Playwright's loop is active."""
+    result: list[Any] = []
+    worker = threading.Thread(target=lambda: result.append(action()))
+    worker.start()
+    worker.join()
+    assert result, "the action failed (see the thread's traceback above)"
+    return result[0]
+
+
 def test_9_open_server_shows_a_banner_and_no_sign_in(
     page: Any, shots: Path, tmp_path: Path, upstream: Upstream
 ) -> None:
-    open_server = LiveServer(tmp_path / "open-server", env=upstream_env(upstream))
+    open_server = off_playwright_thread(lambda: LiveServer(tmp_path / "open-server", env=upstream_env(upstream)))
     try:
         open_server.start()
         page.goto(open_server.url + "/#/assistants")
@@ -269,8 +280,4 @@ def test_9_open_server_shows_a_banner_and_no_sign_in(
         playwright_api.expect(page.get_by_role("heading", name="Assistants")).to_be_visible()
         shoot(page, shots, "13-open-server")
     finally:
-        # Closing drops its PostgreSQL database with asyncio.run, which cannot run on this thread
-        # while Playwright's loop is active.
-        closer = threading.Thread(target=open_server.close)
-        closer.start()
-        closer.join()
+        off_playwright_thread(lambda: open_server.close() or True)
