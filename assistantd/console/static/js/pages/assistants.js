@@ -124,7 +124,14 @@ async function editor(ctx, assistant) {
   );
   const codeFiles = h("input", { value: (a.tool_resources?.code_interpreter?.file_ids || []).join(", "), placeholder: "file-abc, file-def" });
   const format = typeof a.response_format === "object" && a.response_format ? a.response_format.type : a.response_format || "auto";
-  const responseFormat = h("select", {}, ["auto", "text", "json_object"].map((v) => h("option", { value: v, selected: v === format }, v)));
+  const responseFormat = h("select", {}, ["auto", "text", "json_object", "json_schema"].map((v) => h("option", { value: v, selected: v === format }, v)));
+  const schema = format === "json_schema" ? a.response_format.json_schema : { name: "answer", schema: { type: "object", properties: {} } };
+  const schemaArea = jsonArea(pretty(schema), 6);
+  const schemaCheck = validated(schemaArea, (v) => (!v?.name || typeof v.schema !== "object" ? "Needs a name and a JSON Schema in schema." : null));
+  const schemaField = field("JSON schema (name, schema, strict)", schemaArea, schemaCheck.status);
+  const showSchema = () => (schemaField.hidden = responseFormat.value !== "json_schema");
+  responseFormat.addEventListener("change", showSchema);
+  showSchema();
   const temperature = h("input", { type: "number", step: "0.1", min: "0", max: "2", value: a.temperature ?? "" , placeholder: "1" });
   const topP = h("input", { type: "number", step: "0.05", min: "0", max: "1", value: a.top_p ?? "", placeholder: "1" });
   const metadata = jsonArea(pretty(a.metadata || {}), 3);
@@ -138,7 +145,8 @@ async function editor(ctx, assistant) {
   const save = async (event) => {
     event.preventDefault();
     error.textContent = "";
-    if (!functionEditors.every((f) => f.check.ok()) || !metadataCheck.ok()) {
+    const wantsSchema = responseFormat.value === "json_schema";
+    if (!functionEditors.every((f) => f.check.ok()) || !metadataCheck.ok() || (wantsSchema && !schemaCheck.ok())) {
       error.textContent = "Fix the fields marked in red first.";
       return;
     }
@@ -158,7 +166,12 @@ async function editor(ctx, assistant) {
         file_search: { vector_store_ids: [...storeSelect.selectedOptions].map((o) => o.value) },
         code_interpreter: { file_ids: codeFiles.value.split(",").map((s) => s.trim()).filter(Boolean) },
       },
-      response_format: responseFormat.value === "auto" ? "auto" : { type: responseFormat.value },
+      response_format:
+        responseFormat.value === "auto"
+          ? "auto"
+          : wantsSchema
+            ? { type: "json_schema", json_schema: JSON.parse(schemaArea.value) }
+            : { type: responseFormat.value },
       metadata: metadata.value.trim() ? JSON.parse(metadata.value) : {},
     };
     if (temperature.value !== "") body.temperature = Number(temperature.value);
@@ -204,6 +217,7 @@ async function editor(ctx, assistant) {
       field("Code interpreter files", codeFiles, "File ids, comma-separated."),
     ),
     h("div", { class: "grid3" }, field("Response format", responseFormat), field("Temperature", temperature), field("Top p", topP)),
+    schemaField,
     field("Metadata", metadata, metadataCheck.status),
     error,
     h(
