@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import signal
@@ -16,8 +15,22 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
-from assistantd.api import assistants, chatkit, errors, files, models, runs, threads, v1files, vector_stores
+from assistantd.api import (
+    assistants,
+    chatkit,
+    console,
+    errors,
+    files,
+    models,
+    runs,
+    site,
+    threads,
+    v1files,
+    vector_stores,
+)
 from assistantd.api.bodies import JSONBodies
+from assistantd.observability import logs
+from assistantd.observability.http import ObservedRequests
 from assistantd.settings import SETTINGS_ENV, Settings
 from assistantd.wiring import Container, build
 
@@ -33,6 +46,10 @@ ROUTERS = (
     models.router,
 )
 PREFIXES = ("/v1", "/openai")
+DESCRIPTION = (
+    "OpenAI's Assistants API (v2, with v1 and Azure's `/openai` spelling), self-hosted. "
+    "`/v1/console/...` holds the reads the web console needs that OpenAI's API has no endpoint for."
+)
 
 
 class RequestIdMiddleware:
@@ -46,6 +63,7 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = "req_" + secrets.token_hex(16)
+        logs.request_info.set({"request_id": request_id})  # observability hook: logs carry the request id
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -65,13 +83,24 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         finally:
             await app.state.container.stop()
 
-    app = FastAPI(title="assistantd", version=__version__, lifespan=lifespan, openapi_url=None, docs_url=None)
+    app = FastAPI(
+        title="assistantd",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served by api/site.py with bundled assets (no CDN)
+        redoc_url=None,
+    )
     errors.install(app)
+    # Inside JSONBodies, which re-issues the request with a copy of the scope: the router writes the
+    # matched route into the scope this middleware sees.
+    app.add_middleware(ObservedRequests)
     app.add_middleware(JSONBodies)
     app.add_middleware(RequestIdMiddleware)
     for prefix in PREFIXES:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
+    app.include_router(console.router, prefix="/v1")
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -79,10 +108,12 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 
     if settings.debug_sql_counts:
 
-        @app.get("/debug/sql")
+        @app.get("/debug/sql", include_in_schema=False)
         async def sql_counts() -> dict[str, Any]:
             counts = app.state.container.db.counts
             return {"statements": counts.statements, "write_transactions": counts.write_transactions}
+
+    site.install(app)  # the console at /, /metrics, /docs
 
     return app
 
@@ -90,7 +121,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
 def from_environment() -> FastAPI:
     """The app factory each worker of ``assistantd serve --workers N`` calls (migrations already ran)."""
     settings = Settings.model_validate_json(os.environ[SETTINGS_ENV])
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     return create_app(settings)
 

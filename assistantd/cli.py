@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from assistantd.observability import logs
 from assistantd.settings import SETTINGS_ENV, Settings, load_settings
 from assistantd.store.migrate import upgrade
 
@@ -33,6 +34,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="bind address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default 8000)")
     serve.add_argument("--workers", type=int, help="server processes sharing the port (default: number of CPUs)")
+    serve.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or JSON")
     commands.add_parser("migrate", help="run the database migrations and exit")
     keys = commands.add_parser("keys", help="manage API keys stored in the database")
     key_commands = keys.add_subparsers(dest="keys_command", required=True)
@@ -52,6 +54,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         workers=getattr(args, "workers", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 
@@ -103,6 +106,9 @@ async def _is_open(container: Any) -> bool:
 def _serve(settings: Settings) -> int:
     import uvicorn
 
+    from assistantd.observability import multiproc
+
+    multiproc.prepare(settings.effective_metrics_dir)  # before prometheus-client is imported; workers inherit it
     _migrate(settings)
     workers = settings.effective_workers
     options: dict[str, Any] = {
@@ -110,6 +116,7 @@ def _serve(settings: Settings) -> int:
         "port": settings.port,
         "log_level": settings.log_level,
         "access_log": False,
+        "log_config": None,  # keep the handlers logs.configure set up (text or JSON), in every worker too
     }
     if workers == 1:  # one process: build here, so a broken setting fails before the port opens
         from assistantd.app import create_app
@@ -137,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         settings = _settings(args)
     except (ValueError, OSError) as error:  # a bad file or value: say which, not a traceback
         parser.exit(2, f"assistantd: invalid settings: {error}\n")
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "migrate":
         _migrate(settings)
         print("migrations applied")

@@ -177,6 +177,24 @@ class Settings(BaseSettings):
         "aside) and show the totals at `GET /debug/sql`; for tests and profiling, not for production.",
     )
     log_level: str = Field(default="info", description="Log level: debug, info, warning, error.")
+    # Console and observability (README "Console", "Metrics").
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`, or `json`: one JSON object per line with the request id, project, run id and route.",
+    )
+    metrics_dir: Path | None = Field(
+        default=None,
+        description="Where worker processes keep their Prometheus samples for `/metrics` to add up; "
+        "default: `metrics` in the data dir. Wiped at start.",
+    )
+    upstream_log: bool = Field(
+        default=False,
+        description="Keep the exact request each run sent to the model upstream, with its timing, for the "
+        "console's run inspector. Off by default: prompts hold your users' data.",
+    )
+    upstream_log_retention_seconds: float = Field(
+        default=86400.0, description="How long the upstream log keeps a request, in seconds."
+    )
     sandbox_python: str | None = Field(
         default=None,
         description="Python the code interpreter runs (needs numpy, pandas, matplotlib); default: the server's own.",
@@ -234,6 +252,10 @@ class Settings(BaseSettings):
     def keys_stamp(self) -> Path:
         """Touched whenever stored API keys change, so servers on this data dir drop their key cache."""
         return self.data_dir / "keys.changed"
+
+    @property
+    def effective_metrics_dir(self) -> Path:
+        return self.metrics_dir or self.data_dir / "metrics"
 
     @property
     def effective_sandbox_dir(self) -> Path:

@@ -10,6 +10,7 @@ from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.server import Conversation
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
+from assistantd.console.service import Console
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.events import EventBus
 from assistantd.engine.life import RunLife
@@ -17,6 +18,9 @@ from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor, new_owner
 from assistantd.llm import ChatModel
+from assistantd.observability import metrics
+from assistantd.observability.runs import ObservedBus, ObservedChatModel, Sampler
+from assistantd.observability.upstream_log import DbUpstreamLog
 from assistantd.retrieval import inline_stores
 from assistantd.retrieval.batches import FileBatches
 from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
@@ -94,6 +98,10 @@ class Container:
     sandbox: Sandbox | None
     # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool]
+    # Observability (console): the upstream request log when the setting is on; the gauge sampler.
+    upstream_log: DbUpstreamLog | None
+    sampler: Sampler
+    console: Console
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
@@ -101,8 +109,10 @@ class Container:
         if self.sandbox is not None:
             await self.sandbox.start()
         await self.executor.start()
+        self.sampler.start()
 
     async def stop(self) -> None:
+        await self.sampler.stop()
         await self.executor.stop()
         await self.ingestion.stop()
         if isinstance(self.searcher.reranker, HttpReranker):
@@ -117,7 +127,7 @@ def build_runs(
 ) -> RunParts:
     """The run engine: its store, its event bus, the owner of a run's life, the executor, the services."""
     store = DbRunStore(db)
-    bus = EventBus()
+    bus = ObservedBus()  # observability hook: the bus counts runs started/ended
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
     engine = RunEngine(model, life, server_tools, routes.context_tokens)
     executor = Executor(store, life, engine, settings.run_workers)
@@ -201,6 +211,17 @@ def build_sandbox(settings: Settings) -> Sandbox:
     )
 
 
+def build_sampler(executor: Executor, ingestion: Ingestion, sandbox: Sandbox | None) -> Sampler:
+    """Observability hook: what each gauge of ``/metrics`` reads in this process."""
+    return Sampler(
+        {
+            metrics.runs_queued: executor.queue.qsize,
+            metrics.ingestion_backlog: ingestion.queue.qsize,
+            metrics.sandbox_sessions: lambda: len(getattr(sandbox, "sessions", ())),
+        }
+    )
+
+
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, settings.debug_sql_counts)
@@ -213,7 +234,9 @@ def build(settings: Settings) -> Container:
         "file_search": retrieval.file_search,
         "code_interpreter": CodeInterpreterTool(sandbox, files),
     }
-    model = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
+    upstream_log = DbUpstreamLog(db, settings.upstream_log_retention_seconds) if settings.upstream_log else None
+    routed = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
+    model = ObservedChatModel(routed, upstream_log)
     run_parts = build_runs(settings, db, routes, model, server_tools)
     threads, messages = Threads(db), Messages(db)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
@@ -242,4 +265,7 @@ def build(settings: Settings) -> Container:
         ingestion=retrieval.ingestion,
         sandbox=sandbox,
         server_tools=server_tools,
+        upstream_log=upstream_log,
+        sampler=build_sampler(run_parts.executor, retrieval.ingestion, sandbox),
+        console=Console(db, upstream_log),
     )

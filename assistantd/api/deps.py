@@ -6,6 +6,7 @@ from typing import Literal
 
 from fastapi import Query, Request
 
+from assistantd.observability import logs
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.wiring import Container
@@ -32,16 +33,27 @@ def api_version(request: Request) -> Literal["v1", "v2"]:
     return "v1" if "assistants=v1" in beta.replace(" ", "") else "v2"
 
 
+# The console's sign-in (api/console.py): the key in an HttpOnly, SameSite=Strict cookie that page
+# script cannot read. It counts only on requests that also carry CONSOLE_HEADER, which a page of another
+# origin cannot add without a CORS preflight this server never approves (so no cross-site request forgery).
+CONSOLE_COOKIE = "assistantd_console_key"
+CONSOLE_HEADER = "x-assistantd-console"
+
+
 def presented_key(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
-    return request.headers.get("api-key") or None
+    key = request.headers.get("api-key")
+    if not key and request.headers.get(CONSOLE_HEADER):
+        key = request.cookies.get(CONSOLE_COOKIE)
+    return key or None
 
 
 async def caller(request: Request) -> Caller:
     keys = container(request).keys
     project = await keys.project_for(presented_key(request))
+    logs.tag(project=project)  # observability hook: JSON log lines carry the project
     return Caller(project=project, api_version=api_version(request))
 
 

@@ -141,3 +141,14 @@ class ChatKitItemRow(DocumentRow, Base):
     __tablename__ = "chatkit_items"
     __table_args__ = (UniqueConstraint("id"), Index("ix_chatkit_items_thread_seq", "thread_id", "seq"))
     thread_id: Mapped[str] = mapped_column(String(64))
+
+
+class UpstreamRequestRow(Base):
+    """The console's upstream log (migration 0006): one chat request sent for a run, with its timing.
+    Written only when the ``upstream_log`` setting is on; rows older than its retention are deleted."""
+
+    __tablename__ = "upstream_requests"
+    seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    created_at: Mapped[float] = mapped_column(Float, index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)

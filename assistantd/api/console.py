@@ -1,0 +1,74 @@
+"""``/v1/console/...``: the console's sign-in and the reads OpenAI's API has no endpoint for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container, page
+from assistantd.errors import InvalidRequest
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.wiring import Container
+
+router = APIRouter(prefix="/console", tags=["console"])
+Doc = dict[str, Any]
+
+
+class SignIn(BaseModel):
+    api_key: str = Field(min_length=1, max_length=512, description="An API key of the project to sign in to.")
+
+
+@router.get("/session")
+async def session(who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    """Who the console is signed in as (or that the server is open: no key needed)."""
+    return {"object": "console.session", "project": who.project, "open": await c.keys.is_open()}
+
+
+@router.post("/session")
+async def sign_in(body: SignIn, request: Request, response: Response, c: Container = Depends(container)) -> Doc:
+    """Check the key, then keep it in an HttpOnly, SameSite=Strict cookie that page script cannot read.
+
+    The console's header is required here too, so no other site can sign a browser in (to its own key)."""
+    if not request.headers.get(CONSOLE_HEADER):
+        raise InvalidRequest(f"Signing in needs the '{CONSOLE_HEADER}' header that the console sends.")
+    project = await c.keys.project_for(body.api_key)
+    response.set_cookie(
+        CONSOLE_COOKIE,
+        body.api_key,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return {"object": "console.session", "project": project, "open": await c.keys.is_open()}
+
+
+@router.delete("/session")
+async def sign_out(response: Response) -> Doc:
+    response.delete_cookie(CONSOLE_COOKIE, path="/", httponly=True, samesite="strict")
+    return {"object": "console.session.deleted", "deleted": True}
+
+
+@router.get("/threads")
+async def list_threads(
+    params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    """The project's threads, newest first, with each one's run count and latest run status."""
+    return await c.console.threads(who, params)
+
+
+@router.get("/runs/{run_id}")
+async def inspect_run(run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+    """A run with its steps (file_search chunk texts included), messages, citation sources and upstream log."""
+    return await c.console.run(who, run_id)
+
+
+@router.get("/usage")
+async def usage(
+    days: int = Query(30, ge=1, le=366), who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    """Runs and tokens by day (UTC), assistant and model."""
+    return await c.console.usage(who, days)

@@ -1,0 +1,146 @@
+"""What the console reads beyond OpenAI's API: a thread list, a run's full record, usage by day.
+
+Everything is scoped to the caller's project, like every other read.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import defaultdict
+from typing import Any, Protocol
+
+from sqlalchemy import func, select
+
+from assistantd.protocol.pages import PageParams
+from assistantd.services.context import Caller
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
+
+# The marker the file_search tool puts before each result (``【call:result†name】``, see engine/file_search).
+MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
+DAY = 86400
+
+
+class UpstreamLogReader(Protocol):
+    async def for_run(self, run_id: str) -> list[dict[str, Any]]: ...
+
+
+class Console:
+    def __init__(self, db: Database, upstream_log: UpstreamLogReader | None) -> None:
+        self.db = db
+        self.upstream_log = upstream_log
+
+    async def threads(self, caller: Caller, params: PageParams) -> dict[str, Any]:
+        """Threads, newest first, each with its run count and latest run's status."""
+        async with self.db.read() as session:
+            page = await documents.list_page(session, ThreadRow, caller.project, params)
+            ids = [thread["id"] for thread in page["data"]]
+            counts = dict(
+                (
+                    await session.execute(
+                        select(RunRow.thread_id, func.count())
+                        .where(RunRow.project == caller.project, RunRow.thread_id.in_(ids))
+                        .group_by(RunRow.thread_id)
+                    )
+                ).all()
+            )
+            latest: dict[str, str] = {}
+            query = (
+                select(RunRow.thread_id, RunRow.status)
+                .where(RunRow.project == caller.project, RunRow.thread_id.in_(ids))
+                .order_by(RunRow.seq)
+            )
+            for thread_id, status in (await session.execute(query)).all():
+                latest[thread_id] = status
+        for thread in page["data"]:
+            thread["run_count"] = int(counts.get(thread["id"], 0))
+            thread["last_run_status"] = latest.get(thread["id"])
+        return page
+
+    async def run(self, caller: Caller, run_id: str) -> dict[str, Any]:
+        """A run with every step (file_search contents included), its messages, which chunk each
+        citation came from, and the upstream requests when the upstream log is on."""
+        async with self.db.read() as session:
+            run = (await documents.require(session, RunRow, caller.project, run_id, "run")).data
+            steps = await _all(session, RunStepRow, caller.project, RunStepRow.run_id == run_id)
+            messages = await _all(session, MessageRow, caller.project, MessageRow.run_id == run_id)
+        upstream = None if self.upstream_log is None else await self.upstream_log.for_run(run_id)
+        return {
+            "run": run,
+            "steps": steps,
+            "messages": messages,
+            "citations": citations(steps, messages),
+            "upstream_log": {"enabled": upstream is not None, "requests": upstream or []},
+        }
+
+    async def usage(self, caller: Caller, days: int) -> dict[str, Any]:
+        """Runs and tokens per day (UTC), assistant and model over the last ``days`` days."""
+        since = (int(time.time()) // DAY - days + 1) * DAY
+        query = select(RunRow.data).where(RunRow.project == caller.project, RunRow.created_at >= since)
+        async with self.db.read() as session:
+            runs = list((await session.execute(query)).scalars())
+        return {"object": "console.usage", "since": since, "days": days, "data": usage_rows(runs)}
+
+
+async def _all(session: Any, table: Any, project: str, where: Any) -> list[dict[str, Any]]:
+    query = select(table.data).where(table.project == project, where).order_by(table.seq)
+    return [dict(data) for data in (await session.execute(query)).scalars()]
+
+
+def usage_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    totals: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
+        lambda: {"runs": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "statuses": {}}
+    )
+    for run in runs:
+        day = time.strftime("%Y-%m-%d", time.gmtime(run["created_at"]))
+        row = totals[(day, run.get("assistant_id") or "", run.get("model") or "")]
+        row["runs"] += 1
+        row["statuses"][run["status"]] = row["statuses"].get(run["status"], 0) + 1
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            row[key] += int((run.get("usage") or {}).get(key) or 0)
+    return [
+        {"day": day, "assistant_id": assistant, "model": model, **row}
+        for (day, assistant, model), row in sorted(totals.items(), reverse=True)
+    ]
+
+
+def citations(steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Which file_search result (step, call, rank, score, text) each ``file_citation`` points at.
+
+    The tool numbers its calls within a run from 0 in order, and its results from 0 in rank order."""
+    calls = [
+        (step["id"], call)
+        for step in steps
+        if step.get("type") == "tool_calls"
+        for call in (step.get("step_details") or {}).get("tool_calls") or []
+        if call.get("type") == "file_search"
+    ]
+    found = []
+    for message in messages:
+        parts = [part for part in message.get("content") or [] if part.get("type") == "text"]
+        for part in parts:
+            for annotation in (part.get("text") or {}).get("annotations") or []:
+                match = MARKER.fullmatch(annotation.get("text") or "")
+                if annotation.get("type") != "file_citation" or match is None:
+                    continue
+                call_number, rank = int(match.group(1)), int(match.group(2))
+                if call_number >= len(calls):
+                    continue
+                step_id, call = calls[call_number]
+                results = (call.get("file_search") or {}).get("results") or []
+                result = results[rank] if rank < len(results) else {}
+                found.append(
+                    {
+                        "message_id": message["id"],
+                        "text": annotation["text"],
+                        "file_id": (annotation.get("file_citation") or {}).get("file_id"),
+                        "step_id": step_id,
+                        "tool_call_id": call.get("id"),
+                        "rank": rank,
+                        "score": result.get("score"),
+                        "content": result.get("content"),
+                    }
+                )
+    return found
