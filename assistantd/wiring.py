@@ -167,22 +167,31 @@ def build_embedders(settings: Settings, routes: Routes) -> Embedders:
     return Embedders(make(OPENAI_PREFIX + settings.embedding_model), make)
 
 
+def build_reranker(settings: Settings, routes: Routes) -> HttpReranker | None:
+    """The rerank upstream: the ``[models]`` route of ``ASSISTANTD_RERANK_MODEL`` when the table names that
+    model, else ``ASSISTANTD_RERANK_BASE_URL``; neither means no reranking."""
+    model = settings.rerank_model or ""
+    base_url, api_key, upstream_model = routes.endpoint(
+        model, settings.rerank_base_url or "", settings.rerank_api_key or ""
+    )
+    if not base_url:
+        return None
+    return HttpReranker(
+        base_url,
+        upstream_model or None,
+        api_key or None,
+        max_retries=settings.model_max_retries,
+        timeout=settings.model_timeout_seconds,
+    )
+
+
 def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, files: Files, routes: Routes) -> Retrieval:
     """Vector stores, ingestion and search, and the file_search tool for the run engine."""
     embedders = build_embedders(settings, routes)
     index = SqlIndex(db)
     ingestion = Ingestion(db, blobs, index, embedders, settings.ingestion_workers)
     vector_stores = VectorStores(db, index, ingestion.enqueue, lambda: embedders.default.name)
-    reranker = None
-    if settings.rerank_base_url:
-        reranker = HttpReranker(
-            settings.rerank_base_url,
-            settings.rerank_model,
-            settings.rerank_api_key,
-            max_retries=settings.model_max_retries,
-            timeout=settings.model_timeout_seconds,
-        )
-    searcher = Searcher(db, index, embedders, settings.search_mode, reranker)
+    searcher = Searcher(db, index, embedders, settings.search_mode, build_reranker(settings, routes))
     files.on_delete.append(vector_stores.forget_file)
     inline_stores.configure(inline_stores.Runtime(index, ingestion.enqueue_nowait, lambda: embedders.default.name))
     return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, FileSearch(searcher))
