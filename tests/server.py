@@ -73,7 +73,7 @@ class LiveServer:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 120 * max(self.workers, 1)  # generous: a loaded machine imports slowly
+        deadline = time.monotonic() + 120 * max(self.workers, 1)  # a loaded machine; each worker starts on its own
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log_path.read_text()[-3000:]}")

@@ -49,7 +49,7 @@ def workers_of(server: LiveServer) -> set[int]:
     }
 
 
-def wait_until(probe: object, what: str, timeout: float = 60) -> None:
+def wait_until(probe: object, what: str, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if probe():  # type: ignore[operator]
