@@ -217,6 +217,7 @@ def build_sandbox(settings: Settings) -> Sandbox:
         max_sessions=settings.sandbox_max_sessions,
         idle_seconds=settings.sandbox_idle_seconds,
         log_level=settings.log_level,
+        log_format=settings.log_format,
     )
 
 

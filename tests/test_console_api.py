@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,8 @@ def served_routes() -> set[tuple[str, str]]:
         for route in router.routes:
             for method in getattr(route, "methods", ()) or ():
                 if method != "HEAD":
-                    routes.add((method, prefix + route.path))
+                    # OpenAPI names a path parameter without its converter ({id:path} -> {id}).
+                    routes.add((method, prefix + re.sub(r":\w+}", "}", route.path)))
     return routes
 
 

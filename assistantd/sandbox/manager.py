@@ -25,6 +25,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from assistantd.observability import logs
 from assistantd.sandbox import ExecResult, SandboxUnavailable
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox, LocalSession
@@ -119,9 +120,7 @@ async def run(root: Path, config: dict[str, Any]) -> None:
 
 def main() -> None:
     root, config = Path(sys.argv[1]), json.loads(sys.argv[2])
-    logging.basicConfig(
-        level=config.pop("log_level", "INFO").upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(config.pop("log_level", "info"), config.pop("log_format", "text"))  # the servers' own format
     root.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(root), "a") as lock:
         try:
