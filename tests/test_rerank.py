@@ -186,3 +186,38 @@ def test_file_search_run_reranks(rclient: openai.OpenAI, upstream: Upstream, rer
     results = steps.data[0].step_details.tool_calls[0].file_search.results  # type: ignore[union-attr]
     best = max(relevance(query, d) for d in call["body"]["documents"])
     assert results[0].file_name == "refunds.md" and round(results[0].score, 6) == best
+
+
+def test_a_rerank_model_named_in_the_models_table_goes_to_its_route(
+    tmp_path: Path, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream, reranker: RerankUpstream
+) -> None:
+    """One configuration shape: ``[models]`` routes a rerank model like a chat or embedding model."""
+    routed_name = "routed-reranker-" + secrets.token_hex(3)
+    config = tmp_path / "assistantd.toml"
+    config.write_text(f'[models."{routed_name}"]\nbase_url = "{reranker.url}"\napi_key = "sk-routed-rerank"\n')
+    live = LiveServer(
+        tmp_path / "data",
+        env={
+            "ASSISTANTD_API_KEYS": API_KEYS,
+            **upstream_env(upstream),
+            "ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url,
+            "ASSISTANTD_CONFIG": str(config),
+            "ASSISTANTD_RERANK_MODEL": routed_name,
+        },
+    )
+    live.start()
+    try:
+        client = openai.OpenAI(base_url=f"{live.url}/v1", api_key=KEY_A, max_retries=0)
+        word = unique_word()
+        store = client.vector_stores.create(name="routed")
+        for name, text in (("a.txt", f"{word} apples"), ("b.txt", f"{word} {word} pears")):
+            file = upload(client, name, text.encode())
+            client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id)
+        wait_store_idle(client, store.id)
+        query = f"{word} apples"
+        client.vector_stores.search(store.id, query=query, ranking_options={"ranker": "auto"})
+        calls = _rerank_calls(reranker, query)
+        assert len(calls) == 1
+        assert calls[0]["authorization"] == "Bearer sk-routed-rerank" and calls[0]["body"]["model"] == routed_name
+    finally:
+        live.close()
