@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
-from assistantd.api import assistants, chatkit, errors, files, runs, threads, v1files, vector_stores
+from assistantd.api import assistants, chatkit, errors, files, responses, runs, threads, v1files, vector_stores
 from assistantd.api.bodies import JSONBodies
 from assistantd.settings import Settings
 from assistantd.wiring import Container, build
@@ -25,6 +25,7 @@ ROUTERS = (
     vector_stores.router,
     v1files.router,
     chatkit.router,
+    responses.router,
 )
 PREFIXES = ("/v1", "/openai")
 

@@ -17,6 +17,9 @@ from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
 from assistantd.executor import Executor
 from assistantd.llm import ChatModel, OpenAIChatModel
+from assistantd.responses.conversations import Conversations
+from assistantd.responses.engine_adapter import EngineAdapter
+from assistantd.responses.service import Responses
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.local import LocalSandbox
@@ -57,6 +60,8 @@ class Container:
     bus: EventBus = field(init=False)
     executor: Executor = field(init=False)
     chatkit_conversation: Conversation = field(init=False)
+    responses: Responses = field(init=False)
+    conversations: Conversations = field(init=False)
     # The code interpreter's sandbox; built by build_code_interpreter().
     sandbox: Sandbox | None = None
     # Server-side tools the run engine offers to the model, by tool type.
@@ -75,6 +80,8 @@ class Container:
         self.executor = Executor(store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds)
         self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
         self.steps = Steps(self.db)
+        self.responses = Responses(self.db, EngineAdapter(self.executor, self.bus, self.runs), self.threads)
+        self.conversations = Conversations(self.db, self.threads)
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""

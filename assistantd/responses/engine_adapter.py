@@ -1,0 +1,172 @@
+"""Everything that couples a response to the run engine, in one place.
+
+A response is a run of the same engine (same loop, upstream seam, server tools, leases, recovery,
+cancel), on a thread: the conversation's, or a thread of the response's own. This module is the only
+one in ``assistantd.responses`` that touches the engine; re-point it when the run's owner moves.
+
+Entry points it uses:
+- ``store.models.RunRow`` (inserted here, leased to ``Executor.owner`` until ``Executor.lease_until()``),
+  and ``services.run_store.DbRunStore.load`` / ``save`` (through ``Executor.store``);
+- ``Executor.submit(run_id)`` to execute it; the executor's sweep renews, recovers and expires it;
+- ``EventBus.open`` / ``subscribe`` for the run's typed events (``engine.events``);
+- ``services.runs.Runs.cancel`` to cancel, and ``engine.loop.end_run`` to close a run left waiting
+  for function outputs once a later response answers them.
+The run's engine state keys used: ``state["transcript"]`` (chat messages of tool turns, seeded for
+function calls answered in ``input``), ``state["include"]``; ``run["tool_resources"]`` carries the
+vector stores / container files the Responses tools name (read by ``engine/turn.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.engine.events import Event, EventBus
+from assistantd.engine.loop import end_run
+from assistantd.engine.record import Recorder
+from assistantd.executor import Executor
+from assistantd.ids import new_id, now
+from assistantd.services.context import Caller
+from assistantd.services.runs import Runs
+from assistantd.store.models import RunRow, RunStepRow
+
+# Run statuses and what a response built on that run reports.
+RESPONSE_STATUS = {
+    "queued": "queued",
+    "in_progress": "in_progress",
+    "cancelling": "in_progress",
+    "requires_action": "completed",  # the function calls are the response's output
+    "expired": "completed",
+    "completed": "completed",
+    "incomplete": "incomplete",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def run_document(
+    thread_id: str, assistant_id: str | None, settings: dict[str, Any], expiry_seconds: int
+) -> dict[str, Any]:
+    """The run a response executes, in the engine's run shape; ``settings`` holds the run fields."""
+    created = now()
+    run = {
+        "id": new_id("run"),
+        "object": "thread.run",
+        "created_at": created,
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": created + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "usage": None,
+        "max_prompt_tokens": None,
+        "truncation_strategy": {"type": "auto", "last_messages": None},
+        "metadata": {},
+    }
+    run.update(settings)
+    return run
+
+
+class EngineAdapter:
+    def __init__(self, executor: Executor, bus: EventBus, runs: Runs) -> None:
+        self.executor = executor
+        self.bus = bus
+        self.runs = runs
+
+    def run_document(self, thread_id: str, plan: Any) -> dict[str, Any]:
+        return run_document(thread_id, plan.assistant_id, plan.run, self.runs.expiry_seconds)
+
+    def insert_run(self, session: AsyncSession, caller: Caller, run: dict[str, Any], state: dict[str, Any]) -> None:
+        session.add(
+            RunRow(
+                id=run["id"],
+                project=caller.project,
+                created_at=run["created_at"],
+                thread_id=run["thread_id"],
+                status="queued",
+                lease_owner=self.executor.owner,
+                lease_expires_at=self.executor.lease_until(),
+                state=state,
+                data=run,
+            )
+        )
+
+    def launch(self, run_id: str, keep: bool) -> None:
+        """Execute the committed run; ``keep``: a reader will subscribe to all of its events."""
+        self.bus.open(run_id, keep)
+        self.executor.submit(run_id)
+
+    def events(self, run_id: str) -> AsyncIterator[Event]:
+        return self.bus.subscribe(run_id)
+
+    async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> None:
+        await self.runs.cancel(caller, thread_id, run_id)
+
+    async def active_run(self, session: AsyncSession, thread_id: str) -> RunRow | None:
+        query = select(RunRow).where(
+            RunRow.thread_id == thread_id, RunRow.status.in_(("queued", "in_progress", "requires_action", "cancelling"))
+        )
+        return (await session.execute(query.limit(1))).scalars().first()
+
+    async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
+        """End a run waiting for function outputs: record the outputs in its step, end it completed."""
+        store = self.executor.store
+        record = await store.load(run_id)
+        pending = record.state.get("pending") or {}
+        step = record.open_steps.pop(pending.get("step_id", ""), None)
+        if step is not None:
+            calls = [dict(c) for c in step["step_details"]["tool_calls"]]
+            for call in calls:
+                if call["type"] == "function" and call["id"] in outputs:
+                    call["function"] = {**call["function"], "output": outputs[call["id"]]}
+            step.update(status="completed", completed_at=now(), usage=pending.get("usage"))
+            step["step_details"] = {"type": "tool_calls", "tool_calls": calls}
+            await store.save(run_id, steps=[step])
+        record.state.pop("pending", None)
+        await end_run(Recorder(store, self.bus, record), "completed")
+
+
+def pending_transcript(row: RunRow) -> list[dict[str, Any]]:
+    """The tool turns of a run that stopped for function calls (what its model call saw and asked)."""
+    return list((row.state or {}).get("transcript") or [])
+
+
+def pending_call_ids(row: RunRow) -> list[str]:
+    action = row.data.get("required_action") or {}
+    calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
+    if row.status in ("requires_action", "expired") and not calls:
+        calls = _last_function_calls(row)
+    return [c["id"] for c in calls]
+
+
+def _last_function_calls(row: RunRow) -> list[dict[str, Any]]:
+    """The unanswered calls of the run's last tool turn (its server calls were answered at once)."""
+    transcript = pending_transcript(row)
+    answered = {m.get("tool_call_id") for m in transcript if m.get("role") == "tool"}
+    for message in reversed(transcript):
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            return [c for c in message["tool_calls"] if c.get("id") not in answered]
+    return []
+
+
+async def run_rows(session: AsyncSession, run_ids: list[str]) -> dict[str, RunRow]:
+    if not run_ids:
+        return {}
+    rows = (await session.execute(select(RunRow).where(RunRow.id.in_(run_ids)))).scalars()
+    return {row.id: row for row in rows}
+
+
+async def step_documents(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(RunStepRow.data).where(RunStepRow.thread_id == thread_id).order_by(RunStepRow.seq)
+    )
+    return [data for (data,) in rows]
