@@ -23,9 +23,7 @@ def _registry(spec_path: Path = SPEC) -> Registry:
 
 @cache
 def _validator(name: str, spec_path: Path = SPEC) -> Draft202012Validator:
-    return Draft202012Validator(
-        {"$ref": f"urn:openai-spec#/components/schemas/{name}"}, registry=_registry(spec_path)
-    )
+    return Draft202012Validator({"$ref": f"urn:openai-spec#/components/schemas/{name}"}, registry=_registry(spec_path))
 
 
 def assert_valid(name: str, document: Any, spec_path: Path = SPEC) -> None:
