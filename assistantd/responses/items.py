@@ -170,16 +170,18 @@ def run_items(
     return items
 
 
-def usage(run: dict[str, Any]) -> dict[str, Any] | None:
-    spent = run.get("usage")
+def usage(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's usage; a run paused for function calls has it only in its engine state so far."""
+    spent = run.get("usage") or state.get("usage")
     if not spent:
         return None
+    prompt, completion = spent["prompt_tokens"], spent["completion_tokens"]
     return {
-        "input_tokens": spent["prompt_tokens"],
-        "input_tokens_details": {"cached_tokens": 0},
-        "output_tokens": spent["completion_tokens"],
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": completion,
         "output_tokens_details": {"reasoning_tokens": 0},
-        "total_tokens": spent["total_tokens"],
+        "total_tokens": prompt + completion,
     }
 
 

@@ -98,7 +98,7 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
 
 def _echo(body: CreateResponse, run: dict[str, Any]) -> dict[str, Any]:
     fmt = (body.text or {}).get("format") or {"type": "text"}
-    return {
+    echo = {
         "object": "response",
         "status": "queued" if body.background else "in_progress",
         "background": body.background,
@@ -125,8 +125,10 @@ def _echo(body: CreateResponse, run: dict[str, Any]) -> dict[str, Any]:
         "top_p": 1.0 if run["top_p"] is None else run["top_p"],
         "truncation": body.truncation or "disabled",
         "usage": None,
-        "user": body.user,
     }
+    if body.user is not None:
+        echo["user"] = body.user
+    return echo
 
 
 def _input_record(entry: dict[str, Any]) -> dict[str, Any]:

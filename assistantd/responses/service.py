@@ -51,7 +51,8 @@ def render(
     transcript = list((run.state or {}).get("transcript") or [])
     document["status"] = status
     document["output"] = views.run_items(steps, messages, transcript, run.thread_id, outputs=False)
-    document["usage"] = views.usage(run.data)
+    if status != "in_progress":
+        document["usage"] = views.usage(run.data, run.state or {})
     error = run.data.get("last_error")
     if status == "failed" and error:
         document["error"] = {"code": error.get("code") or "server_error", "message": error.get("message") or ""}
