@@ -37,7 +37,7 @@ from assistantd.store.models import RunRow, RunStepRow
 RESPONSE_STATUS = {
     "queued": "queued",
     "in_progress": "in_progress",
-    "cancelling": "in_progress",
+    "cancelling": "cancelled",  # it is on its way; nothing more will be added
     "requires_action": "completed",  # the function calls are the response's output
     "expired": "completed",
     "completed": "completed",
