@@ -84,7 +84,12 @@ def _arguments(transcript: list[dict[str, Any]], call_id: str) -> dict[str, Any]
 
 
 def call_items(
-    call: dict[str, Any], status: str, transcript: list[dict[str, Any]], container_id: str, outputs: bool
+    call: dict[str, Any],
+    status: str,
+    transcript: list[dict[str, Any]],
+    container_id: str,
+    outputs: bool,
+    results: bool = True,
 ) -> list[dict[str, Any]]:
     """A run step's tool call as items; ``outputs``: include a function's answer as its output item."""
     kind, call_id = call["type"], call["id"]
@@ -112,7 +117,7 @@ def call_items(
     done = "completed" if status == "completed" else ("in_progress" if status == "in_progress" else "failed")
     if kind == "file_search":
         query = _arguments(transcript, call_id).get("query")
-        results = [
+        found = [
             {
                 "file_id": r["file_id"],
                 "filename": r.get("file_name"),
@@ -128,7 +133,7 @@ def call_items(
                 "type": "file_search_call",
                 "status": done,
                 "queries": [query] if isinstance(query, str) else [],
-                "results": results or None,
+                "results": found if results and found else None,
             }
         ]
     outputs_list: list[dict[str, Any]] = []
@@ -155,8 +160,9 @@ def run_items(
     transcript: list[dict[str, Any]],
     container_id: str,
     outputs: bool,
+    results: bool = True,
 ) -> list[dict[str, Any]]:
-    """A run's steps, in order, as items."""
+    """A run's steps, in order, as items; ``results``: file_search results were asked for."""
     items: list[dict[str, Any]] = []
     for step in steps:
         details = step.get("step_details") or {}
@@ -166,7 +172,8 @@ def run_items(
                 items.append(message_item(message))
             continue
         for call in details.get("tool_calls") or []:
-            items.extend(call_items(call, step.get("status", "completed"), transcript, container_id, outputs))
+            status = step.get("status", "completed")
+            items.extend(call_items(call, status, transcript, container_id, outputs, results))
     return items
 
 

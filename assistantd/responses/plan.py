@@ -26,6 +26,9 @@ from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, RunRow, ThreadRow
 
+RESULTS = "file_search_call.results"
+STEP_RESULTS = "step_details.tool_calls[*].file_search.results[*].content"
+
 
 @dataclass
 class Plan:
@@ -194,7 +197,9 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
     ]
     assistant = await _prompt(session, caller, body)
     run = _run_settings(body, assistant, system)
-    plan = Plan(body.conversation_id, assistant.get("id"), run, _echo(body, run), include=list(body.include or []))
+    # Responses' include name for search results asks the engine to keep their text in the step.
+    include = [STEP_RESULTS if name == RESULTS else name for name in body.include or []]
+    plan = Plan(body.conversation_id, assistant.get("id"), run, _echo(body, run), include=include)
     plan.messages = [e for e in entries if e["type"] == "message" and e["role"] in ("user", "assistant")]
     plan.input_items = [_input_record(e) for e in entries]
     plan.outputs = {e["call_id"]: e["output"] for e in entries if e["type"] == "function_call_output"}

@@ -27,7 +27,7 @@ from assistantd.protocol.responses import CountTokens, CreateResponse
 from assistantd.responses import items as views
 from assistantd.responses.conversations import new_message_row
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, run_rows
-from assistantd.responses.plan import Plan, plan_request
+from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request
 from assistantd.responses.stream import ResponseEvents
 from assistantd.services.context import Caller
 from assistantd.services.threads import Threads, create_thread
@@ -50,7 +50,8 @@ def render(
         status = "in_progress"
     transcript = list((run.state or {}).get("transcript") or [])
     document["status"] = status
-    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, outputs=False)
+    results = STEP_RESULTS in ((run.state or {}).get("include") or [])
+    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results)
     if status != "in_progress":
         document["usage"] = views.usage(run.data, run.state or {})
     error = run.data.get("last_error")
