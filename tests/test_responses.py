@@ -11,8 +11,10 @@ import pytest
 from pydantic import BaseModel
 
 from tests.checks import assert_envelope
+from tests.conftest import KEY_A
 from tests.runhelp import WEATHER, assistant, new_model, thread_with
 from tests.schema import RESPONSES_SPEC, assert_valid
+from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
 
 WEATHER_TOOL = {"type": "function", **WEATHER["function"]}
@@ -265,3 +267,64 @@ def test_errors(client: openai.OpenAI, http: httpx.Client) -> None:
     assert prompt.status_code == 400 and prompt.json()["error"]["param"] == "prompt.id"
     with pytest.raises(openai.BadRequestError):
         client.responses.cancel(client.responses.create(model="m", input="x").id)  # not a background response
+
+
+def test_stream_function_call_events(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(tool_calls=[("get_weather", '{"city": "Bern"}')]))
+    with client.responses.stream(model=model, input="Bern?", tools=[WEATHER_TOOL]) as stream:  # type: ignore[list-item]
+        events = list(stream)
+        final = stream.get_final_response()
+    kinds = [e.type for e in events]
+    assert kinds[0:3] == ["response.created", "response.in_progress", "response.output_item.added"]
+    assert kinds[-3:] == [
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert set(kinds[3:-3]) == {"response.function_call_arguments.delta"}
+    done = events[-3]
+    assert done.arguments == '{"city": "Bern"}'  # type: ignore[union-attr]
+    assert final.output[0].type == "function_call" and final.output[0].call_id.startswith("call_")
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+def test_responses_belong_to_their_project(client: openai.OpenAI, other_client: openai.OpenAI) -> None:
+    response = client.responses.create(model=new_model(), input="mine")
+    with pytest.raises(openai.NotFoundError):
+        other_client.responses.retrieve(response.id)
+    with pytest.raises(openai.NotFoundError):
+        other_client.responses.create(model="m", input="x", previous_response_id=response.id)
+    conv = client.conversations.create()
+    with pytest.raises(openai.NotFoundError):
+        other_client.responses.create(model="m", input="x", conversation=conv.id)
+
+
+def test_azure_route(server: LiveServer, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["Azure", " ok"]))
+    azure = openai.AzureOpenAI(
+        azure_endpoint=server.url,
+        api_version="2025-03-01-preview",
+        api_key=KEY_A,
+        max_retries=0,
+    )
+    response = azure.responses.create(model=model, input="hi")
+    assert response.output_text == "Azure ok"
+    assert azure.responses.retrieve(response.id).id == response.id
+
+
+def test_readme_migration_example(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["Refunds take 30 days."]), Reply(text=["30 days."]))
+    assistant_ = client.beta.assistants.create(model=model, instructions="You are terse.")
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "Summarise our refund policy."}])
+    client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_.id)
+    reply = client.responses.create(prompt={"id": assistant_.id}, conversation=thread.id, input="Shorter, please.")
+    assert reply.output_text == "30 days."
+    roles = [m.role for m in client.beta.threads.messages.list(thread.id, order="asc")]
+    assert roles == ["user", "assistant", "user", "assistant"]
+    kinds = [i.type for i in client.conversations.items.list(thread.id, order="asc")]
+    assert kinds == ["message"] * 4
+    sent = upstream.requests(model)[1].messages
+    assert sent[0] == {"role": "system", "content": "You are terse."} and len(sent) == 4
