@@ -218,6 +218,33 @@ def test_store_false_leaves_nothing(client: openai.OpenAI, upstream: Upstream) -
     wait_for(gone, what="the unstored response to be forgotten")
     with pytest.raises(openai.NotFoundError):
         client.responses.input_items.list(response.id)
+    # Streamed: the final event still carries the whole response.
+    upstream.script(model, Reply(text=["Streamed", " and", " gone"]))
+    with client.responses.stream(model=model, input="Forget this too", store=False) as stream:
+        final = stream.get_final_response()
+    assert final.output_text == "Streamed and gone" and final.usage is not None
+    wait_for(lambda: gone_id(client, final.id), what="the streamed unstored response to be forgotten")
+
+
+def gone_id(client: openai.OpenAI, response_id: str) -> bool:
+    try:
+        client.responses.retrieve(response_id)
+    except openai.NotFoundError:
+        return True
+    return False
+
+
+def test_failed_and_incomplete(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(status=400, message="bad prompt"), Reply(text=["a"] * 40))
+    failed = client.responses.create(model=model, input="x")
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.code == "invalid_prompt" and "bad prompt" in failed.error.message
+    cut = client.responses.create(model=model, input="long", max_output_tokens=16)
+    assert cut.status == "incomplete" and cut.incomplete_details is not None
+    assert cut.incomplete_details.reason == "max_output_tokens"
+    assert cut.usage is not None and cut.usage.output_tokens == 16
+    assert upstream.requests(model)[1].body["max_tokens"] == 16
 
 
 def test_input_tokens(client: openai.OpenAI) -> None:

@@ -103,9 +103,8 @@ class Conversations:
             await self._thread(session, caller, conversation_id)
         await self.threads.delete(caller, conversation_id)
         async with self.db.write() as session:
-            await session.execute(
-                delete(ResponseRow).where(ResponseRow.thread_id == conversation_id, ResponseRow.conversation.is_(False))
-            )
+            # Responses read their output from the thread's runs: they go with it.
+            await session.execute(delete(ResponseRow).where(ResponseRow.thread_id == conversation_id))
         return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
 
     async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:

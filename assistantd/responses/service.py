@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.engine.events import StreamEnd
-from assistantd.errors import InvalidRequest, not_found
+from assistantd.errors import InvalidRequest
 from assistantd.ids import new_id, now
 from assistantd.llm import count_messages
 from assistantd.protocol.messages import CreateThread
@@ -83,17 +83,22 @@ class Responses:
             row, run_id = await self._insert(session, caller, body, plan)
         keep = not body.background or body.stream or not body.store
         self.engine.launch(run_id, keep=keep)
-        if not body.store:
-            self._forget_when_done(caller, row.id, run_id)
         initial = await self._render_row(row)
+
+        # Unstored: the final document is read once, before its rows go.
+        unstored = None if body.store else self._forget_when_done(caller, row.id, run_id)
+
+        async def final() -> dict[str, Any]:
+            if unstored is not None:
+                return await asyncio.shield(unstored)
+            return await self.retrieve(caller, row.id)
+
         if body.stream:
-            return ResponseEvents(
-                initial, row.thread_id, self.engine.events(run_id), lambda: self.retrieve(caller, row.id, quiet=True)
-            ).events()
+            return ResponseEvents(initial, row.thread_id, self.engine.events(run_id), final).events()
         if body.background:
             return initial
         await self._wait(run_id)
-        return await self.retrieve(caller, row.id, quiet=True)
+        return await final()
 
     async def _insert(
         self, session: AsyncSession, caller: Caller, body: CreateResponse, plan: Plan
@@ -134,17 +139,24 @@ class Responses:
             if isinstance(event, StreamEnd):
                 return
 
-    def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> None:
+    def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> asyncio.Future[dict[str, Any]]:
+        """Once the run ends: read the response (the future's result), then delete it and its thread."""
+        document: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
         async def forget() -> None:
-            await self._wait(run_id)
             try:
+                await self._wait(run_id)
+                document.set_result(await self.retrieve(caller, response_id))
                 await self._remove(caller, response_id)
-            except Exception:
+            except Exception as exc:
                 log.exception("could not forget unstored response %s", response_id)
+                if not document.done():
+                    document.set_exception(exc)
 
         task = asyncio.create_task(forget())
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
+        return document
 
     async def _render_row(self, row: ResponseRow) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -167,14 +179,9 @@ class Responses:
     async def _row(self, session: AsyncSession, caller: Caller, response_id: str) -> ResponseRow:
         return await documents.require(session, ResponseRow, caller.project, response_id, "response")
 
-    async def retrieve(self, caller: Caller, response_id: str, quiet: bool = False) -> dict[str, Any]:
+    async def retrieve(self, caller: Caller, response_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
-            row = await documents.fetch(session, ResponseRow, caller.project, response_id)
-            if row is None:
-                if quiet:  # an unstored response, already forgotten: nothing more to say
-                    return {"id": response_id, "object": "response", "status": "completed", "output": []}
-                raise not_found("response", response_id)
-            return await self._render(session, row)
+            return await self._render(session, await self._row(session, caller, response_id))
 
     async def delete(self, caller: Caller, response_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
