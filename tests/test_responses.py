@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from tests.checks import assert_envelope
 from tests.conftest import KEY_A
 from tests.runhelp import WEATHER, assistant, new_model, thread_with
-from tests.schema import RESPONSES_SPEC, assert_valid
+from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event
 from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
 
@@ -69,6 +69,8 @@ def test_stream_events_in_order(client: openai.OpenAI, upstream: Upstream) -> No
         "response.completed",
     ]
     assert [e.sequence_number for e in events] == list(range(len(events)))
+    for event in events:
+        assert_valid_event(event.to_dict())
     assert "".join(e.delta for e in events if e.type == "response.output_text.delta") == "One two."  # type: ignore[union-attr]
     assert final.output_text == "One two." and final.status == "completed"
     assert client.responses.retrieve(final.id).output_text == "One two."
@@ -310,6 +312,8 @@ def test_stream_function_call_events(client: openai.OpenAI, upstream: Upstream) 
         "response.completed",
     ]
     assert set(kinds[3:-3]) == {"response.function_call_arguments.delta"}
+    for event in events:
+        assert_valid_event(event.to_dict())
     done = events[-3]
     assert done.arguments == '{"city": "Bern"}'  # type: ignore[union-attr]
     assert final.output[0].type == "function_call" and final.output[0].call_id.startswith("call_")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.retrieval_helpers import unique_word
 from tests.runhelp import new_model
-from tests.schema import RESPONSES_SPEC, assert_valid
+from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event
 from tests.upstream import Reply, Upstream
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -39,8 +39,11 @@ def test_file_search_with_annotations(client: openai.OpenAI, upstream: Upstream)
         tools=[tool],  # type: ignore[list-item]
         include=["file_search_call.results"],
     ) as stream:
-        kinds = [event.type for event in stream]
+        events = list(stream)
         response = stream.get_final_response()
+    kinds = [event.type for event in events]
+    for event in events:
+        assert_valid_event(event.to_dict())
     assert_valid("Response", response.to_dict(), RESPONSES_SPEC)
     search, message = response.output
     assert search.type == "file_search_call" and search.status == "completed"

@@ -83,6 +83,71 @@ def _arguments(transcript: list[dict[str, Any]], call_id: str) -> dict[str, Any]
     return {}
 
 
+def function_items(call: dict[str, Any], outputs: bool) -> list[dict[str, Any]]:
+    """A function call (and, when ``outputs`` and answered, its output) as items."""
+    function, call_id = call["function"], call["id"]
+    item = {
+        "id": call_item_id("function_call", call_id),
+        "type": "function_call",
+        "call_id": call_id,
+        "name": function["name"],
+        "arguments": function.get("arguments") or "",
+        "status": "completed",
+    }
+    if not outputs or function.get("output") is None:
+        return [item]
+    answer = {
+        "id": call_item_id("function_call_output", call_id),
+        "type": "function_call_output",
+        "call_id": call_id,
+        "output": function["output"],
+        "status": "completed",
+    }
+    return [item, answer]
+
+
+def file_search_item(
+    call: dict[str, Any], done: str, transcript: list[dict[str, Any]], results: bool
+) -> dict[str, Any]:
+    query = _arguments(transcript, call["id"]).get("query")
+    found = [
+        {
+            "file_id": r["file_id"],
+            "filename": r.get("file_name"),
+            "score": r.get("score"),
+            "text": "".join(c.get("text", "") for c in r.get("content") or []),
+            "attributes": {},
+        }
+        for r in (call.get("file_search") or {}).get("results") or []
+    ]
+    return {
+        "id": call_item_id("file_search", call["id"]),
+        "type": "file_search_call",
+        "status": done,
+        "queries": [query] if isinstance(query, str) else [],
+        "results": found if results and found else None,
+    }
+
+
+def code_item(call: dict[str, Any], done: str, container_id: str) -> dict[str, Any]:
+    """Logs stay logs; images are ``/v1/files`` objects the sandbox stored, by their content URL."""
+    body = call.get("code_interpreter") or {}
+    outputs: list[dict[str, Any]] = []
+    for out in body.get("outputs") or []:
+        if out.get("type") == "logs":
+            outputs.append({"type": "logs", "logs": out["logs"]})
+        elif out.get("type") == "image":
+            outputs.append({"type": "image", "url": f"/v1/files/{out['image']['file_id']}/content"})
+    return {
+        "id": call_item_id("code_interpreter", call["id"]),
+        "type": "code_interpreter_call",
+        "status": done,
+        "code": body.get("input") or "",
+        "container_id": container_id,
+        "outputs": outputs,
+    }
+
+
 def call_items(
     call: dict[str, Any],
     status: str,
@@ -92,66 +157,12 @@ def call_items(
     results: bool = True,
 ) -> list[dict[str, Any]]:
     """A run step's tool call as items; ``outputs``: include a function's answer as its output item."""
-    kind, call_id = call["type"], call["id"]
-    if kind == "function":
-        function = call["function"]
-        item = {
-            "id": call_item_id("function_call", call_id),
-            "type": "function_call",
-            "call_id": call_id,
-            "name": function["name"],
-            "arguments": function.get("arguments") or "",
-            "status": "completed",
-        }
-        if outputs and function.get("output") is not None:
-            answer = {
-                "id": call_item_id("function_call_output", call_id),
-                "type": "function_call_output",
-                "call_id": call_id,
-                "output": function["output"],
-                "status": "completed",
-            }
-            return [item, answer]
-        return [item]
-    body = call.get(kind) or {}
-    done = "completed" if status == "completed" else ("in_progress" if status == "in_progress" else "failed")
-    if kind == "file_search":
-        query = _arguments(transcript, call_id).get("query")
-        found = [
-            {
-                "file_id": r["file_id"],
-                "filename": r.get("file_name"),
-                "score": r.get("score"),
-                "text": "".join(c.get("text", "") for c in r.get("content") or []),
-                "attributes": {},
-            }
-            for r in body.get("results") or []
-        ]
-        return [
-            {
-                "id": call_item_id("file_search", call_id),
-                "type": "file_search_call",
-                "status": done,
-                "queries": [query] if isinstance(query, str) else [],
-                "results": found if results and found else None,
-            }
-        ]
-    outputs_list: list[dict[str, Any]] = []
-    for out in body.get("outputs") or []:
-        if out.get("type") == "logs":
-            outputs_list.append({"type": "logs", "logs": out["logs"]})
-        elif out.get("type") == "image":
-            outputs_list.append({"type": "image", "url": f"/v1/files/{out['image']['file_id']}/content"})
-    return [
-        {
-            "id": call_item_id("code_interpreter", call_id),
-            "type": "code_interpreter_call",
-            "status": done,
-            "code": body.get("input") or "",
-            "container_id": container_id,
-            "outputs": outputs_list,
-        }
-    ]
+    if call["type"] == "function":
+        return function_items(call, outputs)
+    done = status if status in ("completed", "in_progress") else "failed"
+    if call["type"] == "file_search":
+        return [file_search_item(call, done, transcript, results)]
+    return [code_item(call, done, container_id)]
 
 
 def run_items(

@@ -127,7 +127,6 @@ def _echo(body: CreateResponse, run: dict[str, Any]) -> dict[str, Any]:
         "tools": [echo_tool(t) for t in body.tools or []],
         "top_p": 1.0 if run["top_p"] is None else run["top_p"],
         "truncation": body.truncation or "disabled",
-        "usage": None,
     }
     if body.user is not None:
         echo["user"] = body.user

@@ -52,8 +52,9 @@ def render(
     document["status"] = status
     results = STEP_RESULTS in ((run.state or {}).get("include") or [])
     document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results)
-    if status != "in_progress":
-        document["usage"] = views.usage(run.data, run.state or {})
+    usage = views.usage(run.data, run.state or {}) if status != "in_progress" else None
+    if usage is not None:  # the spec has no null usage: absent until there is some
+        document["usage"] = usage
     error = run.data.get("last_error")
     if status == "failed" and error:
         document["error"] = {"code": error.get("code") or "server_error", "message": error.get("message") or ""}
