@@ -81,7 +81,21 @@ def test_code_interpreter_logs_and_image(client: openai.OpenAI, upstream: Upstre
     model = new_model()
     upstream.script(model, Reply(tool_calls=[("python", json.dumps({"code": code}))]), Reply(text=["Sum is 6."]))
     tool = {"type": "code_interpreter", "container": {"type": "auto", "file_ids": [data.id]}}
-    response = client.responses.create(model=model, input="Sum and plot", tools=[tool])  # type: ignore[list-item]
+    with client.responses.stream(model=model, input="Sum and plot", tools=[tool]) as stream:  # type: ignore[list-item]
+        events = list(stream)
+        response = stream.get_final_response()
+    for event in events:
+        assert_valid_event(event.to_dict())
+    kinds = [event.type for event in events]
+    ordered = [
+        "response.code_interpreter_call.in_progress",
+        "response.code_interpreter_call_code.delta",
+        "response.code_interpreter_call_code.done",
+        "response.code_interpreter_call.interpreting",
+        "response.code_interpreter_call.completed",
+    ]
+    assert [kinds.index(kind) for kind in ordered] == sorted(kinds.index(kind) for kind in ordered)
+    assert response.id == client.responses.retrieve(response.id).id
     assert_valid("Response", response.to_dict(), RESPONSES_SPEC)
     run_call = response.output[0]
     assert run_call.type == "code_interpreter_call" and run_call.status == "completed"
