@@ -80,7 +80,7 @@ class Container:
         self.executor = Executor(store, engine, self.bus, self.settings.run_workers, self.settings.run_lease_seconds)
         self.runs = Runs(self.db, self.executor, self.bus, self.settings.run_expiry_seconds)
         self.steps = Steps(self.db)
-        self.responses = Responses(self.db, EngineAdapter(self.executor, self.bus, self.runs), self.threads)
+        self.responses = Responses(self.db, EngineAdapter(self.executor, self.bus, self.runs), self.threads, self.files)
         self.conversations = Conversations(self.db, self.threads)
 
     async def start(self) -> None:

@@ -359,3 +359,34 @@ def test_readme_migration_example(client: openai.OpenAI, upstream: Upstream) -> 
     assert kinds == ["message"] * 4
     sent = upstream.requests(model)[1].messages
     assert sent[0] == {"role": "system", "content": "You are terse."} and len(sent) == 4
+
+
+def test_input_file_is_read_by_the_model(client: openai.OpenAI, upstream: Upstream, http: httpx.Client) -> None:
+    import io
+
+    notes = client.files.create(file=("notes.txt", io.BytesIO(b"The launch code is 4417.")), purpose="user_data")
+    model = new_model()
+    upstream.script(model, Reply(text=["4417"]))
+    response = client.responses.create(
+        model=model,
+        input=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_file", "file_id": notes.id},
+                    {"type": "input_text", "text": "What is the code?"},
+                ],
+            }
+        ],
+    )
+    assert response.output_text == "4417"
+    sent = upstream.requests(model)[0].messages[-1]
+    assert sent == {"role": "user", "content": "[File notes.txt]\nThe launch code is 4417.\nWhat is the code?"}
+    items = client.responses.input_items.list(response.id).data
+    assert [p.type for p in items[0].content] == ["input_file", "input_text"]  # type: ignore[union-attr]
+    missing = http.post(
+        "/responses",
+        json={"model": "m", "input": [{"role": "user", "content": [{"type": "input_file", "file_id": "file-nope"}]}]},
+    )
+    assert missing.status_code == 404
+    assert_envelope(missing.json(), "No such File object: file-nope", "id", None)  # the files API's wording

@@ -62,6 +62,8 @@ def message_item(message: dict[str, Any]) -> dict[str, Any]:
         elif kind == "image_url":
             url = part["image_url"]
             content.append({"type": "input_image", "image_url": url["url"], "detail": url.get("detail", "auto")})
+        elif kind == "input_file":
+            content.append({"type": "input_file", "file_id": part["file_id"]})
         elif kind == "image_file" and not assistant:
             image = part["image_file"]
             content.append({"type": "input_image", "file_id": image["file_id"], "detail": image.get("detail", "auto")})

@@ -27,9 +27,11 @@ from assistantd.protocol.responses import CountTokens, CreateResponse
 from assistantd.responses import items as views
 from assistantd.responses.conversations import new_message_row
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, run_rows
+from assistantd.responses.input_files import inline_files
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request
 from assistantd.responses.stream import ResponseEvents
 from assistantd.services.context import Caller
+from assistantd.services.files import Files
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -68,8 +70,9 @@ def render(
 
 
 class Responses:
-    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads) -> None:
+    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads, files: Files) -> None:
         self.db = db
+        self.files = files
         self.engine = engine
         self.threads = threads
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -78,6 +81,7 @@ class Responses:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
+        await inline_files(self.files, caller, plan.messages)
         if plan.settle is not None:
             await self.engine.settle(plan.settle, plan.outputs)
         async with self.db.write() as session:
