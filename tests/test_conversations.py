@@ -80,6 +80,11 @@ def test_list_conversations_cursor_pages(client: openai.OpenAI, other_client: op
     assert all(c["object"] == "conversation" for c in after["data"])
     mine = client.get("/conversations", cast_to=object, options={"params": {"limit": 100}})
     assert isinstance(mine, dict) and not set(made) & {c["id"] for c in mine["data"]}
+    # A response without a conversation keeps its thread to itself: it is not listed.
+    before = other_client.get("/conversations", cast_to=object, options={"params": {"limit": 100}})
+    other_client.responses.create(model=new_model(), input="standalone")
+    later = other_client.get("/conversations", cast_to=object, options={"params": {"limit": 100}})
+    assert isinstance(before, dict) and isinstance(later, dict) and later["data"] == before["data"]
 
 
 def test_thread_read_as_conversation_and_back(client: openai.OpenAI, upstream: Upstream) -> None:
