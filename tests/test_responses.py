@@ -174,6 +174,10 @@ def test_active_run_blocks_a_response(client: openai.OpenAI, upstream: Upstream)
         client.responses.create(model=model, conversation=thread.id, input="hello")
     call_id = run.required_action.submit_tool_outputs.tool_calls[0].id  # type: ignore[union-attr]
     assert refused.value.body["message"] == f"No tool output found for function call {call_id}."  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError) as busy:
+        client.conversations.items.create(thread.id, items=[{"role": "user", "content": "more"}])
+    message = f"Can't add items to {thread.id} while a response or run {run.id} is active."
+    assert busy.value.body["message"] == message  # type: ignore[index]
 
 
 def test_parse_structured_output(client: openai.OpenAI, upstream: Upstream) -> None:

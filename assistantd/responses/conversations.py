@@ -17,13 +17,13 @@ from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
-from assistantd.responses.engine_adapter import run_rows, step_documents
+from assistantd.responses.engine_adapter import active_run, thread_runs, thread_steps
 from assistantd.services.context import Caller
-from assistantd.services.messages import active_run_id, message_document
+from assistantd.services.messages import message_document
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.db import Database
-from assistantd.store.models import MessageRow, ResponseRow, RunRow, ThreadRow
+from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
 
 
 def message_rows(thread_id: str, caller: Caller, entries: list[dict[str, Any]], param: str) -> list[MessageRow]:
@@ -57,10 +57,8 @@ async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, 
             await session.execute(select(MessageRow).where(MessageRow.thread_id == thread_id).order_by(MessageRow.seq))
         ).scalars()
     )
-    runs = list(
-        (await session.execute(select(RunRow).where(RunRow.thread_id == thread_id).order_by(RunRow.seq))).scalars()
-    )
-    steps = await step_documents(session, thread_id)
+    runs = await thread_runs(session, thread_id)
+    steps = await thread_steps(session, thread_id)
     by_id = {m.id: m.data for m in messages}
     blocks: list[tuple[tuple[int, int, int], list[dict[str, Any]]]] = []
     for message in messages:
@@ -68,8 +66,7 @@ async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, 
             blocks.append(((message.created_at, 0, message.seq), [views.message_item(message.data)]))
     for run in runs:
         own = [s for s in steps if s.get("run_id") == run.id]
-        transcript = list((run.state or {}).get("transcript") or [])
-        found = views.run_items(own, by_id, transcript, thread_id, outputs=True)
+        found = views.run_items(own, by_id, run.transcript, thread_id, outputs=True)
         blocks.append(((run.created_at, 1, run.seq), found))
     blocks.sort(key=lambda block: block[0])
     return [item for _, found in blocks for item in found]
@@ -127,10 +124,10 @@ class Conversations:
         entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items)]
         async with self.db.write() as session:
             await self._thread(session, caller, conversation_id)
-            run_id = await active_run_id(session, conversation_id)
-            if run_id:
+            active = await active_run(session, conversation_id)
+            if active is not None:
                 raise InvalidRequest(
-                    f"Can't add items to {conversation_id} while a response or run {run_id} is active."
+                    f"Can't add items to {conversation_id} while a response or run {active.id} is active."
                 )
             rows = message_rows(conversation_id, caller, entries, "items")
             session.add_all(rows)
@@ -169,7 +166,3 @@ class Conversations:
                 raise not_found("item", item_id)
             await session.delete(row)
             return views.conversation(thread.data)
-
-
-async def run_of(session: AsyncSession, run_id: str) -> RunRow | None:
-    return (await run_rows(session, [run_id])).get(run_id)

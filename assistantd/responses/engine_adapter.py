@@ -11,7 +11,8 @@ Entry points it uses:
 - ``EventBus.open`` / ``subscribe`` for the run's typed events (``engine.events``);
 - ``services.runs.Runs.cancel`` to cancel, and ``engine.loop.end_run`` to close a run left waiting
   for function outputs once a later response answers them.
-The run's engine state keys used: ``state["transcript"]`` (chat messages of tool turns, seeded for
+Reads of runs and steps (``RunRow``, ``RunStepRow``) happen only here, as ``RunView``s. The run's
+engine state keys used: ``state["transcript"]`` (chat messages of tool turns, seeded for
 function calls answered in ``input``), ``state["include"]``; ``run["tool_resources"]`` carries the
 vector stores / container files the Responses tools name (read by ``engine/turn.py``).
 """
@@ -19,6 +20,7 @@ vector stores / container files the Responses tools name (read by ``engine/turn.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -33,6 +35,7 @@ from assistantd.services.context import Caller
 from assistantd.services.runs import Runs
 from assistantd.store.models import RunRow, RunStepRow
 
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 # Run statuses and what a response built on that run reports.
 RESPONSE_STATUS = {
     "queued": "queued",
@@ -111,12 +114,6 @@ class EngineAdapter:
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> None:
         await self.runs.cancel(caller, thread_id, run_id)
 
-    async def active_run(self, session: AsyncSession, thread_id: str) -> RunRow | None:
-        query = select(RunRow).where(
-            RunRow.thread_id == thread_id, RunRow.status.in_(("queued", "in_progress", "requires_action", "cancelling"))
-        )
-        return (await session.execute(query.limit(1))).scalars().first()
-
     async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
         """End a run waiting for function outputs: record the outputs in its step, end it completed."""
         store = self.executor.store
@@ -135,22 +132,62 @@ class EngineAdapter:
         await end_run(Recorder(store, self.bus, record), "completed")
 
 
-def pending_transcript(row: RunRow) -> list[dict[str, Any]]:
-    """The tool turns of a run that stopped for function calls (what its model call saw and asked)."""
-    return list((row.state or {}).get("transcript") or [])
+@dataclass(frozen=True)
+class RunView:
+    """What responses and conversations read of a run: its document and the engine state they use."""
+
+    id: str
+    thread_id: str
+    status: str
+    created_at: int
+    seq: int
+    document: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def transcript(self) -> list[dict[str, Any]]:
+        """The run's tool turns as chat messages (what its model calls saw and asked)."""
+        return list(self.state.get("transcript") or [])
 
 
-def pending_call_ids(row: RunRow) -> list[str]:
-    action = row.data.get("required_action") or {}
+def _view(row: RunRow) -> RunView:
+    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), dict(row.state or {}))
+
+
+async def active_run(session: AsyncSession, thread_id: str) -> RunView | None:
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE))
+    row = (await session.execute(query.limit(1))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def waiting_run(session: AsyncSession, thread_id: str) -> RunView | None:
+    """The thread's run waiting for function outputs, if any."""
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status == "requires_action")
+    row = (await session.execute(query.limit(1))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
+    row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def thread_runs(session: AsyncSession, thread_id: str) -> list[RunView]:
+    rows = await session.execute(select(RunRow).where(RunRow.thread_id == thread_id).order_by(RunRow.seq))
+    return [_view(row) for row in rows.scalars()]
+
+
+def pending_call_ids(run: RunView) -> list[str]:
+    """The function calls a run stopped for (still waiting, or expired unanswered)."""
+    action = run.document.get("required_action") or {}
     calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
-    if row.status in ("requires_action", "expired") and not calls:
-        calls = _last_function_calls(row)
+    if run.status in ("requires_action", "expired") and not calls:
+        calls = _last_unanswered(run.transcript)
     return [c["id"] for c in calls]
 
 
-def _last_function_calls(row: RunRow) -> list[dict[str, Any]]:
-    """The unanswered calls of the run's last tool turn (its server calls were answered at once)."""
-    transcript = pending_transcript(row)
+def _last_unanswered(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The unanswered calls of the last tool turn (its server calls were answered at once)."""
     answered = {m.get("tool_call_id") for m in transcript if m.get("role") == "tool"}
     for message in reversed(transcript):
         if message.get("role") == "assistant" and message.get("tool_calls"):
@@ -158,14 +195,12 @@ def _last_function_calls(row: RunRow) -> list[dict[str, Any]]:
     return []
 
 
-async def run_rows(session: AsyncSession, run_ids: list[str]) -> dict[str, RunRow]:
-    if not run_ids:
-        return {}
-    rows = (await session.execute(select(RunRow).where(RunRow.id.in_(run_ids)))).scalars()
-    return {row.id: row for row in rows}
+async def run_steps(session: AsyncSession, run_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq))
+    return [data for (data,) in rows]
 
 
-async def step_documents(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
+async def thread_steps(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
     rows = await session.execute(
         select(RunStepRow.data).where(RunStepRow.thread_id == thread_id).order_by(RunStepRow.seq)
     )

@@ -21,10 +21,10 @@ from assistantd.protocol.responses import (
     tool_resources,
 )
 from assistantd.responses import items as views
-from assistantd.responses.engine_adapter import pending_call_ids, pending_transcript, run_rows
+from assistantd.responses.engine_adapter import RunView, pending_call_ids, run_view, waiting_run
 from assistantd.services.context import Caller
 from assistantd.store import documents
-from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, RunRow, ThreadRow
+from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, ThreadRow
 
 RESULTS = "file_search_call.results"
 STEP_RESULTS = "step_details.tool_calls[*].file_search.results[*].content"
@@ -143,13 +143,13 @@ def _input_record(entry: dict[str, Any]) -> dict[str, Any]:
     return {"id": entry["record"].get("id") or new_id("call"), **entry["record"]}
 
 
-def _answer(pending: RunRow, outputs: dict[str, str]) -> list[dict[str, Any]]:
+def _answer(pending: RunView, outputs: dict[str, str]) -> list[dict[str, Any]]:
     """The pending run's tool turns and this request's answers to its function calls."""
     ids = pending_call_ids(pending)
     missing = [call_id for call_id in ids if call_id not in outputs]
     if missing:
         raise InvalidRequest(f"No tool output found for function call {missing[0]}.", param="input")
-    return pending_transcript(pending) + [{"role": "tool", "tool_call_id": i, "content": outputs[i]} for i in ids]
+    return pending.transcript + [{"role": "tool", "tool_call_id": i, "content": outputs[i]} for i in ids]
 
 
 def _function_turns(entries: list[dict[str, Any]], answered: set[str]) -> list[dict[str, Any]]:
@@ -202,16 +202,15 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
     plan.messages = [e for e in entries if e["type"] == "message" and e["role"] in ("user", "assistant")]
     plan.input_items = [_input_record(e) for e in entries]
     plan.outputs = {e["call_id"]: e["output"] for e in entries if e["type"] == "function_call_output"}
-    pending: RunRow | None = None
+    pending: RunView | None = None
     if plan.conversation_id is not None:
         await documents.require(session, ThreadRow, caller.project, plan.conversation_id, "conversation")
-        query = select(RunRow).where(RunRow.thread_id == plan.conversation_id, RunRow.status == "requires_action")
-        pending = (await session.execute(query.limit(1))).scalars().first()
+        pending = await waiting_run(session, plan.conversation_id)
         plan.settle = pending.id if pending is not None else None
     elif body.previous_response_id:
         previous = await documents.require(session, ResponseRow, caller.project, body.previous_response_id, "response")
         plan.history = await _thread_messages(session, previous.thread_id)
-        row = (await run_rows(session, [previous.run_id])).get(previous.run_id)
+        row = await run_view(session, previous.run_id)
         if row is not None and row.status in ("requires_action", "expired") and pending_call_ids(row):
             pending = row
     if pending is not None:

@@ -26,7 +26,7 @@ from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CountTokens, CreateResponse
 from assistantd.responses import items as views
 from assistantd.responses.conversations import new_message_row
-from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, run_rows
+from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
 from assistantd.responses.input_files import inline_files
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request
 from assistantd.responses.stream import ResponseEvents
@@ -35,13 +35,13 @@ from assistantd.services.files import Files
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.db import Database
-from assistantd.store.models import MessageRow, ResponseRow, RunRow, RunStepRow, ThreadRow
+from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
 
 log = logging.getLogger("assistantd.responses")
 
 
 def render(
-    data: dict[str, Any], run: RunRow | None, steps: list[dict[str, Any]], messages: dict[str, Any]
+    data: dict[str, Any], run: RunView | None, steps: list[dict[str, Any]], messages: dict[str, Any]
 ) -> dict[str, Any]:
     """The response object: the request as stored, with status, output and usage read from its run."""
     document = dict(data)
@@ -50,21 +50,21 @@ def render(
     status = RESPONSE_STATUS.get(run.status, "in_progress")
     if status == "queued" and not data.get("background"):
         status = "in_progress"
-    transcript = list((run.state or {}).get("transcript") or [])
+    transcript = run.transcript
     document["status"] = status
-    results = STEP_RESULTS in ((run.state or {}).get("include") or [])
+    results = STEP_RESULTS in (run.state.get("include") or [])
     document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results)
-    usage = views.usage(run.data, run.state or {}) if status != "in_progress" else None
+    usage = views.usage(run.document, run.state) if status != "in_progress" else None
     if usage is not None:  # the spec has no null usage: absent until there is some
         document["usage"] = usage
-    error = run.data.get("last_error")
+    error = run.document.get("last_error")
     if status == "failed" and error:
         document["error"] = {"code": error.get("code") or "server_error", "message": error.get("message") or ""}
     if status == "incomplete":
         document["incomplete_details"] = {"reason": "max_output_tokens"}
     if status in ("completed", "incomplete", "failed", "cancelled"):
         document["completed_at"] = (
-            run.data.get("completed_at") or run.data.get("failed_at") or run.data.get("cancelled_at")
+            run.document.get("completed_at") or run.document.get("failed_at") or run.document.get("cancelled_at")
         )
     return document
 
@@ -110,7 +110,7 @@ class Responses:
     ) -> tuple[ResponseRow, str]:
         if plan.conversation_id is not None:
             thread = await documents.require(session, ThreadRow, caller.project, plan.conversation_id, "conversation")
-            active = await self.engine.active_run(session, thread.id)
+            active = await active_run(session, thread.id)
             if active is not None:
                 raise InvalidRequest(
                     f"Conversation {thread.id} already has an active response or run {active.id}.", param="conversation"
@@ -168,13 +168,8 @@ class Responses:
             return await self._render(session, row)
 
     async def _render(self, session: AsyncSession, row: ResponseRow) -> dict[str, Any]:
-        run = (await run_rows(session, [row.run_id])).get(row.run_id)
-        steps = [
-            d
-            for (d,) in await session.execute(
-                select(RunStepRow.data).where(RunStepRow.run_id == row.run_id).order_by(RunStepRow.seq)
-            )
-        ]
+        run = await run_view(session, row.run_id)
+        steps = await run_steps(session, row.run_id)
         messages = {
             m.id: m.data
             for m in (await session.execute(select(MessageRow).where(MessageRow.run_id == row.run_id))).scalars()
@@ -191,7 +186,7 @@ class Responses:
     async def delete(self, caller: Caller, response_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
             row = await self._row(session, caller, response_id)
-            status = (await run_rows(session, [row.run_id])).get(row.run_id)
+            status = await run_view(session, row.run_id)
         if status is not None and status.status in ("queued", "in_progress"):
             await self.engine.cancel(caller, row.thread_id, row.run_id)
         await self._remove(caller, response_id)
