@@ -22,6 +22,7 @@ from assistantd.api import (
     errors,
     files,
     models,
+    responses,
     runs,
     site,
     threads,
@@ -44,6 +45,7 @@ ROUTERS = (
     v1files.router,
     chatkit.router,
     models.router,
+    responses.router,
 )
 PREFIXES = ("/v1", "/openai")
 DESCRIPTION = (

@@ -21,6 +21,7 @@ PREFIXES = {
     "chatkit_session": "cksess_",
     "chatkit_thread": "cthr_",
     "chatkit_item": "cthi_",
+    "response": "resp_",
 }
 
 

@@ -21,6 +21,9 @@ from assistantd.llm import ChatModel
 from assistantd.observability import metrics
 from assistantd.observability.runs import ObservedBus, ObservedChatModel, Sampler
 from assistantd.observability.upstream_log import DbUpstreamLog
+from assistantd.responses.conversations import Conversations
+from assistantd.responses.engine_adapter import EngineAdapter
+from assistantd.responses.service import Responses
 from assistantd.retrieval import inline_stores
 from assistantd.retrieval.batches import FileBatches
 from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
@@ -83,6 +86,8 @@ class Container:
     chatkit_sessions: ChatKitSessions
     chatkit_threads: ChatKitThreads
     chatkit_conversation: Conversation
+    responses: Responses
+    conversations: Conversations
     # Which upstream serves each model name (the [models] table and the default route).
     routes: Routes
     catalog: Catalog
@@ -263,6 +268,8 @@ def build(settings: Settings) -> Container:
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db, responder.forget),
         chatkit_conversation=Conversation(db, responder),
+        responses=Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files),
+        conversations=Conversations(db, threads),
         routes=routes,
         catalog=Catalog(routes),
         runs=run_parts.runs,

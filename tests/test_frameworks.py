@@ -7,6 +7,7 @@
 - openai-python 1.20.0 (the last v1 SDK), in ``.frameworks/openai-1.20`` from
   ``tests/frameworks/openai120-requirements.txt``; openai-python 1.40.0 (``client.beta.vector_stores``)
   likewise in ``.frameworks/openai-1.40``.
+- The OpenAI Agents SDK (``openai-agents``, Responses API) in ``.frameworks/openai-agents``.
 - The Node SDK 4.x and 5.x, from ``tests/node/v4`` and ``tests/node/v5`` (``npm ci`` of their lockfiles).
 
 ``scripts/frameworks`` installs them all (``scripts/test`` runs it first). Each scenario script is
@@ -36,6 +37,7 @@ AGENCY_SWARM_PYTHON = ROOT / ".frameworks" / "agency-swarm" / "bin" / "python"
 LLAMAINDEX_PYTHON = ROOT / ".frameworks" / "llamaindex" / "bin" / "python"
 OPENAI_120_PYTHON = ROOT / ".frameworks" / "openai-1.20" / "bin" / "python"
 OPENAI_140_PYTHON = ROOT / ".frameworks" / "openai-1.40" / "bin" / "python"
+AGENTS_PYTHON = ROOT / ".frameworks" / "openai-agents" / "bin" / "python"
 NODE_DIR = ROOT / "tests" / "node"
 INSTALL_HINT = "run scripts/frameworks to install it"
 
@@ -195,3 +197,30 @@ def test_agency_swarm(server: LiveServer, upstream: Upstream, tmp_path: Path) ->
     assert seen["restart_updates"] == []
     assert seen["deltas"] == ["Streamed", " ", "words", "."]
     assert seen["stream_final"] == "Streamed words."
+
+
+@pytest.mark.skipif(not AGENTS_PYTHON.exists(), reason=f"the OpenAI Agents SDK environment is missing: {INSTALL_HINT}")
+def test_openai_agents_sdk(server: LiveServer, upstream: Upstream) -> None:
+    tools, streamed, triage, billing = new_model(), new_model(), new_model(), new_model()
+    upstream.script(
+        tools,
+        Reply(tool_calls=[("get_weather", json.dumps({"city": "Paris"}))]),
+        Reply(text=["It", " is", " sunny", "."]),
+    )
+    upstream.script(streamed, Reply(text=["Streamed", " ", "words", "."]))
+    upstream.script(triage, Reply(tool_calls=[("transfer_to_billing_agent", "{}")]))
+    upstream.script(billing, Reply(text=["Refund", " issued", "."]))
+    script = ROOT / "tests" / "frameworks" / "openai_agents_scenarios.py"
+    seen = scenario([str(AGENTS_PYTHON), str(script), tools, streamed, triage, billing], ROOT, server)
+    # An agent with a function tool: the SDK runs the tool and sends its output back as an input item.
+    assert seen["function"]["output"] == "It is sunny."
+    assert seen["function"]["items"] == ["tool_call_item", "tool_call_output_item", "message_output_item"]
+    assert all(rid.startswith("resp_") for rid in seen["function"]["response_ids"])
+    assert tool_result_sent(upstream, tools) == "Sunny in Paris"
+    # A streamed run: the SDK's raw events carry our output_text deltas.
+    assert seen["stream"] == {"deltas": ["Streamed", " ", "words", "."], "output": "Streamed words."}
+    # A handoff: the triage agent's transfer call hands the conversation to the billing agent.
+    assert seen["handoff"] == {"output": "Refund issued.", "last_agent": "Billing agent"}
+    handed = upstream.requests(billing)[0].messages
+    assert handed[1] == {"role": "user", "content": "I was charged twice"}
+    assert handed[-2]["tool_calls"][0]["function"]["name"] == "transfer_to_billing_agent"

@@ -130,6 +130,27 @@ class RunLife:
         self.bus.publish(run.id, ObjectEvent("thread.run.queued", copy.deepcopy(doc)))
         return doc
 
+    async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
+        """requires_action -> completed, the outputs recorded on the waiting step: a later response
+        answered the calls, and its own run continues from them (Responses API)."""
+        record = await self.load(run_id)
+        state = record.state
+        step = record.open_steps.pop(state.pending.step_id, None) if state.pending else None
+        rec = self.recorder(record)
+        if step is not None:
+            calls = [dict(call) for call in step["step_details"]["tool_calls"]]
+            for call in calls:
+                if call["type"] == "function" and call["id"] in outputs:
+                    call["function"] = {**call["function"], "output": outputs[call["id"]]}
+            step["step_details"] = {"type": "tool_calls", "tool_calls": calls}
+            step.update(status="completed", completed_at=now(), usage=state.pending.usage if state.pending else None)
+            rec.stage([step], [])
+        state.pending = None
+        try:
+            await self.end(rec, "completed", expect=("requires_action",))
+        except Superseded:
+            pass  # moved meanwhile (expired, or answered by another request): nothing to settle
+
     async def interrupted(self, record: RunRecord) -> None:
         """A server died while writing this run's output: drop the half-made output, count the loss."""
         run = record.run

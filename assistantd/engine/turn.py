@@ -267,7 +267,8 @@ class TurnWriter:
             thread_id=record.run["thread_id"],
             run_id=record.run["id"],
             assistant_id=record.run["assistant_id"],
-            assistant_resources=record.assistant.get("tool_resources") or {},
+            # A response's run names its own stores and files (responses/engine_adapter.py); else the assistant's.
+            assistant_resources=record.run.get("tool_resources") or record.assistant.get("tool_resources") or {},
             thread_resources=record.thread.get("tool_resources") or {},
             definition=definition,
             model=record.run["model"],

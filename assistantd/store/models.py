@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -66,6 +66,18 @@ class RunStepRow(DocumentRow, Base):
     __table_args__ = (UniqueConstraint("id"), Index("ix_run_steps_run_seq", "run_id", "seq"))
     run_id: Mapped[str] = mapped_column(String(64))
     thread_id: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class ResponseRow(DocumentRow, Base):
+    """A Responses API object: a run of the engine on a thread (a conversation's, or its own)."""
+
+    __tablename__ = "responses"
+    __table_args__ = (UniqueConstraint("id"),)
+    thread_id: Mapped[str] = mapped_column(String(64), index=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    # True when the thread is a conversation the caller named; False: the response's own thread.
+    conversation: Mapped[bool] = mapped_column(Boolean)
+    input_items: Mapped[list[Any]] = mapped_column(JSONDoc)
 
 
 class FileRow(DocumentRow, Base):

@@ -1,0 +1,285 @@
+"""Responses and Conversations request bodies, and the tool/item shapes they carry.
+
+Pydantic checks the top-level fields; the ``input`` items and ``tools`` are checked by hand here so
+each refusal names the exact item (``input[2].call_id``), as OpenAI's messages do.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, StrictBool
+
+from assistantd.errors import InvalidRequest, invalid_value, missing_parameter
+from assistantd.protocol.base import Metadata, WireModel
+
+TOOL_TYPES = ("function", "file_search", "code_interpreter")
+ROLES = ("user", "assistant", "system", "developer")
+
+
+class ConversationRef(WireModel):
+    id: str
+
+
+class PromptRef(WireModel):
+    id: str
+    version: str | None = None
+    variables: dict[str, Any] | None = None
+
+
+class CreateResponse(WireModel):
+    model: str | None = None
+    input: str | list[Any] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: str | ConversationRef | None = None
+    store: StrictBool = True
+    background: StrictBool = False
+    stream: StrictBool = False
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: StrictBool | None = None
+    text: dict[str, Any] | None = None
+    max_output_tokens: int | None = Field(default=None, ge=16)
+    truncation: Literal["auto", "disabled"] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    metadata: Metadata = None
+    include: list[str] | None = None
+    reasoning: dict[str, Any] | None = None
+    prompt: PromptRef | None = None
+    user: str | None = None
+
+    @property
+    def conversation_id(self) -> str | None:
+        if isinstance(self.conversation, ConversationRef):
+            return self.conversation.id
+        return self.conversation
+
+
+class CountTokens(WireModel):
+    model: str | None = None
+    input: str | list[Any] | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    conversation: str | ConversationRef | None = None
+    tools: list[dict[str, Any]] | None = None
+
+
+class CreateConversation(WireModel):
+    items: list[Any] | None = Field(default=None, max_length=20)
+    metadata: Metadata = None
+
+
+class UpdateConversation(WireModel):
+    metadata: Metadata
+
+
+class CreateItems(WireModel):
+    items: list[Any] = Field(min_length=1, max_length=20)
+
+
+def _bad(param: str, message: str) -> InvalidRequest:
+    return invalid_value(param, f"Invalid '{param}': {message}")
+
+
+def _text_of(part: dict[str, Any], param: str) -> str:
+    text = part.get("text")
+    if not isinstance(text, str):
+        raise _bad(f"{param}.text", "expected a string.")
+    return text
+
+
+def content_part(part: Any, param: str) -> dict[str, Any]:
+    """One Responses content part as a thread message part (text, image URL or image file)."""
+    if not isinstance(part, dict):
+        raise _bad(param, "expected an object.")
+    kind = part.get("type")
+    if kind in ("input_text", "output_text", "text"):
+        return {"type": "text", "text": {"value": _text_of(part, param), "annotations": []}}
+    if kind == "input_image":
+        if isinstance(part.get("file_id"), str):
+            return {"type": "image_file", "image_file": {"file_id": part["file_id"], "detail": "auto"}}
+        if isinstance(part.get("image_url"), str):
+            detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
+            return {"type": "image_url", "image_url": {"url": part["image_url"], "detail": detail}}
+        raise missing_parameter(f"{param}.image_url")
+    if kind == "input_file":
+        if not isinstance(part.get("file_id"), str):
+            raise missing_parameter(f"{param}.file_id")
+        return {"type": "input_file", "file_id": part["file_id"]}
+    raise _bad(
+        f"{param}.type",
+        f"'{kind}' is not a supported content part; expected 'input_text', 'input_image' or 'input_file'.",
+    )
+
+
+def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
+    role = item.get("role")
+    if role not in ROLES:
+        raise _bad(f"{param}.role", f"expected one of 'user', 'assistant', 'system' or 'developer', got {role!r}.")
+    content = item.get("content")
+    if isinstance(content, str):
+        parts = [{"type": "text", "text": {"value": content, "annotations": []}}]
+    elif isinstance(content, list) and content:
+        parts = [content_part(p, f"{param}.content[{i}]") for i, p in enumerate(content)]
+    else:
+        raise _bad(f"{param}.content", "expected a string or a non-empty array of content parts.")
+    return {"type": "message", "role": role, "parts": parts}
+
+
+def _string_field(item: dict[str, Any], key: str, param: str) -> str:
+    value = item.get(key)
+    if value is None:
+        raise missing_parameter(f"{param}.{key}")
+    if not isinstance(value, str):
+        raise _bad(f"{param}.{key}", "expected a string.")
+    return value
+
+
+def input_item(item: Any, param: str) -> dict[str, Any]:
+    """A checked input item: ``message`` (with thread parts), ``function_call`` or ``function_call_output``.
+
+    Earlier server-tool and reasoning output items are accepted and kept as context-free records.
+    """
+    if not isinstance(item, dict):
+        raise _bad(param, "expected an object.")
+    kind = item.get("type", "message")
+    if kind == "message":
+        return _message(item, param)
+    if kind == "function_call_output":
+        output = item.get("output")
+        if isinstance(output, list):
+            output = "".join(p.get("text", "") for p in output if isinstance(p, dict))
+        if not isinstance(output, str):
+            raise missing_parameter(f"{param}.output")
+        return {"type": kind, "call_id": _string_field(item, "call_id", param), "output": output}
+    if kind == "function_call":
+        return {
+            "type": kind,
+            "call_id": _string_field(item, "call_id", param),
+            "name": _string_field(item, "name", param),
+            "arguments": _string_field(item, "arguments", param),
+        }
+    if kind in ("reasoning", "file_search_call", "code_interpreter_call"):
+        return {"type": kind, "record": item}
+    raise _bad(f"{param}.type", f"'{kind}' is not a supported input item type.")
+
+
+def input_items(value: str | list[Any] | None, param: str = "input") -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [
+            {
+                "type": "message",
+                "role": "user",
+                "parts": [{"type": "text", "text": {"value": value, "annotations": []}}],
+            }
+        ]
+    return [input_item(item, f"{param}[{i}]") for i, item in enumerate(value)]
+
+
+def tool_definition(tool: Any, param: str) -> dict[str, Any]:
+    """A Responses tool as the run engine's tool document (Assistants shape) plus its resources."""
+    if not isinstance(tool, dict):
+        raise _bad(param, "expected an object.")
+    kind = tool.get("type")
+    if kind == "function":
+        name = _string_field(tool, "name", param)
+        function: dict[str, Any] = {"name": name, "parameters": tool.get("parameters") or {"type": "object"}}
+        if tool.get("description"):
+            function["description"] = tool["description"]
+        if tool.get("strict"):
+            function["strict"] = True
+        return {"type": "function", "function": function}
+    if kind == "file_search":
+        ids = tool.get("vector_store_ids")
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise missing_parameter(f"{param}.vector_store_ids")
+        options: dict[str, Any] = {}
+        if tool.get("max_num_results") is not None:
+            count = tool["max_num_results"]
+            if not isinstance(count, int) or not 1 <= count <= 50:
+                raise _bad(f"{param}.max_num_results", "expected an integer from 1 to 50.")
+            options["max_num_results"] = count
+        ranking = tool.get("ranking_options") or {}
+        options["ranking_options"] = {
+            "ranker": "default_2024_08_21",
+            "score_threshold": float(ranking.get("score_threshold") or 0.0),
+        }
+        return {"type": "file_search", "file_search": options}
+    if kind == "code_interpreter":
+        container = tool.get("container")
+        if container is None:
+            raise missing_parameter(f"{param}.container")
+        if not isinstance(container, str | dict):
+            raise _bad(f"{param}.container", "expected a container id or {'type': 'auto'}.")
+        return {"type": "code_interpreter"}
+    raise _bad(
+        f"{param}.type",
+        f"'{kind}' is not supported; supported tools are 'function', 'file_search' and 'code_interpreter'.",
+    )
+
+
+def tool_resources(tools: list[dict[str, Any]]) -> dict[str, Any]:
+    """The vector stores and container files that Responses tools name, as run tool_resources."""
+    resources: dict[str, Any] = {}
+    for tool in tools:
+        if tool.get("type") == "file_search":
+            ids = resources.setdefault("file_search", {"vector_store_ids": []})["vector_store_ids"]
+            ids += [i for i in tool.get("vector_store_ids") or [] if i not in ids]
+        if tool.get("type") == "code_interpreter" and isinstance(tool.get("container"), dict):
+            files = resources.setdefault("code_interpreter", {"file_ids": []})["file_ids"]
+            files += [f for f in tool["container"].get("file_ids") or [] if f not in files]
+    return resources
+
+
+def tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
+    """A Responses tool_choice as the run engine's (Assistants shape)."""
+    if choice is None:
+        return "auto"
+    if isinstance(choice, str):
+        if choice not in ("auto", "none", "required"):
+            raise _bad("tool_choice", f"expected 'auto', 'none', 'required' or a tool, got '{choice}'.")
+        return choice
+    kind = choice.get("type")
+    if kind == "function":
+        name = choice.get("name")
+        if name not in {t["function"]["name"] for t in tools if t["type"] == "function"}:
+            raise _bad("tool_choice", f"function '{name}' is not one of the response's tools.")
+        return {"type": "function", "function": {"name": name}}
+    if kind not in {t["type"] for t in tools}:
+        raise _bad("tool_choice", f"tool '{kind}' is not one of the response's tools.")
+    return {"type": kind}
+
+
+def response_format(text: dict[str, Any] | None) -> dict[str, Any] | str:
+    """``text.format`` as the run engine's response_format."""
+    fmt = (text or {}).get("format")
+    if not fmt or fmt.get("type") == "text":
+        return "auto"
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object"}
+    if fmt.get("type") == "json_schema":
+        schema = {k: fmt[k] for k in ("name", "schema", "strict", "description") if k in fmt}
+        if "name" not in schema or "schema" not in schema:
+            raise missing_parameter("text.format.schema" if "name" in schema else "text.format.name")
+        return {"type": "json_schema", "json_schema": schema}
+    raise _bad("text.format.type", f"'{fmt.get('type')}' is not one of 'text', 'json_object' or 'json_schema'.")
+
+
+def echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A request tool as the response echoes it back."""
+    if tool.get("type") == "function":
+        return {
+            "type": "function",
+            "name": tool["name"],
+            "description": tool.get("description"),
+            "parameters": tool.get("parameters"),
+            "strict": tool.get("strict", True),
+        }
+    return dict(tool)
+
+
+ResponseStatus = Literal["queued", "in_progress", "completed", "incomplete", "failed", "cancelled"]

@@ -1,0 +1,168 @@
+"""Conversations: a conversation is a thread (same row, same id), seen through the Conversations API.
+
+Items are the thread's messages and its runs' tool calls, in order; see ``items.py`` for the shapes.
+Threads that hold a single stored response (made for a response without ``conversation``) are not
+conversations and are left out of the list.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.caller import Caller
+from assistantd.errors import InvalidRequest, invalid_value, not_found
+from assistantd.protocol.messages import CreateThread, ModifyThread
+from assistantd.protocol.pages import PageParams
+from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
+from assistantd.responses import items as views
+from assistantd.responses.engine_adapter import active_run, thread_runs, thread_steps
+from assistantd.services.messages import message_document
+from assistantd.services.threads import Threads, create_thread
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+
+
+def message_rows(thread_id: str, caller: Caller, entries: list[dict[str, Any]], param: str) -> list[MessageRow]:
+    """Checked input message items as new thread message rows (user or assistant)."""
+    rows: list[MessageRow] = []
+    for index, entry in enumerate(entries):
+        if entry["type"] != "message" or entry["role"] not in ("user", "assistant"):
+            raise invalid_value(
+                f"{param}[{index}]",
+                f"Invalid '{param}[{index}]': a conversation item must be a user or assistant message.",
+            )
+        rows.append(new_message_row(thread_id, caller, entry))
+    return rows
+
+
+def new_message_row(thread_id: str, caller: Caller, entry: dict[str, Any], run_id: str | None = None) -> MessageRow:
+    parts = [p for p in entry["parts"] if p["type"] != "input_file"]
+    files = [p["file_id"] for p in entry["parts"] if p["type"] == "input_file"]
+    attachments = [{"file_id": f, "tools": [{"type": "file_search"}]} for f in files]
+    document = message_document(thread_id, entry["role"], parts, attachments=attachments, run_id=run_id)
+    document["id"] = entry.get("id") or document["id"]
+    return MessageRow(
+        id=document["id"], project=caller.project, created_at=document["created_at"], thread_id=thread_id, data=document
+    )
+
+
+async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
+    """Every item of a thread, oldest first: its messages, with each run's items where the run began."""
+    messages = list(
+        (
+            await session.execute(select(MessageRow).where(MessageRow.thread_id == thread_id).order_by(MessageRow.seq))
+        ).scalars()
+    )
+    runs = await thread_runs(session, thread_id)
+    steps = await thread_steps(session, thread_id)
+    by_id = {m.id: m.data for m in messages}
+    blocks: list[tuple[tuple[int, int, int], list[dict[str, Any]]]] = []
+    for message in messages:
+        if message.run_id is None:
+            blocks.append(((message.created_at, 0, message.seq), [views.message_item(message.data)]))
+    for run in runs:
+        own = [s for s in steps if s.get("run_id") == run.id]
+        found = views.run_items(own, by_id, run.transcript, thread_id, outputs=True)
+        blocks.append(((run.created_at, 1, run.seq), found))
+    blocks.sort(key=lambda block: block[0])
+    return [item for _, found in blocks for item in found]
+
+
+class Conversations:
+    def __init__(self, db: Database, threads: Threads) -> None:
+        self.db = db
+        self.threads = threads
+
+    async def create(self, caller: Caller, body: CreateConversation) -> dict[str, Any]:
+        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items or [])]
+        async with self.db.write() as session:
+            thread = await create_thread(session, caller, CreateThread(metadata=body.metadata))
+            for row in message_rows(thread.id, caller, entries, "items"):
+                session.add(row)
+            return views.conversation(thread.data)
+
+    async def retrieve(self, caller: Caller, conversation_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            return views.conversation((await self._thread(session, caller, conversation_id)).data)
+
+    async def update(self, caller: Caller, conversation_id: str, body: UpdateConversation) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await self._thread(session, caller, conversation_id)
+        thread = await self.threads.update(caller, conversation_id, ModifyThread(metadata=body.metadata))
+        return views.conversation(thread)
+
+    async def delete(self, caller: Caller, conversation_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await self._thread(session, caller, conversation_id)
+        await self.threads.delete(caller, conversation_id)
+        async with self.db.write() as session:
+            # Responses read their output from the thread's runs: they go with it.
+            await session.execute(delete(ResponseRow).where(ResponseRow.thread_id == conversation_id))
+        return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
+
+    async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
+        own = select(ResponseRow.thread_id).where(ResponseRow.conversation.is_(False))
+        async with self.db.read() as session:
+            return await documents.list_page(
+                session, ThreadRow, caller.project, params, ThreadRow.id.not_in(own), render=views.conversation
+            )
+
+    async def _thread(self, session: AsyncSession, caller: Caller, conversation_id: str) -> ThreadRow:
+        return await documents.require(session, ThreadRow, caller.project, conversation_id, "conversation")
+
+    async def list_items(self, caller: Caller, conversation_id: str, params: PageParams) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await self._thread(session, caller, conversation_id)
+            found = await thread_items(session, conversation_id)
+        return views.page(found, params.limit, params.order, params.after, params.before)
+
+    async def create_items(self, caller: Caller, conversation_id: str, body: CreateItems) -> dict[str, Any]:
+        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items)]
+        async with self.db.write() as session:
+            await self._thread(session, caller, conversation_id)
+            active = await active_run(session, conversation_id)
+            if active is not None:
+                raise InvalidRequest(
+                    f"Can't add items to {conversation_id} while a response or run {active.id} is active."
+                )
+            rows = message_rows(conversation_id, caller, entries, "items")
+            session.add_all(rows)
+        data = [views.message_item(row.data) for row in rows]
+        return {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"],
+            "last_id": data[-1]["id"],
+            "has_more": False,
+        }
+
+    async def retrieve_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            await self._thread(session, caller, conversation_id)
+            found = await thread_items(session, conversation_id)
+        for item in found:
+            if item["id"] == item_id:
+                return item
+        raise not_found("item", item_id)
+
+    async def delete_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
+        async with self.db.write() as session:
+            thread = await self._thread(session, caller, conversation_id)
+            row = await documents.fetch(
+                session, MessageRow, caller.project, item_id, MessageRow.thread_id == conversation_id
+            )
+            if row is None:
+                if views.call_id_of(item_id) and item_id in {
+                    i["id"] for i in await thread_items(session, conversation_id)
+                }:
+                    raise invalid_value(
+                        "item_id",
+                        "Invalid 'item_id': only message items can be deleted; tool calls belong to their run.",
+                    )
+                raise not_found("item", item_id)
+            await session.delete(row)
+            return views.conversation(thread.data)

@@ -1,0 +1,189 @@
+"""Everything that couples a response to the run engine, in one place.
+
+A response is a run of the same engine (same loop, upstream seam, server tools, leases, recovery,
+cancel), on a thread: the conversation's, or a thread of the response's own. This module is the only
+one in ``assistantd.responses`` that touches the engine; re-point it when the run's owner moves.
+
+Entry points it uses, all on the owner of a run's life (``engine.life.RunLife``) or the executor:
+- ``RunLife.create`` inserts the run (a typed ``Run`` whose ``RunState.kind`` is ``response``) in the
+  caller's transaction; ``RunLife.bus`` opens and subscribes to its typed events (``engine.events``);
+- ``Executor.submit(run_id)`` executes it; the executor's sweep renews, recovers and expires it;
+- ``services.runs.Runs.cancel`` cancels it, and ``RunLife.settle`` ends a run left waiting for
+  function outputs once a later response answers them.
+The run state used: ``RunState.transcript`` (chat messages of tool turns, seeded for function calls
+answered in ``input``), ``RunState.include`` and its token counts; ``run["tool_resources"]`` carries
+the vector stores / container files the Responses tools name (read by ``engine/turn.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.caller import Caller
+from assistantd.engine.events import Event
+from assistantd.engine.life import RunLife
+from assistantd.engine.record import Run, RunState
+from assistantd.executor import Executor
+from assistantd.ids import new_id, now
+from assistantd.services.runs import Runs
+from assistantd.store.models import RunRow, RunStepRow
+
+ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
+# Run statuses and what a response built on that run reports.
+RESPONSE_STATUS = {
+    "queued": "queued",
+    "in_progress": "in_progress",
+    "cancelling": "cancelled",  # it is on its way; nothing more will be added
+    "requires_action": "completed",  # the function calls are the response's output
+    "expired": "completed",
+    "completed": "completed",
+    "incomplete": "incomplete",
+    "failed": "failed",
+    "cancelled": "cancelled",
+}
+
+
+def run_document(
+    thread_id: str, assistant_id: str | None, settings: dict[str, Any], expiry_seconds: int
+) -> dict[str, Any]:
+    """The run a response executes, in the engine's run shape; ``settings`` holds the run fields."""
+    created = now()
+    run = {
+        "id": new_id("run"),
+        "object": "thread.run",
+        "created_at": created,
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": created + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "usage": None,
+        "max_prompt_tokens": None,
+        "truncation_strategy": {"type": "auto", "last_messages": None},
+        "metadata": {},
+    }
+    run.update(settings)
+    return run
+
+
+class EngineAdapter:
+    def __init__(self, executor: Executor, life: RunLife, runs: Runs) -> None:
+        self.executor = executor
+        self.life = life
+        self.runs = runs
+
+    def run_document(self, thread_id: str, plan: Any) -> dict[str, Any]:
+        return run_document(thread_id, plan.assistant_id, plan.run, self.runs.expiry_seconds)
+
+    def insert_run(self, session: AsyncSession, caller: Caller, run: dict[str, Any], state: dict[str, Any]) -> None:
+        typed = RunState.from_json(state)
+        typed.kind = "response"
+        self.life.create(session, Run(caller.project, run, typed))
+
+    def launch(self, run_id: str, keep: bool) -> None:
+        """Execute the committed run; ``keep``: a reader will subscribe to all of its events."""
+        self.life.bus.open(run_id, keep)
+        self.executor.submit(run_id)
+
+    def events(self, run_id: str) -> AsyncIterator[Event]:
+        return self.life.bus.subscribe(run_id)
+
+    async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> None:
+        await self.runs.cancel(caller, thread_id, run_id)
+
+    async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
+        """End a run waiting for function outputs: record the outputs in its step, end it completed."""
+        await self.life.settle(run_id, outputs)
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What responses and conversations read of a run: its document and the engine state they use."""
+
+    id: str
+    thread_id: str
+    status: str
+    created_at: int
+    seq: int
+    document: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def transcript(self) -> list[dict[str, Any]]:
+        """The run's tool turns as chat messages (what its model calls saw and asked)."""
+        return list(self.state.get("transcript") or [])
+
+
+def _view(row: RunRow) -> RunView:
+    state = RunState.from_json(row.state)
+    seen = {
+        **state.to_json(),
+        "usage": {"prompt_tokens": state.prompt_tokens, "completion_tokens": state.completion_tokens},
+    }
+    if not (state.prompt_tokens or state.completion_tokens):
+        seen["usage"] = None
+    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), seen)
+
+
+async def active_run(session: AsyncSession, thread_id: str) -> RunView | None:
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE))
+    row = (await session.execute(query.limit(1))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def waiting_run(session: AsyncSession, thread_id: str) -> RunView | None:
+    """The thread's run waiting for function outputs, if any."""
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status == "requires_action")
+    row = (await session.execute(query.limit(1))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
+    row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def thread_runs(session: AsyncSession, thread_id: str) -> list[RunView]:
+    rows = await session.execute(select(RunRow).where(RunRow.thread_id == thread_id).order_by(RunRow.seq))
+    return [_view(row) for row in rows.scalars()]
+
+
+def pending_call_ids(run: RunView) -> list[str]:
+    """The function calls a run stopped for (still waiting, or expired unanswered)."""
+    action = run.document.get("required_action") or {}
+    calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
+    if run.status in ("requires_action", "expired") and not calls:
+        calls = _last_unanswered(run.transcript)
+    return [c["id"] for c in calls]
+
+
+def _last_unanswered(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The unanswered calls of the last tool turn (its server calls were answered at once)."""
+    answered = {m.get("tool_call_id") for m in transcript if m.get("role") == "tool"}
+    for message in reversed(transcript):
+        if message.get("role") == "assistant" and message.get("tool_calls"):
+            return [c for c in message["tool_calls"] if c.get("id") not in answered]
+    return []
+
+
+async def run_steps(session: AsyncSession, run_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq))
+    return [data for (data,) in rows]
+
+
+async def thread_steps(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(
+        select(RunStepRow.data).where(RunStepRow.thread_id == thread_id).order_by(RunStepRow.seq)
+    )
+    return [data for (data,) in rows]

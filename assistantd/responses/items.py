@@ -1,0 +1,243 @@
+"""Thread messages and run steps seen as Responses/Conversations items (pure functions).
+
+One stored object, two views: a thread message is a ``message`` item (same id); a run's tool step
+gives ``function_call`` (+ ``function_call_output`` once answered), ``file_search_call`` and
+``code_interpreter_call`` items, whose ids derive from the tool call's id (``call_X`` → ``fc_X``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from assistantd.errors import invalid_value
+
+ITEM_PREFIX = {"function_call": "fc_", "function_call_output": "fco_", "file_search": "fs_", "code_interpreter": "ci_"}
+MARKER_NAME = re.compile(r"†([^】]*)】")
+
+
+def call_item_id(kind: str, call_id: str) -> str:
+    return ITEM_PREFIX[kind] + call_id.removeprefix("call_")
+
+
+def call_id_of(item_id: str) -> str | None:
+    for prefix in ITEM_PREFIX.values():
+        if item_id.startswith(prefix):
+            return "call_" + item_id.removeprefix(prefix)
+    return None
+
+
+def _annotation(note: dict[str, Any]) -> dict[str, Any]:
+    if note.get("type") == "file_citation":
+        found = MARKER_NAME.search(note.get("text") or "")
+        return {
+            "type": "file_citation",
+            "file_id": note["file_citation"]["file_id"],
+            "filename": found.group(1) if found else "",
+            "index": note.get("end_index", 0),
+        }
+    file_id = (note.get("file_path") or {}).get("file_id")
+    return {
+        "type": "container_file_citation",
+        "container_id": note.get("container_id", ""),
+        "file_id": file_id,
+        "filename": (note.get("text") or "").rsplit("/", 1)[-1],
+        "start_index": note.get("start_index", 0),
+        "end_index": note.get("end_index", 0),
+    }
+
+
+def message_item(message: dict[str, Any]) -> dict[str, Any]:
+    """A thread message as a ``message`` item (user parts as ``input_*``, assistant text as ``output_text``)."""
+    assistant = message["role"] == "assistant"
+    content: list[dict[str, Any]] = []
+    for part in message.get("content") or []:
+        kind = part.get("type")
+        if kind == "text" and assistant:
+            notes = [_annotation(a) for a in part["text"].get("annotations") or []]
+            content.append({"type": "output_text", "text": part["text"]["value"], "annotations": notes, "logprobs": []})
+        elif kind == "text":
+            content.append({"type": "input_text", "text": part["text"]["value"]})
+        elif kind == "image_url":
+            url = part["image_url"]
+            content.append({"type": "input_image", "image_url": url["url"], "detail": url.get("detail", "auto")})
+        elif kind == "input_file":
+            content.append({"type": "input_file", "file_id": part["file_id"]})
+        elif kind == "image_file" and not assistant:
+            image = part["image_file"]
+            content.append({"type": "input_image", "file_id": image["file_id"], "detail": image.get("detail", "auto")})
+    for attachment in message.get("attachments") or []:
+        content.append({"type": "input_file", "file_id": attachment["file_id"]})
+    status = message.get("status") or "completed"
+    return {"id": message["id"], "type": "message", "role": message["role"], "status": status, "content": content}
+
+
+def _arguments(transcript: list[dict[str, Any]], call_id: str) -> dict[str, Any]:
+    for message in transcript:
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                try:
+                    parsed = json.loads(call["function"].get("arguments") or "{}")
+                except ValueError:
+                    return {}
+                return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def function_items(call: dict[str, Any], outputs: bool) -> list[dict[str, Any]]:
+    """A function call (and, when ``outputs`` and answered, its output) as items."""
+    function, call_id = call["function"], call["id"]
+    item = {
+        "id": call_item_id("function_call", call_id),
+        "type": "function_call",
+        "call_id": call_id,
+        "name": function["name"],
+        "arguments": function.get("arguments") or "",
+        "status": "completed",
+    }
+    if not outputs or function.get("output") is None:
+        return [item]
+    answer = {
+        "id": call_item_id("function_call_output", call_id),
+        "type": "function_call_output",
+        "call_id": call_id,
+        "output": function["output"],
+        "status": "completed",
+    }
+    return [item, answer]
+
+
+def file_search_item(
+    call: dict[str, Any], done: str, transcript: list[dict[str, Any]], results: bool
+) -> dict[str, Any]:
+    query = _arguments(transcript, call["id"]).get("query")
+    found = [
+        {
+            "file_id": r["file_id"],
+            "filename": r.get("file_name"),
+            "score": r.get("score"),
+            "text": "".join(c.get("text", "") for c in r.get("content") or []),
+            "attributes": {},
+        }
+        for r in (call.get("file_search") or {}).get("results") or []
+    ]
+    return {
+        "id": call_item_id("file_search", call["id"]),
+        "type": "file_search_call",
+        "status": done,
+        "queries": [query] if isinstance(query, str) else [],
+        "results": found if results and found else None,
+    }
+
+
+def code_item(call: dict[str, Any], done: str, container_id: str) -> dict[str, Any]:
+    """Logs stay logs; images are ``/v1/files`` objects the sandbox stored, by their content URL."""
+    body = call.get("code_interpreter") or {}
+    outputs: list[dict[str, Any]] = []
+    for out in body.get("outputs") or []:
+        if out.get("type") == "logs":
+            outputs.append({"type": "logs", "logs": out["logs"]})
+        elif out.get("type") == "image":
+            outputs.append({"type": "image", "url": f"/v1/files/{out['image']['file_id']}/content"})
+    return {
+        "id": call_item_id("code_interpreter", call["id"]),
+        "type": "code_interpreter_call",
+        "status": done,
+        "code": body.get("input") or "",
+        "container_id": container_id,
+        "outputs": outputs,
+    }
+
+
+def call_items(
+    call: dict[str, Any],
+    status: str,
+    transcript: list[dict[str, Any]],
+    container_id: str,
+    outputs: bool,
+    results: bool = True,
+) -> list[dict[str, Any]]:
+    """A run step's tool call as items; ``outputs``: include a function's answer as its output item."""
+    if call["type"] == "function":
+        return function_items(call, outputs)
+    done = status if status in ("completed", "in_progress") else "failed"
+    if call["type"] == "file_search":
+        return [file_search_item(call, done, transcript, results)]
+    return [code_item(call, done, container_id)]
+
+
+def run_items(
+    steps: list[dict[str, Any]],
+    messages: dict[str, dict[str, Any]],
+    transcript: list[dict[str, Any]],
+    container_id: str,
+    outputs: bool,
+    results: bool = True,
+) -> list[dict[str, Any]]:
+    """A run's steps, in order, as items; ``results``: file_search results were asked for."""
+    items: list[dict[str, Any]] = []
+    for step in steps:
+        details = step.get("step_details") or {}
+        if details.get("type") == "message_creation":
+            message = messages.get(details["message_creation"]["message_id"])
+            if message is not None:
+                items.append(message_item(message))
+            continue
+        for call in details.get("tool_calls") or []:
+            status = step.get("status", "completed")
+            items.extend(call_items(call, status, transcript, container_id, outputs, results))
+    return items
+
+
+def usage(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's usage; a run paused for function calls has it only in its engine state so far."""
+    spent = run.get("usage") or state.get("usage")
+    if not spent:
+        return None
+    prompt, completion = spent["prompt_tokens"], spent["completion_tokens"]
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": prompt + completion,
+    }
+
+
+def conversation(thread: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": thread["id"],
+        "object": "conversation",
+        "created_at": thread["created_at"],
+        "metadata": thread.get("metadata") or {},
+    }
+
+
+def page(items: list[dict[str, Any]], limit: int, order: str, after: str | None, before: str | None) -> dict[str, Any]:
+    """A cursor page over items held in memory (oldest first in ``items``)."""
+    ordered = items if order == "asc" else list(reversed(items))
+    ids = [i["id"] for i in ordered]
+    start, end = 0, len(ordered)
+    if after is not None:
+        if after not in ids:
+            raise invalid_value("after", f"Invalid 'after': no item with id '{after}' in this list.")
+        start = ids.index(after) + 1
+    if before is not None:
+        if before not in ids:
+            raise invalid_value("before", f"Invalid 'before': no item with id '{before}' in this list.")
+        end = ids.index(before)
+    window = ordered[start:end]
+    if before is not None and after is None:
+        chosen = window[-limit:]
+        has_more = len(window) > limit
+    else:
+        chosen = window[:limit]
+        has_more = len(window) > limit
+    return {
+        "object": "list",
+        "data": chosen,
+        "first_id": chosen[0]["id"] if chosen else None,
+        "last_id": chosen[-1]["id"] if chosen else None,
+        "has_more": has_more,
+    }

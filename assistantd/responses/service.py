@@ -1,0 +1,238 @@
+"""Responses: create (plain, stream, background), retrieve, delete, cancel, input items, input tokens.
+
+A response is a run of the engine on a thread (see ``engine_adapter``). With ``conversation`` the
+thread is that conversation; otherwise the response gets a thread of its own, holding a copy of the
+``previous_response_id`` chain's messages, so two responses can continue the same one (branches).
+The response's status, output and usage are read from its run, so a background response is as
+durable as a run: leased, resumed after a crash, cancellable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.caller import Caller
+from assistantd.engine.events import StreamEnd
+from assistantd.errors import InvalidRequest
+from assistantd.ids import new_id, now
+from assistantd.llm import count_messages
+from assistantd.protocol.messages import CreateThread
+from assistantd.protocol.pages import PageParams
+from assistantd.protocol.responses import CountTokens, CreateResponse
+from assistantd.responses import items as views
+from assistantd.responses.conversations import new_message_row
+from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
+from assistantd.responses.input_files import inline_files
+from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request
+from assistantd.responses.stream import ResponseEvents
+from assistantd.services.files import Files
+from assistantd.services.threads import Threads, create_thread
+from assistantd.store import documents
+from assistantd.store.db import Database
+from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+
+log = logging.getLogger("assistantd.responses")
+
+
+def render(
+    data: dict[str, Any], run: RunView | None, steps: list[dict[str, Any]], messages: dict[str, Any]
+) -> dict[str, Any]:
+    """The response object: the request as stored, with status, output and usage read from its run."""
+    document = dict(data)
+    if run is None:
+        return document
+    status = RESPONSE_STATUS.get(run.status, "in_progress")
+    if status == "queued" and not data.get("background"):
+        status = "in_progress"
+    transcript = run.transcript
+    document["status"] = status
+    results = STEP_RESULTS in (run.state.get("include") or [])
+    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results)
+    usage = views.usage(run.document, run.state) if status != "in_progress" else None
+    if usage is not None:  # the spec has no null usage: absent until there is some
+        document["usage"] = usage
+    error = run.document.get("last_error")
+    if status == "failed" and error:
+        document["error"] = {"code": error.get("code") or "server_error", "message": error.get("message") or ""}
+    if status == "incomplete":
+        document["incomplete_details"] = {"reason": "max_output_tokens"}
+    if status in ("completed", "incomplete", "failed", "cancelled"):
+        document["completed_at"] = (
+            run.document.get("completed_at") or run.document.get("failed_at") or run.document.get("cancelled_at")
+        )
+    return document
+
+
+class Responses:
+    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads, files: Files) -> None:
+        self.db = db
+        self.files = files
+        self.engine = engine
+        self.threads = threads
+        self._cleanups: set[asyncio.Task[None]] = set()
+
+    async def create(self, caller: Caller, body: CreateResponse) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+        """The response (finished, or queued when ``background``), or its events when ``stream``."""
+        async with self.db.read() as session:
+            plan = await plan_request(session, caller, body)
+        await inline_files(self.files, caller, plan.messages)
+        if plan.settle is not None:
+            await self.engine.settle(plan.settle, plan.outputs)
+        async with self.db.write() as session:
+            row, run_id = await self._insert(session, caller, body, plan)
+        keep = not body.background or body.stream or not body.store
+        self.engine.launch(run_id, keep=keep)
+        initial = await self._render_row(row)
+
+        # Unstored: the final document is read once, before its rows go.
+        unstored = None if body.store else self._forget_when_done(caller, row.id, run_id)
+
+        async def final() -> dict[str, Any]:
+            if unstored is not None:
+                return await asyncio.shield(unstored)
+            return await self.retrieve(caller, row.id)
+
+        if body.stream:
+            return ResponseEvents(initial, row.thread_id, self.engine.events(run_id), final).events()
+        if body.background:
+            return initial
+        await self._wait(run_id)
+        return await final()
+
+    async def _insert(
+        self, session: AsyncSession, caller: Caller, body: CreateResponse, plan: Plan
+    ) -> tuple[ResponseRow, str]:
+        if plan.conversation_id is not None:
+            thread = await documents.require(session, ThreadRow, caller.project, plan.conversation_id, "conversation")
+            active = await active_run(session, thread.id)
+            if active is not None:
+                raise InvalidRequest(
+                    f"Conversation {thread.id} already has an active response or run {active.id}.", param="conversation"
+                )
+        else:
+            thread = await create_thread(session, caller, CreateThread())
+            for message in plan.history:
+                copy = new_message_row(thread.id, caller, {"role": message["role"], "parts": message["content"]})
+                copy.data["attachments"] = message.get("attachments") or []
+                session.add(copy)
+        for entry in plan.messages:
+            session.add(new_message_row(thread.id, caller, entry))
+        run = self.engine.run_document(thread.id, plan)
+        self.engine.insert_run(session, caller, run, {"transcript": plan.transcript, "include": plan.include})
+        data = {**plan.echo, "id": new_id("response"), "created_at": now()}
+        row = ResponseRow(
+            id=data["id"],
+            project=caller.project,
+            created_at=data["created_at"],
+            data=data,
+            thread_id=thread.id,
+            run_id=run["id"],
+            conversation=plan.conversation_id is not None,
+            input_items=plan.input_items,
+        )
+        session.add(row)
+        return row, run["id"]
+
+    async def _wait(self, run_id: str) -> None:
+        async for event in self.engine.events(run_id):
+            if isinstance(event, StreamEnd):
+                return
+
+    def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> asyncio.Future[dict[str, Any]]:
+        """Once the run ends: read the response (the future's result), then delete it and its thread."""
+        document: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+        async def forget() -> None:
+            try:
+                await self._wait(run_id)
+                document.set_result(await self.retrieve(caller, response_id))
+                await self._remove(caller, response_id)
+            except Exception as exc:
+                log.exception("could not forget unstored response %s", response_id)
+                if not document.done():
+                    document.set_exception(exc)
+
+        task = asyncio.create_task(forget())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        return document
+
+    async def _render_row(self, row: ResponseRow) -> dict[str, Any]:
+        async with self.db.read() as session:
+            return await self._render(session, row)
+
+    async def _render(self, session: AsyncSession, row: ResponseRow) -> dict[str, Any]:
+        run = await run_view(session, row.run_id)
+        steps = await run_steps(session, row.run_id)
+        messages = {
+            m.id: m.data
+            for m in (await session.execute(select(MessageRow).where(MessageRow.run_id == row.run_id))).scalars()
+        }
+        return render(row.data, run, steps, messages)
+
+    async def _row(self, session: AsyncSession, caller: Caller, response_id: str) -> ResponseRow:
+        return await documents.require(session, ResponseRow, caller.project, response_id, "response")
+
+    async def retrieve(self, caller: Caller, response_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            return await self._render(session, await self._row(session, caller, response_id))
+
+    async def delete(self, caller: Caller, response_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            row = await self._row(session, caller, response_id)
+            status = await run_view(session, row.run_id)
+        if status is not None and status.status in ("queued", "in_progress"):
+            await self.engine.cancel(caller, row.thread_id, row.run_id)
+        await self._remove(caller, response_id)
+        return {"id": response_id, "object": "response", "deleted": True}
+
+    async def _remove(self, caller: Caller, response_id: str) -> None:
+        async with self.db.write() as session:
+            row = await documents.fetch(session, ResponseRow, caller.project, response_id)
+            if row is None:
+                return
+            own_thread = None if row.conversation else row.thread_id
+            await session.delete(row)
+        if own_thread is not None:
+            await self.threads.delete(caller, own_thread)
+
+    async def cancel(self, caller: Caller, response_id: str) -> dict[str, Any]:
+        async with self.db.read() as session:
+            row = await self._row(session, caller, response_id)
+            current = await self._render(session, row)
+        if not row.data.get("background"):
+            raise InvalidRequest("Cannot cancel a synchronous response.")
+        if current["status"] in ("queued", "in_progress"):
+            await self.engine.cancel(caller, row.thread_id, row.run_id)
+        elif current["status"] != "cancelled":
+            raise InvalidRequest(f"Cannot cancel a response with status '{current['status']}'.")
+        return await self.retrieve(caller, response_id)
+
+    async def list_input_items(self, caller: Caller, response_id: str, params: PageParams) -> dict[str, Any]:
+        async with self.db.read() as session:
+            row = await self._row(session, caller, response_id)
+        return views.page(list(row.input_items), params.limit, params.order, params.after, params.before)
+
+    async def input_tokens(self, caller: Caller, body: CountTokens) -> dict[str, Any]:
+        request = CreateResponse.model_validate(body.model_dump(exclude_none=True) | {"model": body.model or "-"})
+        async with self.db.read() as session:
+            plan = await plan_request(session, caller, request)
+        chat = [{"role": "system", "content": plan.run["instructions"]}] if plan.run.get("instructions") else []
+        for message in [*plan.history, *[{"role": m["role"], "content": m["parts"]} for m in plan.messages]]:
+            text = "\n".join(p["text"]["value"] for p in message["content"] if p.get("type") == "text")
+            chat.append({"role": message["role"], "content": text})
+        chat += plan.transcript
+        tools = str(plan.run.get("tools") or "")
+        total = await asyncio.to_thread(
+            lambda: (
+                count_messages(chat)
+                + (count_messages([{"role": "system", "content": tools}]) if plan.run.get("tools") else 0)
+            )
+        )
+        return {"object": "response.input_tokens", "input_tokens": total}

@@ -1,0 +1,140 @@
+"""Conversations over threads: CRUD, items, cursor pages, and the same data through both APIs."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from tests.checks import assert_envelope
+from tests.runhelp import WEATHER, assistant, new_model, thread_with
+from tests.schema import RESPONSES_SPEC, assert_valid
+from tests.upstream import Reply, Upstream
+
+
+def valid(name: str, obj: object) -> dict[str, object]:
+    document = obj if isinstance(obj, dict) else obj.to_dict()  # type: ignore[attr-defined]
+    assert_valid(name, document, RESPONSES_SPEC)
+    return document  # type: ignore[return-value]
+
+
+def test_conversation_crud(client: openai.OpenAI, other_client: openai.OpenAI) -> None:
+    conv = client.conversations.create(metadata={"topic": "demo"}, items=[{"role": "user", "content": "Hi there"}])
+    valid("ConversationResource", conv)
+    assert conv.object == "conversation" and conv.metadata == {"topic": "demo"}
+    assert client.conversations.retrieve(conv.id).id == conv.id
+    updated = client.conversations.update(conv.id, metadata={"topic": "changed"})
+    assert updated.metadata == {"topic": "changed"}
+    with pytest.raises(openai.NotFoundError):
+        other_client.conversations.retrieve(conv.id)  # another project's conversation is not there
+    deleted = client.conversations.delete(conv.id)
+    assert deleted.deleted is True and deleted.id == conv.id
+    with pytest.raises(openai.NotFoundError) as missing:
+        client.conversations.retrieve(conv.id)
+    assert missing.value.body == {  # type: ignore[comparison-overlap]
+        "message": f"No conversation found with id '{conv.id}'.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
+
+
+def test_items_create_list_retrieve_delete(client: openai.OpenAI) -> None:
+    conv = client.conversations.create()
+    added = client.conversations.items.create(
+        conv.id,
+        items=[
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "one"}]},
+            {"role": "assistant", "content": "two"},
+            {"role": "user", "content": "three"},
+        ],
+    )
+    assert [i.type for i in added.data] == ["message"] * 3
+    listed = client.conversations.items.list(conv.id, order="asc")
+    valid("ConversationItemList", listed)
+    texts = [i.content[0].text for i in listed.data]  # type: ignore[union-attr]
+    assert texts == ["one", "two", "three"]
+    assert listed.data[1].content[0].type == "output_text"  # type: ignore[union-attr]
+    first = client.conversations.items.list(conv.id, limit=2)
+    assert [i.content[0].text for i in first.data] == ["three", "two"]  # type: ignore[union-attr]
+    assert first.has_more is True
+    rest = client.conversations.items.list(conv.id, limit=2, after=first.data[-1].id)
+    assert [i.content[0].text for i in rest.data] == ["one"] and rest.has_more is False  # type: ignore[union-attr]
+    item = client.conversations.items.retrieve(listed.data[0].id, conversation_id=conv.id)
+    assert item.id == listed.data[0].id
+    client.conversations.items.delete(listed.data[0].id, conversation_id=conv.id)
+    assert len(client.conversations.items.list(conv.id).data) == 2
+    with pytest.raises(openai.NotFoundError):
+        client.conversations.items.retrieve(listed.data[0].id, conversation_id=conv.id)
+
+
+def test_list_conversations_cursor_pages(client: openai.OpenAI, other_client: openai.OpenAI) -> None:
+    made = [other_client.conversations.create(metadata={"n": str(n)}).id for n in range(3)]
+    page = other_client.get("/conversations", cast_to=object, options={"params": {"limit": 2}})
+    assert isinstance(page, dict) and page["object"] == "list"
+    assert [c["id"] for c in page["data"]] == made[::-1][:2] and page["has_more"] is True
+    after = other_client.get(
+        "/conversations", cast_to=object, options={"params": {"limit": 2, "after": page["last_id"]}}
+    )
+    assert isinstance(after, dict) and after["data"][0]["id"] == made[0]
+    assert all(c["object"] == "conversation" for c in after["data"])
+    mine = client.get("/conversations", cast_to=object, options={"params": {"limit": 100}})
+    assert isinstance(mine, dict) and not set(made) & {c["id"] for c in mine["data"]}
+    # A response without a conversation keeps its thread to itself: it is not listed.
+    before = other_client.get("/conversations", cast_to=object, options={"params": {"limit": 100}})
+    other_client.responses.create(model=new_model(), input="standalone")
+    later = other_client.get("/conversations", cast_to=object, options={"params": {"limit": 100}})
+    assert isinstance(before, dict) and isinstance(later, dict) and later["data"] == before["data"]
+
+
+def test_thread_read_as_conversation_and_back(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(tool_calls=[("get_weather", '{"city": "Oslo"}')]), Reply(text=["Cold", "."]))
+    asst = assistant(client, model, tools=[WEATHER])
+    thread = thread_with(client, "Weather in Oslo?")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id)
+    call = run.required_action.submit_tool_outputs.tool_calls[0]  # type: ignore[union-attr]
+    client.beta.threads.runs.submit_tool_outputs_and_poll(
+        run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "-3C"}]
+    )
+    conv = client.conversations.retrieve(thread.id)
+    assert conv.id == thread.id
+    listed = client.conversations.items.list(thread.id, order="asc")
+    valid("ConversationItemList", listed)
+    kinds = [i.type for i in listed.data]
+    assert kinds == ["message", "function_call", "function_call_output", "message"]
+    fc, fco = listed.data[1], listed.data[2]
+    assert fc.call_id == call.id and fc.name == "get_weather"  # type: ignore[union-attr]
+    assert fco.call_id == call.id and fco.output == "-3C"  # type: ignore[union-attr]
+    assert client.conversations.items.retrieve(fc.id, conversation_id=thread.id).type == "function_call"
+
+    # The other way round: a conversation made here is a thread with the same id and messages.
+    conv2 = client.conversations.create(items=[{"role": "user", "content": "Made as a conversation"}])
+    same = client.beta.threads.retrieve(conv2.id)
+    assert same.id == conv2.id
+    messages = client.beta.threads.messages.list(conv2.id).data
+    assert messages[0].content[0].text.value == "Made as a conversation"  # type: ignore[union-attr]
+    client.beta.threads.messages.create(conv2.id, role="user", content="Added as a message")
+    last = client.conversations.items.list(conv2.id, limit=1).data[0]
+    assert last.content[0].text == "Added as a message"  # type: ignore[union-attr]
+
+
+def test_conversation_errors(http: httpx.Client) -> None:
+    bad = http.post("/conversations", json={"items": [{"type": "message", "role": "robot", "content": "x"}]})
+    assert bad.status_code == 400
+    assert_envelope(
+        bad.json(),
+        "Invalid 'items[0].role': expected one of 'user', 'assistant', 'system' or 'developer', got 'robot'.",
+        "items[0].role",
+        "invalid_value",
+    )
+    empty = http.post("/conversations/thread_nope/items", json={"items": []})
+    assert empty.status_code == 400 and empty.json()["error"]["param"] == "items"
+    missing = http.get("/conversations/thread_nope/items")
+    assert missing.status_code == 404
+    assert_envelope(missing.json(), "No conversation found with id 'thread_nope'.", None, None)
+    system = http.post("/conversations", json={"items": [{"role": "system", "content": "be brief"}]})
+    assert system.status_code == 400
+    assert system.json()["error"]["message"] == (
+        "Invalid 'items[0]': a conversation item must be a user or assistant message."
+    )
