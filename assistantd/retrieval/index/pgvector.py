@@ -29,6 +29,8 @@ from assistantd.store.db import Database
 log = logging.getLogger("assistantd.retrieval")
 HNSW_MAX_DIMS = 2000
 MAX_EF_SEARCH = 1000
+# Recall@10 on clustered 1,536-dim vectors: 0.73 at ef_search 40 (pgvector's default); see the benchmark.
+MIN_EF_SEARCH = 200
 
 QUERY = "CAST(CAST(:vector AS real[]) AS vector)"
 SELECT = f"SELECT seq, file_id, 1 - (embedding <=> {QUERY}) AS cosine FROM {{table}} "
@@ -108,7 +110,9 @@ class PgVectors:
                 statement = text(EXACT.format(table=table, files="AND file_id IN :file_ids"))
                 statement = statement.bindparams(bindparam("file_ids", expanding=True))
                 return await self._rows(session, statement, params | {"file_ids": sorted(file_ids)})
-            await session.execute(text(f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(40, limit))}"))
+            await session.execute(
+                text(f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, 2 * limit))}")
+            )
             if self.iterative:
                 await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
             found = await self._rows(session, text(INDEXED.format(table=table)), params)
