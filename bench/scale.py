@@ -2,7 +2,7 @@
 
 Builds a store of N chunks with clustered vectors (a mixture around topic centres, like real
 embeddings) straight into a database, once: built databases stay in a cache directory
-(``ASSISTANTD_BENCH_CACHE``, default ``~/.cache/assistantd-bench``) between runs. A server process is
+(``RETRIEVAL_BENCH_CACHE``, default ``~/.cache/assistantd-bench``) between runs. A server process is
 started on that database with an embeddings upstream in this process that embeds a chunk's text as a
 perturbed copy of that chunk's vector, so queries drawn from the corpus land near their chunk.
 
@@ -37,7 +37,7 @@ REF = re.compile(r"ref(\d+)")
 
 
 def cache_dir() -> Path:
-    path = Path(os.environ.get("ASSISTANTD_BENCH_CACHE", Path.home() / ".cache" / "assistantd-bench"))
+    path = Path(os.environ.get("RETRIEVAL_BENCH_CACHE", Path.home() / ".cache" / "assistantd-bench"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
