@@ -274,7 +274,7 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
 def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> tuple[float, float]:
     """The vector backend's own top 10 (as the server runs it) against exact search over all vectors,
     and the p50 of that exact search (numpy over the vectors in this process's memory: the baseline)."""
-    from assistantd.retrieval.index.sql_index import SqlIndex
+    from assistantd.retrieval.index.sql_index import MIN_CANDIDATES, SqlIndex
     from assistantd.store.db import Database
 
     async def go() -> tuple[float, float]:
@@ -284,7 +284,8 @@ def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.nda
         found, baseline = 0, []
         for n in picks[:50]:
             vector = upstream.query_vector(int(n))
-            ours = [seq for seq, _, _ in await backend.search(STORE, vector, 10, None)]
+            # As the server asks: MIN_CANDIDATES for the list it fuses, of which the top 10 count here.
+            ours = [seq for seq, _, _ in await backend.search(STORE, vector, MIN_CANDIDATES, None)][:10]
             started = time.perf_counter()
             exact = exact_top(matrix, vector)
             baseline.append(time.perf_counter() - started)
