@@ -58,14 +58,10 @@ async def main(rounds: int) -> None:
             exec(compile("x = 1 + 1", "<cell>", "exec"), namespace)
             local.append(time.perf_counter() - began)
         await box.close()
-    print(
-        f"session start: {median_ms(starts):.1f} ms vs bare python start {median_ms(bare):.1f} ms "
-        f"(ratio {median_ms(starts) / median_ms(bare):.2f})"
-    )
-    print(
-        f"per call: {median_ms(calls):.2f} ms vs in-process exec {median_ms(local) * 1000:.1f} us "
-        f"(ratio {median_ms(calls) / median_ms(local):.0f})"
-    )
+    print(f"session start: {median_ms(starts):.1f} ms vs bare python start {median_ms(bare):.1f} ms "
+          f"(ratio {median_ms(starts) / median_ms(bare):.2f})")
+    print(f"per call: {median_ms(calls):.2f} ms vs in-process exec {median_ms(local) * 1000:.1f} us "
+          f"(ratio {median_ms(calls) / median_ms(local):.0f})")
     print(f"first numpy+pandas+pyplot import in a fresh session: {median_ms(imports):.0f} ms")
 
 

@@ -50,7 +50,9 @@ class Keys:
         if digest in self.configured:
             return self.configured[digest]
         async with self.db.read() as session:
-            query = select(ApiKeyRow.project).where(ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None))
+            query = select(ApiKeyRow.project).where(
+                ApiKeyRow.key_hash == digest, ApiKeyRow.revoked_at.is_(None)
+            )
             project = (await session.execute(query)).scalar()
         if project is None:
             raise Unauthorized(f"Incorrect API key provided: {_masked(key)}.", code="invalid_api_key")

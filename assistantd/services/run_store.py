@@ -156,3 +156,4 @@ async def _upsert(
         session.add(table(id=doc["id"], created_at=doc["created_at"], data=doc, **columns))
     else:
         await session.execute(update(table).where(table.id == doc["id"]).values(data=doc))
+
