@@ -100,7 +100,7 @@ async def build(url: str, matrix: np.ndarray, words: list[str], postgres: bool) 
         await session.execute(insert(FileRow), files)
         await session.execute(insert(VectorStoreFileRow), links)
         if postgres:
-            for statement in pgvector.ddl(dims)[:2]:  # the HNSW index is built once, after the rows
+            for statement in pgvector.ddl(dims)[:-1]:  # the HNSW index is built once, after the rows
                 await session.execute(text(statement))
     per_file = count // FILES_PER_STORE
     for start in range(0, count, 5000):
@@ -138,7 +138,7 @@ async def build(url: str, matrix: np.ndarray, words: list[str], postgres: bool) 
         started = time.perf_counter()
         async with db.write() as session:
             await session.execute(text("SET maintenance_work_mem = '2GB'"))
-            await session.execute(text(pgvector.ddl(dims)[2]))
+            await session.execute(text(pgvector.ddl(dims)[-1]))
         print(f"    HNSW index built in {time.perf_counter() - started:.0f} s", flush=True)
     await db.close()
 
