@@ -133,12 +133,11 @@ class Searcher:
                 files = await self._files(session, store_ids, {hit.file_id for hit in hits})
         results = []
         for hit in hits:
-            if hit.score < threshold or hit.file_id not in files:
+            score = round(hit.score, 6)  # the threshold compares with the score as shown
+            if score < threshold or hit.file_id not in files:
                 continue
             filename, attributes = files[hit.file_id]
-            results.append(
-                Result(hit.file_id, filename, round(hit.score, 6), hit.text, hit.vector_store_id, attributes)
-            )
+            results.append(Result(hit.file_id, filename, score, hit.text, hit.vector_store_id, attributes))
         return results
 
     async def _embed(self, stores: list[VectorStoreRow], texts: list[str]) -> dict[str, Any]:
