@@ -17,7 +17,9 @@ class APIError(Exception):
         self.code = code
 
     def envelope(self) -> dict[str, Any]:
-        return {"error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}}
+        return {
+            "error": {"message": self.message, "type": self.error_type, "param": self.param, "code": self.code}
+        }
 
 
 class InvalidRequest(APIError):
@@ -47,7 +49,9 @@ def not_found(kind: str, object_id: str) -> NotFound:
 
 
 def missing_parameter(param: str) -> InvalidRequest:
-    return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    return InvalidRequest(
+        f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+    )
 
 
 def supported(values: Sequence[str]) -> str:

@@ -35,7 +35,9 @@ def encoding() -> tiktoken.Encoding:
     )
     if hashlib.sha256(raw).hexdigest() != O200K_SHA256:
         raise RuntimeError("the shipped o200k_base ranks do not match tiktoken's published hash")
-    ranks = {base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)}
+    ranks = {
+        base64.b64decode(token): int(rank) for token, rank in (line.split() for line in raw.splitlines() if line)
+    }
     return tiktoken.Encoding(
         name="o200k_base",
         pat_str=O200K_PATTERN,

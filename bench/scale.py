@@ -2,7 +2,7 @@
 
 Builds a store of N chunks with clustered vectors (a mixture around topic centres, like real
 embeddings) straight into a database, once: built databases stay in a cache directory
-(``ASSISTANTD_BENCH_CACHE``, default ``~/.cache/assistantd-bench``) between runs. A server process is
+(``RETRIEVAL_BENCH_CACHE``, default ``~/.cache/assistantd-bench``) between runs. A server process is
 started on that database with an embeddings upstream in this process that embeds a chunk's text as a
 perturbed copy of that chunk's vector, so queries drawn from the corpus land near their chunk.
 
@@ -37,7 +37,7 @@ REF = re.compile(r"ref(\d+)")
 
 
 def cache_dir() -> Path:
-    path = Path(os.environ.get("ASSISTANTD_BENCH_CACHE", Path.home() / ".cache" / "assistantd-bench"))
+    path = Path(os.environ.get("RETRIEVAL_BENCH_CACHE", Path.home() / ".cache" / "assistantd-bench"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -100,7 +100,7 @@ async def build(url: str, matrix: np.ndarray, words: list[str], postgres: bool) 
         await session.execute(insert(FileRow), files)
         await session.execute(insert(VectorStoreFileRow), links)
         if postgres:
-            for statement in pgvector.ddl(dims)[:2]:  # the HNSW index is built once, after the rows
+            for statement in pgvector.ddl(dims)[:-1]:  # the HNSW index is built once, after the rows
                 await session.execute(text(statement))
     per_file = count // FILES_PER_STORE
     for start in range(0, count, 5000):
@@ -138,7 +138,7 @@ async def build(url: str, matrix: np.ndarray, words: list[str], postgres: bool) 
         started = time.perf_counter()
         async with db.write() as session:
             await session.execute(text("SET maintenance_work_mem = '2GB'"))
-            await session.execute(text(pgvector.ddl(dims)[2]))
+            await session.execute(text(pgvector.ddl(dims)[-1]))
         print(f"    HNSW index built in {time.perf_counter() - started:.0f} s", flush=True)
     await db.close()
 
@@ -274,7 +274,7 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
 def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> tuple[float, float]:
     """The vector backend's own top 10 (as the server runs it) against exact search over all vectors,
     and the p50 of that exact search (numpy over the vectors in this process's memory: the baseline)."""
-    from assistantd.retrieval.index.sql_index import SqlIndex
+    from assistantd.retrieval.index.sql_index import MIN_CANDIDATES, SqlIndex
     from assistantd.store.db import Database
 
     async def go() -> tuple[float, float]:
@@ -284,7 +284,8 @@ def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.nda
         found, baseline = 0, []
         for n in picks[:50]:
             vector = upstream.query_vector(int(n))
-            ours = [seq for seq, _, _ in await backend.search(STORE, vector, 10, None)]
+            # As the server asks: MIN_CANDIDATES for the list it fuses, of which the top 10 count here.
+            ours = [seq for seq, _, _ in await backend.search(STORE, vector, MIN_CANDIDATES, None)][:10]
             started = time.perf_counter()
             exact = exact_top(matrix, vector)
             baseline.append(time.perf_counter() - started)

@@ -78,3 +78,4 @@ async def conversation(request: Request, c: Container = Depends(container)) -> R
     if isinstance(result, bytes):
         return Response(content=result, media_type="application/json")
     return StreamingResponse(result, media_type="text/event-stream")
+

@@ -39,4 +39,6 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(ServerError("The server had an error while processing your request. Sorry about that!"))
+        return error_response(
+            ServerError("The server had an error while processing your request. Sorry about that!")
+        )

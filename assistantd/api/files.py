@@ -41,7 +41,8 @@ def _expires_after(request_form: Any) -> dict[str, Any] | None:
         ) from None
     if not 3600 <= value <= 2_592_000:
         raise InvalidRequest(
-            f"Invalid 'expires_after.seconds': expected a value between 3600 and 2592000, but got {value} instead.",
+            f"Invalid 'expires_after.seconds': expected a value between 3600 and 2592000, but got {value} "
+            "instead.",
             param="expires_after.seconds",
             code="invalid_value",
         )
@@ -115,7 +116,9 @@ async def delete(file_id: str, who: Caller = Depends(caller), c: Container = Dep
 
 
 @router.get("/files/{file_id}/content")
-async def content(file_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> FileResponse:
+async def content(
+    file_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> FileResponse:
     document, path = await c.files.content(who, file_id)
     disposition = "attachment; filename*=UTF-8''" + quote(document["filename"], safe="")
     return FileResponse(path, media_type="application/octet-stream", headers={"content-disposition": disposition})

@@ -109,7 +109,9 @@ def _body_error(err: dict[str, Any]) -> APIError:
         return InvalidRequest("Missing request body: send a JSON object.", code="missing_required_parameter")
     if isinstance(value, bytes):
         return InvalidRequest(BAD_JSON)
-    return InvalidRequest(f"Invalid body: expected an object, but got {_describe(value)} instead.", code="invalid_type")
+    return InvalidRequest(
+        f"Invalid body: expected an object, but got {_describe(value)} instead.", code="invalid_type"
+    )
 
 
 def translate(err: dict[str, Any]) -> APIError:
@@ -129,7 +131,9 @@ def translate(err: dict[str, Any]) -> APIError:
         )
     if kind in ("missing", "union_tag_not_found"):
         name = p if kind == "missing" else (f"{p}.type" if p else "type")
-        return InvalidRequest(f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter")
+        return InvalidRequest(
+            f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
+        )
     if kind == "string_too_long":
         return InvalidRequest(
             f"Invalid '{p}': string too long. Expected a string with maximum length {ctx.get('max_length')}, "

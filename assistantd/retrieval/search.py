@@ -118,7 +118,8 @@ class Searcher:
     ) -> list[Result]:
         async with self.db.read() as session:
             stores = [await require_store(session, caller, store_id) for store_id in store_ids]
-            files = await self._files(session, store_ids)
+            # Every file's attributes only when a filter needs them; else just the files of the hits.
+            files = await self._files(session, store_ids) if condition is not None else {}
         for store in stores:
             if is_expired(store.data):
                 raise expired_error(store.id)
@@ -143,14 +144,16 @@ class Searcher:
             except RerankError as exc:
                 raise UpstreamUnavailable(str(exc)) from None
         await self._touch(stores)
+        if condition is None and hits:
+            async with self.db.read() as session:
+                files = await self._files(session, store_ids, {hit.file_id for hit in hits})
         results = []
         for hit in hits:
-            if hit.score < threshold or hit.file_id not in files:
+            score = round(hit.score, 6)  # the threshold compares with the score as shown
+            if score < threshold or hit.file_id not in files:
                 continue
             filename, attributes = files[hit.file_id]
-            results.append(
-                Result(hit.file_id, filename, round(hit.score, 6), hit.text, hit.vector_store_id, attributes)
-            )
+            results.append(Result(hit.file_id, filename, score, hit.text, hit.vector_store_id, attributes))
         return results
 
     async def _embed(self, stores: list[VectorStoreRow], texts: list[str]) -> dict[str, Any]:
@@ -168,13 +171,17 @@ class Searcher:
             vectors[store.id] = by_embedder[name]
         return vectors
 
-    async def _files(self, session: Any, store_ids: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
-        """Completed files of the stores: ``file_id -> (filename, attributes)``."""
+    async def _files(
+        self, session: Any, store_ids: list[str], only: set[str] | None = None
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """Completed files of the stores (or those of them in ``only``): ``file_id -> (filename, attributes)``."""
         query = (
             select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
             .join(FileRow, FileRow.id == VectorStoreFileRow.id)
             .where(VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "completed")
         )
+        if only is not None:
+            query = query.where(VectorStoreFileRow.id.in_(sorted(only)))
         found: dict[str, tuple[str, dict[str, Any]]] = {}
         for file_id, vs_data, file_data in (await session.execute(query)).all():
             found[file_id] = (file_data.get("filename", ""), vs_data.get("attributes") or {})

@@ -108,13 +108,8 @@ def build_font_cache(runtime: Runtime, directory: Path) -> None:
     env = {"MPLCONFIGDIR": str(directory), "HOME": str(directory), "PATH": os.environ.get("PATH", "/usr/bin")}
     env.update({name: os.environ[name] for name in PASS_ENV if name in os.environ})
     try:
-        subprocess.run(
-            [runtime.python, "-I", "-c", "import matplotlib.font_manager"],
-            env=env,
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
+        subprocess.run([runtime.python, "-I", "-c", "import matplotlib.font_manager"], env=env,
+                       capture_output=True, timeout=120, check=True)
     except (OSError, subprocess.SubprocessError):
         return  # sessions build their own, a little slower
     if any(directory.glob("fontlist-*.json")):

@@ -91,9 +91,8 @@ class LocalSession:
             raise SandboxUnavailable(f"the sandbox did not start: {detail}") from None
         if ready.get("missing"):
             log.warning("sandbox Python lacks %s; install the code-interpreter extra", ", ".join(ready["missing"]))
-        log.info(
-            "sandbox session for %s started in %.2fs (pid %s)", self.key, time.monotonic() - began, self.process.pid
-        )
+        log.info("sandbox session for %s started in %.2fs (pid %s)", self.key, time.monotonic() - began,
+                 self.process.pid)
 
     async def _drain_stderr(self) -> None:
         assert self.process is not None and self.process.stderr is not None
@@ -212,16 +211,8 @@ class LocalSession:
 
 
 class LocalSandbox:
-    def __init__(
-        self,
-        root: Path,
-        limits: Limits,
-        *,
-        python: str | None = None,
-        uid_base: int = 200000,
-        max_sessions: int = 16,
-        idle_seconds: float = 3600.0,
-    ) -> None:
+    def __init__(self, root: Path, limits: Limits, *, python: str | None = None, uid_base: int = 200000,
+                 max_sessions: int = 16, idle_seconds: float = 3600.0) -> None:
         self.root = root
         self.limits = limits
         self.python = python
@@ -245,12 +236,8 @@ class LocalSandbox:
         if self.runtime.problem:
             log.warning("code interpreter disabled: %s", self.runtime.problem)
         elif self.runtime.missing_modules:
-            log.warning(
-                "code interpreter: the sandbox Python (%s) lacks %s; run scripts/setup or install "
-                "assistantd[code-interpreter]",
-                self.runtime.python,
-                ", ".join(self.runtime.missing_modules),
-            )
+            log.warning("code interpreter: the sandbox Python (%s) lacks %s; run scripts/setup or install "
+                        "assistantd[code-interpreter]", self.runtime.python, ", ".join(self.runtime.missing_modules))
         else:
             mode = "unprivileged uids" if self.runtime.as_root else "a user namespace"
             log.info("code interpreter ready: bubblewrap sandbox with %s, Python %s", mode, self.runtime.python)

@@ -64,7 +64,9 @@ async def add_message(
         attachments += v1.message_attachments(body.file_ids)
     await check_file_refs(session, caller, refs)
     await _attach_files(session, caller, thread, attachments, param)
-    document = message_document(thread.id, body.role, content, attachments=attachments, metadata=body.metadata)
+    document = message_document(
+        thread.id, body.role, content, attachments=attachments, metadata=body.metadata
+    )
     session.add(
         MessageRow(
             id=document["id"],
@@ -131,7 +133,9 @@ class Messages:
             )
             return v1.render_message(row.data, caller.api_version)
 
-    async def update(self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage) -> dict[str, Any]:
+    async def update(
+        self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage
+    ) -> dict[str, Any]:
         async with self.db.write() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             row = await documents.require(

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.retrieval.index.vectors import Ranked
 from assistantd.store.db import Database
 
-OVERSAMPLE = 4
+OVERSAMPLE = 8
 MIN_SCAN = 40
 MAX_SCAN = 4096  # sqlite-vec's largest k
 

@@ -21,7 +21,9 @@ def upgrade() -> None:
 
     op.create_table(
         "api_keys",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
@@ -32,7 +34,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "assistants",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -51,7 +55,9 @@ def upgrade() -> None:
     op.create_table(
         "chatkit_items",
         sa.Column("thread_id", sa.String(length=64), nullable=False),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -71,7 +77,9 @@ def upgrade() -> None:
     op.create_table(
         "chatkit_sessions",
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -91,7 +99,9 @@ def upgrade() -> None:
     op.create_table(
         "chatkit_threads",
         sa.Column("user", sa.String(length=256), nullable=True),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -110,7 +120,9 @@ def upgrade() -> None:
 
     op.create_table(
         "chunks",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("vector_store_id", sa.String(length=64), nullable=False),
         sa.Column("file_id", sa.String(length=64), nullable=False),
@@ -126,7 +138,9 @@ def upgrade() -> None:
     op.create_table(
         "files",
         sa.Column("purpose", sa.String(length=32), nullable=False),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -147,7 +161,9 @@ def upgrade() -> None:
         "messages",
         sa.Column("thread_id", sa.String(length=64), nullable=False),
         sa.Column("run_id", sa.String(length=64), nullable=True),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -169,7 +185,9 @@ def upgrade() -> None:
         "run_steps",
         sa.Column("run_id", sa.String(length=64), nullable=False),
         sa.Column("thread_id", sa.String(length=64), nullable=False),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -198,7 +216,9 @@ def upgrade() -> None:
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
             nullable=False,
         ),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -218,7 +238,9 @@ def upgrade() -> None:
 
     op.create_table(
         "threads",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -237,7 +259,9 @@ def upgrade() -> None:
     op.create_table(
         "vector_store_file_batches",
         sa.Column("vector_store_id", sa.String(length=64), nullable=False),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -261,7 +285,9 @@ def upgrade() -> None:
         sa.Column("vector_store_id", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=32), nullable=False),
         sa.Column("batch_id", sa.String(length=64), nullable=True),
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
@@ -282,7 +308,9 @@ def upgrade() -> None:
 
     op.create_table(
         "vector_stores",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("id", sa.String(length=64), nullable=False),
         sa.Column("project", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
