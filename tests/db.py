@@ -37,6 +37,21 @@ def count(server: LiveServer, table: str, where: str, **params: Any) -> int:
     return asyncio.run(go())
 
 
+def execute(server: LiveServer, statement: str, **params: Any) -> None:
+    """One statement on the server's database (through its driver), committed."""
+
+    async def go() -> None:
+        url = async_url(database_url(server))
+        engine = create_async_engine(url, **(sqlite_driver.engine_options() if url.startswith("sqlite") else {}))
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(statement), params)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
 def mark_written_by_run(server: LiveServer, message_id: str, run_id: str, assistant_id: str) -> None:
     """What the run engine does to the messages it writes: ``run_id`` and ``assistant_id`` set."""
 

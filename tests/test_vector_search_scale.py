@@ -7,13 +7,14 @@ PostgreSQL with pgvector (HNSW), where an index that filtered after its scan wou
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from tests.db import count
+from tests.db import count, execute
 from tests.embeddings_upstream import DIMENSIONS, EmbeddingsUpstream
 from tests.retrieval_helpers import new_store, unique_word, upload, wait_store_idle
 from tests.server import LiveServer
@@ -144,3 +145,36 @@ def test_a_replica_answers_on_a_store_it_never_loaded(tmp_path: Path, embeddings
     finally:
         replica.close()
         primary.close()
+
+
+def test_chunks_stored_before_the_vector_index_are_indexed_at_start(
+    tmp_path: Path, embeddings_upstream: EmbeddingsUpstream
+) -> None:
+    """An upgrade loses nothing: chunks written before the vector index existed get their vectors."""
+    env = {"ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url, "ASSISTANTD_SEARCH_MODE": "vector"}
+    server = LiveServer(tmp_path / "upgraded", env=env)
+    try:
+        server.start()
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        word = unique_word()
+        store = new_store(client)
+        file = upload(client, "old.txt", f"{word} alpha beta".encode())
+        client.vector_stores.files.create_and_poll(vector_store_id=store.id, file_id=file.id)
+        chunks = count(server, "chunks", "vector_store_id = :store", store=store.id)
+        if vector_rows(server, store.id) is None:
+            pytest.skip("this PostgreSQL has no pgvector: vectors live only in the chunks table")
+        server.stop()
+        # As a database written before the vector index: chunks (with embeddings) but no vectors.
+        key = "rowid" if server.database_url is None else "seq"
+        chunk_seqs = "SELECT seq FROM chunks WHERE vector_store_id = :s"
+        execute(server, f"DELETE FROM {VECTORS} WHERE {key} IN ({chunk_seqs})", s=store.id)
+        assert vector_rows(server, store.id) == 0
+        server.start()
+        deadline = time.monotonic() + 120
+        while vector_rows(server, store.id) != chunks and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert vector_rows(server, store.id) == chunks
+        found = client.vector_stores.search(store.id, query=word).data  # vector search alone (the setting)
+        assert [item.file_id for item in found] == [file.id]
+    finally:
+        server.close()

@@ -101,6 +101,16 @@ class Ingestion:
         self._tasks = [asyncio.create_task(self._work(), name=f"ingest-{n}") for n in range(self.workers)]
         self._tasks.append(asyncio.create_task(self._requeue(), name="ingest-requeue"))
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="vector-store-expiry"))
+        self._tasks.append(asyncio.create_task(self._backfill(), name="vector-backfill"))
+
+    async def _backfill(self) -> None:
+        try:
+            indexed = await self.index.backfill()
+        except Exception:
+            log.exception("could not index the vectors of chunks stored before the vector index")
+            return
+        if indexed:
+            log.info("indexed the vectors of %d chunks stored before the vector index", indexed)
 
     async def _requeue(self) -> None:
         query = select(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.id).where(

@@ -105,6 +105,32 @@ class PgVectors:
             rows,
         )
 
+    async def backfill(self, session: AsyncSession) -> int:
+        sizes = "SELECT DISTINCT octet_length(embedding) FROM chunks WHERE embedding IS NOT NULL"
+        indexed = 0
+        for size in list((await session.execute(text(sizes))).scalars()):
+            table = await self._ensure(session, int(size) // 4)
+            missing = text(
+                f"SELECT c.seq, c.vector_store_id, c.file_id, c.embedding FROM chunks c "
+                f"WHERE octet_length(c.embedding) = :size AND NOT EXISTS (SELECT 1 FROM {table} v WHERE v.seq = c.seq) "
+                "LIMIT 1000"
+            )
+            while rows := (await session.execute(missing, {"size": size})).all():
+                values = [
+                    {"seq": seq, "store": store, "file": file, "vector": np.frombuffer(blob, "<f4").tolist()}
+                    for seq, store, file, blob in rows
+                ]
+                await session.execute(
+                    text(
+                        f"INSERT INTO {table} (seq, vector_store_id, file_id, embedding) "
+                        "VALUES (:seq, :store, :file, CAST(CAST(:vector AS real[]) AS vector)) "
+                        "ON CONFLICT (seq) DO NOTHING"
+                    ),
+                    values,
+                )
+                indexed += len(rows)
+        return indexed
+
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
         where, params = [], {}
         if store_id is not None:

@@ -46,6 +46,12 @@ class SqlIndex:
                     self._vectors = PgVectors(self.db, version) if version else ExactScan(self.db)
             return self._vectors
 
+    async def backfill(self) -> int:
+        """Index chunks stored before this vector index existed (an upgrade), in one transaction."""
+        vectors = await self.vectors()
+        async with self.db.write() as session:
+            return await vectors.backfill(session)
+
     async def add(
         self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
     ) -> None:

@@ -62,19 +62,40 @@ class SqliteVectors:
     ) -> None:
         if not seqs:
             return
-        table = table_name(matrix.shape[1])
-        await session.execute(
-            text(
-                f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0("
-                f"vector_store_id text partition key, embedding bit[{matrix.shape[1]}])"
-            )
-        )
+        table = await self._ensure(session, matrix.shape[1])
         blobs = matrix.astype("<f4", copy=False)
         rows = [{"seq": seq, "store": store_id, "vector": blobs[i].tobytes()} for i, seq in enumerate(seqs)]
         await session.execute(
             text(f"INSERT INTO {table}(rowid, vector_store_id, embedding) VALUES {VALUES}"),
             rows,
         )
+
+    async def backfill(self, session: AsyncSession) -> int:
+        sizes = "SELECT DISTINCT length(embedding) FROM chunks WHERE embedding IS NOT NULL"
+        indexed = 0
+        for size in list((await session.execute(text(sizes))).scalars()):
+            table = await self._ensure(session, int(size) // 4)
+            missing = text(
+                f"SELECT seq, vector_store_id, embedding FROM chunks WHERE length(embedding) = :size "
+                f"AND seq NOT IN (SELECT rowid FROM {table}) LIMIT 1000"
+            )
+            while rows := (await session.execute(missing, {"size": size})).all():
+                values = [{"seq": seq, "store": store, "vector": blob} for seq, store, blob in rows]
+                await session.execute(
+                    text(f"INSERT INTO {table}(rowid, vector_store_id, embedding) VALUES {VALUES}"), values
+                )
+                indexed += len(rows)
+        return indexed
+
+    async def _ensure(self, session: AsyncSession, dims: int) -> str:
+        table = table_name(dims)
+        await session.execute(
+            text(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0("
+                f"vector_store_id text partition key, embedding bit[{dims}])"
+            )
+        )
+        return table
 
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
         where, params = [], {}

@@ -39,6 +39,11 @@ class VectorBackend(Protocol):
 
     async def search(self, store_id: str, vector: np.ndarray, limit: int, file_ids: set[str] | None) -> Ranked: ...
 
+    async def backfill(self, session: AsyncSession) -> int:
+        """Index the chunks that have an embedding but no vector here (written before this index
+        existed); the number indexed."""
+        ...
+
 
 def top_k(seqs: np.ndarray, files: list[str], matrix: np.ndarray, vector: np.ndarray, limit: int) -> Ranked:
     if matrix.size == 0 or limit <= 0 or matrix.shape[1] != vector.shape[-1]:
@@ -62,6 +67,9 @@ class ExactScan:
 
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
         return None
+
+    async def backfill(self, session: AsyncSession) -> int:
+        return 0  # it reads the chunks themselves
 
     async def search(self, store_id: str, vector: np.ndarray, limit: int, file_ids: set[str] | None) -> Ranked:
         query = select(ChunkRow.seq, ChunkRow.file_id, ChunkRow.embedding).where(
