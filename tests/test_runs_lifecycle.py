@@ -126,13 +126,15 @@ def test_queued_and_in_progress_runs_expire(tmp_server: LiveServer, upstream: Up
     tmp_server.start()
     client = sdk(tmp_server)
     model = new_model()
-    upstream.script(model, Reply(text=["half"], hang=True))
+    # Should the queued run reach the worker after the first one expired (their expiries fall in different
+    # seconds), its model call hangs too: it must still end expired, and leave no message.
+    upstream.script(model, Reply(text=["half"], hang=True), Reply(hang=True))
     asst = assistant(client, model)
     busy, waiting = thread_with(client, "one"), thread_with(client, "two")
     running = client.beta.threads.runs.create(thread_id=busy.id, assistant_id=asst.id)
-    wait_status(client, busy.id, running.id, {"in_progress"})
     queued = client.beta.threads.runs.create(thread_id=waiting.id, assistant_id=asst.id)  # the one worker is busy
     assert client.beta.threads.runs.retrieve(queued.id, thread_id=waiting.id).status == "queued"
+    wait_status(client, busy.id, running.id, {"in_progress"})
     for thread_id, run_id in ((busy.id, running.id), (waiting.id, queued.id)):
         ended = wait_status(client, thread_id, run_id)
         assert ended.status == "expired" and ended.expires_at is None

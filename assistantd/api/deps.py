@@ -1,4 +1,7 @@
-"""Request dependencies: the container, the caller (project + API version), page parameters."""
+"""Request dependencies: the container, the caller (project + API version), page parameters.
+
+They are ``async def`` although they do not wait: FastAPI runs a plain ``def`` dependency in a worker
+thread, and that hop was most of a read's CPU (profiled: 4.3 of 8.5 s for 100 reads of a run)."""
 
 from __future__ import annotations
 
@@ -12,9 +15,13 @@ from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 
-def container(request: Request) -> Container:
-    container: Container = request.app.state.container
-    return container
+def app_container(request: Request) -> Container:
+    found: Container = request.app.state.container
+    return found
+
+
+async def container(request: Request) -> Container:
+    return app_container(request)
 
 
 # Azure's Assistants api-versions before this date spoke v1 (file_ids, message files, no file_search).
@@ -51,13 +58,13 @@ def presented_key(request: Request) -> str | None:
 
 
 async def caller(request: Request) -> Caller:
-    keys = container(request).keys
+    keys = app_container(request).keys
     project = await keys.project_for(presented_key(request))
     logs.tag(project=project)  # observability hook: JSON log lines carry the project
     return Caller(project=project, api_version=api_version(request))
 
 
-def page(
+async def page(
     limit: int = Query(20, ge=1, le=100),
     order: Literal["asc", "desc"] = Query("desc"),
     after: str | None = Query(None),

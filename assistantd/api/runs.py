@@ -24,7 +24,7 @@ Doc = dict[str, Any]
 POLL_AFTER_MS = "250"
 
 
-def include_param(include: list[str] | None = Query(None, alias="include[]")) -> list[str]:
+async def include_param(include: list[str] | None = Query(None, alias="include[]")) -> list[str]:
     return include or []
 
 
