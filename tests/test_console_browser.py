@@ -242,7 +242,9 @@ def test_6_vector_store_ingests_and_searches(page: Any, shots: Path) -> None:
 
 def test_7_files_page_shows_names_as_text(page: Any, shots: Path) -> None:
     go(page, "#/files")
-    page.get_by_label("Upload files").set_input_files(
+    # The files page must be up first: the store page before it has an upload input of a similar name.
+    playwright_api.expect(page.get_by_role("heading", name="Files", exact=True, level=1)).to_be_visible()
+    page.get_by_label("Upload files", exact=True).set_input_files(
         files=[{"name": f"{EVIL}.txt", "mimeType": "text/plain", "buffer": b"hello"}]
     )
     playwright_api.expect(page.locator(".file-name", has_text="<script>")).to_be_visible()
