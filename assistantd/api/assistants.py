@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 
 from assistantd.api.deps import caller, container, page
 from assistantd.protocol.assistants import CreateAssistant, ModifyAssistant
@@ -28,9 +29,10 @@ async def list_(
     return await c.assistants.list(who, params)
 
 
-@router.get("/assistants/{assistant_id}")
-async def retrieve(assistant_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
-    return await c.assistants.retrieve(who, assistant_id)
+@router.get("/assistants/{assistant_id}", response_model=None)
+async def retrieve(assistant_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> JSONResponse:
+    # A hot read: the document goes out as stored, with no second encoding pass.
+    return JSONResponse(await c.assistants.retrieve(who, assistant_id))
 
 
 @router.post("/assistants/{assistant_id}")
