@@ -22,6 +22,12 @@ from tests.runhelp import new_model
 from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
 
+if os.environ.get("ASSISTANTD_TEST_POSTGRES"):
+    pytest.skip(
+        "the pages call the API, which test_console_api and the API suites test on both databases: "
+        "the browser runs in the SQLite pass",
+        allow_module_level=True,
+    )
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is in the test extra")
 pytestmark = pytest.mark.skipif(
