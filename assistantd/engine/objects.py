@@ -7,6 +7,29 @@ from typing import Any
 from assistantd.ids import new_id, now
 
 
+def queued_run(thread_id: str, assistant_id: str | None, expiry_seconds: int) -> dict[str, Any]:
+    """A new run's life fields (queued, not started, expiring ``expiry_seconds`` from now); callers add
+    what the run does (model, instructions, tools, ...)."""
+    created = now()
+    return {
+        "id": new_id("run"),
+        "object": "thread.run",
+        "created_at": created,
+        "thread_id": thread_id,
+        "assistant_id": assistant_id,
+        "status": "queued",
+        "required_action": None,
+        "last_error": None,
+        "expires_at": created + expiry_seconds,
+        "started_at": None,
+        "cancelled_at": None,
+        "failed_at": None,
+        "completed_at": None,
+        "incomplete_details": None,
+        "usage": None,
+    }
+
+
 def message_document(
     thread_id: str,
     role: str,

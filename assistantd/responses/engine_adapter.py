@@ -25,11 +25,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
+from assistantd.engine import objects
 from assistantd.engine.events import Event
 from assistantd.engine.life import RunLife
 from assistantd.engine.record import Run, RunState
 from assistantd.executor import Executor
-from assistantd.ids import new_id, now
 from assistantd.services.runs import Runs
 from assistantd.store.models import RunRow, RunStepRow
 
@@ -52,23 +52,8 @@ def run_document(
     thread_id: str, assistant_id: str | None, settings: dict[str, Any], expiry_seconds: int
 ) -> dict[str, Any]:
     """The run a response executes, in the engine's run shape; ``settings`` holds the run fields."""
-    created = now()
     run = {
-        "id": new_id("run"),
-        "object": "thread.run",
-        "created_at": created,
-        "thread_id": thread_id,
-        "assistant_id": assistant_id,
-        "status": "queued",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": created + expiry_seconds,
-        "started_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-        "incomplete_details": None,
-        "usage": None,
+        **objects.queued_run(thread_id, assistant_id, expiry_seconds),
         "max_prompt_tokens": None,
         "truncation_strategy": {"type": "auto", "last_messages": None},
         "metadata": {},

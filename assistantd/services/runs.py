@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.engine import objects
 from assistantd.engine.life import RunLife, Superseded
 from assistantd.engine.record import ACTIVE, FINISHED, Run, RunState, Warm
 from assistantd.errors import InvalidRequest, invalid_value, not_found
 from assistantd.executor import Executor
-from assistantd.ids import new_id, now
+from assistantd.ids import now
 from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateThread
 from assistantd.protocol.pages import PageParams
@@ -44,29 +45,14 @@ from assistantd.store.models import AssistantRow, RunRow, RunStepRow, ThreadRow
 
 def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, expiry_seconds: int) -> dict[str, Any]:
     given = body.given()
-    created = now()
     tools = [tool_document(t) for t in given["tools"]] if "tools" in given else assistant.get("tools") or []
     return {
-        "id": new_id("run"),
-        "object": "thread.run",
-        "created_at": created,
-        "thread_id": thread_id,
-        "assistant_id": assistant["id"],
-        "status": "queued",
-        "required_action": None,
-        "last_error": None,
-        "expires_at": created + expiry_seconds,
-        "started_at": None,
-        "cancelled_at": None,
-        "failed_at": None,
-        "completed_at": None,
-        "incomplete_details": None,
+        **objects.queued_run(thread_id, assistant["id"], expiry_seconds),
         "model": given.get("model") or assistant["model"],
         "instructions": given.get("instructions", assistant.get("instructions")) or "",
         "tools": tools,
         "tool_resources": {},
         "metadata": given.get("metadata") or {},
-        "usage": None,
         "temperature": given.get("temperature", assistant.get("temperature", 1.0)),
         "top_p": given.get("top_p", assistant.get("top_p", 1.0)),
         "max_prompt_tokens": given.get("max_prompt_tokens"),
