@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.retrieval.index.vectors import Ranked
+from assistantd.retrieval.index.vectors import Ranked, scope
 from assistantd.store.db import Database
 
 log = logging.getLogger("assistantd.retrieval")
@@ -42,6 +42,13 @@ EXACT = SELECT + f"WHERE vector_store_id = :store {{files}} ORDER BY (embedding 
 
 
 TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^chunk_vectors_[0-9]+$'"
+
+
+# ON CONFLICT: a backfill in another process may have written the row first.
+INSERT = (
+    "INSERT INTO {table} (seq, vector_store_id, file_id, embedding) "
+    "VALUES (:seq, :store, :file, CAST(CAST(:vector AS real[]) AS vector)) ON CONFLICT (seq) DO NOTHING"
+)
 
 
 def table_name(dims: int) -> str:
@@ -97,13 +104,7 @@ class PgVectors:
         rows = [
             {"seq": seq, "store": store_id, "file": file_id, "vector": matrix[i].tolist()} for i, seq in enumerate(seqs)
         ]
-        await session.execute(
-            text(
-                f"INSERT INTO {table} (seq, vector_store_id, file_id, embedding) "
-                "VALUES (:seq, :store, :file, CAST(CAST(:vector AS real[]) AS vector))"
-            ),
-            rows,
-        )
+        await session.execute(text(INSERT.format(table=table)), rows)
 
     async def backfill(self, session: AsyncSession) -> int:
         sizes = "SELECT DISTINCT octet_length(embedding) FROM chunks WHERE embedding IS NOT NULL"
@@ -120,28 +121,15 @@ class PgVectors:
                     {"seq": seq, "store": store, "file": file, "vector": np.frombuffer(blob, "<f4").tolist()}
                     for seq, store, file, blob in rows
                 ]
-                await session.execute(
-                    text(
-                        f"INSERT INTO {table} (seq, vector_store_id, file_id, embedding) "
-                        "VALUES (:seq, :store, :file, CAST(CAST(:vector AS real[]) AS vector)) "
-                        "ON CONFLICT (seq) DO NOTHING"
-                    ),
-                    values,
-                )
+                await session.execute(text(INSERT.format(table=table)), values)
                 indexed += len(rows)
         return indexed
 
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
-        where, params = [], {}
-        if store_id is not None:
-            where.append("vector_store_id = :store")
-            params["store"] = store_id
-        if file_id is not None:
-            where.append("file_id = :file")
-            params["file"] = file_id
+        where, params = scope(store_id, file_id)
         tables = await session.execute(text(TABLES))
         for table in tables.scalars():
-            await session.execute(text(f"DELETE FROM {table} WHERE " + " AND ".join(where)), params)
+            await session.execute(text(f"DELETE FROM {table} WHERE {where}"), params)
 
     async def search(self, store_id: str, vector: np.ndarray, limit: int, file_ids: set[str] | None) -> Ranked:
         if limit <= 0 or (file_ids is not None and not file_ids):

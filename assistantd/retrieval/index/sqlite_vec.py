@@ -16,7 +16,7 @@ import numpy as np
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.retrieval.index.vectors import Ranked
+from assistantd.retrieval.index.vectors import Ranked, scope
 from assistantd.store.db import Database
 
 OVERSAMPLE = 8
@@ -98,14 +98,8 @@ class SqliteVectors:
         return table
 
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
-        where, params = [], {}
-        if store_id is not None:
-            where.append("vector_store_id = :store")
-            params["store"] = store_id
-        if file_id is not None:
-            where.append("file_id = :file")
-            params["file"] = file_id
-        chunks = "SELECT seq FROM chunks WHERE " + " AND ".join(where)
+        where, params = scope(store_id, file_id)
+        chunks = "SELECT seq FROM chunks WHERE " + where
         for table in (await session.execute(text(TABLES))).scalars():
             await session.execute(text(f"DELETE FROM {table} WHERE rowid IN ({chunks})"), params)
 

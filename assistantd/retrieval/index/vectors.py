@@ -26,6 +26,18 @@ from assistantd.store.models import ChunkRow
 Ranked = list[tuple[int, str, float]]
 
 
+def scope(store_id: str | None, file_id: str | None) -> tuple[str, dict[str, str]]:
+    """The WHERE clause (and its parameters) naming a store's or a file's rows, or both."""
+    where, params = [], {}
+    if store_id is not None:
+        where.append("vector_store_id = :store")
+        params["store"] = store_id
+    if file_id is not None:
+        where.append("file_id = :file")
+        params["file"] = file_id
+    return " AND ".join(where), params
+
+
 class VectorBackend(Protocol):
     async def add(
         self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
