@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,19 @@ from assistantd.sandbox.command import Limits
 from assistantd.sandbox.manager import LINE_LIMIT, lock_path, socket_name
 
 START_SECONDS = 180.0  # the manager probes bubblewrap and starts a trial session before it listens
+
+
+async def _open(name: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the manager's abstract socket, through a stdlib socket: uvloop's own Unix
+    connect takes the leading NUL of an abstract name for the end of a path."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    try:
+        await asyncio.get_running_loop().sock_connect(sock, name)
+    except BaseException:
+        sock.close()
+        raise
+    return await asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT)
 
 
 def decode_result(fields: dict[str, Any]) -> ExecResult:
@@ -89,13 +103,13 @@ class SharedSandbox:
 
     async def call(self, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            reader, writer = await asyncio.open_unix_connection(self.name, limit=LINE_LIMIT)
+            reader, writer = await _open(self.name)
         except OSError:  # it was killed: start another (the sessions it had are gone with it)
             if self._presence is not None:
                 self._presence.close()
             _, self._presence = await self._connect_or_spawn()
             try:
-                reader, writer = await asyncio.open_unix_connection(self.name, limit=LINE_LIMIT)
+                reader, writer = await _open(self.name)
             except OSError:
                 raise SandboxUnavailable("the sandbox manager is not running") from None
         try:
@@ -116,7 +130,7 @@ class SharedSandbox:
         spawned = False
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError):
-                return await asyncio.open_unix_connection(self.name, limit=LINE_LIMIT)
+                return await _open(self.name)
             if not spawned and await asyncio.to_thread(self._nobody_starting):
                 self._spawn()
                 spawned = True
