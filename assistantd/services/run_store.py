@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +26,10 @@ def run_from_row(row: RunRow) -> Run:
 class DbRunStore:
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._insert = sqlite.insert if db.is_sqlite else postgresql.insert
+        insert = sqlite.insert if db.is_sqlite else postgresql.insert
+        # Built once and run with the rows as parameters, so SQLAlchemy compiles each only once
+        # (a statement with the rows inside as values is compiled anew on every write).
+        self._upserts = {table: _upsert_statement(insert(table)) for table in (RunStepRow, MessageRow)}
 
     def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
         assert isinstance(transaction, AsyncSession)
@@ -75,38 +78,28 @@ class DbRunStore:
             return record
 
     async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:
-        async with self.db.write() as session:
-            if change.doc is not None:
-                values = _run_values(change, owner, lease_until)
-                query = update(RunRow).where(RunRow.id == change.run_id)
-                if change.expect is not None:
-                    query = query.where(RunRow.status.in_(change.expect))
-                result = await session.execute(query.values(**values))
-                if result.rowcount == 0:  # type: ignore[attr-defined]
-                    found = select(RunRow.status, RunRow.data).where(RunRow.id == change.run_id)
-                    status, doc = (await session.execute(found)).one()
-                    return Current(status, doc)
-            columns = {"project": change.project, "run_id": change.run_id, "thread_id": change.thread_id}
-            await self._upsert(session, RunStepRow, change.steps, columns)
-            await self._upsert(session, MessageRow, change.messages, columns)
-            if change.discard:
-                await session.execute(delete(RunStepRow).where(RunStepRow.id.in_(change.discard)))
-                await session.execute(delete(MessageRow).where(MessageRow.id.in_(change.discard)))
-        return None
+        return await self.db.transact(lambda conn: self._apply(conn, change, owner, lease_until))
 
-    async def _upsert(
-        self,
-        session: AsyncSession,
-        table: type[RunStepRow] | type[MessageRow],
-        docs: list[dict[str, Any]],
-        columns: dict[str, Any],
-    ) -> None:
-        """Insert each document, or replace the one stored under its id: one statement, no read."""
-        if not docs:
-            return
-        rows = [{"id": d["id"], "created_at": d["created_at"], "data": d, **columns} for d in docs]
-        query = self._insert(table).values(rows)
-        await session.execute(query.on_conflict_do_update(index_elements=["id"], set_={"data": query.excluded.data}))
+    def _apply(self, conn: Connection, change: Change, owner: str, lease_until: float) -> Current | None:
+        if change.doc is not None:
+            values = _run_values(change, owner, lease_until)
+            query = update(RunRow).where(RunRow.id == change.run_id)
+            if change.expect is not None:
+                query = query.where(RunRow.status.in_(change.expect))
+            if conn.execute(query.values(**values)).rowcount == 0:
+                found = select(RunRow.status, RunRow.data).where(RunRow.id == change.run_id)
+                status, doc = conn.execute(found).one()
+                return Current(status, doc)
+        columns = {"project": change.project, "run_id": change.run_id, "thread_id": change.thread_id}
+        for table, docs in ((RunStepRow, change.steps), (MessageRow, change.messages)):
+            if docs:
+                # Insert each document, or replace the one stored under its id: one statement, no read.
+                rows = [{"id": d["id"], "created_at": d["created_at"], "data": d, **columns} for d in docs]
+                conn.execute(self._upserts[table], rows)
+        if change.discard:
+            conn.execute(delete(RunStepRow).where(RunStepRow.id.in_(change.discard)))
+            conn.execute(delete(MessageRow).where(MessageRow.id.in_(change.discard)))
+        return None
 
     async def statuses(self, run_ids: list[str]) -> dict[str, str]:
         async with self.db.read() as session:
@@ -155,6 +148,10 @@ class DbRunStore:
         query = select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.expires_at <= time.time())
         async with self.db.read() as session:
             return list((await session.execute(query.order_by(RunRow.seq).limit(limit))).scalars())
+
+
+def _upsert_statement(query: Any) -> Any:
+    return query.on_conflict_do_update(index_elements=["id"], set_={"data": query.excluded.data})
 
 
 def _run_values(change: Change, owner: str, lease_until: float) -> dict[str, Any]:

@@ -250,13 +250,13 @@ class Normaliser:
             return []
         out: list[Delta] = []
         for key in ("reasoning_content", "reasoning"):
-            thought = getattr(delta, key, None)
+            thought = _field(delta, key)
             if isinstance(thought, str) and thought:
                 out.append(ReasoningDelta(thought))
-        content = getattr(delta, "content", None)
+        content = _field(delta, "content")
         if isinstance(content, str) and content:
             out.extend(self._text(self.reasoning.feed(content)))
-        for call in getattr(delta, "tool_calls", None) or []:
+        for call in _field(delta, "tool_calls") or []:
             function = _field(call, "function")
             out.append(
                 self.calls.feed(
