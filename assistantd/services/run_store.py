@@ -50,32 +50,7 @@ class DbRunStore:
         )
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
-        async with self.db.read() as session:
-            if warm is not None:
-                run, thread, assistant = warm.run, warm.thread, warm.assistant
-            else:
-                row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalar_one()
-                run = run_from_row(row)
-                query = select(ThreadRow.data).where(ThreadRow.id == row.thread_id)
-                thread = (await session.execute(query)).scalar() or {}
-                assistant_id = row.data["assistant_id"]
-                query = select(AssistantRow.data).where(AssistantRow.id == assistant_id)
-                assistant = (await session.execute(query)).scalar() or {}
-            thread_id = run.doc["thread_id"]
-            query = select(MessageRow.run_id, MessageRow.data).where(MessageRow.thread_id == thread_id)
-            messages = (await session.execute(query.order_by(MessageRow.seq))).all()
-            record = RunRecord(run.project, dict(run.doc), run.state, thread, assistant, [])
-            for message_run, data in messages:
-                if message_run != run_id:
-                    record.history.append(data)
-                elif data.get("status") == "in_progress":
-                    record.open_messages[data["id"]] = dict(data)
-            if warm is None:
-                query = select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq)
-                for data in (await session.execute(query)).scalars():
-                    if data.get("status") == "in_progress":
-                        record.open_steps[data["id"]] = dict(data)
-            return record
+        return await self.db.query(lambda conn: _load(conn, run_id, warm))
 
     async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:
         return await self.db.transact(lambda conn: self._apply(conn, change, owner, lease_until))
@@ -102,9 +77,8 @@ class DbRunStore:
         return None
 
     async def statuses(self, run_ids: list[str]) -> dict[str, str]:
-        async with self.db.read() as session:
-            rows = await session.execute(select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids)))
-            return {run_id: status for run_id, status in rows}
+        query = select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids))
+        return await self.db.query(lambda conn: {run_id: status for run_id, status in conn.execute(query)})
 
     async def renew(self, owner: str, run_ids: list[str], lease_seconds: float) -> None:
         """Extend our leases on the runs we execute."""
@@ -148,6 +122,32 @@ class DbRunStore:
         query = select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.expires_at <= time.time())
         async with self.db.read() as session:
             return list((await session.execute(query.order_by(RunRow.seq).limit(limit))).scalars())
+
+
+def _load(conn: Connection, run_id: str, warm: Warm | None) -> RunRecord:
+    """The run with what executing it needs: its thread's history, its open steps and messages."""
+    if warm is not None:
+        run, thread, assistant = warm.run, warm.thread, warm.assistant
+    else:
+        row = conn.execute(select(RunRow.project, RunRow.data, RunRow.state).where(RunRow.id == run_id)).one()
+        run = Run(row.project, row.data, RunState.from_json(row.state))
+        thread = conn.execute(select(ThreadRow.data).where(ThreadRow.id == run.doc["thread_id"])).scalar() or {}
+        query = select(AssistantRow.data).where(AssistantRow.id == run.doc["assistant_id"])
+        assistant = conn.execute(query).scalar() or {}
+    thread_id = run.doc["thread_id"]
+    query = select(MessageRow.run_id, MessageRow.data).where(MessageRow.thread_id == thread_id)
+    record = RunRecord(run.project, dict(run.doc), run.state, thread, assistant, [])
+    for message_run, data in conn.execute(query.order_by(MessageRow.seq)):
+        if message_run != run_id:
+            record.history.append(data)
+        elif data.get("status") == "in_progress":
+            record.open_messages[data["id"]] = dict(data)
+    if warm is None:
+        query = select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq)
+        for data in conn.execute(query).scalars():
+            if data.get("status") == "in_progress":
+                record.open_steps[data["id"]] = dict(data)
+    return record
 
 
 def _upsert_statement(query: Any) -> Any:

@@ -85,12 +85,21 @@ def _check_tool_choice(run: dict[str, Any]) -> None:
         )
 
 
-async def _assistant(session: AsyncSession, caller: Caller, assistant_id: str) -> AssistantRow:
+async def _find_assistant(db: Database, caller: Caller, assistant_id: str) -> dict[str, Any] | None:
+    """The run's assistant, read by its key before the run's write transaction opens."""
+    return await db.document(
+        "assistants", "id = :id AND project = :project", {"id": assistant_id, "project": caller.project}
+    )
+
+
+def _require_assistant(found: dict[str, Any] | None, assistant_id: str) -> dict[str, Any]:
     if not assistant_id.startswith("asst"):
         raise invalid_value(
             "assistant_id", f"Invalid 'assistant_id': '{assistant_id}'. Expected an ID that begins with 'asst'."
         )
-    return await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
+    if found is None:
+        raise not_found("assistant", assistant_id)
+    return found
 
 
 async def _thread_for_run(session: AsyncSession, caller: Caller, thread_id: str) -> ThreadRow:
@@ -126,14 +135,15 @@ class Runs:
     async def create(
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
     ) -> dict[str, Any]:
+        found = await _find_assistant(self.db, caller, body.assistant_id)
         async with self.db.write() as session:
             thread = await _thread_for_run(session, caller, thread_id)
-            assistant = await _assistant(session, caller, body.assistant_id)
+            assistant = _require_assistant(found, body.assistant_id)
             for index, message in enumerate(body.additional_messages or []):
                 await add_message(session, caller, thread, message, param=f"additional_messages[{index}].")
             state = RunState(include=include or [], additional_instructions=body.additional_instructions)
-            run = self._new(session, caller, thread.id, assistant.data, body, state)
-            warm = Warm(run, thread.data, assistant.data)
+            run = self._new(session, caller, thread.id, assistant, body, state)
+            warm = Warm(run, thread.data, assistant)
         self.life.announce(run, None, keep=bool(body.stream))
         self.executor.submit(run.id, warm)
         return run.doc
@@ -145,12 +155,12 @@ class Runs:
         thread_body = body.thread or CreateThread()
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
+        assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
         async with self.db.write() as session:
-            assistant = await _assistant(session, caller, body.assistant_id)
             thread = await create_thread(session, caller, thread_body)
-            run = self._new(session, caller, thread.id, assistant.data, body, RunState(include=include or []))
+            run = self._new(session, caller, thread.id, assistant, body, RunState(include=include or []))
             thread_doc = thread.data
-            warm = Warm(run, thread_doc, assistant.data)
+            warm = Warm(run, thread_doc, assistant)
         self.life.announce(run, thread_doc, keep=bool(body.stream))
         self.executor.submit(run.id, warm)
         return thread_doc, run.doc

@@ -22,8 +22,8 @@ from typing import Any, TypeVar
 import sqlean
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import QueuePool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from assistantd.store import sqlite_driver
 
@@ -94,6 +94,9 @@ class Database:
             self._sync_writer = _sync_sqlite_engine(make_url(self.url).database or "")
             _sqlite_pragmas(self._sync_writer, immediate=True)
             self._writer_thread: ThreadPoolExecutor | None = None
+            self._sync_reader = _sync_sqlite_engine(make_url(self.url).database or "", connections=2)
+            _sqlite_pragmas(self._sync_reader, immediate=False)
+            self._reader_threads: ThreadPoolExecutor | None = None
         else:
             self.read_engine = create_async_engine(self.url, pool_size=10, max_overflow=10, pool_pre_ping=True)
             self.write_engine = self.read_engine
@@ -106,7 +109,8 @@ class Database:
             for engine in {self.read_engine, self.write_engine}:
                 event.listen(engine.sync_engine, "before_cursor_execute", self._count)
             if self.is_sqlite:
-                event.listen(self._sync_writer, "before_cursor_execute", self._count)
+                for sync_engine in (self._sync_writer, self._sync_reader):
+                    event.listen(sync_engine, "before_cursor_execute", self._count)
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if self.counts is not None and _COUNTED.get() and not statement.lstrip().startswith(_UNCOUNTED_PREFIXES):
@@ -143,11 +147,23 @@ class Database:
             with self._sync_writer.begin() as conn:
                 return work(conn)
 
-        context = contextvars.copy_context()  # the statement counter reads the caller's context
         if self._writer_thread is None:
             self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._writer_thread, functools.partial(context.run, in_transaction))
+        return await _in_thread(self._writer_thread, in_transaction)
+
+    async def query(self, work: Callable[[Connection], T]) -> T:
+        """``work`` reading with Core statements: on SQLite one hop to a reader thread, as ``transact``."""
+        if not self.is_sqlite:
+            async with self.read_engine.connect() as conn:
+                return await conn.run_sync(work)
+
+        def in_transaction() -> T:
+            with self._sync_reader.connect() as conn:
+                return work(conn)
+
+        if self._reader_threads is None:
+            self._reader_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
+        return await _in_thread(self._reader_threads, in_transaction)
 
     async def document(self, table: str, where: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """One stored document found by an indexed key (``where`` uses ``:name`` parameters).
@@ -180,21 +196,28 @@ class Database:
             self._reader = None
         await self.read_engine.dispose()
         if self.is_sqlite:
-            if self._writer_thread is not None:
-                self._writer_thread.shutdown(wait=True)  # off the loop's hands: no write is in flight now
-                self._writer_thread = None
+            for pool in (self._writer_thread, self._reader_threads):
+                if pool is not None:
+                    pool.shutdown(wait=True)  # nothing is in flight once the server has stopped
+            self._writer_thread = self._reader_threads = None
             self._sync_writer.dispose()
+            self._sync_reader.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
 
 
-def _sync_sqlite_engine(path: str) -> Engine:
-    """A plain (not async) engine on the same file, for ``Database.transact``'s writer thread."""
+async def _in_thread(pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
+    context = contextvars.copy_context()  # the statement counter reads the caller's context
+    return await asyncio.get_running_loop().run_in_executor(pool, functools.partial(context.run, work))
+
+
+def _sync_sqlite_engine(path: str, connections: int = 1) -> Engine:
+    """A plain (not async) engine on the same file, for the threads of ``transact`` and ``query``."""
     return create_engine(
         "sqlite+pysqlite://",
         module=sqlean,
         creator=lambda: sqlite_driver.connect_sync(path, check_same_thread=False),
         poolclass=QueuePool,
-        pool_size=1,
+        pool_size=connections,
         max_overflow=0,
     )
