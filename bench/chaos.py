@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import secrets
 import subprocess
 import sys
@@ -41,6 +42,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from assistantd.executor import INTERRUPTED
 from bench.harness import Server, add_server_options, server_env, start_server
 from tests.server import free_port
 from tests.upstream import Received, Reply, Upstream
@@ -48,6 +50,7 @@ from tests.upstream import Received, Reply, Upstream
 TEXT_MODEL, TOOL_MODEL, SLOW_MODEL = "chaos-text", "chaos-tool", "chaos-slow"
 ANSWER = ["It", " is", " sunny", " today", "."]
 FINAL = {"completed", "cancelled", "failed", "expired", "incomplete"}
+INTERRUPTED_TOO_OFTEN = re.compile(re.escape(INTERRUPTED).replace(re.escape("{n}"), r"\d+"))
 WEATHER = {
     "type": "function",
     "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}},
@@ -61,9 +64,9 @@ class ChaosUpstream(Upstream):
         super().__init__()
         self._local = threading.local()
 
-    def record(self, body: dict[str, Any]) -> Received:
+    def record(self, body: dict[str, Any], path: str = "", headers: dict[str, str] | None = None) -> Received:
         self._local.body = body
-        return super().record(body)
+        return super().record(body, path, headers)
 
     def next_reply(self, model: str) -> Reply:
         messages = self._local.body.get("messages") or [{}]
@@ -280,6 +283,10 @@ async def check(client: Client, tally: Tally, args: argparse.Namespace) -> list[
             problems.append(f"duplicate: {kind} run {run_id} ({run['status']}) has answers {answers[run_id]}")
         if run["status"] == "completed" and not answers.get(run_id):
             problems.append(f"lost: completed run {run_id} has no answer")
+        error = (run.get("last_error") or {}).get("message", "")
+        if run["status"] == "failed" and not INTERRUPTED_TOO_OFTEN.match(error):
+            # The only failure kills may cause is a run given up after too many interruptions.
+            problems.append(f"failed: {kind} run {run_id}: {error}")
     if tally.http_5xx:
         problems.append(f"{tally.http_5xx} answers were 5xx")
     print(f"runs: {len(runs)} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")

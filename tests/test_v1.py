@@ -272,3 +272,22 @@ def test_v1_modify_replaces_file_ids(v1: httpx.Client, client: openai.OpenAI) ->
     # Deleting the File removes it from the assistant, as v1 deletions did.
     client.files.delete(three)
     assert ok(v1.get(f"/assistants/{made['id']}"))["file_ids"] == []
+
+
+def test_v1_streamed_run_events_list_the_assistants_files(
+    v1: httpx.Client, client: openai.OpenAI, upstream: Upstream
+) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["files"]))
+    file_id = upload(client, "data.csv", "a,b\n1,2\n")
+    body = {"model": model, "tools": [{"type": "code_interpreter"}], "file_ids": [file_id]}
+    assistant = ok(v1.post("/assistants", json=body))
+    thread = ok(v1.post("/threads", json={"messages": [{"role": "user", "content": "hi"}]}))
+    with v1.stream(
+        "POST", f"/threads/{thread['id']}/runs", json={"assistant_id": assistant["id"], "stream": True}
+    ) as s:
+        body_text = "".join(s.iter_text())
+    frames = [f.split("\n") for f in body_text.split("\n\n") if f.startswith("event: thread.run.")]
+    runs = [json.loads(f[1][6:]) for f in frames if "step" not in f[0]]
+    assert [r["status"] for r in runs][-1] == "completed"
+    assert all(r["file_ids"] == [file_id] for r in runs), [r["file_ids"] for r in runs]

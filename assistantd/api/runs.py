@@ -32,11 +32,18 @@ def frame(name: str, data: Any) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
 
-async def sse(bus: EventBus, run_id: str, version: Version = "v2") -> AsyncIterator[bytes]:
-    """The run's events as OpenAI frames. A client that goes away only stops this generator."""
+async def sse(
+    bus: EventBus, run_id: str, version: Version = "v2", file_ids: list[str] | None = None
+) -> AsyncIterator[bytes]:
+    """The run's events as OpenAI frames. A client that goes away only stops this generator.
+
+    ``file_ids``: a v1 run's assistant's files, which v1 run objects list."""
     async for event in bus.subscribe(run_id):
         if isinstance(event, ObjectEvent):
-            yield frame(event.name, v1.render_object(event.data, version))
+            shown = v1.render_object(event.data, version)
+            if file_ids is not None and event.name.startswith("thread.run.") and shown.get("object") == "thread.run":
+                shown = {**shown, "file_ids": file_ids}
+            yield frame(event.name, shown)
         elif isinstance(event, StreamError):
             error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
             yield frame("error", {"error": error})
@@ -49,9 +56,10 @@ async def shown(c: Container, who: Caller, run: Doc) -> Doc:
     return run if who.api_version == "v2" else (await c.runs.present(who, [run]))[0]
 
 
-def stream_response(c: Container, run_id: str, version: Version = "v2") -> StreamingResponse:
+async def stream_response(c: Container, who: Caller, run: Doc) -> StreamingResponse:
+    file_ids = None if who.api_version == "v2" else (await c.runs.present(who, [run]))[0]["file_ids"]
     return StreamingResponse(
-        sse(c.bus, run_id, version),
+        sse(c.bus, run["id"], who.api_version, file_ids),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -65,7 +73,7 @@ async def create_thread_and_run(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     _, run = await c.runs.create_and_run(who, body, include)
-    return stream_response(c, run["id"], who.api_version) if body.stream else await shown(c, who, run)
+    return await stream_response(c, who, run) if body.stream else await shown(c, who, run)
 
 
 @router.post("/threads/{thread_id}/runs", response_model=None)
@@ -77,7 +85,7 @@ async def create_run(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.create(who, thread_id, body, include)
-    return stream_response(c, run["id"], who.api_version) if body.stream else await shown(c, who, run)
+    return await stream_response(c, who, run) if body.stream else await shown(c, who, run)
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -124,7 +132,7 @@ async def submit_tool_outputs(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.submit_tool_outputs(who, thread_id, run_id, body)
-    return stream_response(c, run_id, who.api_version) if body.stream else await shown(c, who, run)
+    return await stream_response(c, who, run) if body.stream else await shown(c, who, run)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")
