@@ -173,12 +173,12 @@ class Database:
         reader never waits for the writer. Elsewhere it goes through the pool.
         """
         sql = f"SELECT data FROM {table} WHERE {where} LIMIT 1"
-        if self.counts is not None and _COUNTED.get():
-            self.counts.statements += 1
-        if not self.is_sqlite:
+        if not self.is_sqlite:  # counted by the engine's hook
             async with self.read_engine.connect() as conn:
                 found = (await conn.execute(text(sql), params)).scalar()
             return json.loads(found) if isinstance(found, str) else found
+        if self.counts is not None and _COUNTED.get():
+            self.counts.statements += 1  # the loop's own connection has no hook
         row = self._loop_reader().execute(sql, params).fetchone()
         return json.loads(row[0]) if row else None
 
