@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from assistantd.engine import objects
-from assistantd.engine.events import EventBus, EventName, ObjectEvent, StreamEnd, StreamError
+from assistantd.engine.events import Event, EventBus, EventName, ObjectEvent, StreamEnd, StreamError
 from assistantd.engine.record import (
     FINISHED,
     Change,
@@ -313,6 +313,10 @@ class Recorder:
     def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:
         """For delta objects built fresh for the event (no copy needed)."""
         self.life.bus.publish(self.record.run["id"], ObjectEvent(name, data))
+
+    def publish_event(self, event: Event) -> None:
+        """A typed event that is not an API object (a response's reasoning)."""
+        self.life.bus.publish(self.record.run["id"], event)
 
     def end(self, error: str | None = None) -> None:
         run_id = self.record.run["id"]

@@ -20,7 +20,7 @@ from assistantd.engine.turn import (
     RunAgain,
     TurnWriter,
 )
-from assistantd.llm import ChatModel, Finish, TextDelta, ToolCallDelta, UpstreamError, Usage
+from assistantd.llm import ChatModel, Finish, ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage
 
 log = logging.getLogger("assistantd.engine")
 
@@ -124,7 +124,7 @@ class RunEngine:
         reason = "stop"
         try:
             async for chunk in self.model.stream(request):
-                if isinstance(chunk, TextDelta | ToolCallDelta):
+                if isinstance(chunk, TextDelta | ReasoningDelta | ToolCallDelta):
                     await writer.on_chunk(chunk)
                 elif isinstance(chunk, Usage):
                     spent = chunk

@@ -47,6 +47,9 @@ class RunState:
     tool_calls: dict[str, int] = field(default_factory=dict)
     # Each server-tool call's annotation context, by tool type (e.g. citation marker -> file id).
     annotations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # A response's reasoning items, in order: {"id", "text", "step_id"}, where ``step_id`` is the step
+    # the same model call opened next (the item comes before it), or None (it comes last).
+    reasoning: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

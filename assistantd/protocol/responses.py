@@ -137,6 +137,42 @@ def _string_field(item: dict[str, Any], key: str, param: str) -> str:
     return value
 
 
+def _text_parts(item: dict[str, Any], key: str, kind: str, param: str) -> list[dict[str, str]]:
+    parts = item.get(key)
+    if parts is None:
+        raise missing_parameter(f"{param}.{key}")
+    if not isinstance(parts, list):
+        raise _bad(f"{param}.{key}", f"expected an array of '{kind}' parts.")
+    for index, part in enumerate(parts):
+        where = f"{param}.{key}[{index}]"
+        if not isinstance(part, dict) or part.get("type") != kind:
+            raise _bad(f"{where}.type", f"expected '{kind}'.")
+        _text_of(part, where)
+    return [{"type": kind, "text": p["text"]} for p in parts]
+
+
+def _reasoning(item: dict[str, Any], param: str) -> dict[str, Any]:
+    """An earlier reasoning item given back: checked and kept, never sent to the model as text."""
+    record: dict[str, Any] = {
+        "id": _string_field(item, "id", param),
+        "type": "reasoning",
+        "summary": _text_parts(item, "summary", "summary_text", param),
+    }
+    if item.get("content") is not None:
+        record["content"] = _text_parts(item, "content", "reasoning_text", param)
+    encrypted = item.get("encrypted_content")
+    if encrypted is not None and not isinstance(encrypted, str):
+        raise _bad(f"{param}.encrypted_content", "expected a string.")
+    if encrypted is not None:
+        record["encrypted_content"] = encrypted
+    status = item.get("status")
+    if status is not None and status not in ("in_progress", "completed", "incomplete"):
+        raise _bad(f"{param}.status", "expected 'in_progress', 'completed' or 'incomplete'.")
+    if status is not None:
+        record["status"] = status
+    return record
+
+
 def input_item(item: Any, param: str) -> dict[str, Any]:
     """A checked input item: ``message`` (with thread parts), ``function_call`` or ``function_call_output``.
 
@@ -161,7 +197,9 @@ def input_item(item: Any, param: str) -> dict[str, Any]:
             "name": _string_field(item, "name", param),
             "arguments": _string_field(item, "arguments", param),
         }
-    if kind in ("reasoning", "file_search_call", "code_interpreter_call"):
+    if kind == "reasoning":
+        return {"type": kind, "record": _reasoning(item, param)}
+    if kind in ("file_search_call", "code_interpreter_call"):
         return {"type": kind, "record": item}
     raise _bad(f"{param}.type", f"'{kind}' is not a supported input item type.")
 

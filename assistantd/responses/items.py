@@ -167,6 +167,12 @@ def call_items(
     return [code_item(call, done, container_id)]
 
 
+def reasoning_item(entry: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    """Reasoning an upstream streamed, as OpenAI shows a model's raw reasoning: ``content``, no summary."""
+    content = [{"type": "reasoning_text", "text": entry["text"]}] if entry.get("text") else []
+    return {"id": entry["id"], "type": "reasoning", "summary": [], "content": content, "status": status}
+
+
 def run_items(
     steps: list[dict[str, Any]],
     messages: dict[str, dict[str, Any]],
@@ -174,10 +180,18 @@ def run_items(
     container_id: str,
     outputs: bool,
     results: bool = True,
+    reasoning: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """A run's steps, in order, as items; ``results``: file_search results were asked for."""
+    """A run's steps, in order, as items, each step after the reasoning that led to it.
+
+    ``results``: file_search results were asked for; ``reasoning``: the run's ``RunState.reasoning``.
+    """
     items: list[dict[str, Any]] = []
+    before: dict[str | None, list[dict[str, Any]]] = {}
+    for entry in reasoning or []:
+        before.setdefault(entry.get("step_id"), []).append(entry)
     for step in steps:
+        items.extend(reasoning_item(entry) for entry in before.pop(step.get("id"), []))
         details = step.get("step_details") or {}
         if details.get("type") == "message_creation":
             message = messages.get(details["message_creation"]["message_id"])
@@ -187,6 +201,8 @@ def run_items(
         for call in details.get("tool_calls") or []:
             status = step.get("status", "completed")
             items.extend(call_items(call, status, transcript, container_id, outputs, results))
+    # Reasoning not followed by a step (or before a step since deleted) comes last.
+    items.extend(reasoning_item(entry) for entries in before.values() for entry in entries)
     return items
 
 

@@ -53,7 +53,8 @@ def render(
     transcript = run.transcript
     document["status"] = status
     results = STEP_RESULTS in (run.state.get("include") or [])
-    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results)
+    reasoning = run.state.get("reasoning")
+    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results, reasoning)
     usage = views.usage(run.document, run.state) if status != "in_progress" else None
     if usage is not None:  # the spec has no null usage: absent until there is some
         document["usage"] = usage
