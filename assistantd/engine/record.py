@@ -50,6 +50,9 @@ class RunState:
     # A response's reasoning items, in order: {"id", "text", "step_id"}, where ``step_id`` is the step
     # the same model call opened next (the item comes before it), or None (it comes last).
     reasoning: list[dict[str, Any]] = field(default_factory=list)
+    # False for a response created with ``store: false``: only the request that made it reads it, so
+    # it is deleted when it ends, and never resumed after its process died (nobody would read it).
+    stored: bool = True
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
