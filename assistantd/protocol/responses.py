@@ -199,6 +199,8 @@ def input_item(item: Any, param: str) -> dict[str, Any]:
         }
     if kind == "reasoning":
         return {"type": kind, "record": _reasoning(item, param)}
+    if kind == "item_reference":  # resolved to the stored item by the caller (responses/references.py)
+        return {"type": kind, "id": _string_field(item, "id", param), "param": param}
     if kind in ("file_search_call", "code_interpreter_call"):
         return {"type": kind, "record": item}
     raise _bad(f"{param}.type", f"'{kind}' is not a supported input item type.")

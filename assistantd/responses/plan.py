@@ -15,6 +15,7 @@ from assistantd.ids import new_id
 from assistantd.protocol.responses import (
     CreateResponse,
     echo_tool,
+    input_item,
     input_items,
     response_format,
     tool_choice,
@@ -22,6 +23,7 @@ from assistantd.protocol.responses import (
     tool_resources,
 )
 from assistantd.responses import items as views
+from assistantd.responses import references
 from assistantd.responses.engine_adapter import RunView, pending_call_ids, run_view, waiting_run
 from assistantd.store import documents
 from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, ThreadRow
@@ -186,6 +188,10 @@ async def _thread_messages(session: AsyncSession, thread_id: str) -> list[dict[s
 async def plan_request(session: AsyncSession, caller: Caller, body: CreateResponse) -> Plan:
     _check(body)
     entries = input_items(body.input)
+    for index, entry in enumerate(entries):
+        if entry["type"] == "item_reference":
+            stored = await references.resolve(session, caller, entry["id"], entry["param"])
+            entries[index] = input_item(stored, entry["param"])
     for entry in entries:
         if entry["type"] == "message":
             entry["id"] = new_id("message")
