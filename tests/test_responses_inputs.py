@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 
 from tests.checks import assert_envelope
+from tests.routed import KEY, Routed, model
 from tests.runhelp import WEATHER, new_model
 from tests.upstream import Reply, Upstream
 
@@ -95,3 +97,49 @@ def test_item_reference_errors(client: openai.OpenAI, other_client: openai.OpenA
         headers={"Authorization": f"Bearer {other_client.api_key}"},
     )
     assert with_other.status_code == 404
+
+
+TOO_LONG = "Your input exceeds the context window of this model. Please adjust your input and try again."
+LONG = "word " * 40  # about 40 tokens: two of them do not fit the tiny-* route's 60
+
+
+def test_truncation_disabled_refuses_what_does_not_fit(routed: Routed) -> None:
+    client, name = routed.client, model("tiny")
+    for asked in ({}, {"truncation": "disabled"}):
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.create(model=name, input=[{"role": "user", "content": LONG}] * 2, **asked)  # type: ignore[arg-type]
+        assert_envelope({"error": refused.value.body}, TOO_LONG, "input", "context_length_exceeded")
+    with pytest.raises(openai.BadRequestError) as streamed:
+        client.responses.create(model=name, input=LONG + LONG, stream=True)
+    assert streamed.value.code == "context_length_exceeded"
+    # A conversation that has grown too long: refused, and nothing is added to it.
+    conv = client.conversations.create(items=[{"role": "user", "content": LONG}])
+    with pytest.raises(openai.BadRequestError) as grown:
+        client.responses.create(model=name, conversation=conv.id, input=LONG)
+    assert grown.value.code == "context_length_exceeded"
+    assert len(client.conversations.items.list(conv.id).data) == 1
+    assert routed.a.requests(name) == []
+    routed.a.script(name, Reply(text=["Fits"]))
+    fits = client.responses.create(model=name, input="Short", truncation="disabled")
+    assert fits.output_text == "Fits" and fits.truncation == "disabled"
+
+
+def test_truncation_auto_drops_middle_messages(routed: Routed) -> None:
+    client, name = routed.client, model("tiny")
+    routed.a.script(name, Reply(text=["Cut"]))
+    asked = ["first", LONG, LONG, "last"]
+    response = client.responses.create(
+        model=name, input=[{"role": "user", "content": text} for text in asked], truncation="auto"
+    )
+    assert response.status == "completed" and response.truncation == "auto"
+    sent = [m["content"] for m in routed.a.requests(name)[0].messages]
+    assert sent[0] == "first" and sent[-1] == "last" and len(sent) < len(asked)
+    assert [i.content[0].text for i in client.responses.input_items.list(response.id, order="asc").data] == asked  # type: ignore[union-attr]
+
+
+def test_truncation_malformed(routed: Routed) -> None:
+    with httpx.Client(base_url=f"{routed.server.url}/v1", headers={"Authorization": f"Bearer {KEY}"}) as http:
+        answer = http.post("/responses", json={"model": model("tiny"), "input": "x", "truncation": "sometimes"})
+    assert answer.status_code == 400
+    message = "Invalid value: 'sometimes'. Supported values are: 'auto' and 'disabled'."
+    assert_envelope(answer.json(), message, "truncation", "invalid_value")

@@ -28,6 +28,13 @@ from assistantd.responses.engine_adapter import RunView, pending_call_ids, run_v
 from assistantd.store import documents
 from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, ThreadRow
 
+# Responses' truncation as the run's strategy. ``disabled`` (OpenAI's default) keeps every message, so
+# a prompt over the context is refused rather than cut; the Assistants shape for that is
+# ``last_messages`` with no count. ``auto`` drops messages from the middle, as thread runs do.
+TRUNCATION = {
+    "auto": {"type": "auto", "last_messages": None},
+    "disabled": {"type": "last_messages", "last_messages": None},
+}
 RESULTS = "file_search_call.results"
 STEP_RESULTS = "step_details.tool_calls[*].file_search.results[*].content"
 
@@ -98,6 +105,7 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
         "top_p": body.top_p if body.top_p is not None else assistant.get("top_p"),
         "max_completion_tokens": body.max_output_tokens,
         "reasoning_effort": (body.reasoning or {}).get("effort") or assistant.get("reasoning_effort"),
+        "truncation_strategy": TRUNCATION[body.truncation or "disabled"],
     }
 
 
@@ -180,7 +188,7 @@ def _function_turns(entries: list[dict[str, Any]], answered: set[str]) -> list[d
     return turns
 
 
-async def _thread_messages(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
+async def thread_messages(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
     query = select(MessageRow.data).where(MessageRow.thread_id == thread_id).order_by(MessageRow.seq)
     return [data for (data,) in await session.execute(query)]
 
@@ -215,7 +223,7 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
         plan.settle = pending.id if pending is not None else None
     elif body.previous_response_id:
         previous = await documents.require(session, ResponseRow, caller.project, body.previous_response_id, "response")
-        plan.history = await _thread_messages(session, previous.thread_id)
+        plan.history = await thread_messages(session, previous.thread_id)
         row = await run_view(session, previous.run_id)
         if row is not None and row.status in ("requires_action", "expired") and pending_call_ids(row):
             pending = row

@@ -30,7 +30,7 @@ from assistantd.responses import items as views
 from assistantd.responses.conversations import new_message_row
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
 from assistantd.responses.input_files import inline_files
-from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request
+from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
 from assistantd.responses.stream import ResponseEvents
 from assistantd.services.files import Files
 from assistantd.services.threads import Threads, create_thread
@@ -105,6 +105,8 @@ class Responses:
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
         await inline_files(self.files, caller, plan.messages)
+        if plan.run["truncation_strategy"]["type"] != "auto":
+            await self._refuse_overflow(plan)
         if plan.settle is not None:
             await self.engine.settle(plan.settle, plan.outputs)
         async with self.db.write() as session:
@@ -127,6 +129,20 @@ class Responses:
             return initial
         await self._wait(run_id)
         return await final()
+
+    async def _refuse_overflow(self, plan: Plan) -> None:
+        """``truncation: disabled``: a prompt over the model's context is refused before anything is stored."""
+        history = list(plan.history)
+        if plan.conversation_id is not None:
+            async with self.db.read() as session:
+                history = await thread_messages(session, plan.conversation_id)
+        history += [{"role": m["role"], "content": m["parts"]} for m in plan.messages]
+        if await self.engine.overflow(plan.run, {"transcript": plan.transcript}, history) is not None:
+            raise InvalidRequest(
+                "Your input exceeds the context window of this model. Please adjust your input and try again.",
+                param="input",
+                code="context_length_exceeded",
+            )
 
     async def _insert(
         self, session: AsyncSession, caller: Caller, body: CreateResponse, plan: Plan
