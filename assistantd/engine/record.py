@@ -53,6 +53,9 @@ class RunState:
     # False for a response created with ``store: false``: only the request that made it reads it, so
     # it is deleted when it ends, and never resumed after its process died (nobody would read it).
     stored: bool = True
+    # The sandbox session the code interpreter runs in (a response naming a container: that
+    # container's thread); None: the run's own thread's.
+    sandbox: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -302,6 +302,7 @@ class TurnWriter:
             include=[*state.include, objects.RESULT_CONTENT],
             emit=emit,
             call_number=number,
+            sandbox_key=state.sandbox,
         )
         state.tool_calls[call.kind] = number + 1
         try:

@@ -253,13 +253,27 @@ def tool_definition(tool: Any, param: str) -> dict[str, Any]:
         container = tool.get("container")
         if container is None:
             raise missing_parameter(f"{param}.container")
-        if not isinstance(container, str | dict):
-            raise _bad(f"{param}.container", "expected a container id or {'type': 'auto'}.")
+        _container(container, f"{param}.container")
         return {"type": "code_interpreter"}
     raise _bad(
         f"{param}.type",
         f"'{kind}' is not supported; supported tools are 'function', 'file_search' and 'code_interpreter'.",
     )
+
+
+def _container(container: Any, param: str) -> None:
+    """A container id (``cntr_...``, an earlier response's) or ``{"type": "auto", "file_ids": [...]}``."""
+    if isinstance(container, str):
+        if not container.startswith("cntr_"):
+            raise _bad(param, f"expected a container ID that begins with 'cntr_', got '{container}'.")
+        return
+    if not isinstance(container, dict):
+        raise _bad(param, "expected a container ID or an object with 'type': 'auto'.")
+    if container.get("type") != "auto":
+        raise _bad(f"{param}.type", f"expected 'auto', got {container.get('type')!r}.")
+    files = container.get("file_ids")
+    if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+        raise _bad(f"{param}.file_ids", "expected an array of file IDs.")
 
 
 def tool_resources(tools: list[dict[str, Any]]) -> dict[str, Any]:

@@ -66,7 +66,8 @@ async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, 
             blocks.append(((message.created_at, 0, message.seq), [views.message_item(message.data)]))
     for run in runs:
         own = [s for s in steps if s.get("run_id") == run.id]
-        found = views.run_items(own, by_id, run.transcript, thread_id, True, True, run.state.get("reasoning"))
+        container = views.run_container(thread_id, run.state)
+        found = views.run_items(own, by_id, run.transcript, container, True, True, run.state.get("reasoning"))
         blocks.append(((run.created_at, 1, run.seq), found))
     blocks.sort(key=lambda block: block[0])
     return [item for _, found in blocks for item in found]

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
-from assistantd.errors import InvalidRequest, invalid_value, missing_parameter
+from assistantd.errors import InvalidRequest, NotFound, invalid_value, missing_parameter
 from assistantd.ids import new_id
 from assistantd.protocol.responses import (
     CreateResponse,
@@ -52,6 +52,8 @@ class Plan:
     settle: str | None = None
     include: list[str] = field(default_factory=list)
     input_items: list[dict[str, Any]] = field(default_factory=list)
+    # The thread whose sandbox session the code interpreter uses (a container named by id).
+    sandbox: str | None = None
 
 
 def _check(body: CreateResponse) -> None:
@@ -64,6 +66,18 @@ def _check(body: CreateResponse) -> None:
         )
     if body.background and not body.store:
         raise invalid_value("store", "Invalid 'store': background responses must be stored (store=true).")
+
+
+async def _container(session: AsyncSession, caller: Caller, tools: list[dict[str, Any]]) -> str | None:
+    """The thread of the container a ``code_interpreter`` tool names by id (its sandbox session)."""
+    for index, tool in enumerate(tools):
+        container = tool.get("container") if tool.get("type") == "code_interpreter" else None
+        if isinstance(container, str):
+            thread_id = views.container_thread(container)
+            if thread_id is None or await documents.fetch(session, ThreadRow, caller.project, thread_id) is None:
+                raise NotFound(f"No container found with id '{container}'.", param=f"tools[{index}].container")
+            return thread_id
+    return None
 
 
 async def _prompt(session: AsyncSession, caller: Caller, body: CreateResponse) -> dict[str, Any]:
@@ -213,6 +227,7 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
     # Responses' include name for search results asks the engine to keep their text in the step.
     include = [STEP_RESULTS if name == RESULTS else name for name in body.include or []]
     plan = Plan(body.conversation_id, assistant.get("id"), run, _echo(body, run), include=include)
+    plan.sandbox = await _container(session, caller, body.tools or [])
     plan.messages = [e for e in entries if e["type"] == "message" and e["role"] in ("user", "assistant")]
     plan.input_items = [_input_record(e) for e in entries]
     plan.outputs = {e["call_id"]: e["output"] for e in entries if e["type"] == "function_call_output"}

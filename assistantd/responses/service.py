@@ -66,7 +66,8 @@ def render(
     document["status"] = status
     results = STEP_RESULTS in (run.state.get("include") or [])
     reasoning = run.state.get("reasoning")
-    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results, reasoning)
+    container = views.run_container(run.thread_id, run.state)
+    document["output"] = views.run_items(steps, messages, transcript, container, False, results, reasoning)
     usage = views.usage(run.document, run.state) if status != "in_progress" else None
     if usage is not None:  # the spec has no null usage: absent until there is some
         document["usage"] = usage
@@ -124,7 +125,8 @@ class Responses:
             return await self.retrieve(caller, row.id)
 
         if body.stream:
-            return ResponseEvents(initial, row.thread_id, self.engine.events(run_id), final).events()
+            container = views.container_id(plan.sandbox or row.thread_id)
+            return ResponseEvents(initial, container, self.engine.events(run_id), final).events()
         if body.background:
             return initial
         await self._wait(run_id)
@@ -163,7 +165,7 @@ class Responses:
         for entry in plan.messages:
             session.add(new_message_row(thread.id, caller, entry))
         run = self.engine.run_document(thread.id, plan)
-        state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store}
+        state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
         self.engine.insert_run(session, caller, run, state)
         data = {**plan.echo, "id": new_id("response"), "created_at": now()}
         row = ResponseRow(

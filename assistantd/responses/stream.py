@@ -154,7 +154,7 @@ class ResponseEvents:
         index = self.messages.pop(data["id"], None)
         if index is None:
             return []
-        item = views.message_item(data)
+        item = views.message_item(data, self.container_id)
         texts = [p for p in item["content"] if p["type"] == "output_text"]
         part = texts[-1] if texts else {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         where = {"item_id": data["id"], "output_index": index, "content_index": 0}
