@@ -8,6 +8,7 @@ import httpx
 import openai
 
 from tests.checks import assert_envelope
+from tests.routed import Routed, model
 from tests.runhelp import WEATHER, assistant, new_model, thread_with
 from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event
 from tests.upstream import Reply, Upstream
@@ -180,3 +181,13 @@ def test_malformed_reasoning_input(http: httpx.Client) -> None:
     assert_envelope(
         no_text, "Invalid 'input[0].content[0].text': expected a string.", "input[0].content[0].text", "invalid_value"
     )
+
+
+def test_think_tags_become_a_reasoning_item(routed: Routed) -> None:
+    """Reasoning written as ``<think>`` text (a ``reasoning_format = "think"`` route) is reasoning too."""
+    name = model("think")
+    routed.a.script(name, Reply(text=["weigh it", " (no opening tag)", "</think>", "\n", "Yes", "."]))
+    response = routed.client.responses.create(model=name, input="Well?")
+    assert [i.type for i in response.output] == ["reasoning", "message"]
+    assert reasoning_of(response.output[0]) == "weigh it (no opening tag)"
+    assert response.output_text == "Yes."
