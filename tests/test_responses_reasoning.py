@@ -32,6 +32,9 @@ def test_reasoning_becomes_an_item(client: openai.OpenAI, upstream: Upstream) ->
     assert response.output[0].id.startswith("rs_")
     assert reasoning_of(response.output[0]) == "The user greets me; greet back."
     assert response.output_text == "Hello!"
+    # Reasoning is part of the output tokens (capped by them: this fake upstream does not count it).
+    assert response.usage is not None
+    assert 0 < response.usage.output_tokens_details.reasoning_tokens <= response.usage.output_tokens
     again = client.responses.retrieve(response.id)
     assert [i.id for i in again.output] == [i.id for i in response.output]
     assert reasoning_of(again.output[0]) == "The user greets me; greet back."
@@ -75,6 +78,7 @@ def test_reasoning_streamed_in_openai_order(client: openai.OpenAI, upstream: Ups
     assert events[7].text == "The user greets me; greet back."  # type: ignore[union-attr]
     assert reasoning_of(done.item) == "The user greets me; greet back."  # type: ignore[union-attr]
     assert final.output_text == "Hello!"
+    assert final.usage is not None and final.usage.output_tokens_details.reasoning_tokens > 0
     assert [i.id for i in final.output] == [events[2].item.id, events[10].item.id]  # type: ignore[union-attr]
     assert [i.id for i in client.responses.retrieve(final.id).output] == [i.id for i in final.output]
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import openai
 import pytest
 
 from tests import db
+from tests.checks import assert_envelope
 from tests.runhelp import WEATHER, new_model, wait_for
 from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
@@ -134,3 +136,10 @@ def test_restart_sweeps_unstored_leftovers(tmp_server: LiveServer, upstream: Ups
         "run_steps": 1,
         "upstream_requests": 0,
     }
+
+
+def test_store_malformed(http: httpx.Client) -> None:
+    answer = http.post("/responses", json={"model": "m", "input": "x", "store": "no"})
+    assert answer.status_code == 400
+    message = "Invalid type for 'store': expected a boolean, but got a string instead."
+    assert_envelope(answer.json(), message, "store", "invalid_type")

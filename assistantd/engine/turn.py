@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd import tokens
 from assistantd.caller import Caller
 from assistantd.engine import objects
 from assistantd.engine.events import ReasoningDone, ReasoningPiece
@@ -95,12 +97,14 @@ class TurnWriter:
         self.reasoning["text"] += text
         self.rec.publish_event(ReasoningPiece(self.reasoning["id"], text))
 
-    def _close_reasoning(self, step_id: str | None) -> None:
+    async def _close_reasoning(self, step_id: str | None) -> None:
         """End the open reasoning item; it is listed before ``step_id`` (None: after every step)."""
         if self.reasoning is None:
             return
         item, self.reasoning = self.reasoning, None
-        self.record.state.reasoning.append({**item, "step_id": step_id})
+        # Its tokens are the response's ``reasoning_tokens`` (counting is CPU work: off the loop).
+        spent = await asyncio.to_thread(tokens.count, item["text"])
+        self.record.state.reasoning.append({**item, "step_id": step_id, "tokens": spent})
         self.rec.dirty = True  # written with the step that follows, or the run's end
         self.rec.publish_event(ReasoningDone(item["id"], item["text"]))
 
@@ -112,7 +116,7 @@ class TurnWriter:
         self.message = objects.assistant_message(run)
         self.message["content"] = parts
         self.message_step = objects.message_step(run, self.message["id"])
-        self._close_reasoning(self.message_step["id"])
+        await self._close_reasoning(self.message_step["id"])
         self.record.open_messages[self.message["id"]] = self.message
         self.record.open_steps[self.message_step["id"]] = self.message_step
         self.rec.publish("thread.run.step.created", self.message_step)
@@ -180,7 +184,7 @@ class TurnWriter:
         if self.tool_step is None:
             await self._close_message("completed", None)
             self.tool_step = objects.tool_step(self.record.run)
-            self._close_reasoning(self.tool_step["id"])
+            await self._close_reasoning(self.tool_step["id"])
             self.record.open_steps[self.tool_step["id"]] = self.tool_step
             self.rec.publish("thread.run.step.created", self.tool_step)
             self.rec.publish("thread.run.step.in_progress", self.tool_step)
@@ -226,7 +230,7 @@ class TurnWriter:
         self.rec.publish_raw("thread.run.step.delta", objects.step_delta(self.tool_step, call))
 
     async def finish(self, reason: str, usage: dict[str, int]) -> NextStep:
-        self._close_reasoning(None)
+        await self._close_reasoning(None)
         calls = [c for _, c in sorted(self.calls.items()) if c.name]
         if not self.parallel:
             calls = calls[:1]

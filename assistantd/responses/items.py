@@ -235,9 +235,13 @@ def usage(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": min(completion, reasoning_tokens(state))},
         "total_tokens": prompt + completion,
     }
+
+
+def reasoning_tokens(state: dict[str, Any]) -> int:
+    return sum(int(entry.get("tokens") or 0) for entry in state.get("reasoning") or [])
 
 
 def conversation(thread: dict[str, Any]) -> dict[str, Any]:
