@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 import openai
+import pytest
 
 from tests.checks import assert_envelope
 from tests.routed import Routed, model
@@ -113,6 +114,10 @@ def test_reasoning_before_each_call_and_in_conversation_items(client: openai.Ope
     assert reasoning_of(items[1]) == "Need the weather." and reasoning_of(items[4]) == "It is cold."
     assert items[1].id == first.output[0].id
     assert client.conversations.items.retrieve(items[4].id, conversation_id=conv.id).id == second.output[0].id
+    with pytest.raises(openai.BadRequestError) as kept:
+        client.conversations.items.delete(items[1].id, conversation_id=conv.id)
+    message = "Invalid 'item_id': only message items can be deleted; reasoning belongs to its run."
+    assert kept.value.body["message"] == message  # type: ignore[index]
     for message in upstream.requests(model)[1].messages:
         assert "Need the weather." not in str(message.get("content"))
     # The thread's Assistants view is unchanged: messages hold only the answers.

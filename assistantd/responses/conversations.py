@@ -157,13 +157,10 @@ class Conversations:
                 session, MessageRow, caller.project, item_id, MessageRow.thread_id == conversation_id
             )
             if row is None:
-                if views.call_id_of(item_id) and item_id in {
-                    i["id"] for i in await thread_items(session, conversation_id)
-                }:
-                    raise invalid_value(
-                        "item_id",
-                        "Invalid 'item_id': only message items can be deleted; tool calls belong to their run.",
-                    )
+                kept = (views.call_id_of(item_id), item_id.startswith("rs_"))
+                if any(kept) and item_id in {i["id"] for i in await thread_items(session, conversation_id)}:
+                    why = "tool calls belong to their run" if kept[0] else "reasoning belongs to its run"
+                    raise invalid_value("item_id", f"Invalid 'item_id': only message items can be deleted; {why}.")
                 raise not_found("item", item_id)
             await session.delete(row)
             return views.conversation(thread.data)
