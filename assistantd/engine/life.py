@@ -156,6 +156,8 @@ class RunLife:
         run = record.run
         record.state.interruptions += 1
         discard = [*record.open_steps, *record.open_messages]
+        # That model call is redone: the reasoning that led to the dropped output goes with it.
+        record.state.reasoning = [r for r in record.state.reasoning if r.get("step_id") not in record.open_steps]
         record.open_steps.clear()
         record.open_messages.clear()
         change = Change(run["id"], record.project, run["thread_id"], doc=run, state=record.state, discard=discard)
