@@ -15,6 +15,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 
 from assistantd import tokens
 from assistantd.engine.life import RunLife
@@ -47,6 +48,9 @@ class Executor:
         self.warm: dict[str, Warm] = {}
         self.running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Called with the id of an unstored run found orphaned (``RunState.stored`` false), once it
+        # is ended: the request that would have read it died with its process, so it is deleted.
+        self.forget: Callable[[str], Awaitable[None]] | None = None
 
     async def start(self) -> None:
         # Load the tokenizer's ranks now, off the loop, rather than in the first run that counts.
@@ -145,6 +149,11 @@ class Executor:
         status = record.run["status"]
         if status == "cancelling":
             await self.life.finish(run_id, "cancelled", ("cancelling",))
+            return
+        if not record.state.stored:
+            await self.life.finish(run_id, "cancelled", (status,))
+            if self.forget is not None:
+                await self.forget(run_id)
             return
         if record.open_steps or record.open_messages:
             # Output was being written when its server stopped: that model call is lost and redone.

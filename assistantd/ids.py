@@ -22,6 +22,7 @@ PREFIXES = {
     "chatkit_thread": "cthr_",
     "chatkit_item": "cthi_",
     "response": "resp_",
+    "reasoning": "rs_",
 }
 
 

@@ -21,6 +21,8 @@ class ChatRequest:
     tools: list[dict[str, Any]] = field(default_factory=list)
     # Passed to the upstream only when set, so each upstream applies its own defaults otherwise.
     options: dict[str, Any] = field(default_factory=dict)
+    # Nothing of it may be kept (a response created with ``store: false``): no request log.
+    private: bool = False
 
 
 @dataclass(frozen=True)

@@ -109,7 +109,8 @@ class Settings(BaseSettings):
     model_api_key: str = Field(default="none", description="API key sent to the chat completions upstream.")
     model_context_tokens: int | None = Field(
         default=None,
-        description="The upstream model's context length in tokens; `auto` truncation fits messages into it.",
+        description="The upstream model's context length in tokens; `auto` truncation fits messages into it, and "
+        "a response with `truncation: \"disabled\"` over it is refused.",
     )
     model_timeout_seconds: float = Field(
         default=120.0, description="How long one upstream call may take before the run fails."

@@ -114,9 +114,11 @@ class Container:
         if self.sandbox is not None:
             await self.sandbox.start()
         await self.executor.start()
+        self.responses.start()
         self.sampler.start()
 
     async def stop(self) -> None:
+        await self.responses.stop()
         await self.sampler.stop()
         await self.executor.stop()
         await self.ingestion.stop()
@@ -255,6 +257,8 @@ def build(settings: Settings) -> Container:
     run_parts = build_runs(settings, db, routes, model, server_tools)
     threads, messages = Threads(db), Messages(db)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
+    responses = Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files)
+    run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
     return Container(
         settings=settings,
         db=db,
@@ -268,7 +272,7 @@ def build(settings: Settings) -> Container:
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db, responder.forget),
         chatkit_conversation=Conversation(db, responder),
-        responses=Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files),
+        responses=responses,
         conversations=Conversations(db, threads),
         routes=routes,
         catalog=Catalog(routes),

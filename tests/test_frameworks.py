@@ -230,3 +230,23 @@ def test_openai_agents_sdk(server: LiveServer, upstream: Upstream) -> None:
     handed = upstream.requests(billing)[0].messages
     assert handed[1] == {"role": "user", "content": "I was charged twice"}
     assert handed[-2]["tool_calls"][0]["function"]["name"] == "transfer_to_billing_agent"
+
+
+@pytest.mark.skipif(not AGENTS_PYTHON.exists(), reason=f"the OpenAI Agents SDK environment is missing: {INSTALL_HINT}")
+def test_openai_agents_sdk_with_a_reasoning_model(server: LiveServer, upstream: Upstream) -> None:
+    name = new_model()
+    upstream.script(
+        name,
+        Reply(reasoning=["Need the tool."], tool_calls=[("get_weather", json.dumps({"city": "Oslo"}))]),
+        Reply(reasoning=["Now answer."], text=["Sunny", "."]),
+        Reply(reasoning=["Aloud."], text=["Thought", "."]),
+    )
+    script = ROOT / "tests" / "frameworks" / "openai_agents_scenarios.py"
+    seen = scenario([str(AGENTS_PYTHON), str(script), "reasoning", name], ROOT, server)
+    steps = ["reasoning_item", "tool_call_item", "tool_call_output_item", "reasoning_item", "message_output_item"]
+    assert seen["items"] == steps and seen["output"] == "Sunny."
+    # The SDK sent our reasoning item back as input: accepted, and not passed to the model as text.
+    second = upstream.requests(name)[1].messages
+    assert "Need the tool." not in str(second) and tool_result_sent(upstream, name) == "Sunny in Oslo"
+    kinds = ["response.reasoning_text.delta", "response.reasoning_text.done"]
+    assert seen["stream"] == {"kinds": kinds, "items": ["reasoning_item", "message_output_item"], "output": "Thought."}

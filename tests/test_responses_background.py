@@ -66,3 +66,25 @@ def test_background_response_survives_sigkill(tmp_server: LiveServer, upstream: 
     assert final.status == "completed" and final.output_text == "after restart"
     assert [item.type for item in final.output] == ["message"]
     assert len(upstream.requests(model)) == 2
+
+
+def test_reasoning_of_a_lost_model_call_goes_with_it(tmp_server: LiveServer, upstream: Upstream) -> None:
+    """A SIGKILL mid-answer: the model call is redone on restart, and only its new reasoning is shown."""
+    tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    upstream.script(
+        model,
+        Reply(reasoning=["first try"], text=["lost"], hang=True),
+        Reply(reasoning=["second try"], text=["kept"]),
+    )
+    response = client.responses.create(model=model, input="Think", background=True)
+    upstream.wait_requests(model, 1)
+    wait_for(lambda: client.responses.retrieve(response.id).output, what="the first answer to be under way")
+    tmp_server.kill()
+    tmp_server.start()
+    final = poll(client, response.id)
+    assert final.status == "completed" and final.output_text == "kept"
+    assert [item.type for item in final.output] == ["reasoning", "message"]
+    assert final.output[0].content[0].text == "second try"  # type: ignore[union-attr]

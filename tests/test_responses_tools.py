@@ -7,9 +7,12 @@ import io
 import json
 import shutil
 
+import httpx
 import openai
 import pytest
 
+from tests.checks import assert_envelope
+from tests.conftest import KEY_B
 from tests.retrieval_helpers import unique_word
 from tests.runhelp import new_model
 from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event
@@ -108,3 +111,69 @@ def test_code_interpreter_logs_and_image(client: openai.OpenAI, upstream: Upstre
     assert client.files.retrieve(file_id).purpose == "assistants_output"
     assert client.files.content(file_id).read().startswith(PNG_MAGIC)
     assert response.output_text == "Sum is 6."
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_container_by_id_reuses_the_sandbox_session(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(
+        model,
+        Reply(tool_calls=[("python", json.dumps({"code": "secret = 41\nprint(secret)"}))]),
+        Reply(text=["Set."]),
+        Reply(tool_calls=[("python", json.dumps({"code": "print(secret + 1)"}))]),
+        Reply(text=["42."]),
+    )
+    auto = {"type": "code_interpreter", "container": {"type": "auto"}}
+    with client.responses.stream(model=model, input="Remember 41", tools=[auto]) as stream:  # type: ignore[list-item]
+        added = [e.item for e in stream if e.type == "response.output_item.added"]  # type: ignore[union-attr]
+        first = stream.get_final_response()
+    call = first.output[0]
+    assert call.type == "code_interpreter_call" and call.container_id.startswith("cntr_")
+    assert added[0].container_id == call.container_id  # type: ignore[union-attr]
+    assert client.responses.retrieve(first.id).output[0].container_id == call.container_id  # type: ignore[union-attr]
+    named = {"type": "code_interpreter", "container": call.container_id}
+    second = client.responses.create(model=model, input="Add one", tools=[named])  # type: ignore[list-item]
+    again = second.output[0]
+    assert again.type == "code_interpreter_call" and again.container_id == call.container_id
+    assert [o.logs.strip() for o in again.outputs or []] == ["42"]  # type: ignore[union-attr]
+    assert second.tools[0].container == call.container_id  # type: ignore[union-attr]
+    # Another project cannot name it.
+    other = openai.OpenAI(base_url=str(client.base_url), api_key=KEY_B, max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        other.responses.create(model=model, input="x", tools=[named])  # type: ignore[list-item]
+
+
+def test_container_errors(http: httpx.Client) -> None:
+    def answer(container: object) -> httpx.Response:
+        tool = {"type": "code_interpreter", "container": container}
+        return http.post("/responses", json={"model": "m", "input": "x", "tools": [tool]})
+
+    unknown = answer("cntr_nope")
+    assert unknown.status_code == 404
+    assert_envelope(unknown.json(), "No container found with id 'cntr_nope'.", "tools[0].container", None)
+    cases = [
+        (
+            "abc",
+            "tools[0].container",
+            "Invalid 'tools[0].container': expected a container ID that begins with 'cntr_', got 'abc'.",
+        ),
+        (
+            7,
+            "tools[0].container",
+            "Invalid 'tools[0].container': expected a container ID or an object with 'type': 'auto'.",
+        ),
+        (
+            {"type": "manual"},
+            "tools[0].container.type",
+            "Invalid 'tools[0].container.type': expected 'auto', got 'manual'.",
+        ),
+        (
+            {"type": "auto", "file_ids": "file-1"},
+            "tools[0].container.file_ids",
+            "Invalid 'tools[0].container.file_ids': expected an array of file IDs.",
+        ),
+    ]
+    for container, param, message in cases:
+        refused = answer(container)
+        assert refused.status_code == 400, refused.text
+        assert_envelope(refused.json(), message, param, "invalid_value")

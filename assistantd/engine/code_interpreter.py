@@ -76,7 +76,7 @@ class CodeInterpreterTool:
     async def _run(self, context: ToolContext, code: str, notes: list[str]) -> ExecResult:
         # A session closed by the idle reaper between lookup and use is simply started again.
         for attempt in range(2):
-            session = await self.sandbox.session(context.thread_id)
+            session = await self.sandbox.session(context.sandbox_key or context.thread_id)
             try:
                 await self._mount_files(context, session, notes)
                 return await session.exec(code, self.timeout)

@@ -125,7 +125,8 @@ async def build_request(
     if chosen is None:
         return None
     options = sampling_options({**run, "_tool_choice": tool_choice(run, server_tools)}, tools, max_tokens)
-    return ChatRequest(model=run["model"], messages=head + chosen + transcript, tools=tools, options=options)
+    messages = head + chosen + transcript
+    return ChatRequest(model=run["model"], messages=messages, tools=tools, options=options, private=not state.stored)
 
 
 def _costs(thread: list[dict[str, Any]], fixed: list[dict[str, Any]]) -> tuple[list[int], int]:

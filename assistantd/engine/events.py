@@ -49,6 +49,26 @@ class ObjectEvent:
 
 
 @dataclass(frozen=True)
+class ReasoningPiece:
+    """A piece of the model's reasoning, for the reasoning item ``item_id``.
+
+    Published only for a response's run (``RunState.kind == "response"``): the Assistants API has
+    nowhere to show reasoning, so a thread run's events never carry it.
+    """
+
+    item_id: str
+    delta: str
+
+
+@dataclass(frozen=True)
+class ReasoningDone:
+    """The reasoning item ``item_id`` is over; ``text`` is all of it (as stored in the run's state)."""
+
+    item_id: str
+    text: str
+
+
+@dataclass(frozen=True)
 class StreamError:
     """An internal failure the client should raise on (``event: error``)."""
 
@@ -61,7 +81,7 @@ class StreamEnd:
     """The segment is over (terminal status or requires_action): ``event: done``."""
 
 
-Event = ObjectEvent | StreamError | StreamEnd
+Event = ObjectEvent | ReasoningPiece | ReasoningDone | StreamError | StreamEnd
 
 # How long a finished channel stays around for a late subscriber.
 LINGER_SECONDS = 60.0

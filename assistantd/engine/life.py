@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from assistantd.engine import objects
-from assistantd.engine.events import EventBus, EventName, ObjectEvent, StreamEnd, StreamError
+from assistantd.engine.events import Event, EventBus, EventName, ObjectEvent, StreamEnd, StreamError
 from assistantd.engine.record import (
     FINISHED,
     Change,
@@ -156,6 +156,8 @@ class RunLife:
         run = record.run
         record.state.interruptions += 1
         discard = [*record.open_steps, *record.open_messages]
+        # That model call is redone: the reasoning that led to the dropped output goes with it.
+        record.state.reasoning = [r for r in record.state.reasoning if r.get("step_id") not in record.open_steps]
         record.open_steps.clear()
         record.open_messages.clear()
         change = Change(run["id"], record.project, run["thread_id"], doc=run, state=record.state, discard=discard)
@@ -313,6 +315,10 @@ class Recorder:
     def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:
         """For delta objects built fresh for the event (no copy needed)."""
         self.life.bus.publish(self.record.run["id"], ObjectEvent(name, data))
+
+    def publish_event(self, event: Event) -> None:
+        """A typed event that is not an API object (a response's reasoning)."""
+        self.life.bus.publish(self.record.run["id"], event)
 
     def end(self, error: str | None = None) -> None:
         run_id = self.record.run["id"]

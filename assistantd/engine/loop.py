@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from assistantd.engine import objects
 from assistantd.engine.context import Budget, build_request
 from assistantd.engine.life import Recorder, RunLife, Superseded
-from assistantd.engine.record import RunRecord, Warm
+from assistantd.engine.record import RunRecord, RunState, Warm
 from assistantd.engine.tools import ServerTool
 from assistantd.engine.turn import (
     Completed,
@@ -20,7 +21,7 @@ from assistantd.engine.turn import (
     RunAgain,
     TurnWriter,
 )
-from assistantd.llm import ChatModel, Finish, TextDelta, ToolCallDelta, UpstreamError, Usage
+from assistantd.llm import ChatModel, Finish, ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage
 
 log = logging.getLogger("assistantd.engine")
 
@@ -98,14 +99,26 @@ class RunEngine:
                 return decision
         return Failed("server_error", f"The run stopped after {MAX_TURNS} model calls in a row.")
 
-    def _budget(self, record: RunRecord, reserve: int | None) -> Budget:
-        limit = record.run.get("max_prompt_tokens")
+    def _budget(self, run: dict[str, Any], state: RunState, reserve: int | None) -> Budget:
+        limit = run.get("max_prompt_tokens")
         if limit:
-            return Budget(int(limit) - record.state.prompt_tokens, True)
-        context = self.context_tokens(record.run["model"]) if callable(self.context_tokens) else self.context_tokens
+            return Budget(int(limit) - state.prompt_tokens, True)
+        context = self.context_tokens(run["model"]) if callable(self.context_tokens) else self.context_tokens
         if context:
             return Budget(context - (reserve or 0), False)
         return Budget(None, False)
+
+    async def overflow(self, run: dict[str, Any], state: RunState, history: list[dict[str, Any]]) -> int | None:
+        """The prompt budget a new run's first model call would exceed under its truncation strategy.
+
+        None when it fits (or nothing bounds it). Lets a caller refuse a request before storing it.
+        """
+        reserve = run.get("max_completion_tokens")
+        budget = self._budget(run, state, int(reserve) if reserve else None)
+        if budget.tokens is None:
+            return None
+        request = await build_request(run, state, history, self.server_tools, budget, None)
+        return budget.tokens if request is None else None
 
     async def _turn(self, record: RunRecord, rec: Recorder) -> NextStep:
         run, state = record.run, record.state
@@ -113,7 +126,7 @@ class RunEngine:
         remaining = int(max_completion) - state.completion_tokens if max_completion else None
         if remaining is not None and remaining <= 0:
             return Incomplete("max_completion_tokens")
-        budget = self._budget(record, remaining)
+        budget = self._budget(run, state, remaining)
         request = await build_request(run, state, record.history, self.server_tools, budget, remaining)
         if request is None:
             if budget.from_run:
@@ -124,7 +137,7 @@ class RunEngine:
         reason = "stop"
         try:
             async for chunk in self.model.stream(request):
-                if isinstance(chunk, TextDelta | ToolCallDelta):
+                if isinstance(chunk, TextDelta | ReasoningDelta | ToolCallDelta):
                     await writer.on_chunk(chunk)
                 elif isinstance(chunk, Usage):
                     spent = chunk

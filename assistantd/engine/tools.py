@@ -36,6 +36,8 @@ class ToolContext:
     # How many calls of this tool the run made before this one (numbers citation markers; None: the
     # tool counts by itself).
     call_number: int | None = None
+    # The sandbox session the code interpreter uses; None: the thread's (``thread_id``).
+    sandbox_key: str | None = None
 
 
 @dataclass

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from assistantd import tokens
 from assistantd.caller import Caller
 from assistantd.engine import objects
+from assistantd.engine.events import ReasoningDone, ReasoningPiece
 from assistantd.engine.life import Recorder
 from assistantd.engine.record import Pending, RunRecord
 from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
 from assistantd.ids import new_id
-from assistantd.llm import TextDelta, ToolCallDelta
+from assistantd.llm import ReasoningDelta, TextDelta, ToolCallDelta
 
 log = logging.getLogger("assistantd.engine")
 
@@ -74,12 +77,36 @@ class TurnWriter:
         self.tool_step: dict[str, Any] | None = None
         self.calls: dict[int, CallBuffer] = {}
         self.parallel = bool(record.run.get("parallel_tool_calls", True))
+        # The reasoning item this model call is streaming (a response's run only): {"id", "text"}.
+        self.reasoning: dict[str, str] | None = None
 
-    async def on_chunk(self, chunk: TextDelta | ToolCallDelta) -> None:
+    async def on_chunk(self, chunk: TextDelta | ReasoningDelta | ToolCallDelta) -> None:
         if isinstance(chunk, TextDelta):
             await self._on_text(chunk.text)
+        elif isinstance(chunk, ReasoningDelta):
+            self._on_reasoning(chunk.text)
         else:
             await self._on_tool(chunk)
+
+    def _on_reasoning(self, text: str) -> None:
+        """A response shows reasoning as its own items; a thread run has no place for it and drops it."""
+        if not text or self.record.state.kind != "response":
+            return
+        if self.reasoning is None:
+            self.reasoning = {"id": new_id("reasoning"), "text": ""}
+        self.reasoning["text"] += text
+        self.rec.publish_event(ReasoningPiece(self.reasoning["id"], text))
+
+    async def _close_reasoning(self, step_id: str | None) -> None:
+        """End the open reasoning item; it is listed before ``step_id`` (None: after every step)."""
+        if self.reasoning is None:
+            return
+        item, self.reasoning = self.reasoning, None
+        # Its tokens are the response's ``reasoning_tokens`` (counting is CPU work: off the loop).
+        spent = await asyncio.to_thread(tokens.count, item["text"])
+        self.record.state.reasoning.append({**item, "step_id": step_id, "tokens": spent})
+        self.rec.dirty = True  # written with the step that follows, or the run's end
+        self.rec.publish_event(ReasoningDone(item["id"], item["text"]))
 
     async def _open_message(self) -> None:
         run = self.record.run
@@ -89,6 +116,7 @@ class TurnWriter:
         self.message = objects.assistant_message(run)
         self.message["content"] = parts
         self.message_step = objects.message_step(run, self.message["id"])
+        await self._close_reasoning(self.message_step["id"])
         self.record.open_messages[self.message["id"]] = self.message
         self.record.open_steps[self.message_step["id"]] = self.message_step
         self.rec.publish("thread.run.step.created", self.message_step)
@@ -156,6 +184,7 @@ class TurnWriter:
         if self.tool_step is None:
             await self._close_message("completed", None)
             self.tool_step = objects.tool_step(self.record.run)
+            await self._close_reasoning(self.tool_step["id"])
             self.record.open_steps[self.tool_step["id"]] = self.tool_step
             self.rec.publish("thread.run.step.created", self.tool_step)
             self.rec.publish("thread.run.step.in_progress", self.tool_step)
@@ -201,6 +230,7 @@ class TurnWriter:
         self.rec.publish_raw("thread.run.step.delta", objects.step_delta(self.tool_step, call))
 
     async def finish(self, reason: str, usage: dict[str, int]) -> NextStep:
+        await self._close_reasoning(None)
         calls = [c for _, c in sorted(self.calls.items()) if c.name]
         if not self.parallel:
             calls = calls[:1]
@@ -276,6 +306,7 @@ class TurnWriter:
             include=[*state.include, objects.RESULT_CONTENT],
             emit=emit,
             call_number=number,
+            sandbox_key=state.sandbox,
         )
         state.tool_calls[call.kind] = number + 1
         try:

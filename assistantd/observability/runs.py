@@ -88,7 +88,7 @@ class ObservedChatModel:
         self, request: ChatRequest, started_at: float, first: float | None, duration: float, outcome: dict[str, Any]
     ) -> None:
         run_id = logs.run_id.get()
-        if self.log is None or run_id is None:
+        if self.log is None or run_id is None or request.private:
             return
         body: dict[str, Any] = {"model": request.model, "messages": request.messages, **request.options}
         if request.tools:

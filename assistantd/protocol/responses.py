@@ -137,6 +137,42 @@ def _string_field(item: dict[str, Any], key: str, param: str) -> str:
     return value
 
 
+def _text_parts(item: dict[str, Any], key: str, kind: str, param: str) -> list[dict[str, str]]:
+    parts = item.get(key)
+    if parts is None:
+        raise missing_parameter(f"{param}.{key}")
+    if not isinstance(parts, list):
+        raise _bad(f"{param}.{key}", f"expected an array of '{kind}' parts.")
+    for index, part in enumerate(parts):
+        where = f"{param}.{key}[{index}]"
+        if not isinstance(part, dict) or part.get("type") != kind:
+            raise _bad(f"{where}.type", f"expected '{kind}'.")
+        _text_of(part, where)
+    return [{"type": kind, "text": p["text"]} for p in parts]
+
+
+def _reasoning(item: dict[str, Any], param: str) -> dict[str, Any]:
+    """An earlier reasoning item given back: checked and kept, never sent to the model as text."""
+    record: dict[str, Any] = {
+        "id": _string_field(item, "id", param),
+        "type": "reasoning",
+        "summary": _text_parts(item, "summary", "summary_text", param),
+    }
+    if item.get("content") is not None:
+        record["content"] = _text_parts(item, "content", "reasoning_text", param)
+    encrypted = item.get("encrypted_content")
+    if encrypted is not None and not isinstance(encrypted, str):
+        raise _bad(f"{param}.encrypted_content", "expected a string.")
+    if encrypted is not None:
+        record["encrypted_content"] = encrypted
+    status = item.get("status")
+    if status is not None and status not in ("in_progress", "completed", "incomplete"):
+        raise _bad(f"{param}.status", "expected 'in_progress', 'completed' or 'incomplete'.")
+    if status is not None:
+        record["status"] = status
+    return record
+
+
 def input_item(item: Any, param: str) -> dict[str, Any]:
     """A checked input item: ``message`` (with thread parts), ``function_call`` or ``function_call_output``.
 
@@ -161,7 +197,11 @@ def input_item(item: Any, param: str) -> dict[str, Any]:
             "name": _string_field(item, "name", param),
             "arguments": _string_field(item, "arguments", param),
         }
-    if kind in ("reasoning", "file_search_call", "code_interpreter_call"):
+    if kind == "reasoning":
+        return {"type": kind, "record": _reasoning(item, param)}
+    if kind == "item_reference":  # resolved to the stored item by the caller (responses/references.py)
+        return {"type": kind, "id": _string_field(item, "id", param), "param": param}
+    if kind in ("file_search_call", "code_interpreter_call"):
         return {"type": kind, "record": item}
     raise _bad(f"{param}.type", f"'{kind}' is not a supported input item type.")
 
@@ -213,13 +253,27 @@ def tool_definition(tool: Any, param: str) -> dict[str, Any]:
         container = tool.get("container")
         if container is None:
             raise missing_parameter(f"{param}.container")
-        if not isinstance(container, str | dict):
-            raise _bad(f"{param}.container", "expected a container id or {'type': 'auto'}.")
+        _container(container, f"{param}.container")
         return {"type": "code_interpreter"}
     raise _bad(
         f"{param}.type",
         f"'{kind}' is not supported; supported tools are 'function', 'file_search' and 'code_interpreter'.",
     )
+
+
+def _container(container: Any, param: str) -> None:
+    """A container id (``cntr_...``, an earlier response's) or ``{"type": "auto", "file_ids": [...]}``."""
+    if isinstance(container, str):
+        if not container.startswith("cntr_"):
+            raise _bad(param, f"expected a container ID that begins with 'cntr_', got '{container}'.")
+        return
+    if not isinstance(container, dict):
+        raise _bad(param, "expected a container ID or an object with 'type': 'auto'.")
+    if container.get("type") != "auto":
+        raise _bad(f"{param}.type", f"expected 'auto', got {container.get('type')!r}.")
+    files = container.get("file_ids")
+    if files is not None and not (isinstance(files, list) and all(isinstance(f, str) for f in files)):
+        raise _bad(f"{param}.file_ids", "expected an array of file IDs.")
 
 
 def tool_resources(tools: list[dict[str, Any]]) -> dict[str, Any]:

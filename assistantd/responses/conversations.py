@@ -66,7 +66,8 @@ async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, 
             blocks.append(((message.created_at, 0, message.seq), [views.message_item(message.data)]))
     for run in runs:
         own = [s for s in steps if s.get("run_id") == run.id]
-        found = views.run_items(own, by_id, run.transcript, thread_id, outputs=True)
+        container = views.run_container(thread_id, run.state)
+        found = views.run_items(own, by_id, run.transcript, container, True, True, run.state.get("reasoning"))
         blocks.append(((run.created_at, 1, run.seq), found))
     blocks.sort(key=lambda block: block[0])
     return [item for _, found in blocks for item in found]
@@ -156,13 +157,10 @@ class Conversations:
                 session, MessageRow, caller.project, item_id, MessageRow.thread_id == conversation_id
             )
             if row is None:
-                if views.call_id_of(item_id) and item_id in {
-                    i["id"] for i in await thread_items(session, conversation_id)
-                }:
-                    raise invalid_value(
-                        "item_id",
-                        "Invalid 'item_id': only message items can be deleted; tool calls belong to their run.",
-                    )
+                kept = (views.call_id_of(item_id), item_id.startswith("rs_"))
+                if any(kept) and item_id in {i["id"] for i in await thread_items(session, conversation_id)}:
+                    why = "tool calls belong to their run" if kept[0] else "reasoning belongs to its run"
+                    raise invalid_value("item_id", f"Invalid 'item_id': only message items can be deleted; {why}.")
                 raise not_found("item", item_id)
             await session.delete(row)
             return views.conversation(thread.data)

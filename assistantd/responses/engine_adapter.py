@@ -87,6 +87,10 @@ class EngineAdapter:
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> None:
         await self.runs.cancel(caller, thread_id, run_id)
 
+    async def overflow(self, run: dict[str, Any], state: dict[str, Any], history: list[dict[str, Any]]) -> int | None:
+        """The context a new run's first model call would exceed (None: it fits); see ``RunEngine.overflow``."""
+        return await self.executor.engine.overflow(run, RunState.from_json(state), history)
+
     async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
         """End a run waiting for function outputs: record the outputs in its step, end it completed."""
         await self.life.settle(run_id, outputs)

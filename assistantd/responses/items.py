@@ -17,6 +17,22 @@ ITEM_PREFIX = {"function_call": "fc_", "function_call_output": "fco_", "file_sea
 MARKER_NAME = re.compile(r"†([^】]*)】")
 
 
+def container_id(thread_id: str) -> str:
+    """A code interpreter container is the sandbox session of a thread: its id is the thread's, as ``cntr_``."""
+    return "cntr_" + thread_id.removeprefix("thread_")
+
+
+def container_thread(container: str) -> str | None:
+    """The thread whose sandbox session a container id names (None: not a container id)."""
+    suffix = container.removeprefix("cntr_")
+    return "thread_" + suffix if container.startswith("cntr_") and suffix else None
+
+
+def run_container(thread_id: str, state: dict[str, Any]) -> str:
+    """The container a run's code interpreter used: the one the response named, else its thread's."""
+    return container_id(state.get("sandbox") or thread_id)
+
+
 def call_item_id(kind: str, call_id: str) -> str:
     return ITEM_PREFIX[kind] + call_id.removeprefix("call_")
 
@@ -28,7 +44,7 @@ def call_id_of(item_id: str) -> str | None:
     return None
 
 
-def _annotation(note: dict[str, Any]) -> dict[str, Any]:
+def _annotation(note: dict[str, Any], container: str) -> dict[str, Any]:
     if note.get("type") == "file_citation":
         found = MARKER_NAME.search(note.get("text") or "")
         return {
@@ -40,7 +56,7 @@ def _annotation(note: dict[str, Any]) -> dict[str, Any]:
     file_id = (note.get("file_path") or {}).get("file_id")
     return {
         "type": "container_file_citation",
-        "container_id": note.get("container_id", ""),
+        "container_id": container,
         "file_id": file_id,
         "filename": (note.get("text") or "").rsplit("/", 1)[-1],
         "start_index": note.get("start_index", 0),
@@ -48,14 +64,17 @@ def _annotation(note: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def message_item(message: dict[str, Any]) -> dict[str, Any]:
-    """A thread message as a ``message`` item (user parts as ``input_*``, assistant text as ``output_text``)."""
+def message_item(message: dict[str, Any], container: str = "") -> dict[str, Any]:
+    """A thread message as a ``message`` item (user parts as ``input_*``, assistant text as ``output_text``).
+
+    ``container``: the container the files its ``container_file_citation`` annotations name are from.
+    """
     assistant = message["role"] == "assistant"
     content: list[dict[str, Any]] = []
     for part in message.get("content") or []:
         kind = part.get("type")
         if kind == "text" and assistant:
-            notes = [_annotation(a) for a in part["text"].get("annotations") or []]
+            notes = [_annotation(a, container) for a in part["text"].get("annotations") or []]
             content.append({"type": "output_text", "text": part["text"]["value"], "annotations": notes, "logprobs": []})
         elif kind == "text":
             content.append({"type": "input_text", "text": part["text"]["value"]})
@@ -167,6 +186,12 @@ def call_items(
     return [code_item(call, done, container_id)]
 
 
+def reasoning_item(entry: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+    """Reasoning an upstream streamed, as OpenAI shows a model's raw reasoning: ``content``, no summary."""
+    content = [{"type": "reasoning_text", "text": entry["text"]}] if entry.get("text") else []
+    return {"id": entry["id"], "type": "reasoning", "summary": [], "content": content, "status": status}
+
+
 def run_items(
     steps: list[dict[str, Any]],
     messages: dict[str, dict[str, Any]],
@@ -174,19 +199,29 @@ def run_items(
     container_id: str,
     outputs: bool,
     results: bool = True,
+    reasoning: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """A run's steps, in order, as items; ``results``: file_search results were asked for."""
+    """A run's steps, in order, as items, each step after the reasoning that led to it.
+
+    ``results``: file_search results were asked for; ``reasoning``: the run's ``RunState.reasoning``.
+    """
     items: list[dict[str, Any]] = []
+    before: dict[str | None, list[dict[str, Any]]] = {}
+    for entry in reasoning or []:
+        before.setdefault(entry.get("step_id"), []).append(entry)
     for step in steps:
+        items.extend(reasoning_item(entry) for entry in before.pop(step.get("id"), []))
         details = step.get("step_details") or {}
         if details.get("type") == "message_creation":
             message = messages.get(details["message_creation"]["message_id"])
             if message is not None:
-                items.append(message_item(message))
+                items.append(message_item(message, container_id))
             continue
         for call in details.get("tool_calls") or []:
             status = step.get("status", "completed")
             items.extend(call_items(call, status, transcript, container_id, outputs, results))
+    # Reasoning not followed by a step (or before a step since deleted) comes last.
+    items.extend(reasoning_item(entry) for entries in before.values() for entry in entries)
     return items
 
 
@@ -200,9 +235,13 @@ def usage(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "output_tokens": completion,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": min(completion, reasoning_tokens(state))},
         "total_tokens": prompt + completion,
     }
+
+
+def reasoning_tokens(state: dict[str, Any]) -> int:
+    return sum(int(entry.get("tokens") or 0) for entry in state.get("reasoning") or [])
 
 
 def conversation(thread: dict[str, Any]) -> dict[str, Any]:

@@ -10,11 +10,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
-from assistantd.errors import InvalidRequest, invalid_value, missing_parameter
+from assistantd.errors import InvalidRequest, NotFound, invalid_value, missing_parameter
 from assistantd.ids import new_id
 from assistantd.protocol.responses import (
     CreateResponse,
     echo_tool,
+    input_item,
     input_items,
     response_format,
     tool_choice,
@@ -22,10 +23,18 @@ from assistantd.protocol.responses import (
     tool_resources,
 )
 from assistantd.responses import items as views
+from assistantd.responses import references
 from assistantd.responses.engine_adapter import RunView, pending_call_ids, run_view, waiting_run
 from assistantd.store import documents
 from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, ThreadRow
 
+# Responses' truncation as the run's strategy. ``disabled`` (OpenAI's default) keeps every message, so
+# a prompt over the context is refused rather than cut; the Assistants shape for that is
+# ``last_messages`` with no count. ``auto`` drops messages from the middle, as thread runs do.
+TRUNCATION = {
+    "auto": {"type": "auto", "last_messages": None},
+    "disabled": {"type": "last_messages", "last_messages": None},
+}
 RESULTS = "file_search_call.results"
 STEP_RESULTS = "step_details.tool_calls[*].file_search.results[*].content"
 
@@ -43,6 +52,8 @@ class Plan:
     settle: str | None = None
     include: list[str] = field(default_factory=list)
     input_items: list[dict[str, Any]] = field(default_factory=list)
+    # The thread whose sandbox session the code interpreter uses (a container named by id).
+    sandbox: str | None = None
 
 
 def _check(body: CreateResponse) -> None:
@@ -55,6 +66,18 @@ def _check(body: CreateResponse) -> None:
         )
     if body.background and not body.store:
         raise invalid_value("store", "Invalid 'store': background responses must be stored (store=true).")
+
+
+async def _container(session: AsyncSession, caller: Caller, tools: list[dict[str, Any]]) -> str | None:
+    """The thread of the container a ``code_interpreter`` tool names by id (its sandbox session)."""
+    for index, tool in enumerate(tools):
+        container = tool.get("container") if tool.get("type") == "code_interpreter" else None
+        if isinstance(container, str):
+            thread_id = views.container_thread(container)
+            if thread_id is None or await documents.fetch(session, ThreadRow, caller.project, thread_id) is None:
+                raise NotFound(f"No container found with id '{container}'.", param=f"tools[{index}].container")
+            return thread_id
+    return None
 
 
 async def _prompt(session: AsyncSession, caller: Caller, body: CreateResponse) -> dict[str, Any]:
@@ -96,6 +119,7 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
         "top_p": body.top_p if body.top_p is not None else assistant.get("top_p"),
         "max_completion_tokens": body.max_output_tokens,
         "reasoning_effort": (body.reasoning or {}).get("effort") or assistant.get("reasoning_effort"),
+        "truncation_strategy": TRUNCATION[body.truncation or "disabled"],
     }
 
 
@@ -178,7 +202,7 @@ def _function_turns(entries: list[dict[str, Any]], answered: set[str]) -> list[d
     return turns
 
 
-async def _thread_messages(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
+async def thread_messages(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
     query = select(MessageRow.data).where(MessageRow.thread_id == thread_id).order_by(MessageRow.seq)
     return [data for (data,) in await session.execute(query)]
 
@@ -186,6 +210,10 @@ async def _thread_messages(session: AsyncSession, thread_id: str) -> list[dict[s
 async def plan_request(session: AsyncSession, caller: Caller, body: CreateResponse) -> Plan:
     _check(body)
     entries = input_items(body.input)
+    for index, entry in enumerate(entries):
+        if entry["type"] == "item_reference":
+            stored = await references.resolve(session, caller, entry["id"], entry["param"])
+            entries[index] = input_item(stored, entry["param"])
     for entry in entries:
         if entry["type"] == "message":
             entry["id"] = new_id("message")
@@ -199,6 +227,7 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
     # Responses' include name for search results asks the engine to keep their text in the step.
     include = [STEP_RESULTS if name == RESULTS else name for name in body.include or []]
     plan = Plan(body.conversation_id, assistant.get("id"), run, _echo(body, run), include=include)
+    plan.sandbox = await _container(session, caller, body.tools or [])
     plan.messages = [e for e in entries if e["type"] == "message" and e["role"] in ("user", "assistant")]
     plan.input_items = [_input_record(e) for e in entries]
     plan.outputs = {e["call_id"]: e["output"] for e in entries if e["type"] == "function_call_output"}
@@ -209,7 +238,7 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
         plan.settle = pending.id if pending is not None else None
     elif body.previous_response_id:
         previous = await documents.require(session, ResponseRow, caller.project, body.previous_response_id, "response")
-        plan.history = await _thread_messages(session, previous.thread_id)
+        plan.history = await thread_messages(session, previous.thread_id)
         row = await run_view(session, previous.run_id)
         if row is not None and row.status in ("requires_action", "expired") and pending_call_ids(row):
             pending = row

@@ -10,11 +10,12 @@ durable as a run: leased, resumed after a crash, cancellable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
@@ -29,7 +30,7 @@ from assistantd.responses import items as views
 from assistantd.responses.conversations import new_message_row
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
 from assistantd.responses.input_files import inline_files
-from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request
+from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
 from assistantd.responses.stream import ResponseEvents
 from assistantd.services.files import Files
 from assistantd.services.threads import Threads, create_thread
@@ -38,6 +39,17 @@ from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
 
 log = logging.getLogger("assistantd.responses")
+
+# How long an unstored response may sit finished before a sweep deletes it (its request reads it first).
+UNSTORED_GRACE_SECONDS = 60
+UNSTORED_SWEEP_SECONDS = 600
+# Run statuses of a run some worker executes or will resume.
+EXECUTING = ("queued", "in_progress", "cancelling")
+
+
+def _last_change(run: RunView) -> int:
+    stamps = [run.document.get(k) for k in ("started_at", "completed_at", "failed_at", "cancelled_at")]
+    return max([run.created_at, *[s for s in stamps if isinstance(s, int)]])
 
 
 def render(
@@ -53,7 +65,9 @@ def render(
     transcript = run.transcript
     document["status"] = status
     results = STEP_RESULTS in (run.state.get("include") or [])
-    document["output"] = views.run_items(steps, messages, transcript, run.thread_id, False, results)
+    reasoning = run.state.get("reasoning")
+    container = views.run_container(run.thread_id, run.state)
+    document["output"] = views.run_items(steps, messages, transcript, container, False, results, reasoning)
     usage = views.usage(run.document, run.state) if status != "in_progress" else None
     if usage is not None:  # the spec has no null usage: absent until there is some
         document["usage"] = usage
@@ -76,12 +90,24 @@ class Responses:
         self.engine = engine
         self.threads = threads
         self._cleanups: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._sweeper = asyncio.create_task(self._sweep_unstored())
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
 
     async def create(self, caller: Caller, body: CreateResponse) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
         await inline_files(self.files, caller, plan.messages)
+        if plan.run["truncation_strategy"]["type"] != "auto":
+            await self._refuse_overflow(plan)
         if plan.settle is not None:
             await self.engine.settle(plan.settle, plan.outputs)
         async with self.db.write() as session:
@@ -99,11 +125,26 @@ class Responses:
             return await self.retrieve(caller, row.id)
 
         if body.stream:
-            return ResponseEvents(initial, row.thread_id, self.engine.events(run_id), final).events()
+            container = views.container_id(plan.sandbox or row.thread_id)
+            return ResponseEvents(initial, container, self.engine.events(run_id), final).events()
         if body.background:
             return initial
         await self._wait(run_id)
         return await final()
+
+    async def _refuse_overflow(self, plan: Plan) -> None:
+        """``truncation: disabled``: a prompt over the model's context is refused before anything is stored."""
+        history = list(plan.history)
+        if plan.conversation_id is not None:
+            async with self.db.read() as session:
+                history = await thread_messages(session, plan.conversation_id)
+        history += [{"role": m["role"], "content": m["parts"]} for m in plan.messages]
+        if await self.engine.overflow(plan.run, {"transcript": plan.transcript}, history) is not None:
+            raise InvalidRequest(
+                "Your input exceeds the context window of this model. Please adjust your input and try again.",
+                param="input",
+                code="context_length_exceeded",
+            )
 
     async def _insert(
         self, session: AsyncSession, caller: Caller, body: CreateResponse, plan: Plan
@@ -124,7 +165,8 @@ class Responses:
         for entry in plan.messages:
             session.add(new_message_row(thread.id, caller, entry))
         run = self.engine.run_document(thread.id, plan)
-        self.engine.insert_run(session, caller, run, {"transcript": plan.transcript, "include": plan.include})
+        state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
+        self.engine.insert_run(session, caller, run, state)
         data = {**plan.echo, "id": new_id("response"), "created_at": now()}
         row = ResponseRow(
             id=data["id"],
@@ -191,6 +233,47 @@ class Responses:
             await self.engine.cancel(caller, row.thread_id, row.run_id)
         await self._remove(caller, response_id)
         return {"id": response_id, "object": "response", "deleted": True}
+
+    async def forget_run(self, run_id: str) -> None:
+        """Delete the unstored response whose run was found orphaned (its request died with its process)."""
+        async with self.db.read() as session:
+            row = (await session.execute(select(ResponseRow).where(ResponseRow.run_id == run_id))).scalars().first()
+        if row is not None:
+            await self._remove(Caller(project=row.project), row.id)
+
+    async def forget_unstored(self) -> int:
+        """Delete unstored responses left behind by a process that died as their run ended (or before).
+
+        The request that made one normally deletes it at once; what is left here is older than
+        ``UNSTORED_GRACE_SECONDS`` and not executing (an executing one is left to the run's own end).
+        """
+        cutoff = now() - UNSTORED_GRACE_SECONDS
+        unstored = select(ResponseRow).where(ResponseRow.data["store"].as_boolean() == false())
+        async with self.db.read() as session:
+            rows = list((await session.execute(unstored.where(ResponseRow.created_at < cutoff))).scalars())
+            runs = {row.id: await run_view(session, row.run_id) for row in rows}
+        forgotten = 0
+        for row in rows:
+            run = runs[row.id]
+            if run is not None and (run.status in EXECUTING or _last_change(run) >= cutoff):
+                continue
+            try:
+                await self._remove(Caller(project=row.project), row.id)
+                forgotten += 1
+            except Exception:  # e.g. another process removed it meanwhile; the next sweep looks again
+                log.warning("could not delete unstored response %s", row.id, exc_info=True)
+        return forgotten
+
+    async def _sweep_unstored(self) -> None:
+        """Forever: ``forget_unstored`` at start, then every ``UNSTORED_SWEEP_SECONDS``."""
+        while True:
+            try:
+                found = await self.forget_unstored()
+                if found:
+                    log.info("deleted %d unstored responses left by a stopped server", found)
+            except Exception:
+                log.exception("unstored response sweep failed")
+            await asyncio.sleep(UNSTORED_SWEEP_SECONDS)
 
     async def _remove(self, caller: Caller, response_id: str) -> None:
         async with self.db.write() as session:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from assistantd.engine.events import Event, ObjectEvent, StreamEnd, StreamError
+from assistantd.engine.events import Event, ObjectEvent, ReasoningDone, ReasoningPiece, StreamEnd, StreamError
 from assistantd.responses import items as views
 
 TERMINAL = {
@@ -43,6 +43,7 @@ class ResponseEvents:
         self.sequence = 0
         self.next_index = 0
         self.messages: dict[str, int] = {}
+        self.reasoning: dict[str, int] = {}  # open reasoning items' output indexes
         self.calls: dict[str, OpenCall] = {}
         self.container_id = container_id
 
@@ -60,6 +61,12 @@ class ResponseEvents:
                 yield self._event("error", code=event.code, message=event.message, param=None)
             elif isinstance(event, StreamEnd):
                 return
+            elif isinstance(event, ReasoningPiece):
+                for out in self._reasoning_delta(event):
+                    yield out
+            elif isinstance(event, ReasoningDone):
+                for out in self._reasoning_done(event):
+                    yield out
             else:
                 for out in await self._translate(event):
                     yield out
@@ -88,6 +95,32 @@ class ResponseEvents:
         index = self.next_index
         self.next_index += 1
         return index
+
+    def _reasoning_delta(self, event: ReasoningPiece) -> list[dict[str, Any]]:
+        """OpenAI's order for raw reasoning: the item, its ``reasoning_text`` part, then the deltas."""
+        out: list[dict[str, Any]] = []
+        where = {"item_id": event.item_id, "output_index": self.reasoning.get(event.item_id), "content_index": 0}
+        if where["output_index"] is None:
+            index = self.reasoning[event.item_id] = self._index()
+            where["output_index"] = index
+            item = views.reasoning_item({"id": event.item_id, "text": ""}, "in_progress")
+            part = {"type": "reasoning_text", "text": ""}
+            out.append(self._event("response.output_item.added", output_index=index, item=item))
+            out.append(self._event("response.content_part.added", **where, part=part))
+        out.append(self._event("response.reasoning_text.delta", **where, delta=event.delta))
+        return out
+
+    def _reasoning_done(self, event: ReasoningDone) -> list[dict[str, Any]]:
+        index = self.reasoning.pop(event.item_id, None)
+        if index is None:
+            return []
+        where = {"item_id": event.item_id, "output_index": index, "content_index": 0}
+        item = views.reasoning_item({"id": event.item_id, "text": event.text})
+        return [
+            self._event("response.reasoning_text.done", **where, text=event.text),
+            self._event("response.content_part.done", **where, part={"type": "reasoning_text", "text": event.text}),
+            self._event("response.output_item.done", output_index=index, item=item),
+        ]
 
     def _message_added(self, data: dict[str, Any]) -> list[dict[str, Any]]:
         index = self.messages[data["id"]] = self._index()
@@ -121,7 +154,7 @@ class ResponseEvents:
         index = self.messages.pop(data["id"], None)
         if index is None:
             return []
-        item = views.message_item(data)
+        item = views.message_item(data, self.container_id)
         texts = [p for p in item["content"] if p["type"] == "output_text"]
         part = texts[-1] if texts else {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         where = {"item_id": data["id"], "output_index": index, "content_index": 0}

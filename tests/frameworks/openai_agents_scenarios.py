@@ -2,6 +2,7 @@
 run, and a handoff. Run in its own pinned environment; prints what it saw as JSON on its last line.
 
 Usage: python openai_agents_scenarios.py TOOLS_MODEL STREAM_MODEL TRIAGE_MODEL BILLING_MODEL
+       python openai_agents_scenarios.py reasoning MODEL   (a reasoning model: tool run, then a stream)
 """
 
 from __future__ import annotations
@@ -27,10 +28,36 @@ def get_weather(city: str) -> str:
     return f"Sunny in {city}"
 
 
-async def main(tools_model: str, stream_model: str, triage_model: str, billing_model: str) -> None:
+def configure() -> None:
     set_tracing_disabled(True)
     set_default_openai_client(AsyncOpenAI(max_retries=0), use_for_tracing=False)
     set_default_openai_api("responses")
+
+
+async def reasoning(model: str) -> None:
+    """The SDK keeps the context itself: our reasoning items go back to us as input items."""
+    configure()
+    weather = Agent(name="Weather", instructions="Answer with the tool.", model=model, tools=[get_weather])
+    result = await Runner.run(weather, "Weather in Oslo?")
+    streamed = Runner.run_streamed(Agent(name="Thinker", instructions="Think.", model=model), "Think aloud")
+    kinds = []
+    async for event in streamed.stream_events():
+        if event.type == "raw_response_event" and "reasoning" in event.data.type:
+            kinds.append(event.data.type)
+    seen = {
+        "items": [item.type for item in result.new_items],
+        "output": result.final_output,
+        "stream": {
+            "kinds": kinds,
+            "items": [item.type for item in streamed.new_items],
+            "output": streamed.final_output,
+        },
+    }
+    print(json.dumps(seen))
+
+
+async def main(tools_model: str, stream_model: str, triage_model: str, billing_model: str) -> None:
+    configure()
     seen: dict[str, object] = {}
 
     weather = Agent(name="Weather", instructions="Answer with the tool.", model=tools_model, tools=[get_weather])
@@ -57,4 +84,7 @@ async def main(tools_model: str, stream_model: str, triage_model: str, billing_m
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    if sys.argv[1] == "reasoning":
+        asyncio.run(reasoning(sys.argv[2]))
+    else:
+        asyncio.run(main(*sys.argv[1:5]))

@@ -1,0 +1,65 @@
+"""``item_reference`` input items: the stored item an id names, as the item it would be given inline.
+
+An item lives in a thread (a conversation's, or a stored response's own): a message by its id, a
+tool call item by the call id inside it (``fc_X`` → ``call_X``, found in the thread's steps), a
+reasoning item in its run's state. Its thread's items are rendered as the Conversations API shows
+them and the one named is taken, so a reference means exactly what listing the items showed. Items
+given inline to an earlier response (kept only in its ``input_items``) are found there. All lookups
+are scoped to the caller's project. Tool call and reasoning ids are matched inside the JSON
+documents (no index holds them): a scan of the project's steps or runs, paid only by references.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String, cast, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.caller import Caller
+from assistantd.errors import NotFound
+from assistantd.responses import items as views
+from assistantd.responses.conversations import thread_items
+from assistantd.store.models import MessageRow, ResponseRow, RunRow, RunStepRow
+
+
+async def _thread_of(session: AsyncSession, caller: Caller, item_id: str) -> str | None:
+    """The thread holding the item, if it is a thread's item."""
+    if item_id.startswith("msg_"):
+        query = select(MessageRow.thread_id).where(MessageRow.project == caller.project, MessageRow.id == item_id)
+    elif (call_id := views.call_id_of(item_id)) is not None:
+        query = select(RunStepRow.thread_id).where(
+            RunStepRow.project == caller.project, cast(RunStepRow.data, String).contains(f'"{call_id}"')
+        )
+    elif item_id.startswith("rs_"):
+        query = select(RunRow.thread_id).where(
+            RunRow.project == caller.project, cast(RunRow.state, String).contains(f'"{item_id}"')
+        )
+    else:
+        return None
+    return (await session.execute(query.limit(1))).scalars().first()
+
+
+async def _given_earlier(session: AsyncSession, caller: Caller, item_id: str) -> dict[str, Any] | None:
+    """An item an earlier stored response was given inline (its input items)."""
+    query = select(ResponseRow.input_items).where(
+        ResponseRow.project == caller.project, cast(ResponseRow.input_items, String).contains(f'"{item_id}"')
+    )
+    for (listed,) in await session.execute(query.limit(20)):
+        for item in listed or []:
+            if isinstance(item, dict) and item.get("id") == item_id:
+                return item
+    return None
+
+
+async def resolve(session: AsyncSession, caller: Caller, item_id: str, param: str) -> dict[str, Any]:
+    """The stored item ``item_id`` names, in its output shape; ``NotFound`` (naming ``param``) if none."""
+    thread_id = await _thread_of(session, caller, item_id)
+    if thread_id is not None:
+        for item in await thread_items(session, thread_id):
+            if item["id"] == item_id:
+                return item
+    found = await _given_earlier(session, caller, item_id)
+    if found is None:
+        raise NotFound(f"No item found with id '{item_id}'.", param=f"{param}.id")
+    return found
