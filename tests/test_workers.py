@@ -1,8 +1,8 @@
-"""``serve --workers N``, and servers sharing one data dir: the port, the shutdown, the sandbox.
+"""``serve --workers N``, and servers sharing one data dir: the port, the shutdown, runs, the sandbox.
 
-Cross-process runs (a stream, a cancel and a tool-output submission landing on different processes)
-are tested with the run's owner; here: N processes serve one port, they go when their supervisor
-goes, and a thread's code-interpreter state lives in the data dir's sandbox manager, so it survives
+N processes serve one port and go when their supervisor goes; a stream, a cancel and a tool-output
+submission work whichever process each lands on (each test client's connection is pinned to a known
+worker); and a thread's code-interpreter state lives in the data dir's sandbox manager, so it survives
 whichever server runs the thread's next run and a server's start or stop never ends another's sessions.
 """
 
@@ -170,3 +170,82 @@ def sandbox_managers(root: Path) -> set[int]:
         if b"assistantd.sandbox.manager" in argv and str(root.resolve()).encode() in argv:
             found.add(int(entry.name))
     return found
+
+
+def _socket_owner(server: LiveServer, client_port: int) -> int | None:
+    """The worker process holding the server side of the connection from ``client_port``."""
+    inode = None
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote = fields[1], fields[2]
+            if int(local.rsplit(":", 1)[1], 16) == server.port and int(remote.rsplit(":", 1)[1], 16) == client_port:
+                inode = fields[9]
+    if inode is None:
+        return None
+    for pid in workers_of(server):
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def pinned_clients(server: LiveServer) -> list[openai.OpenAI]:
+    """Two SDK clients whose one keep-alive connection each lands on a different worker process."""
+    by_worker: dict[int, openai.OpenAI] = {}
+    for _ in range(60):
+        http = httpx.Client(base_url=server.url, limits=httpx.Limits(max_connections=1), timeout=60)
+        answer = http.get("/health")
+        port = answer.extensions["network_stream"].get_extra_info("client_addr")[1]
+        owner = _socket_owner(server, port)
+        if owner is not None and owner not in by_worker:
+            by_worker[owner] = openai.OpenAI(
+                base_url=f"{server.url}/v1", api_key="none", max_retries=0, http_client=http
+            )
+            if len(by_worker) == 2:
+                return list(by_worker.values())
+        else:
+            http.close()
+    raise AssertionError("could not reach both worker processes in 60 connections")
+
+
+def test_stream_cancel_and_tool_outputs_on_different_worker_processes(tmp_path: Path, upstream: Upstream) -> None:
+    server = LiveServer(tmp_path, env=upstream_env(upstream), workers=2)
+    try:
+        server.start()
+        wait_until(lambda: len(workers_of(server)) == 2, "two worker processes")
+        first, second = pinned_clients(server)
+        model = new_model()
+        asst = assistant(first, model)
+        # A stream on one process, cancelled through the other: the stream ends cancelled.
+        upstream.script(model, Reply(text=["Partly"], hang=True))
+        thread = thread_with(first, "go on forever")
+        with first.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id) as stream:
+            for event in stream:
+                if event.event == "thread.message.delta":
+                    second.beta.threads.runs.cancel(run_id=stream.current_run.id, thread_id=thread.id)  # type: ignore[union-attr]
+                    break
+            stream.until_done()
+            final = stream.get_final_run()
+        assert final.status == "cancelled"
+        # A function call paused on one process, its outputs submitted (streamed) through the other.
+        tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+        caller = first.beta.assistants.create(model=model, tools=[tool])  # type: ignore[list-item]
+        upstream.script(model, Reply(tool_calls=[("lookup", "{}")]), Reply(text=["Found it."]))
+        thread = thread_with(first, "look it up")
+        with first.beta.threads.runs.stream(thread_id=thread.id, assistant_id=caller.id) as stream:
+            stream.until_done()
+            paused = stream.get_final_run()
+        assert paused.status == "requires_action" and paused.required_action is not None
+        call = paused.required_action.submit_tool_outputs.tool_calls[0]
+        with second.beta.threads.runs.submit_tool_outputs_stream(
+            run_id=paused.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": call.id, "output": "42"}]
+        ) as stream:
+            stream.until_done()
+            resumed = stream.get_final_run()
+        assert resumed.status == "completed" and texts(second, thread.id)[-1] == "Found it."
+    finally:
+        server.close()
