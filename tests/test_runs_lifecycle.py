@@ -201,3 +201,20 @@ def test_v1_run_lists_its_assistants_files(server: LiveServer, client: openai.Op
         assert v1.get(path).json()["data"][0]["file_ids"] == [file_id]
         v2 = httpx.get(f"{server.url}/v1/{path}/{run['id']}", headers={"Authorization": f"Bearer {KEY_A}"}).json()
         assert "file_ids" not in v2
+
+
+def test_metadata_changed_while_the_run_executes_is_kept(client: openai.OpenAI, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["slow", " answer", " here"], delay=0.4))
+    asst = assistant(client, model)
+    thread = thread_with(client, "take your time")
+    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=asst.id) as stream:
+        for event in stream:
+            if event.event == "thread.message.delta":
+                run_id = stream.current_run.id  # type: ignore[union-attr]
+                changed = client.beta.threads.runs.update(run_id, thread_id=thread.id, metadata={"tag": "mid-run"})
+                assert changed.metadata == {"tag": "mid-run"}
+                break
+        stream.until_done()
+    done = client.beta.threads.runs.retrieve(run_id, thread_id=thread.id)
+    assert done.status == "completed" and done.metadata == {"tag": "mid-run"}

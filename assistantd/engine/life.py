@@ -169,7 +169,8 @@ class RunLife:
     async def modify(self, run: Run, metadata: dict[str, str]) -> Current | None:
         """A client's metadata change, written only over the status it was read with; None when applied."""
         doc = {**run.doc, "metadata": metadata}
-        return await self.apply(Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,)))
+        change = Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,), sets_metadata=True)
+        return await self.apply(change)
 
     # -- cancel, expire, end ----------------------------------------------------------------------
 

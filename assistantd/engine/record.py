@@ -140,6 +140,9 @@ class Change:
     discard: list[str] = field(default_factory=list)  # ids of steps and messages to delete
     lease: Lease = "keep"
     expect: tuple[str, ...] | None = None
+    # The run's ``metadata`` is the client's: every writer but ``modify`` keeps what is stored, so a
+    # worker holding an older copy of the run never undoes a change made meanwhile.
+    sets_metadata: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ one upsert per table for its steps and messages (no read before writing).
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, delete, func, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.engine.record import ACTIVE, EXECUTABLE, Change, Current, Run, RunRecord, RunState, Warm
@@ -58,6 +60,8 @@ class DbRunStore:
     def _apply(self, conn: Connection, change: Change, owner: str, lease_until: float) -> Current | None:
         if change.doc is not None:
             values = _run_values(change, owner, lease_until)
+            if not change.sets_metadata:
+                values["data"] = self._with_stored_metadata(change.doc)
             query = update(RunRow).where(RunRow.id == change.run_id)
             if change.expect is not None:
                 query = query.where(RunRow.status.in_(change.expect))
@@ -75,6 +79,14 @@ class DbRunStore:
             conn.execute(delete(RunStepRow).where(RunStepRow.id.in_(change.discard)))
             conn.execute(delete(MessageRow).where(MessageRow.id.in_(change.discard)))
         return None
+
+    def _with_stored_metadata(self, doc: dict[str, Any] | None) -> Any:
+        """``doc`` with the ``metadata`` the row holds now, computed in the UPDATE itself."""
+        if self.db.is_sqlite:
+            stored = func.coalesce(func.json_extract(RunRow.data, "$.metadata"), "{}")
+            return func.json_set(json.dumps(doc), "$.metadata", func.json(stored))
+        stored = func.coalesce(RunRow.data.op("->")("metadata"), literal_column("'{}'::jsonb"))
+        return func.jsonb_set(literal(doc, JSONB), literal_column("'{metadata}'::text[]"), stored)
 
     async def statuses(self, run_ids: list[str]) -> dict[str, str]:
         query = select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids))
