@@ -112,9 +112,11 @@ class Responses:
             await self.engine.settle(plan.settle, plan.outputs)
         async with self.db.write() as session:
             row, run_id = await self._insert(session, caller, body, plan)
+        # Rendered before the run starts: once it runs, its output may already be in the rows, and
+        # ``response.created`` must not list items that their own ``output_item.added`` events announce.
+        initial = await self._render_row(row)
         keep = not body.background or body.stream or not body.store
         self.engine.launch(run_id, keep=keep)
-        initial = await self._render_row(row)
 
         # Unstored: the final document is read once, before its rows go.
         unstored = None if body.store else self._forget_when_done(caller, row.id, run_id)
