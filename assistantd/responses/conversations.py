@@ -18,7 +18,8 @@ from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
-from assistantd.responses.engine_adapter import active_run, thread_runs, thread_steps
+from assistantd.responses.engine_adapter import active_run
+from assistantd.responses.item_pages import find_item, locate, thread_page
 from assistantd.services.messages import message_document
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
@@ -48,29 +49,6 @@ def new_message_row(thread_id: str, caller: Caller, entry: dict[str, Any], run_i
     return MessageRow(
         id=document["id"], project=caller.project, created_at=document["created_at"], thread_id=thread_id, data=document
     )
-
-
-async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
-    """Every item of a thread, oldest first: its messages, with each run's items where the run began."""
-    messages = list(
-        (
-            await session.execute(select(MessageRow).where(MessageRow.thread_id == thread_id).order_by(MessageRow.seq))
-        ).scalars()
-    )
-    runs = await thread_runs(session, thread_id)
-    steps = await thread_steps(session, thread_id)
-    by_id = {m.id: m.data for m in messages}
-    blocks: list[tuple[tuple[int, int, int], list[dict[str, Any]]]] = []
-    for message in messages:
-        if message.run_id is None:
-            blocks.append(((message.created_at, 0, message.seq), [views.message_item(message.data)]))
-    for run in runs:
-        own = [s for s in steps if s.get("run_id") == run.id]
-        container = views.run_container(thread_id, run.state)
-        found = views.run_items(own, by_id, run.transcript, container, True, True, run.state.get("reasoning"))
-        blocks.append(((run.created_at, 1, run.seq), found))
-    blocks.sort(key=lambda block: block[0])
-    return [item for _, found in blocks for item in found]
 
 
 class Conversations:
@@ -118,8 +96,7 @@ class Conversations:
     async def list_items(self, caller: Caller, conversation_id: str, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
-            found = await thread_items(session, conversation_id)
-        return views.page(found, params.limit, params.order, params.after, params.before)
+            return await thread_page(session, conversation_id, params)
 
     async def create_items(self, caller: Caller, conversation_id: str, body: CreateItems) -> dict[str, Any]:
         entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items)]
@@ -144,11 +121,10 @@ class Conversations:
     async def retrieve_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
-            found = await thread_items(session, conversation_id)
-        for item in found:
-            if item["id"] == item_id:
-                return item
-        raise not_found("item", item_id)
+            found = await find_item(session, conversation_id, item_id)
+        if found is None:
+            raise not_found("item", item_id)
+        return found
 
     async def delete_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -158,7 +134,7 @@ class Conversations:
             )
             if row is None:
                 kept = (views.call_id_of(item_id), item_id.startswith("rs_"))
-                if any(kept) and item_id in {i["id"] for i in await thread_items(session, conversation_id)}:
+                if any(kept) and await locate(session, conversation_id, item_id) is not None:
                     why = "tool calls belong to their run" if kept[0] else "reasoning belongs to its run"
                     raise invalid_value("item_id", f"Invalid 'item_id': only message items can be deleted; {why}.")
                 raise not_found("item", item_id)
