@@ -187,3 +187,53 @@ def test_items_longer_than_a_page(client: openai.OpenAI, upstream: Upstream) -> 
     assert [_key(i) for i in after.data] == expected[63 + 3 * 5 : 65 + 3 * 5] and after.has_more is True
     before = client.conversations.items.list(conv.id, limit=3, order="asc", extra_query={"before": reasoning})
     assert [_key(i) for i in before.data] == expected[59 + 3 * 5 : 62 + 3 * 5] and before.has_more is True
+
+
+def test_items_by_reference(client: openai.OpenAI, other_client: openai.OpenAI, upstream: Upstream) -> None:
+    """OpenAI's spec takes any ``InputItem`` here, ``item_reference`` included: the message it names is
+    copied in (an id of its own); other item kinds are not conversation items here, unknown ids 404."""
+    model = new_model()
+    upstream.script(model, Reply(text=["Noted", "."]), Reply(tool_calls=[("get_weather", '{"city": "Oslo"}')]))
+    source = client.responses.create(model=model, input="Remember 42")
+    asked = client.responses.input_items.list(source.id).data[0]
+    conv = client.conversations.create(items=[{"type": "item_reference", "id": asked.id}])
+    added = client.conversations.items.create(
+        conv.id,
+        items=[{"type": "item_reference", "id": source.output[0].id}, {"role": "user", "content": "And?"}],
+    )
+    listed = client.conversations.items.list(conv.id, order="asc")
+    valid("ConversationItemList", listed)
+    assert [(i.role, i.content[0].text) for i in listed.data] == [  # type: ignore[union-attr]
+        ("user", "Remember 42"),
+        ("assistant", "Noted."),
+        ("user", "And?"),
+    ]
+    assert [i.id for i in listed.data[1:]] == [i.id for i in added.data]
+    assert not {asked.id, source.output[0].id} & {i.id for i in listed.data}
+    assert listed.data[1].content[0].type == "output_text"  # type: ignore[union-attr]
+
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.conversations.items.create(conv.id, items=[{"type": "item_reference", "id": "msg_nope"}])
+    assert_envelope({"error": unknown.value.body}, "No item found with id 'msg_nope'.", "items[0].id", None)
+    theirs = other_client.conversations.create()
+    with pytest.raises(openai.NotFoundError) as elsewhere:  # another project's message is not there
+        other_client.conversations.items.create(theirs.id, items=[{"type": "item_reference", "id": asked.id}])
+    assert elsewhere.value.body["message"] == f"No item found with id '{asked.id}'."  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        other_client.conversations.create(items=[{"type": "item_reference", "id": asked.id}])
+    with pytest.raises(openai.NotFoundError) as gone:  # the conversation is checked first
+        client.conversations.items.create("thread_nope", items=[{"type": "item_reference", "id": "msg_nope"}])
+    assert gone.value.body["message"] == "No conversation found with id 'thread_nope'."  # type: ignore[index]
+    call = client.responses.create(
+        model=model,
+        input="Weather?",
+        tools=[{"type": "function", **WEATHER["function"]}],  # type: ignore[list-item]
+    ).output[0]
+    with pytest.raises(openai.BadRequestError) as kind:
+        client.conversations.items.create(conv.id, items=[{"type": "item_reference", "id": call.id}])
+    message = (
+        f"Invalid 'items[0].id': '{call.id}' is a function_call item; "
+        "a conversation item must be a user or assistant message."
+    )
+    assert_envelope({"error": kind.value.body}, message, "items[0].id", "invalid_value")
+    assert len(client.conversations.items.list(conv.id).data) == 3

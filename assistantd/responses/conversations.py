@@ -1,6 +1,8 @@
 """Conversations: a conversation is a thread (same row, same id), seen through the Conversations API.
 
-Items are the thread's messages and its runs' tool calls, in order; see ``items.py`` for the shapes.
+Items are the thread's messages and its runs' tool calls, in order; see ``items.py`` for the shapes
+and ``item_pages.py`` for their pages. Items are added as messages, given inline or as an
+``item_reference`` to a stored message (copied, with an id of its own: a message is in one thread).
 Threads that hold a single stored response (made for a response without ``conversation``) are not
 conversations and are left out of the list.
 """
@@ -18,6 +20,7 @@ from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
+from assistantd.responses import references
 from assistantd.responses.engine_adapter import active_run
 from assistantd.responses.item_pages import find_item, locate, thread_page
 from assistantd.services.messages import message_document
@@ -56,8 +59,32 @@ class Conversations:
         self.db = db
         self.threads = threads
 
+    async def _entries(self, caller: Caller, items: list[Any], conversation_id: str | None) -> list[dict[str, Any]]:
+        """Checked input items; an ``item_reference`` is the stored item it names (as in a response's input).
+
+        ``conversation_id``: the conversation they go to, checked first (its 404 before any item's).
+        """
+        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(items)]
+        if not any(entry["type"] == "item_reference" for entry in entries):
+            return entries
+        async with self.db.read() as session:
+            if conversation_id is not None:
+                await self._thread(session, caller, conversation_id)
+            for index, entry in enumerate(entries):
+                if entry["type"] != "item_reference":
+                    continue
+                stored = await references.resolve(session, caller, entry["id"], entry["param"])
+                if stored.get("type") != "message":
+                    raise invalid_value(
+                        f"items[{index}].id",
+                        f"Invalid 'items[{index}].id': '{entry['id']}' is a {stored.get('type')} item; "
+                        "a conversation item must be a user or assistant message.",
+                    )
+                entries[index] = input_item(stored, entry["param"])
+        return entries
+
     async def create(self, caller: Caller, body: CreateConversation) -> dict[str, Any]:
-        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items or [])]
+        entries = await self._entries(caller, body.items or [], None)
         async with self.db.write() as session:
             thread = await create_thread(session, caller, CreateThread(metadata=body.metadata))
             for row in message_rows(thread.id, caller, entries, "items"):
@@ -99,7 +126,7 @@ class Conversations:
             return await thread_page(session, conversation_id, params)
 
     async def create_items(self, caller: Caller, conversation_id: str, body: CreateItems) -> dict[str, Any]:
-        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items)]
+        entries = await self._entries(caller, body.items, conversation_id)
         async with self.db.write() as session:
             await self._thread(session, caller, conversation_id)
             active = await active_run(session, conversation_id)
