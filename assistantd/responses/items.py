@@ -187,6 +187,7 @@ def call_items(
 def reasoning_item(entry: dict[str, Any], status: str = "completed") -> dict[str, Any]:
     """Reasoning an upstream streamed, as OpenAI shows a model's raw reasoning: ``content``, no summary."""
     content = [{"type": "reasoning_text", "text": entry["text"]}] if entry.get("text") else []
+    status = entry.get("status") or status  # stored entries say whether they were cut off
     return {"id": entry["id"], "type": "reasoning", "summary": [], "content": content, "status": status}
 
 
