@@ -56,15 +56,21 @@ def _beyond(key: Key, kind: int, ascending: bool) -> Where:
 async def _message_blocks(
     session: AsyncSession, thread_id: str, where: Where | None, ascending: bool, count: int
 ) -> list[Block]:
-    query = select(MessageRow.created_at, MessageRow.seq, MessageRow.id, MessageRow.data).where(
+    # No index orders by created_at: the database sorts the thread's keys, then the page's documents
+    # are read by id (sorting with the documents in tow costs three times as much).
+    query = select(MessageRow.created_at, MessageRow.seq, MessageRow.id).where(
         MessageRow.thread_id == thread_id, MessageRow.run_id.is_(None)
     )
     if where is not None:
         query = query.where(where(MessageRow.created_at, MessageRow.seq))
     order = (MessageRow.created_at, MessageRow.seq)
     query = query.order_by(*(order if ascending else (c.desc() for c in order))).limit(count)
-    rows = await session.execute(query)
-    return [Block((created, MESSAGE, seq), mid, [views.message_item(data)]) for created, seq, mid, data in rows]
+    keys = list(await session.execute(query))
+    if not keys:
+        return []
+    documents = select(MessageRow.id, MessageRow.data).where(MessageRow.id.in_([mid for _, _, mid in keys]))
+    found = {mid: data for mid, data in await session.execute(documents)}
+    return [Block((created, MESSAGE, seq), mid, [views.message_item(found[mid])]) for created, seq, mid in keys]
 
 
 async def _blocks(
