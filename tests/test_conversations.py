@@ -138,3 +138,102 @@ def test_conversation_errors(http: httpx.Client) -> None:
     assert system.json()["error"]["message"] == (
         "Invalid 'items[0]': a conversation item must be a user or assistant message."
     )
+
+
+def _key(item: object) -> str:
+    """What identifies a listed item here: its id (a function call's output, by the call it answers)."""
+    if getattr(item, "type", None) == "function_call_output":
+        return "output of " + item.call_id  # type: ignore[attr-defined]
+    return item.id  # type: ignore[attr-defined,no-any-return]
+
+
+def test_items_longer_than_a_page(client: openai.OpenAI, upstream: Upstream) -> None:
+    """120 items: 62 messages, then 19 runs of (reasoning, call, output) chained by function outputs and a
+    last answer. Pages of 50 end inside runs (asc after a call, desc after an output), so the SDK's
+    auto-pagination walks ``after`` cursors that are tool call items."""
+    model = new_model()
+    tool = {"type": "function", **WEATHER["function"]}
+    upstream.script(
+        model,
+        *[Reply(reasoning=[f"Step {n}."], tool_calls=[("get_weather", f'{{"city": "c{n}"}}')]) for n in range(19)],
+        Reply(text=["Done", "."]),
+    )
+    conv = client.conversations.create()
+    expected: list[str] = []
+    for start in range(0, 61, 20):
+        made = [{"role": "user", "content": f"note {n}"} for n in range(start, min(start + 20, 61))]
+        expected += [i.id for i in client.conversations.items.create(conv.id, items=made).data]  # type: ignore[arg-type]
+    response = client.responses.create(model=model, conversation=conv.id, input="go", tools=[tool])  # type: ignore[list-item]
+    expected.append(client.responses.input_items.list(response.id).data[0].id)
+    while response.output[-1].type == "function_call":
+        call = response.output[-1]
+        expected += [response.output[0].id, call.id, "output of " + call.call_id]
+        answer = [{"type": "function_call_output", "call_id": call.call_id, "output": "mild"}]
+        response = client.responses.create(model=model, conversation=conv.id, input=answer, tools=[tool])  # type: ignore[arg-type,list-item]
+    expected.append(response.output[0].id)
+    assert response.output_text == "Done." and len(expected) == 120
+
+    for order, want in (("asc", expected), ("desc", expected[::-1])):
+        first = client.conversations.items.list(conv.id, limit=50, order=order)  # type: ignore[arg-type]
+        pages = list(first.iter_pages())
+        assert [len(p.data) for p in pages] == [50, 50, 20]
+        assert [p.has_more for p in pages] == [True, True, False]
+        assert [_key(p.data[-1]) for p in pages[:2]] == [want[49], want[99]]
+        assert [_key(item) for item in first] == want  # the SDK's auto-pagination
+    assert [_key(p) for p in client.conversations.items.list(conv.id, limit=50, order="desc")][49][:10] == "output of "
+    # A reasoning item is a cursor too; ``before`` (ours, as on every list here) pages back from one.
+    reasoning = expected[62 + 3 * 5]
+    after = client.conversations.items.list(conv.id, after=reasoning, limit=2, order="asc")
+    assert [_key(i) for i in after.data] == expected[63 + 3 * 5 : 65 + 3 * 5] and after.has_more is True
+    before = client.conversations.items.list(conv.id, limit=3, order="asc", extra_query={"before": reasoning})
+    assert [_key(i) for i in before.data] == expected[59 + 3 * 5 : 62 + 3 * 5] and before.has_more is True
+
+
+def test_items_by_reference(client: openai.OpenAI, other_client: openai.OpenAI, upstream: Upstream) -> None:
+    """OpenAI's spec takes any ``InputItem`` here, ``item_reference`` included: the message it names is
+    copied in (an id of its own); other item kinds are not conversation items here, unknown ids 404."""
+    model = new_model()
+    upstream.script(model, Reply(text=["Noted", "."]), Reply(tool_calls=[("get_weather", '{"city": "Oslo"}')]))
+    source = client.responses.create(model=model, input="Remember 42")
+    asked = client.responses.input_items.list(source.id).data[0]
+    conv = client.conversations.create(items=[{"type": "item_reference", "id": asked.id}])
+    added = client.conversations.items.create(
+        conv.id,
+        items=[{"type": "item_reference", "id": source.output[0].id}, {"role": "user", "content": "And?"}],
+    )
+    listed = client.conversations.items.list(conv.id, order="asc")
+    valid("ConversationItemList", listed)
+    assert [(i.role, i.content[0].text) for i in listed.data] == [  # type: ignore[union-attr]
+        ("user", "Remember 42"),
+        ("assistant", "Noted."),
+        ("user", "And?"),
+    ]
+    assert [i.id for i in listed.data[1:]] == [i.id for i in added.data]
+    assert not {asked.id, source.output[0].id} & {i.id for i in listed.data}
+    assert listed.data[1].content[0].type == "output_text"  # type: ignore[union-attr]
+
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.conversations.items.create(conv.id, items=[{"type": "item_reference", "id": "msg_nope"}])
+    assert_envelope({"error": unknown.value.body}, "No item found with id 'msg_nope'.", "items[0].id", None)
+    theirs = other_client.conversations.create()
+    with pytest.raises(openai.NotFoundError) as elsewhere:  # another project's message is not there
+        other_client.conversations.items.create(theirs.id, items=[{"type": "item_reference", "id": asked.id}])
+    assert elsewhere.value.body["message"] == f"No item found with id '{asked.id}'."  # type: ignore[index]
+    with pytest.raises(openai.NotFoundError):
+        other_client.conversations.create(items=[{"type": "item_reference", "id": asked.id}])
+    with pytest.raises(openai.NotFoundError) as gone:  # the conversation is checked first
+        client.conversations.items.create("thread_nope", items=[{"type": "item_reference", "id": "msg_nope"}])
+    assert gone.value.body["message"] == "No conversation found with id 'thread_nope'."  # type: ignore[index]
+    call = client.responses.create(
+        model=model,
+        input="Weather?",
+        tools=[{"type": "function", **WEATHER["function"]}],  # type: ignore[list-item]
+    ).output[0]
+    with pytest.raises(openai.BadRequestError) as kind:
+        client.conversations.items.create(conv.id, items=[{"type": "item_reference", "id": call.id}])
+    message = (
+        f"Invalid 'items[0].id': '{call.id}' is a function_call item; "
+        "a conversation item must be a user or assistant message."
+    )
+    assert_envelope({"error": kind.value.body}, message, "items[0].id", "invalid_value")
+    assert len(client.conversations.items.list(conv.id).data) == 3

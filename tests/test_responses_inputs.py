@@ -143,3 +143,34 @@ def test_truncation_malformed(routed: Routed) -> None:
     assert answer.status_code == 400
     message = "Invalid value: 'sometimes'. Supported values are: 'auto' and 'disabled'."
     assert_envelope(answer.json(), message, "truncation", "invalid_value")
+
+
+def test_input_items_longer_than_a_page(client: openai.OpenAI, upstream: Upstream) -> None:
+    """120 input items (messages and a function call with its output) listed in pages of 50, by the
+    SDK's auto-pagination over ``after`` cursors, in both orders."""
+    model = new_model()
+    upstream.script(model, Reply(text=["Read", "."]))
+    given: list[dict[str, object]] = [
+        {"role": "user" if n % 2 == 0 else "assistant", "content": f"line {n}"} for n in range(118)
+    ]
+    call = {"type": "function_call", "call_id": "call_page", "name": "get_weather", "arguments": "{}"}
+    given[49:49] = [call, {"type": "function_call_output", "call_id": "call_page", "output": "mild"}]
+    response = client.responses.create(model=model, input=given, tools=[WEATHER_TOOL])  # type: ignore[arg-type,list-item]
+
+    def text(item: object) -> str:
+        kind = getattr(item, "type", None)
+        return item.content[0].text if kind == "message" else kind  # type: ignore[attr-defined,no-any-return]
+
+    wanted = [g["type"] if "type" in g else g["content"] for g in given]
+    for order, want in (("asc", wanted), ("desc", wanted[::-1])):
+        first = client.responses.input_items.list(response.id, limit=50, order=order)  # type: ignore[arg-type]
+        pages = list(first.iter_pages())
+        assert [len(p.data) for p in pages] == [50, 50, 20]
+        assert [p.has_more for p in pages] == [True, True, False]
+        assert [text(item) for item in first] == want
+    ids = [item.id for item in client.responses.input_items.list(response.id, limit=50, order="asc")]
+    assert len(set(ids)) == 120 and ids[49] == "fc_page" and ids[50] == "fco_page"
+    with pytest.raises(openai.BadRequestError) as unknown:
+        client.responses.input_items.list(response.id, after="msg_nope")
+    message = "Invalid 'after': no item with id 'msg_nope' in this list."
+    assert_envelope({"error": unknown.value.body}, message, "after", "invalid_value")

@@ -200,3 +200,61 @@ def test_think_tags_become_a_reasoning_item(routed: Routed) -> None:
     assert [i.type for i in response.output] == ["reasoning", "message"]
     assert reasoning_of(response.output[0]) == "weigh it (no opening tag)"
     assert response.output_text == "Yes."
+
+
+def test_reasoning_cut_off_by_an_upstream_error(client: openai.OpenAI, upstream: Upstream) -> None:
+    """An upstream failing mid-reasoning: the open reasoning item is closed (``incomplete``, with what
+    was streamed) before ``response.failed``, as OpenAI closes open items; the response keeps it."""
+    model = new_model()
+    upstream.script(model, Reply(reasoning=["Half", " a thought"], quirks=("stream_error",), message="overloaded"))
+    with client.responses.stream(model=model, input="Hi") as stream:
+        events = list(stream)
+    assert [e.type for e in events] == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.delta",
+        "response.reasoning_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.failed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    for event in events:
+        assert_valid_event(event.to_dict())
+    added, text_done, part_done, item_done, failed = events[2], *events[6:]
+    item_id = added.item.id  # type: ignore[union-attr]
+    assert {e.item_id for e in (text_done, part_done)} == {item_id}  # type: ignore[union-attr]
+    assert text_done.text == "Half a thought" and part_done.part.text == "Half a thought"  # type: ignore[union-attr]
+    assert item_done.item.id == item_id and item_done.item.status == "incomplete"  # type: ignore[union-attr]
+    assert reasoning_of(item_done.item) == "Half a thought"  # type: ignore[union-attr]
+    response = failed.response  # type: ignore[union-attr]
+    assert response.status == "failed" and response.error is not None and "overloaded" in response.error.message
+    assert [(i.id, i.status) for i in response.output] == [(item_id, "incomplete")]  # type: ignore[union-attr]
+    stored = client.responses.retrieve(response.id)
+    assert [(i.id, i.status) for i in stored.output] == [(item_id, "incomplete")]  # type: ignore[union-attr]
+    assert reasoning_of(stored.output[0]) == "Half a thought"
+
+
+def test_message_cut_off_after_reasoning(client: openai.OpenAI, upstream: Upstream) -> None:
+    """Reasoning that ended (the answer began) stays completed; the answer cut off is closed incomplete."""
+    model = new_model()
+    upstream.script(model, Reply(reasoning=["Easy."], text=["Hal"], quirks=("stream_error",), message="overloaded"))
+    with client.responses.stream(model=model, input="Hi") as stream:
+        events = list(stream)
+    kinds = [e.type for e in events]
+    assert kinds[-5:] == [
+        "response.output_text.delta",
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.failed",
+    ]
+    for event in events:
+        assert_valid_event(event.to_dict())
+    done = [e.item for e in events if e.type == "response.output_item.done"]  # type: ignore[union-attr]
+    assert [(i.type, i.status) for i in done] == [("reasoning", "completed"), ("message", "incomplete")]
+    output = events[-1].response.output  # type: ignore[union-attr]
+    assert [(i.id, i.status) for i in output] == [(i.id, i.status) for i in done]

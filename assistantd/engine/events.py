@@ -62,10 +62,14 @@ class ReasoningPiece:
 
 @dataclass(frozen=True)
 class ReasoningDone:
-    """The reasoning item ``item_id`` is over; ``text`` is all of it (as stored in the run's state)."""
+    """The reasoning item ``item_id`` is over; ``text`` is all of it (as stored in the run's state).
+
+    ``status``: ``completed``, or ``incomplete`` when the model call failed before it ended.
+    """
 
     item_id: str
     text: str
+    status: str = "completed"
 
 
 @dataclass(frozen=True)

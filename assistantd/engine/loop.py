@@ -144,6 +144,7 @@ class RunEngine:
                 elif isinstance(chunk, Finish):
                     reason = chunk.reason
         except UpstreamError as exc:
+            await writer.cut_off()
             return Failed(exc.code, exc.message)
         state.prompt_tokens += spent.prompt_tokens
         state.completion_tokens += spent.completion_tokens  # written with the run's next change

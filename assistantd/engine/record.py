@@ -47,8 +47,9 @@ class RunState:
     tool_calls: dict[str, int] = field(default_factory=dict)
     # Each server-tool call's annotation context, by tool type (e.g. citation marker -> file id).
     annotations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    # A response's reasoning items, in order: {"id", "text", "step_id"}, where ``step_id`` is the step
-    # the same model call opened next (the item comes before it), or None (it comes last).
+    # A response's reasoning items, in order: {"id", "text", "step_id", "tokens", "status"}, where
+    # ``step_id`` is the step the same model call opened next (the item comes before it), or None (it
+    # comes last), and ``status`` is ``incomplete`` when the model call failed mid-reasoning.
     reasoning: list[dict[str, Any]] = field(default_factory=list)
     # False for a response created with ``store: false``: only the request that made it reads it, so
     # it is deleted when it ends, and never resumed after its process died (nobody would read it).

@@ -97,16 +97,21 @@ class TurnWriter:
         self.reasoning["text"] += text
         self.rec.publish_event(ReasoningPiece(self.reasoning["id"], text))
 
-    async def _close_reasoning(self, step_id: str | None) -> None:
+    async def _close_reasoning(self, step_id: str | None, status: str = "completed") -> None:
         """End the open reasoning item; it is listed before ``step_id`` (None: after every step)."""
         if self.reasoning is None:
             return
         item, self.reasoning = self.reasoning, None
         # Its tokens are the response's ``reasoning_tokens`` (counting is CPU work: off the loop).
         spent = await asyncio.to_thread(tokens.count, item["text"])
-        self.record.state.reasoning.append({**item, "step_id": step_id, "tokens": spent})
+        self.record.state.reasoning.append({**item, "step_id": step_id, "tokens": spent, "status": status})
         self.rec.dirty = True  # written with the step that follows, or the run's end
-        self.rec.publish_event(ReasoningDone(item["id"], item["text"]))
+        self.rec.publish_event(ReasoningDone(item["id"], item["text"], status))
+
+    async def cut_off(self) -> None:
+        """The model call failed mid-stream: the reasoning it was streaming ends ``incomplete`` (as a
+        message cut off does), so the failed response keeps it and its stream closes the item first."""
+        await self._close_reasoning(None, "incomplete")
 
     async def _open_message(self) -> None:
         run = self.record.run

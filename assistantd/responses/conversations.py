@@ -1,6 +1,8 @@
 """Conversations: a conversation is a thread (same row, same id), seen through the Conversations API.
 
-Items are the thread's messages and its runs' tool calls, in order; see ``items.py`` for the shapes.
+Items are the thread's messages and its runs' tool calls, in order; see ``items.py`` for the shapes
+and ``item_pages.py`` for their pages. Items are added as messages, given inline or as an
+``item_reference`` to a stored message (copied, with an id of its own: a message is in one thread).
 Threads that hold a single stored response (made for a response without ``conversation``) are not
 conversations and are left out of the list.
 """
@@ -18,7 +20,9 @@ from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
-from assistantd.responses.engine_adapter import active_run, thread_runs, thread_steps
+from assistantd.responses import references
+from assistantd.responses.engine_adapter import active_run
+from assistantd.responses.item_pages import find_item, locate, thread_page
 from assistantd.services.messages import message_document
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
@@ -50,36 +54,37 @@ def new_message_row(thread_id: str, caller: Caller, entry: dict[str, Any], run_i
     )
 
 
-async def thread_items(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
-    """Every item of a thread, oldest first: its messages, with each run's items where the run began."""
-    messages = list(
-        (
-            await session.execute(select(MessageRow).where(MessageRow.thread_id == thread_id).order_by(MessageRow.seq))
-        ).scalars()
-    )
-    runs = await thread_runs(session, thread_id)
-    steps = await thread_steps(session, thread_id)
-    by_id = {m.id: m.data for m in messages}
-    blocks: list[tuple[tuple[int, int, int], list[dict[str, Any]]]] = []
-    for message in messages:
-        if message.run_id is None:
-            blocks.append(((message.created_at, 0, message.seq), [views.message_item(message.data)]))
-    for run in runs:
-        own = [s for s in steps if s.get("run_id") == run.id]
-        container = views.run_container(thread_id, run.state)
-        found = views.run_items(own, by_id, run.transcript, container, True, True, run.state.get("reasoning"))
-        blocks.append(((run.created_at, 1, run.seq), found))
-    blocks.sort(key=lambda block: block[0])
-    return [item for _, found in blocks for item in found]
-
-
 class Conversations:
     def __init__(self, db: Database, threads: Threads) -> None:
         self.db = db
         self.threads = threads
 
+    async def _entries(self, caller: Caller, items: list[Any], conversation_id: str | None) -> list[dict[str, Any]]:
+        """Checked input items; an ``item_reference`` is the stored item it names (as in a response's input).
+
+        ``conversation_id``: the conversation they go to, checked first (its 404 before any item's).
+        """
+        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(items)]
+        if not any(entry["type"] == "item_reference" for entry in entries):
+            return entries
+        async with self.db.read() as session:
+            if conversation_id is not None:
+                await self._thread(session, caller, conversation_id)
+            for index, entry in enumerate(entries):
+                if entry["type"] != "item_reference":
+                    continue
+                stored = await references.resolve(session, caller, entry["id"], entry["param"])
+                if stored.get("type") != "message":
+                    raise invalid_value(
+                        f"items[{index}].id",
+                        f"Invalid 'items[{index}].id': '{entry['id']}' is a {stored.get('type')} item; "
+                        "a conversation item must be a user or assistant message.",
+                    )
+                entries[index] = input_item(stored, entry["param"])
+        return entries
+
     async def create(self, caller: Caller, body: CreateConversation) -> dict[str, Any]:
-        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items or [])]
+        entries = await self._entries(caller, body.items or [], None)
         async with self.db.write() as session:
             thread = await create_thread(session, caller, CreateThread(metadata=body.metadata))
             for row in message_rows(thread.id, caller, entries, "items"):
@@ -118,11 +123,10 @@ class Conversations:
     async def list_items(self, caller: Caller, conversation_id: str, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
-            found = await thread_items(session, conversation_id)
-        return views.page(found, params.limit, params.order, params.after, params.before)
+            return await thread_page(session, conversation_id, params)
 
     async def create_items(self, caller: Caller, conversation_id: str, body: CreateItems) -> dict[str, Any]:
-        entries = [input_item(item, f"items[{i}]") for i, item in enumerate(body.items)]
+        entries = await self._entries(caller, body.items, conversation_id)
         async with self.db.write() as session:
             await self._thread(session, caller, conversation_id)
             active = await active_run(session, conversation_id)
@@ -144,11 +148,10 @@ class Conversations:
     async def retrieve_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
-            found = await thread_items(session, conversation_id)
-        for item in found:
-            if item["id"] == item_id:
-                return item
-        raise not_found("item", item_id)
+            found = await find_item(session, conversation_id, item_id)
+        if found is None:
+            raise not_found("item", item_id)
+        return found
 
     async def delete_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -158,7 +161,7 @@ class Conversations:
             )
             if row is None:
                 kept = (views.call_id_of(item_id), item_id.startswith("rs_"))
-                if any(kept) and item_id in {i["id"] for i in await thread_items(session, conversation_id)}:
+                if any(kept) and await locate(session, conversation_id, item_id) is not None:
                     why = "tool calls belong to their run" if kept[0] else "reasoning belongs to its run"
                     raise invalid_value("item_id", f"Invalid 'item_id': only message items can be deleted; {why}.")
                 raise not_found("item", item_id)

@@ -17,11 +17,11 @@ the vector stores / container files the Responses tools name (read by ``engine/t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
@@ -143,9 +143,45 @@ async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
     return _view(row) if row is not None else None
 
 
-async def thread_runs(session: AsyncSession, thread_id: str) -> list[RunView]:
-    rows = await session.execute(select(RunRow).where(RunRow.thread_id == thread_id).order_by(RunRow.seq))
-    return [_view(row) for row in rows.scalars()]
+async def run_views(session: AsyncSession, thread_id: str, run_ids: list[str]) -> dict[str, RunView]:
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.id.in_(run_ids))
+    return {row.id: _view(row) for row in (await session.execute(query)).scalars()}
+
+
+async def run_keys(
+    session: AsyncSession,
+    thread_id: str,
+    where: Callable[[Any, Any], ColumnElement[bool]] | None,
+    ascending: bool,
+    count: int,
+) -> list[tuple[int, int, str]]:
+    """Up to ``count`` of a thread's runs as ``(created_at, seq, id)``, in that order (or its reverse).
+
+    ``where(created_at, seq)``: the condition on those columns a page's cursor sets.
+    """
+    query = select(RunRow.created_at, RunRow.seq, RunRow.id).where(RunRow.thread_id == thread_id)
+    if where is not None:
+        query = query.where(where(RunRow.created_at, RunRow.seq))
+    order = (RunRow.created_at, RunRow.seq) if ascending else (RunRow.created_at.desc(), RunRow.seq.desc())
+    rows = await session.execute(query.order_by(*order).limit(count))
+    return [(created, seq, run_id) for created, seq, run_id in rows]
+
+
+async def runs_with_call(session: AsyncSession, thread_id: str, call_id: str) -> list[str]:
+    """The thread's runs whose steps may hold this tool call (matched inside the JSON: no index holds
+    call ids, so this scans the thread's steps; only a cursor or lookup naming a call item pays it)."""
+    query = select(RunStepRow.run_id).where(
+        RunStepRow.thread_id == thread_id, cast(RunStepRow.data, String).contains(f'"{call_id}"')
+    )
+    return list(dict.fromkeys((await session.execute(query.limit(8))).scalars()))
+
+
+async def runs_with_reasoning(session: AsyncSession, thread_id: str, reasoning_id: str) -> list[str]:
+    """The thread's runs whose state may hold this reasoning item (matched inside the JSON, as above)."""
+    query = select(RunRow.id).where(
+        RunRow.thread_id == thread_id, cast(RunRow.state, String).contains(f'"{reasoning_id}"')
+    )
+    return list((await session.execute(query.limit(8))).scalars())
 
 
 def pending_call_ids(run: RunView) -> list[str]:
@@ -171,8 +207,7 @@ async def run_steps(session: AsyncSession, run_id: str) -> list[dict[str, Any]]:
     return [data for (data,) in rows]
 
 
-async def thread_steps(session: AsyncSession, thread_id: str) -> list[dict[str, Any]]:
-    rows = await session.execute(
-        select(RunStepRow.data).where(RunStepRow.thread_id == thread_id).order_by(RunStepRow.seq)
-    )
-    return [data for (data,) in rows]
+async def runs_steps(session: AsyncSession, thread_id: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The steps of these runs of the thread, in order."""
+    query = select(RunStepRow.data).where(RunStepRow.thread_id == thread_id, RunStepRow.run_id.in_(run_ids))
+    return [data for (data,) in await session.execute(query.order_by(RunStepRow.seq))]

@@ -11,8 +11,6 @@ import json
 import re
 from typing import Any
 
-from assistantd.errors import invalid_value
-
 ITEM_PREFIX = {"function_call": "fc_", "function_call_output": "fco_", "file_search": "fs_", "code_interpreter": "ci_"}
 MARKER_NAME = re.compile(r"†([^】]*)】")
 
@@ -189,6 +187,7 @@ def call_items(
 def reasoning_item(entry: dict[str, Any], status: str = "completed") -> dict[str, Any]:
     """Reasoning an upstream streamed, as OpenAI shows a model's raw reasoning: ``content``, no summary."""
     content = [{"type": "reasoning_text", "text": entry["text"]}] if entry.get("text") else []
+    status = entry.get("status") or status  # stored entries say whether they were cut off
     return {"id": entry["id"], "type": "reasoning", "summary": [], "content": content, "status": status}
 
 
@@ -250,33 +249,4 @@ def conversation(thread: dict[str, Any]) -> dict[str, Any]:
         "object": "conversation",
         "created_at": thread["created_at"],
         "metadata": thread.get("metadata") or {},
-    }
-
-
-def page(items: list[dict[str, Any]], limit: int, order: str, after: str | None, before: str | None) -> dict[str, Any]:
-    """A cursor page over items held in memory (oldest first in ``items``)."""
-    ordered = items if order == "asc" else list(reversed(items))
-    ids = [i["id"] for i in ordered]
-    start, end = 0, len(ordered)
-    if after is not None:
-        if after not in ids:
-            raise invalid_value("after", f"Invalid 'after': no item with id '{after}' in this list.")
-        start = ids.index(after) + 1
-    if before is not None:
-        if before not in ids:
-            raise invalid_value("before", f"Invalid 'before': no item with id '{before}' in this list.")
-        end = ids.index(before)
-    window = ordered[start:end]
-    if before is not None and after is None:
-        chosen = window[-limit:]
-        has_more = len(window) > limit
-    else:
-        chosen = window[:limit]
-        has_more = len(window) > limit
-    return {
-        "object": "list",
-        "data": chosen,
-        "first_id": chosen[0]["id"] if chosen else None,
-        "last_id": chosen[-1]["id"] if chosen else None,
-        "has_more": has_more,
     }

@@ -2,8 +2,8 @@
 
 An item lives in a thread (a conversation's, or a stored response's own): a message by its id, a
 tool call item by the call id inside it (``fc_X`` → ``call_X``, found in the thread's steps), a
-reasoning item in its run's state. Its thread's items are rendered as the Conversations API shows
-them and the one named is taken, so a reference means exactly what listing the items showed. Items
+reasoning item in its run's state. The item is rendered as the Conversations API shows it
+(``item_pages.find_item``), so a reference means exactly what listing the items showed. Items
 given inline to an earlier response (kept only in its ``input_items``) are found there. All lookups
 are scoped to the caller's project. Tool call and reasoning ids are matched inside the JSON
 documents (no index holds them): a scan of the project's steps or runs, paid only by references.
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.caller import Caller
 from assistantd.errors import NotFound
 from assistantd.responses import items as views
-from assistantd.responses.conversations import thread_items
+from assistantd.responses.item_pages import find_item
 from assistantd.store.models import MessageRow, ResponseRow, RunRow, RunStepRow
 
 
@@ -55,10 +55,9 @@ async def _given_earlier(session: AsyncSession, caller: Caller, item_id: str) ->
 async def resolve(session: AsyncSession, caller: Caller, item_id: str, param: str) -> dict[str, Any]:
     """The stored item ``item_id`` names, in its output shape; ``NotFound`` (naming ``param``) if none."""
     thread_id = await _thread_of(session, caller, item_id)
-    if thread_id is not None:
-        for item in await thread_items(session, thread_id):
-            if item["id"] == item_id:
-                return item
+    found = await find_item(session, thread_id, item_id) if thread_id is not None else None
+    if found is not None:
+        return found
     found = await _given_earlier(session, caller, item_id)
     if found is None:
         raise NotFound(f"No item found with id '{item_id}'.", param=f"{param}.id")

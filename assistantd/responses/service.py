@@ -15,12 +15,12 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import false, select
+from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.engine.events import StreamEnd
-from assistantd.errors import InvalidRequest
+from assistantd.errors import InvalidRequest, not_found
 from assistantd.ids import new_id, now
 from assistantd.llm import count_messages
 from assistantd.protocol.messages import CreateThread
@@ -35,6 +35,7 @@ from assistantd.responses.stream import ResponseEvents
 from assistantd.services.files import Files
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
+from assistantd.store.array_pages import array_page
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
 
@@ -301,8 +302,11 @@ class Responses:
 
     async def list_input_items(self, caller: Caller, response_id: str, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
-            row = await self._row(session, caller, response_id)
-        return views.page(list(row.input_items), params.limit, params.order, params.after, params.before)
+            # Only the id is read here: the items are paged out of the row's JSON by the database.
+            row = and_(ResponseRow.project == caller.project, ResponseRow.id == response_id)
+            if (await session.execute(select(ResponseRow.seq).where(row))).first() is None:
+                raise not_found("response", response_id)
+            return await array_page(session, ResponseRow.input_items, row, params)
 
     async def input_tokens(self, caller: Caller, body: CountTokens) -> dict[str, Any]:
         request = CreateResponse.model_validate(body.model_dump(exclude_none=True) | {"model": body.model or "-"})

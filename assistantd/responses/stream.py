@@ -115,7 +115,7 @@ class ResponseEvents:
         if index is None:
             return []
         where = {"item_id": event.item_id, "output_index": index, "content_index": 0}
-        item = views.reasoning_item({"id": event.item_id, "text": event.text})
+        item = views.reasoning_item({"id": event.item_id, "text": event.text, "status": event.status})
         return [
             self._event("response.reasoning_text.done", **where, text=event.text),
             self._event("response.content_part.done", **where, part={"type": "reasoning_text", "text": event.text}),
