@@ -14,7 +14,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -142,28 +142,18 @@ class Database:
         if not self.is_sqlite:
             async with self.write_engine.begin() as conn:
                 return await conn.run_sync(work)
-
-        def in_transaction() -> T:
-            with self._sync_writer.begin() as conn:
-                return work(conn)
-
         if self._writer_thread is None:
             self._writer_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        return await _in_thread(self._writer_thread, in_transaction)
+        return await _in_thread(self._writer_thread, lambda: _run(self._sync_writer.begin(), work))
 
     async def query(self, work: Callable[[Connection], T]) -> T:
         """``work`` reading with Core statements: on SQLite one hop to a reader thread, as ``transact``."""
         if not self.is_sqlite:
             async with self.read_engine.connect() as conn:
                 return await conn.run_sync(work)
-
-        def in_transaction() -> T:
-            with self._sync_reader.connect() as conn:
-                return work(conn)
-
         if self._reader_threads is None:
             self._reader_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
-        return await _in_thread(self._reader_threads, in_transaction)
+        return await _in_thread(self._reader_threads, lambda: _run(self._sync_reader.connect(), work))
 
     async def document(self, table: str, where: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """One stored document found by an indexed key (``where`` uses ``:name`` parameters).
@@ -204,6 +194,11 @@ class Database:
             self._sync_reader.dispose()
         if self.write_engine is not self.read_engine:
             await self.write_engine.dispose()
+
+
+def _run(opened: AbstractContextManager[Connection], work: Callable[[Connection], T]) -> T:
+    with opened as conn:
+        return work(conn)
 
 
 async def _in_thread(pool: ThreadPoolExecutor, work: Callable[[], T]) -> T:
