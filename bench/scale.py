@@ -12,6 +12,7 @@ SQLite (sqlite-vec) and PostgreSQL with pgvector (pgserver's bundled server) are
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -158,8 +159,10 @@ class Upstream:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                as_base64 = body.get("encoding_format") == "base64"  # as OpenAI's API does
                 data = [
-                    {"object": "embedding", "index": i, "embedding": outer.embed(t, dims)} for i, t in enumerate(inputs)
+                    {"object": "embedding", "index": i, "embedding": outer.embed(t, dims, as_base64)}
+                    for i, t in enumerate(inputs)
                 ]
                 payload = json.dumps(
                     {
@@ -190,11 +193,12 @@ class Upstream:
         )
         return (v / np.linalg.norm(v)).astype(np.float32)
 
-    def embed(self, text: str, dims: int) -> list[float]:
+    def embed(self, text: str, dims: int, as_base64: bool = False) -> list[float] | str:
         found = REF.search(text)
-        if found is None:
-            return [1.0 / np.sqrt(dims)] * dims
-        return [float(x) for x in self.query_vector(int(found.group(1)))]
+        vector = self.query_vector(int(found.group(1))) if found else np.full(dims, 1.0 / np.sqrt(dims), np.float32)
+        if as_base64:
+            return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+        return [float(x) for x in vector]
 
 
 def rss_anon_mb(pid: int) -> float:

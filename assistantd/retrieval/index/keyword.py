@@ -8,6 +8,8 @@ in many words still finds chunks that share only some of them; ranking rewards t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import bindparam, text
 
@@ -29,8 +31,23 @@ SQLITE_SEARCH = """
 SELECT c.seq AS seq, c.file_id AS file_id, -bm25(chunks_fts) AS rank
 FROM chunks_fts JOIN chunks AS c ON c.seq = chunks_fts.rowid
 WHERE chunks_fts MATCH :match AND c.vector_store_id = :store {file_filter}
-ORDER BY bm25(chunks_fts) LIMIT :limit
+ORDER BY bm25(chunks_fts), c.seq LIMIT :limit
 """
+
+# The same ranking, first over the whole FTS index and only then joined to ``chunks`` for the store:
+# the join costs a row lookup per match (half the query's time at 100k chunks), so it is paid for
+# the best ``:window`` matches only. Filtering keeps the order, so when at least ``:limit`` of them
+# belong to the store they are exactly its best; otherwise the plain query above answers.
+SQLITE_WINDOWED = """
+SELECT c.seq AS seq, c.file_id AS file_id, -f.score AS rank
+FROM (
+  SELECT rowid, bm25(chunks_fts) AS score FROM chunks_fts WHERE chunks_fts MATCH :match
+  ORDER BY score LIMIT :window
+) AS f JOIN chunks AS c ON c.seq = f.rowid
+WHERE c.vector_store_id = :store
+ORDER BY f.score, c.seq LIMIT :limit
+"""
+WINDOW = 8
 
 POSTGRES_SEARCH = """
 SELECT seq, file_id, ts_rank_cd(tsv, q) AS rank
@@ -70,5 +87,10 @@ class KeywordSearch:
             statement = statement.bindparams(bindparam("file_ids", expanding=True))
             params["file_ids"] = sorted(file_ids)
         async with self.db.read() as session:
-            rows = (await session.execute(statement, params)).all()
+            rows: Sequence[Any] = []
+            if self.db.is_sqlite and file_ids is None:
+                windowed = params | {"window": limit * WINDOW}
+                rows = (await session.execute(text(SQLITE_WINDOWED), windowed)).all()
+            if len(rows) < limit:
+                rows = (await session.execute(statement, params)).all()
         return [(int(row.seq), str(row.file_id), float(row.rank)) for row in rows]
