@@ -201,6 +201,16 @@ class Upstream:
         return [float(x) for x in vector]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server: its supervisor and worker processes (load-independent)."""
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def rss_anon_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("RssAnon:"):
@@ -247,8 +257,10 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
         before = rss_anon_mb(process.pid)
         picks = np.random.default_rng(3).integers(0, matrix.shape[0], queries)
         timings: dict[str, list[float]] = {"hybrid": [], "vector": []}
+        cpu: dict[str, float] = {}
         with httpx.Client(base_url=f"{base}/v1", headers={"Authorization": "Bearer unused"}, timeout=120) as http:
             http.post(f"/vector_stores/{STORE}/search", json={"query": chunk_text(0, words)})  # warm the process
+            cpu["hybrid"] = -cpu_seconds(process.pid)
             for n in picks:
                 query = chunk_text(int(n), words)
                 started = time.perf_counter()
@@ -258,6 +270,8 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
                 )
                 timings["hybrid"].append(time.perf_counter() - started)
                 answer.raise_for_status()
+            cpu["hybrid"] += cpu_seconds(process.pid)
+            cpu["vector"] = -cpu_seconds(process.pid)
             for n in picks:
                 # Vector only: a query of just the reference (no corpus words for the keyword list).
                 started = time.perf_counter()
@@ -265,6 +279,7 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
                     f"/vector_stores/{STORE}/search", json={"query": f"ref{int(n)}", "max_num_results": 10}
                 )
                 timings["vector"].append(time.perf_counter() - started)
+            cpu["vector"] += cpu_seconds(process.pid)
         after = rss_anon_mb(process.pid)
         recall, baseline = recall_at_10(url, matrix, upstream, picks)
     finally:
@@ -272,7 +287,9 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
         process.wait(30)
         upstream.server.shutdown()
     pct = {mode: (np.percentile(t, 50) * 1e3, np.percentile(t, 95) * 1e3) for mode, t in timings.items()}
-    return {"latency": pct, "rss_before": before, "rss_after": after, "recall": recall, "baseline": baseline}
+    cpu_ms = {mode: seconds / len(picks) * 1e3 for mode, seconds in cpu.items()}
+    memory = {"rss_before": before, "rss_after": after}
+    return {"latency": pct, "cpu_ms": cpu_ms, "recall": recall, "baseline": baseline} | memory
 
 
 def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> tuple[float, float]:

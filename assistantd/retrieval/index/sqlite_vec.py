@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.retrieval.index.vectors import Ranked, scope
 from assistantd.store.db import Database
 
-# sqlite-vec keeps its top k with a selection whose cost grows with k (at 100k x 1536 a k of 400
-# took 53 ms, 100 took 18, 10 took 11: the scan itself): twice the candidates asked for, rescored
-# exactly, kept recall@10 at 1.00 in bench/bench_retrieval.py.
-OVERSAMPLE = 2
+# Measured at 100k x 1536 on clustered vectors (bench/bench_retrieval.py): a scan of 2x the 50
+# candidates kept recall@10 at 0.63, 6x at 0.97, 8x at 1.00. sqlite-vec's top-k selection costs
+# time in proportion to k (k 400: 53 ms, k 10: 11 ms, the scan itself), so this is the main cost.
+OVERSAMPLE = 8
 MIN_SCAN = 40
 MAX_SCAN = 4096  # sqlite-vec's largest k
 
