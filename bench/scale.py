@@ -153,6 +153,9 @@ class Upstream:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real upstreams: no new connection per query
+            disable_nagle_algorithm = True  # else headers and body, written apart, wait 40 ms for an ACK
+
             def log_message(self, *args: Any) -> None:
                 return None
 
