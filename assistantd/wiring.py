@@ -24,12 +24,13 @@ from assistantd.observability.upstream_log import DbUpstreamLog
 from assistantd.responses.conversations import Conversations
 from assistantd.responses.engine_adapter import EngineAdapter
 from assistantd.responses.service import Responses
-from assistantd.retrieval import inline_stores
 from assistantd.retrieval.batches import FileBatches
+from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.embedders import LOCAL_PREFIX, OPENAI_PREFIX, Embedder, Embedders, OpenAIEmbedder
 from assistantd.retrieval.file_search import FileSearch
 from assistantd.retrieval.index.sql_index import SqlIndex
 from assistantd.retrieval.ingestion import Ingestion
+from assistantd.retrieval.inline_stores import InlineStores
 from assistantd.retrieval.rerank import HttpReranker
 from assistantd.retrieval.search import Searcher
 from assistantd.retrieval.stores import VectorStores
@@ -59,6 +60,9 @@ class Retrieval:
     searcher: Searcher
     ingestion: Ingestion
     file_search: FileSearch
+    # For services: stores made from tool_resources helpers and attachments; deletes of Files.
+    inline_stores: InlineStores
+    cascade: Cascade
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,12 @@ class Container:
 
 
 def build_runs(
-    settings: Settings, db: Database, routes: Routes, model: ChatModel, server_tools: Mapping[str, ServerTool]
+    settings: Settings,
+    db: Database,
+    routes: Routes,
+    model: ChatModel,
+    server_tools: Mapping[str, ServerTool],
+    inline: InlineStores,
 ) -> RunParts:
     """The run engine: its store, its event bus, the owner of a run's life, the executor, the services."""
     store = DbRunStore(db)
@@ -138,7 +147,7 @@ def build_runs(
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
     engine = RunEngine(model, life, server_tools, routes.context_tokens)
     executor = Executor(store, life, engine, settings.run_workers)
-    runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require)
+    runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require, inline)
     return RunParts(bus, life, executor, runs, Steps(db))
 
 
@@ -192,16 +201,23 @@ def build_reranker(settings: Settings, routes: Routes) -> HttpReranker | None:
     )
 
 
-def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, files: Files, routes: Routes) -> Retrieval:
-    """Vector stores, ingestion and search, and the file_search tool for the run engine."""
+def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: Routes) -> Retrieval:
+    """Vector stores, ingestion and search, and the file_search tool for the run engine.
+
+    Files reach ingestion one way (``Ingestion.after_commit``) and deletes go one way (``Cascade``)."""
     embedders = build_embedders(settings, routes)
     index = SqlIndex(db)
-    ingestion = Ingestion(db, blobs, index, embedders, settings.ingestion_workers)
-    vector_stores = VectorStores(db, index, ingestion.enqueue, lambda: embedders.default.name)
+    cascade = Cascade(index)
+    ingestion = Ingestion(db, blobs, index, cascade, embedders, settings.ingestion_workers)
+
+    def default_embedder() -> str:
+        return embedders.default.name
+
+    vector_stores = VectorStores(db, cascade, ingestion.after_commit, default_embedder)
+    inline = InlineStores(cascade, ingestion.after_commit, default_embedder)
     searcher = Searcher(db, index, embedders, settings.search_mode, build_reranker(settings, routes))
-    files.on_delete.append(vector_stores.forget_file)
-    inline_stores.configure(inline_stores.Runtime(index, ingestion.enqueue_nowait, lambda: embedders.default.name))
-    return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, FileSearch(searcher))
+    file_search = FileSearch(searcher)
+    return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, file_search, inline, cascade)
 
 
 def build_sandbox(settings: Settings) -> Sandbox:
@@ -243,9 +259,10 @@ def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, settings.debug_sql_counts)
     blobs = LocalBlobs(settings.blob_dir)
-    files = Files(db, blobs, settings.max_upload_bytes)
     routes = build_routes(settings)
-    retrieval = build_retrieval(settings, db, blobs, files, routes)
+    retrieval = build_retrieval(settings, db, blobs, routes)
+    files = Files(db, blobs, settings.max_upload_bytes, retrieval.cascade.file_deleted)
+    inline = retrieval.inline_stores
     sandbox = build_sandbox(settings)
     server_tools: dict[str, ServerTool] = {
         "file_search": retrieval.file_search,
@@ -254,8 +271,8 @@ def build(settings: Settings) -> Container:
     upstream_log = DbUpstreamLog(db, settings.upstream_log_retention_seconds) if settings.upstream_log else None
     routed = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
     model = ObservedChatModel(routed, upstream_log)
-    run_parts = build_runs(settings, db, routes, model, server_tools)
-    threads, messages = Threads(db), Messages(db)
+    run_parts = build_runs(settings, db, routes, model, server_tools, inline)
+    threads, messages = Threads(db, inline), Messages(db, inline)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
     responses = Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files)
     run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
@@ -264,11 +281,11 @@ def build(settings: Settings) -> Container:
         db=db,
         blobs=blobs,
         keys=Keys(db, settings.parsed_api_keys(), settings.keys_stamp),
-        assistants=Assistants(db, routes.require),
+        assistants=Assistants(db, routes.require, inline),
         threads=threads,
         messages=messages,
         files=files,
-        v1files=V1Files(db),
+        v1files=V1Files(db, inline),
         chatkit_sessions=ChatKitSessions(db),
         chatkit_threads=ChatKitThreads(db, responder.forget),
         chatkit_conversation=Conversation(db, responder),

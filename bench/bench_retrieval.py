@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 from assistantd import tokens  # noqa: E402
 from assistantd.blobs import LocalBlobs  # noqa: E402
 from assistantd.protocol.vector_stores import CreateVectorStore  # noqa: E402
+from assistantd.retrieval.cascade import Cascade  # noqa: E402
 from assistantd.retrieval.embedders import Embedder, Embedders, normalise  # noqa: E402
 from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E402
 from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
@@ -108,8 +109,9 @@ async def ingest(root: Path, embedder: Embedder, text: str, files: int) -> tuple
     db = await fresh_db(root, f"ingest-{embedder.name.replace(':', '-')}")
     blobs = LocalBlobs(root / f"blobs-{embedder.name.replace(':', '-')}")
     index = SqlIndex(db)
-    ingestion = Ingestion(db, blobs, index, Embedders(embedder, lambda _name: embedder), workers=2)
-    stores = VectorStores(db, index, ingestion.enqueue, lambda: embedder.name)
+    cascade = Cascade(index)
+    ingestion = Ingestion(db, blobs, index, cascade, Embedders(embedder, lambda _name: embedder), workers=2)
+    stores = VectorStores(db, cascade, ingestion.after_commit, lambda: embedder.name)
     service = Files(db, blobs, 1 << 30)
     piece = len(text) // files
     ids = []
@@ -227,7 +229,10 @@ def latency_section(docs: list[Any], quick: bool, scales: str) -> None:
         print(f"  {backend:<8} {count:>8}x{dims:<5} baseline: exact numpy in RAM, in process, p50 {base:8.2f}")
         for mode, (p50, p95) in result["latency"].items():
             ratio = f"{p50 / base:6.2f}x the baseline (p50)"
-            print(f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}  {ratio}")
+            cpu = f"server CPU {result['cpu_ms'][mode]:6.1f} ms/query"
+            load = f"load {os.getloadavg()[0]:.1f}"
+            row = f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}"
+            print(f"{row}  {ratio}  {cpu}  {load}")
         growth = result["rss_after"] - result["rss_before"]
         print(
             f"  {backend:<8} {count:>8}x{dims:<5} recall@10 {result['recall']:.3f}  server RssAnon "

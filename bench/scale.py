@@ -12,6 +12,7 @@ SQLite (sqlite-vec) and PostgreSQL with pgvector (pgserver's bundled server) are
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -152,14 +153,19 @@ class Upstream:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real upstreams: no new connection per query
+            disable_nagle_algorithm = True  # else headers and body, written apart, wait 40 ms for an ACK
+
             def log_message(self, *args: Any) -> None:
                 return None
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+                as_base64 = body.get("encoding_format") == "base64"  # as OpenAI's API does
                 data = [
-                    {"object": "embedding", "index": i, "embedding": outer.embed(t, dims)} for i, t in enumerate(inputs)
+                    {"object": "embedding", "index": i, "embedding": outer.embed(t, dims, as_base64)}
+                    for i, t in enumerate(inputs)
                 ]
                 payload = json.dumps(
                     {
@@ -190,11 +196,22 @@ class Upstream:
         )
         return (v / np.linalg.norm(v)).astype(np.float32)
 
-    def embed(self, text: str, dims: int) -> list[float]:
+    def embed(self, text: str, dims: int, as_base64: bool = False) -> list[float] | str:
         found = REF.search(text)
-        if found is None:
-            return [1.0 / np.sqrt(dims)] * dims
-        return [float(x) for x in self.query_vector(int(found.group(1)))]
+        vector = self.query_vector(int(found.group(1))) if found else np.full(dims, 1.0 / np.sqrt(dims), np.float32)
+        if as_base64:
+            return base64.b64encode(vector.astype("<f4").tobytes()).decode()
+        return [float(x) for x in vector]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server: its supervisor and worker processes (load-independent)."""
+    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    ticks = 0
+    for each in pids:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def rss_anon_mb(pid: int) -> float:
@@ -243,8 +260,10 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
         before = rss_anon_mb(process.pid)
         picks = np.random.default_rng(3).integers(0, matrix.shape[0], queries)
         timings: dict[str, list[float]] = {"hybrid": [], "vector": []}
+        cpu: dict[str, float] = {}
         with httpx.Client(base_url=f"{base}/v1", headers={"Authorization": "Bearer unused"}, timeout=120) as http:
             http.post(f"/vector_stores/{STORE}/search", json={"query": chunk_text(0, words)})  # warm the process
+            cpu["hybrid"] = -cpu_seconds(process.pid)
             for n in picks:
                 query = chunk_text(int(n), words)
                 started = time.perf_counter()
@@ -254,6 +273,8 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
                 )
                 timings["hybrid"].append(time.perf_counter() - started)
                 answer.raise_for_status()
+            cpu["hybrid"] += cpu_seconds(process.pid)
+            cpu["vector"] = -cpu_seconds(process.pid)
             for n in picks:
                 # Vector only: a query of just the reference (no corpus words for the keyword list).
                 started = time.perf_counter()
@@ -261,6 +282,7 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
                     f"/vector_stores/{STORE}/search", json={"query": f"ref{int(n)}", "max_num_results": 10}
                 )
                 timings["vector"].append(time.perf_counter() - started)
+            cpu["vector"] += cpu_seconds(process.pid)
         after = rss_anon_mb(process.pid)
         recall, baseline = recall_at_10(url, matrix, upstream, picks)
     finally:
@@ -268,7 +290,9 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
         process.wait(30)
         upstream.server.shutdown()
     pct = {mode: (np.percentile(t, 50) * 1e3, np.percentile(t, 95) * 1e3) for mode, t in timings.items()}
-    return {"latency": pct, "rss_before": before, "rss_after": after, "recall": recall, "baseline": baseline}
+    cpu_ms = {mode: seconds / len(picks) * 1e3 for mode, seconds in cpu.items()}
+    memory = {"rss_before": before, "rss_after": after}
+    return {"latency": pct, "cpu_ms": cpu_ms, "recall": recall, "baseline": baseline} | memory
 
 
 def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> tuple[float, float]:

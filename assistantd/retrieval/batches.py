@@ -70,11 +70,10 @@ class FileBatches:
                 data=document,
             )
             session.add(row)
-            await attach(session, self.stores.index, store, specs, batch_id=row.id)
+            await attach(session, self.stores.cascade, store, specs, batch_id=row.id)
             await session.flush()
-            rendered = await render_batch(session, row)
-        await self.stores.enqueue([(store_id, spec.file_id) for spec in specs])
-        return rendered
+            self.stores.handoff(session, [(store_id, spec.file_id) for spec in specs])
+            return await render_batch(session, row)
 
     async def _require(self, session: Any, caller: Caller, store_id: str, batch_id: str) -> FileBatchRow:
         await require_store(session, caller, store_id)

@@ -1,7 +1,8 @@
 """Background ingestion: extract, chunk, embed and index files attached to vector stores.
 
 Jobs are ``(vector_store_id, file_id)`` pairs on an asyncio queue served by a few worker tasks that
-``Container.start()`` launches. The database is the truth: at start every file still ``in_progress``
+``Container.start()`` launches. Files reach it one way: ``after_commit``, inside the transaction
+that records them ``in_progress``. The database is the truth: at start every file still ``in_progress``
 is queued again (a crash loses no work), and a worker writes its result only if the file is still
 ``in_progress`` under the job token it read, so a cancel, a detach or a re-attach in the meantime
 wins. Parsing and chunking run in threads; the event loop never blocks on them.
@@ -17,10 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore
 from assistantd.retrieval import chunking
+from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.extract import ExtractionError, extract
@@ -77,19 +80,33 @@ class Failure(Exception):
 
 class Ingestion:
     def __init__(
-        self, db: Database, blobs: BlobStore, index: VectorIndex, embedders: Embedders, workers: int = 2
+        self,
+        db: Database,
+        blobs: BlobStore,
+        index: VectorIndex,
+        cascade: Cascade,
+        embedders: Embedders,
+        workers: int = 2,
     ) -> None:
         self.db = db
         self.blobs = blobs
         self.index = index
+        self.cascade = cascade
         self.embedders = embedders
         self.workers = max(1, workers)
         self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self.progress = Progress()
 
-    async def enqueue(self, jobs: list[tuple[str, str]]) -> None:
-        self.enqueue_nowait(jobs)
+    def after_commit(self, session: AsyncSession, jobs: list[tuple[str, str]]) -> None:
+        """Queue the jobs once ``session``'s transaction commits (never if it rolls back)."""
+        if not jobs:
+            return
+
+        def hand_over(_session: Any) -> None:
+            self.enqueue_nowait(jobs)
+
+        event.listen(session.sync_session, "after_commit", hand_over, once=True)
 
     def enqueue_nowait(self, jobs: list[tuple[str, str]]) -> None:
         for job in jobs:
@@ -224,7 +241,7 @@ class Ingestion:
             row = await self._current(session, job.store_id, job.file_id, job.token)
             if row is None:
                 return
-            await self.index.delete_file(session, job.store_id, job.file_id)
+            await self.cascade.file_dropped(session, job.store_id, job.file_id)
             await self.index.add(session, job.project, job.store_id, job.file_id, chunks)
             row.status, row.usage_bytes = "completed", usage
             documents.save(row, {**row.data, "status": "completed", "usage_bytes": usage, "last_error": None})
@@ -257,5 +274,5 @@ class Ingestion:
         expired = [row.id for row in rows if row.data.get("expires_after") and is_expired(row.data)]
         for store_id in expired:
             async with self.db.write() as session:
-                await self.index.delete_store(session, store_id)
+                await self.cascade.store_expired(session, store_id)
         return len(expired)

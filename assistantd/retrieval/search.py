@@ -14,14 +14,13 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from assistantd.errors import APIError, InvalidRequest
+from assistantd.errors import APIError, InvalidRequest, not_found
 from assistantd.ids import now
 from assistantd.protocol.vector_stores import ComparisonFilter, CompoundFilter, SearchVectorStore
 from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.index.base import Mode, SearchQuery, VectorIndex
 from assistantd.retrieval.rerank import Reranker, RerankError, candidates, rerank_hits, wants_rerank
-from assistantd.retrieval.stores import require_store
 from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -48,6 +47,12 @@ class Result:
     text: str
     vector_store_id: str
     attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Store:
+    id: str
+    data: dict[str, Any]
 
 
 def rewrite(query: str) -> str:
@@ -116,10 +121,11 @@ class Searcher:
         condition: ComparisonFilter | CompoundFilter | None = None,
         ranker: str | None = None,
     ) -> list[Result]:
-        async with self.db.read() as session:
-            stores = [await require_store(session, caller, store_id) for store_id in store_ids]
-            # Every file's attributes only when a filter needs them; else just the files of the hits.
-            files = await self._files(session, store_ids) if condition is not None else {}
+        stores = [await self._store(caller, store_id) for store_id in store_ids]
+        files: dict[str, tuple[str, dict[str, Any]]] = {}
+        if condition is not None:  # every file's attributes only when a filter needs them
+            async with self.db.read() as session:
+                files = await self._files(session, store_ids)
         for store in stores:
             if is_expired(store.data):
                 raise expired_error(store.id)
@@ -156,7 +162,15 @@ class Searcher:
             results.append(Result(hit.file_id, filename, score, hit.text, hit.vector_store_id, attributes))
         return results
 
-    async def _embed(self, stores: list[VectorStoreRow], texts: list[str]) -> dict[str, Any]:
+    async def _store(self, caller: Caller, store_id: str) -> Store:
+        # One indexed read by key, which the database answers without a thread hop on SQLite.
+        params = {"id": store_id, "project": caller.project}
+        data = await self.db.document(VectorStoreRow.__tablename__, "id = :id AND project = :project", params)
+        if data is None:
+            raise not_found("vector store", store_id)
+        return Store(store_id, data)
+
+    async def _embed(self, stores: list[Store], texts: list[str]) -> dict[str, Any]:
         if self.mode == "keyword":
             return {}
         by_embedder: dict[str | None, Any] = {}
@@ -187,7 +201,7 @@ class Searcher:
             found[file_id] = (file_data.get("filename", ""), vs_data.get("attributes") or {})
         return found
 
-    async def _touch(self, stores: list[VectorStoreRow]) -> None:
+    async def _touch(self, stores: list[Store]) -> None:
         """Searching is activity: it moves ``last_active_at`` (and so a relative expiry).
 
         A minute's precision is plenty for expiry counted in days, and spares the single writer."""

@@ -1,16 +1,17 @@
 """Vector stores and their files: create, retrieve, update, delete, list; attach files for ingestion.
 
-Attaching never does the work: it records the file ``in_progress`` and, once the transaction has
-committed, hands it to the ingestion queue (``retrieval/ingestion.py``).
+Attaching never does the work: it records the file ``in_progress`` and hands it over with
+``Ingestion.after_commit``, which queues it once the transaction has committed (a worker must find
+the rows it is given). Deletes go through ``Cascade`` (``retrieval/cascade.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest, NotFound, not_found
@@ -23,6 +24,7 @@ from assistantd.protocol.vector_stores import (
     UpdateVectorStoreFile,
 )
 from assistantd.retrieval import chunking
+from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.documents import (
     file_document,
     public,
@@ -30,14 +32,14 @@ from assistantd.retrieval.documents import (
     render_stores,
 )
 from assistantd.retrieval.extract import SUPPORTED_EXTENSIONS, extension, unsupported_message
-from assistantd.retrieval.index.base import VectorIndex
 from assistantd.services.context import Caller
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
-from assistantd.store.models import ChunkRow, FileBatchRow, FileRow, VectorStoreFileRow, VectorStoreRow
+from assistantd.store.models import ChunkRow, FileRow, VectorStoreFileRow, VectorStoreRow
 
-Enqueue = Callable[[list[tuple[str, str]]], Awaitable[None]]
+# Files handed to ingestion: ``(store_id, file_id)`` jobs, queued when the session's transaction commits.
+Handoff = Callable[[AsyncSession, list[tuple[str, str]]], None]
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
 
@@ -116,7 +118,7 @@ async def check_supported(session: AsyncSession, caller: Caller, file_ids: list[
 
 async def attach(
     session: AsyncSession,
-    index: VectorIndex,
+    cascade: Cascade,
     store: VectorStoreRow,
     specs: list[FileSpec],
     batch_id: str | None = None,
@@ -149,30 +151,19 @@ async def attach(
             )
             session.add(row)
         else:
-            await index.delete_file(session, store.id, spec.file_id)
+            await cascade.file_dropped(session, store.id, spec.file_id)
             row.status, row.batch_id, row.usage_bytes = "in_progress", batch_id, 0
             documents.save(row, document)
         attached.append(document)
     return attached
 
 
-async def forget_file_everywhere(session: AsyncSession, index: VectorIndex, project: str, file_id: str) -> None:
-    """A deleted File leaves every vector store: its chunks, vectors and vector-store-file rows."""
-    await index.delete_file(session, None, file_id)
-    await session.execute(
-        delete(VectorStoreFileRow).where(VectorStoreFileRow.project == project, VectorStoreFileRow.id == file_id)
-    )
-
-
 class VectorStores:
-    def __init__(self, db: Database, index: VectorIndex, enqueue: Enqueue, embedder_name: Callable[[], str]):
+    def __init__(self, db: Database, cascade: Cascade, handoff: Handoff, embedder_name: Callable[[], str]):
         self.db = db
-        self.index = index
-        self.enqueue = enqueue
+        self.cascade = cascade
+        self.handoff = handoff
         self.embedder_name = embedder_name
-
-    async def forget_file(self, session: AsyncSession, project: str, file_id: str) -> None:
-        await forget_file_everywhere(session, self.index, project, file_id)
 
     async def create(self, caller: Caller, body: CreateVectorStore) -> dict[str, Any]:
         check_overlap(body.chunking_strategy, "chunking_strategy")
@@ -189,10 +180,9 @@ class VectorStores:
             session.add(row)
             await session.flush()
             specs = [FileSpec(file_id, strategy, None) for file_id in dict.fromkeys(body.file_ids)]
-            await attach(session, self.index, row, specs)
-            rendered = await render_store(session, row)
-        await self.enqueue([(row.id, spec.file_id) for spec in specs])
-        return rendered
+            await attach(session, self.cascade, row, specs)
+            self.handoff(session, [(row.id, spec.file_id) for spec in specs])
+            return await render_store(session, row)
 
     async def retrieve(self, caller: Caller, store_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -217,9 +207,7 @@ class VectorStores:
     async def delete(self, caller: Caller, store_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
             row = await require_store(session, caller, store_id)
-            await self.index.delete_store(session, store_id)
-            for table in (VectorStoreFileRow, FileBatchRow):
-                await session.execute(delete(table).where(table.vector_store_id == store_id))
+            await self.cascade.store_deleted(session, store_id)
             await session.delete(row)
         return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
 
@@ -239,8 +227,8 @@ class VectorStores:
             store = await require_store(session, caller, store_id)
             await check_file_exists(session, caller, body.file_id)
             await check_supported(session, caller, [body.file_id], "file_id")
-            (document,) = await attach(session, self.index, store, [spec])
-        await self.enqueue([(store_id, body.file_id)])
+            (document,) = await attach(session, self.cascade, store, [spec])
+            self.handoff(session, [(store_id, body.file_id)])
         return public(document)
 
     async def retrieve_file(self, caller: Caller, store_id: str, file_id: str) -> dict[str, Any]:
@@ -262,7 +250,7 @@ class VectorStores:
         async with self.db.write() as session:
             store = await require_store(session, caller, store_id)
             row = await require_file(session, store, file_id)
-            await self.index.delete_file(session, store_id, file_id)
+            await self.cascade.file_dropped(session, store_id, file_id)
             await session.delete(row)
         return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
 
@@ -313,4 +301,4 @@ async def check_file_exists(session: AsyncSession, caller: Caller, file_id: str)
         raise InvalidRequest(f"No file found with id '{file_id}'.", param="file_id", code="invalid_value")
 
 
-__all__ = ["FILE_STATUSES", "VectorStores", "forget_file_everywhere", "not_found"]
+__all__ = ["FILE_STATUSES", "VectorStores", "not_found"]

@@ -13,6 +13,7 @@ from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services import resources, v1files
 from assistantd.services.context import Caller
+from assistantd.services.inline import NO_INLINE_STORES, InlineStores
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow
@@ -32,8 +33,14 @@ def _apply(document: dict[str, Any], body: AssistantFields) -> None:
 
 
 class Assistants:
-    def __init__(self, db: Database, require_model: Callable[[str], object] = lambda model: None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        require_model: Callable[[str], object] = lambda model: None,
+        inline: InlineStores = NO_INLINE_STORES,
+    ) -> None:
         self.db = db
+        self.inline = inline
         self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves
 
     async def create(self, caller: Caller, body: CreateAssistant) -> dict[str, Any]:
@@ -58,10 +65,10 @@ class Assistants:
         _apply(document, body)
         async with self.db.write() as session:
             document["tool_resources"] = await resources.resolve(
-                session, caller, body.tool_resources, None, document["tools"]
+                session, caller, body.tool_resources, None, document["tools"], self.inline
             )
             if body.file_ids is not None:
-                await v1files.set_assistant_files(session, caller, document, body.file_ids)
+                await v1files.set_assistant_files(session, caller, document, body.file_ids, self.inline)
             session.add(
                 AssistantRow(
                     id=document["id"], project=caller.project, created_at=document["created_at"], data=document
@@ -89,10 +96,10 @@ class Assistants:
             document = dict(row.data)
             _apply(document, body)
             document["tool_resources"] = await resources.resolve(
-                session, caller, body.tool_resources, document.get("tool_resources"), document["tools"]
+                session, caller, body.tool_resources, document.get("tool_resources"), document["tools"], self.inline
             )
             if body.file_ids is not None:
-                await v1files.set_assistant_files(session, caller, document, body.file_ids)
+                await v1files.set_assistant_files(session, caller, document, body.file_ids, self.inline)
             documents.save(row, document)
             return await v1files.present_assistant(session, caller, document)
 

@@ -19,6 +19,8 @@ from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import FileRow
 
+OnDelete = Callable[[AsyncSession, str, str], Awaitable[None]]
+
 UPLOAD_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 
 
@@ -37,13 +39,13 @@ async def _require(session: AsyncSession, caller: Caller, file_id: str) -> FileR
 
 
 class Files:
-    def __init__(self, db: Database, blobs: BlobStore, max_bytes: int) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, max_bytes: int, on_delete: OnDelete | None = None) -> None:
         self.db = db
         self.blobs = blobs
         self.max_bytes = max_bytes
-        # Called in the deleting transaction with (session, project, file_id), e.g. to drop the
-        # file from every vector store.
-        self.on_delete: list[Callable[[AsyncSession, str, str], Awaitable[None]]] = []
+        # Called in the deleting transaction with (session, project, file_id): retrieval's cascade,
+        # which drops the file from every vector store.
+        self.on_delete = on_delete
 
     async def upload(
         self,
@@ -117,8 +119,8 @@ class Files:
     async def delete(self, caller: Caller, file_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
             row = await _require(session, caller, file_id)
-            for hook in self.on_delete:
-                await hook(session, caller.project, file_id)
+            if self.on_delete is not None:
+                await self.on_delete(session, caller.project, file_id)
             await session.delete(row)
             await resources.forget_file(session, caller, file_id)
         await self.blobs.delete(file_id)

@@ -12,8 +12,8 @@ from assistantd.errors import InvalidRequest
 from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
 from assistantd.protocol.pages import PageParams
-from assistantd.retrieval import inline_stores
 from assistantd.services.context import Caller
+from assistantd.services.inline import NO_INLINE_STORES, InlineStores
 from assistantd.services.resources import check_file_refs
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -47,7 +47,12 @@ def content_parts(content: str | list[Any]) -> list[dict[str, Any]]:
 
 
 async def add_message(
-    session: AsyncSession, caller: Caller, thread: ThreadRow, body: CreateMessage, param: str = ""
+    session: AsyncSession,
+    caller: Caller,
+    thread: ThreadRow,
+    body: CreateMessage,
+    param: str = "",
+    inline: InlineStores = NO_INLINE_STORES,
 ) -> dict[str, Any]:
     """Validate references, attach files to the thread's tool resources, store the message."""
     v1.check_fields(caller.api_version, body, param)
@@ -63,10 +68,8 @@ async def add_message(
         refs += [(file_id, f"{param}file_ids[{i}]") for i, file_id in enumerate(body.file_ids)]
         attachments += v1.message_attachments(body.file_ids)
     await check_file_refs(session, caller, refs)
-    await _attach_files(session, caller, thread, attachments, param)
-    document = message_document(
-        thread.id, body.role, content, attachments=attachments, metadata=body.metadata
-    )
+    await _attach_files(session, caller, thread, attachments, param, inline)
+    document = message_document(thread.id, body.role, content, attachments=attachments, metadata=body.metadata)
     session.add(
         MessageRow(
             id=document["id"],
@@ -80,7 +83,12 @@ async def add_message(
 
 
 async def _attach_files(
-    session: AsyncSession, caller: Caller, thread: ThreadRow, attachments: list[dict[str, Any]], param: str = ""
+    session: AsyncSession,
+    caller: Caller,
+    thread: ThreadRow,
+    attachments: list[dict[str, Any]],
+    param: str,
+    inline: InlineStores,
 ) -> None:
     """As OpenAI did: code_interpreter files join the thread's resources, file_search ones its store."""
     resources = {k: dict(v) for k, v in (thread.data.get("tool_resources") or {}).items()}
@@ -95,7 +103,7 @@ async def _attach_files(
             search_ids.append(attachment["file_id"])
     _check_code_files(resources, param)
     if search_ids:
-        store_id = await inline_stores.attach_to_thread(session, caller, thread, search_ids)
+        store_id = await inline.attach_to_thread(session, caller, thread, search_ids)
         resources["file_search"] = {"vector_store_ids": [store_id]}
     if resources != (thread.data.get("tool_resources") or {}):
         documents.save(thread, {**thread.data, "tool_resources": resources})
@@ -114,8 +122,9 @@ def _check_code_files(resources: dict[str, Any], param: str) -> None:
 
 
 class Messages:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inline: InlineStores = NO_INLINE_STORES) -> None:
         self.db = db
+        self.inline = inline
 
     async def create(self, caller: Caller, thread_id: str, body: CreateMessage) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -123,7 +132,8 @@ class Messages:
             run_id = await active_run_id(session, thread_id)
             if run_id:
                 raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
-            return v1.render_message(await add_message(session, caller, thread, body), caller.api_version)
+            message = await add_message(session, caller, thread, body, inline=self.inline)
+            return v1.render_message(message, caller.api_version)
 
     async def retrieve(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -133,9 +143,7 @@ class Messages:
             )
             return v1.render_message(row.data, caller.api_version)
 
-    async def update(
-        self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage
-    ) -> dict[str, Any]:
+    async def update(self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage) -> dict[str, Any]:
         async with self.db.write() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             row = await documents.require(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.errors import InvalidRequest
 from assistantd.protocol.tools import ToolResources
 from assistantd.services.context import Caller
+from assistantd.services.inline import InlineStores
 from assistantd.store import documents
 from assistantd.store.documents import Row
 from assistantd.store.models import AssistantRow, FileRow, ThreadRow, VectorStoreRow
@@ -53,8 +54,11 @@ async def resolve(
     given: ToolResources | None,
     current: dict[str, Any] | None,
     tools: list[dict[str, Any]],
+    inline: InlineStores,
 ) -> dict[str, Any]:
-    """The stored ``tool_resources``: given lists replace current ones; enabled tools get empty lists."""
+    """The stored ``tool_resources``: given lists replace current ones; enabled tools get empty lists.
+
+    ``vector_stores`` helpers become stores through ``inline``."""
     resources: dict[str, Any] = {k: dict(v) for k, v in (current or {}).items()}
     if given and given.code_interpreter is not None:
         ids = given.code_interpreter.file_ids
@@ -64,11 +68,8 @@ async def resolve(
         search = given.file_search
         ids = list(search.vector_store_ids or [])
         await check_vector_store_ids(session, caller, ids, "tool_resources.file_search.vector_store_ids")
-        if search.vector_stores:
-            from assistantd.retrieval import inline_stores
-
-            for helper in search.vector_stores:
-                ids.append(await inline_stores.create(session, caller, helper))
+        for helper in search.vector_stores or []:
+            ids.append(await inline.create(session, caller, helper))
         if len(ids) > 1:
             raise InvalidRequest(
                 "Invalid 'tool_resources.file_search': at most 1 vector store can be attached.",

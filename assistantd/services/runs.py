@@ -34,6 +34,7 @@ from assistantd.protocol.runs import (
 )
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services.context import Caller
+from assistantd.services.inline import NO_INLINE_STORES, InlineStores
 from assistantd.services.messages import add_message
 from assistantd.services.run_store import run_from_row
 from assistantd.services.threads import create_thread
@@ -125,7 +126,9 @@ class Runs:
         executor: Executor,
         expiry_seconds: int,
         require_model: Callable[[str], object] = lambda model: None,
+        inline: InlineStores = NO_INLINE_STORES,
     ) -> None:
+        self.inline = inline  # stores made from attachments and tool_resources helpers
         self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves
         self.db = db
         self.life = life
@@ -140,7 +143,8 @@ class Runs:
             thread = await _thread_for_run(session, caller, thread_id)
             assistant = _require_assistant(found, body.assistant_id)
             for index, message in enumerate(body.additional_messages or []):
-                await add_message(session, caller, thread, message, param=f"additional_messages[{index}].")
+                param = f"additional_messages[{index}]."
+                await add_message(session, caller, thread, message, param=param, inline=self.inline)
             state = RunState(include=include or [], additional_instructions=body.additional_instructions)
             run = self._new(session, caller, thread.id, assistant, body, state)
             warm = Warm(run, thread.data, assistant)
@@ -157,7 +161,7 @@ class Runs:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
         async with self.db.write() as session:
-            thread = await create_thread(session, caller, thread_body)
+            thread = await create_thread(session, caller, thread_body, self.inline)
             run = self._new(session, caller, thread.id, assistant, body, RunState(include=include or []))
             thread_doc = thread.data
             warm = Warm(run, thread_doc, assistant)

@@ -12,14 +12,17 @@ from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.services import resources
 from assistantd.services.context import Caller
+from assistantd.services.inline import NO_INLINE_STORES, InlineStores
 from assistantd.services.messages import add_message
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
 
 
-async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread) -> ThreadRow:
-    """A new thread and its initial messages, in the caller's transaction."""
+async def create_thread(
+    session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores = NO_INLINE_STORES
+) -> ThreadRow:
+    """A new thread and its initial messages, in the caller's transaction (stores made through ``inline``)."""
     document: dict[str, Any] = {
         "id": new_id("thread"),
         "object": "thread",
@@ -27,22 +30,23 @@ async def create_thread(session: AsyncSession, caller: Caller, body: CreateThrea
         "metadata": body.metadata or {},
         "tool_resources": {},
     }
-    document["tool_resources"] = await resources.resolve(session, caller, body.tool_resources, None, [])
+    document["tool_resources"] = await resources.resolve(session, caller, body.tool_resources, None, [], inline)
     row = ThreadRow(id=document["id"], project=caller.project, created_at=document["created_at"], data=document)
     session.add(row)
     await session.flush()
     for index, message in enumerate(body.messages or []):
-        await add_message(session, caller, row, message, param=f"messages[{index}].")
+        await add_message(session, caller, row, message, param=f"messages[{index}].", inline=inline)
     return row
 
 
 class Threads:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inline: InlineStores = NO_INLINE_STORES) -> None:
         self.db = db
+        self.inline = inline
 
     async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
         async with self.db.write() as session:
-            row = await create_thread(session, caller, body)
+            row = await create_thread(session, caller, body, self.inline)
             return v1.render_thread(row.data, caller.api_version)
 
     async def retrieve(self, caller: Caller, thread_id: str) -> dict[str, Any]:
@@ -57,7 +61,7 @@ class Threads:
             if body.metadata is not None:
                 document["metadata"] = body.metadata
             document["tool_resources"] = await resources.resolve(
-                session, caller, body.tool_resources, document.get("tool_resources"), []
+                session, caller, body.tool_resources, document.get("tool_resources"), [], self.inline
             )
             documents.save(row, document)
             return v1.render_thread(document, caller.api_version)

@@ -2,7 +2,7 @@
 
 An assistant's v1 ``file_ids`` live in ``tool_resources``: in ``code_interpreter.file_ids`` (when the
 assistant has that tool, or no retrieval tool that would otherwise hold them), and, with the
-``retrieval``/``file_search`` tool, in an implicit vector store made by ``inline_stores.create``.
+``retrieval``/``file_search`` tool, in an implicit vector store made through ``services.inline.InlineStores``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from assistantd.errors import InvalidRequest, NotFound
 from assistantd.protocol import v1
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
-from assistantd.retrieval import inline_stores
 from assistantd.services.context import Caller
+from assistantd.services.inline import NO_INLINE_STORES, InlineStores
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -48,7 +48,9 @@ async def present_assistant(session: AsyncSession, caller: Caller, document: Doc
     return v1.render_assistant(document, "v1", await assistant_file_ids(session, document))
 
 
-async def set_assistant_files(session: AsyncSession, caller: Caller, document: Doc, file_ids: list[str]) -> None:
+async def set_assistant_files(
+    session: AsyncSession, caller: Caller, document: Doc, file_ids: list[str], inline: InlineStores
+) -> None:
     """Replace the assistant's v1 files (in ``document``, not yet saved)."""
     await check_file_ids(session, caller, file_ids, "file_ids")
     if len(file_ids) > MAX_ASSISTANT_FILES:
@@ -67,7 +69,7 @@ async def set_assistant_files(session: AsyncSession, caller: Caller, document: D
         # A store made for these files replaces the previous implicit one.
         store_ids: list[str] = []
         if file_ids:
-            store_ids.append(await inline_stores.create(session, caller, VectorStoreHelper(file_ids=file_ids)))
+            store_ids.append(await inline.create(session, caller, VectorStoreHelper(file_ids=file_ids)))
         resources["file_search"] = {"vector_store_ids": store_ids}
     document["tool_resources"] = resources
 
@@ -75,8 +77,9 @@ async def set_assistant_files(session: AsyncSession, caller: Caller, document: D
 class V1Files:
     """``/assistants/{id}/files`` and ``/threads/{t}/messages/{m}/files``."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, inline: InlineStores = NO_INLINE_STORES) -> None:
         self.db = db
+        self.inline = inline
 
     async def _file_created(self, session: AsyncSession, caller: Caller, file_ids: list[str]) -> dict[str, int]:
         query = select(FileRow.id, FileRow.created_at).where(
@@ -95,7 +98,7 @@ class V1Files:
             current = await assistant_file_ids(session, row.data)
             if file_id not in current:
                 document = dict(row.data)
-                await set_assistant_files(session, caller, document, [*current, file_id])
+                await set_assistant_files(session, caller, document, [*current, file_id], self.inline)
                 documents.save(row, document)
             files = await self._assistant_files(session, caller, row)
         return next(f for f in files if f["id"] == file_id)
@@ -107,7 +110,7 @@ class V1Files:
             if file_id not in current:
                 raise _no_assistant_file(assistant_id, file_id)
             document = dict(row.data)
-            await set_assistant_files(session, caller, document, [i for i in current if i != file_id])
+            await set_assistant_files(session, caller, document, [i for i in current if i != file_id], self.inline)
             documents.save(row, document)
         return {"id": file_id, "object": "assistant.file.deleted", "deleted": True}
 

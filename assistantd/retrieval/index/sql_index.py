@@ -89,16 +89,22 @@ class SqlIndex:
     async def _ranked_lists(
         self, query: SearchQuery, store_id: str, candidates: int
     ) -> list[tuple[str, list[tuple[int, str, float]]]]:
-        """``(kind, ranking)`` pairs, kind ``vector`` or ``keyword``."""
-        lists = []
+        """``(kind, ranking)`` pairs, kind ``vector`` or ``keyword``.
+
+        The lists are asked for at once: each query runs in its own connection's thread, in C, so a
+        hybrid search waits for the slower of the two rather than for their sum."""
+        kinds: list[str] = []
+        pending = []
         vectors = await self.vectors()
         for index, text in enumerate(query.texts):
             if query.mode in ("hybrid", "vector") and store_id in query.vectors:
                 vector = query.vectors[store_id][index]
-                lists.append(("vector", await vectors.search(store_id, vector, candidates, query.file_ids)))
+                kinds.append("vector")
+                pending.append(vectors.search(store_id, vector, candidates, query.file_ids))
             if query.mode in ("hybrid", "keyword"):
-                lists.append(("keyword", await self.keywords.search(store_id, text, candidates, query.file_ids)))
-        return lists
+                kinds.append("keyword")
+                pending.append(self.keywords.search(store_id, text, candidates, query.file_ids))
+        return list(zip(kinds, await asyncio.gather(*pending), strict=True))
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         candidates = max(MIN_CANDIDATES, query.limit * 2)

@@ -1,0 +1,44 @@
+"""What services need of vector stores made inline, as a Protocol (``retrieval/inline_stores.py``).
+
+Assistants, threads, messages and runs make stores from ``tool_resources.file_search.vector_stores``
+helpers, v1 ``file_ids`` and ``file_search`` attachments. They receive the implementation from
+``wiring.py`` and import nothing from ``retrieval``, which itself imports services: no cycle.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from assistantd.errors import ServerError
+from assistantd.protocol.tools import VectorStoreHelper
+from assistantd.services.context import Caller
+from assistantd.store.models import ThreadRow
+
+
+class InlineStores(Protocol):
+    async def create(self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper) -> str:
+        """A store from a helper, in the caller's transaction; its id. Files are ingested after commit."""
+        ...
+
+    async def attach_to_thread(
+        self, session: AsyncSession, caller: Caller, thread: ThreadRow, file_ids: list[str]
+    ) -> str:
+        """Put the files into the thread's vector store (making it); the store's id."""
+        ...
+
+
+class NoInlineStores:
+    """For a server (or a caller) without vector stores: asked to make one, a clear error."""
+
+    async def create(self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper) -> str:
+        raise ServerError("Vector stores are not configured on this server.")
+
+    async def attach_to_thread(
+        self, session: AsyncSession, caller: Caller, thread: ThreadRow, file_ids: list[str]
+    ) -> str:
+        raise ServerError("Vector stores are not configured on this server.")
+
+
+NO_INLINE_STORES = NoInlineStores()
