@@ -33,7 +33,6 @@ async def create_thread(
     document["tool_resources"] = await resources.resolve(session, caller, body.tool_resources, None, [], inline)
     row = ThreadRow(id=document["id"], project=caller.project, created_at=document["created_at"], data=document)
     session.add(row)
-    await session.flush()
     for index, message in enumerate(body.messages or []):
         await add_message(session, caller, row, message, param=f"messages[{index}].", inline=inline)
     return row
