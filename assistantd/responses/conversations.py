@@ -86,7 +86,7 @@ class Conversations:
     async def create(self, caller: Caller, body: CreateConversation) -> dict[str, Any]:
         entries = await self._entries(caller, body.items or [], None)
         async with self.db.write() as session:
-            thread = await create_thread(session, caller, CreateThread(metadata=body.metadata))
+            thread = await create_thread(session, caller, CreateThread(metadata=body.metadata), self.threads.inline)
             for row in message_rows(thread.id, caller, entries, "items"):
                 session.add(row)
             return views.conversation(thread.data)

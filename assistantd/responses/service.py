@@ -160,7 +160,7 @@ class Responses:
                     f"Conversation {thread.id} already has an active response or run {active.id}.", param="conversation"
                 )
         else:
-            thread = await create_thread(session, caller, CreateThread())
+            thread = await create_thread(session, caller, CreateThread(), self.threads.inline)
             for message in plan.history:
                 copy = new_message_row(thread.id, caller, {"role": message["role"], "parts": message["content"]})
                 copy.data["attachments"] = message.get("attachments") or []

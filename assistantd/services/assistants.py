@@ -13,7 +13,7 @@ from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services import resources, v1files
 from assistantd.services.context import Caller
-from assistantd.services.inline import NO_INLINE_STORES, InlineStores
+from assistantd.services.inline import InlineStores
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow
@@ -36,8 +36,8 @@ class Assistants:
     def __init__(
         self,
         db: Database,
-        require_model: Callable[[str], object] = lambda model: None,
-        inline: InlineStores = NO_INLINE_STORES,
+        require_model: Callable[[str], object],
+        inline: InlineStores,
     ) -> None:
         self.db = db
         self.inline = inline

@@ -11,7 +11,6 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.errors import ServerError
 from assistantd.protocol.tools import VectorStoreHelper
 from assistantd.services.context import Caller
 from assistantd.store.models import ThreadRow
@@ -27,18 +26,3 @@ class InlineStores(Protocol):
     ) -> str:
         """Put the files into the thread's vector store (making it); the store's id."""
         ...
-
-
-class NoInlineStores:
-    """For a server (or a caller) without vector stores: asked to make one, a clear error."""
-
-    async def create(self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper) -> str:
-        raise ServerError("Vector stores are not configured on this server.")
-
-    async def attach_to_thread(
-        self, session: AsyncSession, caller: Caller, thread: ThreadRow, file_ids: list[str]
-    ) -> str:
-        raise ServerError("Vector stores are not configured on this server.")
-
-
-NO_INLINE_STORES = NoInlineStores()

@@ -13,7 +13,7 @@ from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
-from assistantd.services.inline import NO_INLINE_STORES, InlineStores
+from assistantd.services.inline import InlineStores
 from assistantd.services.resources import check_file_refs
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -51,8 +51,8 @@ async def add_message(
     caller: Caller,
     thread: ThreadRow,
     body: CreateMessage,
+    inline: InlineStores,
     param: str = "",
-    inline: InlineStores = NO_INLINE_STORES,
 ) -> dict[str, Any]:
     """Validate references, attach files to the thread's tool resources, store the message."""
     v1.check_fields(caller.api_version, body, param)
@@ -122,7 +122,7 @@ def _check_code_files(resources: dict[str, Any], param: str) -> None:
 
 
 class Messages:
-    def __init__(self, db: Database, inline: InlineStores = NO_INLINE_STORES) -> None:
+    def __init__(self, db: Database, inline: InlineStores) -> None:
         self.db = db
         self.inline = inline
 

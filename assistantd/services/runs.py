@@ -34,7 +34,7 @@ from assistantd.protocol.runs import (
 )
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services.context import Caller
-from assistantd.services.inline import NO_INLINE_STORES, InlineStores
+from assistantd.services.inline import InlineStores
 from assistantd.services.messages import add_message
 from assistantd.services.run_store import run_from_row
 from assistantd.services.threads import create_thread
@@ -125,8 +125,8 @@ class Runs:
         life: RunLife,
         executor: Executor,
         expiry_seconds: int,
-        require_model: Callable[[str], object] = lambda model: None,
-        inline: InlineStores = NO_INLINE_STORES,
+        require_model: Callable[[str], object],
+        inline: InlineStores,
     ) -> None:
         self.inline = inline  # stores made from attachments and tool_resources helpers
         self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves

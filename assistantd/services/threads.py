@@ -12,7 +12,7 @@ from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.services import resources
 from assistantd.services.context import Caller
-from assistantd.services.inline import NO_INLINE_STORES, InlineStores
+from assistantd.services.inline import InlineStores
 from assistantd.services.messages import add_message
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -20,7 +20,7 @@ from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
 
 
 async def create_thread(
-    session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores = NO_INLINE_STORES
+    session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores
 ) -> ThreadRow:
     """A new thread and its initial messages, in the caller's transaction (stores made through ``inline``)."""
     document: dict[str, Any] = {
@@ -39,7 +39,7 @@ async def create_thread(
 
 
 class Threads:
-    def __init__(self, db: Database, inline: InlineStores = NO_INLINE_STORES) -> None:
+    def __init__(self, db: Database, inline: InlineStores) -> None:
         self.db = db
         self.inline = inline
 

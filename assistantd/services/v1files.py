@@ -17,7 +17,7 @@ from assistantd.protocol import v1
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
 from assistantd.services.context import Caller
-from assistantd.services.inline import NO_INLINE_STORES, InlineStores
+from assistantd.services.inline import InlineStores
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -77,7 +77,7 @@ async def set_assistant_files(
 class V1Files:
     """``/assistants/{id}/files`` and ``/threads/{t}/messages/{m}/files``."""
 
-    def __init__(self, db: Database, inline: InlineStores = NO_INLINE_STORES) -> None:
+    def __init__(self, db: Database, inline: InlineStores) -> None:
         self.db = db
         self.inline = inline
 
