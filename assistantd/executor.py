@@ -140,6 +140,10 @@ class Executor:
         if self.local:
             await self.store.renew(self.life.owner, sorted(self.local), self.life.lease_seconds)
         for run_id in await self.store.claim_orphans(self.life.owner, self.life.lease_seconds):
+            if run_id in self.local:
+                # Ours, still queued or executing here: its lease lapsed while this process was slow
+                # (a loaded machine, a short lease). Recovering it would run it twice.
+                continue
             await self._recover(run_id)
         for run_id in await self.store.overdue():
             await self.expire(run_id)

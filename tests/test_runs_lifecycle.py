@@ -120,8 +120,14 @@ def test_cancel_through_another_replica_stops_the_run(
 
 
 def test_queued_and_in_progress_runs_expire(tmp_server: LiveServer, upstream: Upstream) -> None:
+    # The upstream timeout (4 s in the suite) would race the 4 s expiry over the hung model call.
     tmp_server.env.update(
-        {"ASSISTANTD_RUN_EXPIRY_SECONDS": "4", "ASSISTANTD_RUN_LEASE_SECONDS": "1", "ASSISTANTD_RUN_WORKERS": "1"}
+        {
+            "ASSISTANTD_RUN_EXPIRY_SECONDS": "4",
+            "ASSISTANTD_RUN_LEASE_SECONDS": "1",
+            "ASSISTANTD_RUN_WORKERS": "1",
+            "ASSISTANTD_MODEL_TIMEOUT_SECONDS": "60",
+        }
     )
     tmp_server.start()
     client = sdk(tmp_server)
@@ -137,7 +143,7 @@ def test_queued_and_in_progress_runs_expire(tmp_server: LiveServer, upstream: Up
     wait_status(client, busy.id, running.id, {"in_progress"})
     for thread_id, run_id in ((busy.id, running.id), (waiting.id, queued.id)):
         ended = wait_status(client, thread_id, run_id)
-        assert ended.status == "expired" and ended.expires_at is None
+        assert ended.status == "expired" and ended.expires_at is None, ended.last_error
     assert upstream.requests(model)[0].disconnected.wait(10)
     message = client.beta.threads.messages.list(thread_id=busy.id).data[0]
     assert message.status == "incomplete" and message.incomplete_details.reason == "run_expired"  # type: ignore[union-attr]
