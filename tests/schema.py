@@ -51,3 +51,10 @@ def assert_valid_event(event: dict[str, Any]) -> None:
     name = _event_schemas().get(event.get("type", ""))
     assert name is not None, f"unknown stream event type {event.get('type')!r}"
     assert_valid(name, event, RESPONSES_SPEC)
+
+
+def assert_valid_stream(events: list[Any]) -> None:
+    """SDK stream events numbered from 0 in order, each valid against the schema of its own type."""
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    for event in events:
+        assert_valid_event(event.to_dict())

@@ -11,7 +11,7 @@ import pytest
 from tests.checks import assert_envelope
 from tests.routed import Routed, model
 from tests.runhelp import WEATHER, assistant, new_model, thread_with
-from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event
+from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event, assert_valid_stream
 from tests.upstream import Reply, Upstream
 
 WEATHER_TOOL = {"type": "function", **WEATHER["function"]}
@@ -68,9 +68,7 @@ def test_reasoning_streamed_in_openai_order(client: openai.OpenAI, upstream: Ups
         "response.output_item.done",
         "response.completed",
     ]
-    assert [e.sequence_number for e in events] == list(range(len(events)))
-    for event in events:
-        assert_valid_event(event.to_dict())
+    assert_valid_stream(events)
     added, done = events[2], events[9]
     assert added.output_index == 0 and added.item.type == "reasoning"  # type: ignore[union-attr]
     assert events[10].output_index == 1  # type: ignore[union-attr]
@@ -221,9 +219,7 @@ def test_reasoning_cut_off_by_an_upstream_error(client: openai.OpenAI, upstream:
         "response.output_item.done",
         "response.failed",
     ]
-    assert [e.sequence_number for e in events] == list(range(len(events)))
-    for event in events:
-        assert_valid_event(event.to_dict())
+    assert_valid_stream(events)
     added, text_done, part_done, item_done, failed = events[2], *events[6:]
     item_id = added.item.id  # type: ignore[union-attr]
     assert {e.item_id for e in (text_done, part_done)} == {item_id}  # type: ignore[union-attr]
