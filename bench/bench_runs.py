@@ -31,18 +31,17 @@ from tests.upstream import Reply, Upstream  # noqa: E402
 TOKENS = [f" tok{i}" for i in range(5)]
 
 
-async def direct_ttft(upstream: Upstream, model: str, delay: float) -> float:
+async def direct_ttft(upstream_http: httpx.AsyncClient, upstream: Upstream, model: str, delay: float) -> float:
+    """From the POST to the first content chunk, read as ``run_ttft`` reads (one kept-alive client)."""
     upstream.script(model, Reply(text=TOKENS, delay=delay))
-    client = openai.AsyncOpenAI(base_url=upstream.url, api_key="none")
+    body = {"model": model, "messages": [{"role": "user", "content": "hi"}], "stream": True}
     start = time.perf_counter()
-    stream = await client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": "hi"}], stream=True
-    )
     first = None
-    async for chunk in stream:
-        if first is None and chunk.choices and chunk.choices[0].delta.content:
-            first = time.perf_counter() - start
-    await client.close()
+    async with upstream_http.stream("POST", "/chat/completions", json=body) as answer:
+        answer.raise_for_status()
+        async for line in answer.aiter_lines():
+            if first is None and line.startswith("data: {") and '"content"' in line:
+                first = time.perf_counter() - start
     assert first is not None
     return first
 
@@ -70,13 +69,14 @@ async def measure(server: Server, upstream: Upstream, args: argparse.Namespace) 
     sdk = openai.AsyncOpenAI(base_url=f"{server.url}/v1", api_key="none")
     model = "bench-model"
     assistant = await sdk.beta.assistants.create(model=model, instructions="Answer.")
-    async with httpx.AsyncClient(base_url=f"{server.url}/v1", timeout=300) as http:
+    direct_http = httpx.AsyncClient(base_url=upstream.url, timeout=300)
+    async with httpx.AsyncClient(base_url=f"{server.url}/v1", timeout=300) as http, direct_http:
         for _ in range(3):  # warm up both paths
             await run_ttft(http, upstream, assistant.id, model, args.token_delay)
-            await direct_ttft(upstream, model, args.token_delay)
+            await direct_ttft(direct_http, upstream, model, args.token_delay)
         direct, through = [], []
         for _ in range(args.samples):
-            direct.append(await direct_ttft(upstream, model, args.token_delay))
+            direct.append(await direct_ttft(direct_http, upstream, model, args.token_delay))
             through.append(await run_ttft(http, upstream, assistant.id, model, args.token_delay))
         print(describe(args))
         print(f"TTFT over {args.samples} samples each   {'p50 ms':>8}{'p90 ms':>8}")

@@ -200,6 +200,7 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                     self._complete(body, reply, received)
             except (BrokenPipeError, ConnectionResetError):
                 received.disconnected.set()
+                self.close_connection = True
             finally:
                 received.finished.set()
 
@@ -251,11 +252,17 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             )
 
         def _stream(self, body: dict[str, Any], reply: Reply, received: Received) -> None:
+            # Chunked and kept alive, as vLLM, Ollama and OpenAI stream: the client reuses the connection.
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
-            self.send_header("connection", "close")
+            self.send_header("transfer-encoding", "chunked")
             self.end_headers()
-            self.close_connection = True
+            self._stream_events(body, reply, received)
+            if not received.disconnected.is_set():
+                self.wfile.write(b"0\r\n\r\n")
+                self.wfile.flush()
+
+        def _stream_events(self, body: dict[str, Any], reply: Reply, received: Received) -> None:
             text, finish = self._plan(body, reply)
             field_name = "reasoning" if "reasoning_field" in reply.quirks else "reasoning_content"
             for thought in reply.reasoning:
@@ -277,8 +284,7 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
                 received.usage = usage
                 self._send({**_base(body), "choices": [], "usage": {**usage, "total_tokens": sum(usage.values())}})
             if "no_done" not in reply.quirks:
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                self._write(b"data: [DONE]\n\n")
 
         def _finish(self, finish: str, reply: Reply) -> str | None:
             if "no_finish" in reply.quirks:
@@ -316,7 +322,10 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             self._send({**_base(body), "choices": [choice]})
 
         def _send(self, payload: dict[str, Any]) -> None:
-            self.wfile.write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+            self._write(b"data: " + json.dumps(payload).encode() + b"\n\n")
+
+        def _write(self, event: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             self.wfile.flush()
 
         def _wait_for_disconnect(self, received: Received) -> None:
