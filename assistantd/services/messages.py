@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.engine.objects import message_document
-from assistantd.errors import InvalidRequest
+from assistantd.errors import InvalidRequest, not_found
 from assistantd.protocol import v1
 from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
 from assistantd.protocol.pages import PageParams
@@ -26,6 +26,17 @@ ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
 async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
     query = select(RunRow.id).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE_RUN_STATUSES))
     return (await session.execute(query.limit(1))).scalar()
+
+
+def thread_with_active_run(caller: Caller, thread_id: str, *columns: Any) -> Select[Any]:
+    """``columns`` of the thread with the id of an active run of it (or None): one statement."""
+    active = (
+        select(RunRow.id)
+        .where(RunRow.thread_id == ThreadRow.id, RunRow.status.in_(ACTIVE_RUN_STATUSES))
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(*columns, active).where(ThreadRow.project == caller.project, ThreadRow.id == thread_id)
 
 
 def text_part(value: str) -> dict[str, Any]:
@@ -46,15 +57,17 @@ def content_parts(content: str | list[Any]) -> list[dict[str, Any]]:
     return parts
 
 
-async def add_message(
-    session: AsyncSession,
-    caller: Caller,
-    thread: ThreadRow,
-    body: CreateMessage,
-    inline: InlineStores,
-    param: str = "",
-) -> dict[str, Any]:
-    """Validate references, attach files to the thread's tool resources, store the message."""
+def refers_to_files(body: CreateMessage) -> bool:
+    """Whether the message names files (to check and attach); one that does not is stored as it is."""
+    if body.attachments or body.file_ids:
+        return True
+    return not isinstance(body.content, str) and any(isinstance(part, ImageFilePart) for part in body.content)
+
+
+def new_message(
+    caller: Caller, thread_id: str, body: CreateMessage, param: str = ""
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    """The message's document, and the ``(file_id, param)`` references it makes (checked by the caller)."""
     v1.check_fields(caller.api_version, body, param)
     content = content_parts(body.content)
     attachments = [a.model_dump() for a in body.attachments or []]
@@ -67,18 +80,42 @@ async def add_message(
     if body.file_ids:  # v1: message files are attachments for both tools
         refs += [(file_id, f"{param}file_ids[{i}]") for i, file_id in enumerate(body.file_ids)]
         attachments += v1.message_attachments(body.file_ids)
+    document = message_document(thread_id, body.role, content, attachments=attachments, metadata=body.metadata)
+    return document, refs
+
+
+def message_values(caller: Caller, document: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": document["id"],
+        "project": caller.project,
+        "created_at": document["created_at"],
+        "thread_id": document["thread_id"],
+        "data": document,
+    }
+
+
+def insert_plain_messages(
+    conn: Connection, caller: Caller, thread_id: str, bodies: list[CreateMessage], param: str
+) -> None:
+    """Messages that name no files (``refers_to_files``), in the caller's Core transaction."""
+    if bodies:
+        docs = [new_message(caller, thread_id, body, f"{param}[{i}].")[0] for i, body in enumerate(bodies)]
+        conn.execute(insert(MessageRow), [message_values(caller, doc) for doc in docs])
+
+
+async def add_message(
+    session: AsyncSession,
+    caller: Caller,
+    thread: ThreadRow,
+    body: CreateMessage,
+    inline: InlineStores,
+    param: str = "",
+) -> dict[str, Any]:
+    """Validate references, attach files to the thread's tool resources, store the message."""
+    document, refs = new_message(caller, thread.id, body, param)
     await check_file_refs(session, caller, refs)
-    await _attach_files(session, caller, thread, attachments, param, inline)
-    document = message_document(thread.id, body.role, content, attachments=attachments, metadata=body.metadata)
-    session.add(
-        MessageRow(
-            id=document["id"],
-            project=caller.project,
-            created_at=document["created_at"],
-            thread_id=thread.id,
-            data=document,
-        )
-    )
+    await _attach_files(session, caller, thread, document["attachments"], param, inline)
+    session.add(MessageRow(**message_values(caller, document)))
     return document
 
 
@@ -121,12 +158,27 @@ def _check_code_files(resources: dict[str, Any], param: str) -> None:
         )
 
 
+def _create_plain(conn: Connection, caller: Caller, thread_id: str, body: CreateMessage) -> dict[str, Any]:
+    """``Messages.create`` for a message naming no files: one Core transaction (``Database.transact``)."""
+    found = conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.id)).first()
+    if found is None:
+        raise not_found("thread", thread_id)
+    if found[1]:
+        raise InvalidRequest(f"Can't add messages to {thread_id} while a run {found[1]} is active.")
+    document, _ = new_message(caller, thread_id, body)
+    conn.execute(insert(MessageRow), [message_values(caller, document)])
+    return document
+
+
 class Messages:
     def __init__(self, db: Database, inline: InlineStores) -> None:
         self.db = db
         self.inline = inline
 
     async def create(self, caller: Caller, thread_id: str, body: CreateMessage) -> dict[str, Any]:
+        if not refers_to_files(body):
+            message = await self.db.transact(lambda conn: _create_plain(conn, caller, thread_id, body))
+            return v1.render_message(message, caller.api_version)
         async with self.db.write() as session:
             thread = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             run_id = await active_run_id(session, thread_id)

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, literal, literal_column, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,22 +34,24 @@ class DbRunStore:
         self._upserts = {table: _upsert_statement(insert(table)) for table in (RunStepRow, MessageRow)}
 
     def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
-        assert isinstance(transaction, AsyncSession)
         doc = run.doc
-        transaction.add(
-            RunRow(
-                id=run.id,
-                project=run.project,
-                created_at=doc["created_at"],
-                thread_id=doc["thread_id"],
-                status=doc["status"],
-                lease_owner=owner,
-                lease_expires_at=lease_until,
-                expires_at=doc.get("expires_at"),
-                state=run.state.to_json(),
-                data=doc,
-            )
-        )
+        row = {
+            "id": run.id,
+            "project": run.project,
+            "created_at": doc["created_at"],
+            "thread_id": doc["thread_id"],
+            "status": doc["status"],
+            "lease_owner": owner,
+            "lease_expires_at": lease_until,
+            "expires_at": doc.get("expires_at"),
+            "state": run.state.to_json(),
+            "data": doc,
+        }
+        if isinstance(transaction, Connection):  # a Core transaction (``Database.transact``)
+            transaction.execute(insert(RunRow), [row])
+        else:
+            assert isinstance(transaction, AsyncSession)
+            transaction.add(RunRow(**row))
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
         return await self.db.query(lambda conn: _load(conn, run_id, warm))

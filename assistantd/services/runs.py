@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.engine import objects
 from assistantd.engine.life import RunLife, Superseded
-from assistantd.engine.record import ACTIVE, FINISHED, Run, RunState, Warm
+from assistantd.engine.record import FINISHED, Run, RunState, Warm
 from assistantd.errors import InvalidRequest, invalid_value, not_found
 from assistantd.executor import Executor
 from assistantd.ids import now
@@ -35,9 +35,14 @@ from assistantd.protocol.runs import (
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
-from assistantd.services.messages import add_message
+from assistantd.services.messages import (
+    add_message,
+    insert_plain_messages,
+    refers_to_files,
+    thread_with_active_run,
+)
 from assistantd.services.run_store import run_from_row
-from assistantd.services.threads import create_thread
+from assistantd.services.threads import create_thread, insert_plain_thread, is_plain
 from assistantd.services.v1files import assistant_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -103,19 +108,19 @@ def _require_assistant(found: dict[str, Any] | None, assistant_id: str) -> dict[
     return found
 
 
-async def _thread_for_run(session: AsyncSession, caller: Caller, thread_id: str) -> ThreadRow:
-    """The thread (or 404), refused when it has an active run: one statement."""
-    active = (
-        select(RunRow.id).where(RunRow.thread_id == ThreadRow.id, RunRow.status.in_(ACTIVE)).limit(1).scalar_subquery()
-    )
-    query = select(ThreadRow, active).where(ThreadRow.project == caller.project, ThreadRow.id == thread_id)
-    found = (await session.execute(query)).first()
+def _check_thread(found: Any, thread_id: str) -> Any:
+    """The thread of ``thread_with_active_run``'s row (or 404), refused when it has an active run."""
     if found is None:
         raise not_found("thread", thread_id)
     thread, active_id = found
     if active_id:
         raise InvalidRequest(f"Thread {thread_id} already has an active run {active_id}.")
     return thread
+
+
+async def _thread_for_run(session: AsyncSession, caller: Caller, thread_id: str) -> ThreadRow:
+    found = (await session.execute(thread_with_active_run(caller, thread_id, ThreadRow))).first()
+    return cast(ThreadRow, _check_thread(found, thread_id))
 
 
 class Runs:
@@ -139,18 +144,40 @@ class Runs:
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
     ) -> dict[str, Any]:
         found = await _find_assistant(self.db, caller, body.assistant_id)
-        async with self.db.write() as session:
-            thread = await _thread_for_run(session, caller, thread_id)
-            assistant = _require_assistant(found, body.assistant_id)
-            for index, message in enumerate(body.additional_messages or []):
-                param = f"additional_messages[{index}]."
-                await add_message(session, caller, thread, message, param=param, inline=self.inline)
-            state = RunState(include=include or [], additional_instructions=body.additional_instructions)
-            run = self._new(session, caller, thread.id, assistant, body, state)
-            warm = Warm(run, thread.data, assistant)
+        state = RunState(include=include or [], additional_instructions=body.additional_instructions)
+        additional = body.additional_messages or []
+        if not any(refers_to_files(message) for message in additional):
+            run, thread = await self.db.transact(
+                lambda conn: self._create_plain(conn, caller, thread_id, found, body, state)
+            )
+        else:
+            async with self.db.write() as session:
+                row = await _thread_for_run(session, caller, thread_id)
+                assistant = _require_assistant(found, body.assistant_id)
+                for index, message in enumerate(additional):
+                    param = f"additional_messages[{index}]."
+                    await add_message(session, caller, row, message, param=param, inline=self.inline)
+                run, thread = self._new(session, caller, row.id, assistant, body, state), row.data
         self.life.announce(run, None, keep=bool(body.stream))
-        self.executor.submit(run.id, warm)
+        self.executor.submit(run.id, Warm(run, thread, _require_assistant(found, body.assistant_id)))
         return run.doc
+
+    def _create_plain(
+        self,
+        conn: Connection,
+        caller: Caller,
+        thread_id: str,
+        found: dict[str, Any] | None,
+        body: CreateRun,
+        state: RunState,
+    ) -> tuple[Run, dict[str, Any]]:
+        """``create`` when no additional message names files: one Core transaction (``Database.transact``)."""
+        thread = _check_thread(
+            conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.data)).first(), thread_id
+        )
+        assistant = _require_assistant(found, body.assistant_id)
+        insert_plain_messages(conn, caller, thread_id, body.additional_messages or [], "additional_messages")
+        return self._new(conn, caller, thread_id, assistant, body, state), thread
 
     async def create_and_run(
         self, caller: Caller, body: CreateThreadAndRun, include: list[str] | None = None
@@ -160,18 +187,25 @@ class Runs:
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
-        async with self.db.write() as session:
-            thread = await create_thread(session, caller, thread_body, self.inline)
-            run = self._new(session, caller, thread.id, assistant, body, RunState(include=include or []))
-            thread_doc = thread.data
-            warm = Warm(run, thread_doc, assistant)
+        state = RunState(include=include or [])
+
+        def create_plain(conn: Connection) -> tuple[dict[str, Any], Run]:
+            thread = insert_plain_thread(conn, caller, thread_body)
+            return thread, self._new(conn, caller, thread["id"], assistant, body, state)
+
+        if is_plain(thread_body):
+            thread_doc, run = await self.db.transact(create_plain)
+        else:
+            async with self.db.write() as session:
+                row = await create_thread(session, caller, thread_body, self.inline)
+                thread_doc, run = row.data, self._new(session, caller, row.id, assistant, body, state)
         self.life.announce(run, thread_doc, keep=bool(body.stream))
-        self.executor.submit(run.id, warm)
+        self.executor.submit(run.id, Warm(run, thread_doc, assistant))
         return thread_doc, run.doc
 
     def _new(
         self,
-        session: AsyncSession,
+        transaction: AsyncSession | Connection,
         caller: Caller,
         thread_id: str,
         assistant: dict[str, Any],
@@ -182,7 +216,7 @@ class Runs:
         _check_tool_choice(document)
         self.require_model(document["model"])
         run = Run(caller.project, document, state)
-        self.life.create(session, run)
+        self.life.create(transaction, run)
         return run
 
     async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Connection, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.ids import new_id, now
@@ -13,23 +13,42 @@ from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.services import resources
 from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
-from assistantd.services.messages import add_message
+from assistantd.services.messages import add_message, insert_plain_messages, refers_to_files
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
 
 
-async def create_thread(
-    session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores
-) -> ThreadRow:
-    """A new thread and its initial messages, in the caller's transaction (stores made through ``inline``)."""
-    document: dict[str, Any] = {
+def thread_document(metadata: dict[str, str] | None) -> dict[str, Any]:
+    return {
         "id": new_id("thread"),
         "object": "thread",
         "created_at": now(),
-        "metadata": body.metadata or {},
+        "metadata": metadata or {},
         "tool_resources": {},
     }
+
+
+def is_plain(body: CreateThread) -> bool:
+    """No tool resources and no message naming files: nothing to check or attach (``insert_plain_thread``)."""
+    return body.tool_resources is None and not any(refers_to_files(m) for m in body.messages or [])
+
+
+def insert_plain_thread(conn: Connection, caller: Caller, body: CreateThread) -> dict[str, Any]:
+    """A thread for a body that ``is_plain``, with its messages, in the caller's Core transaction.
+
+    The hot path of ``create_and_run``: a few statements in one hop to the database, where the ORM
+    session's flush took most of the request's CPU (py-spy)."""
+    document = thread_document(body.metadata)
+    row = {"id": document["id"], "project": caller.project, "created_at": document["created_at"], "data": document}
+    conn.execute(insert(ThreadRow), [row])
+    insert_plain_messages(conn, caller, document["id"], body.messages or [], "messages")
+    return document
+
+
+async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores) -> ThreadRow:
+    """A new thread and its initial messages, in the caller's transaction (stores made through ``inline``)."""
+    document = thread_document(body.metadata)
     document["tool_resources"] = await resources.resolve(session, caller, body.tool_resources, None, [], inline)
     row = ThreadRow(id=document["id"], project=caller.project, created_at=document["created_at"], data=document)
     session.add(row)
@@ -44,6 +63,9 @@ class Threads:
         self.inline = inline
 
     async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
+        if is_plain(body):
+            document = await self.db.transact(lambda conn: insert_plain_thread(conn, caller, body))
+            return v1.render_thread(document, caller.api_version)
         async with self.db.write() as session:
             row = await create_thread(session, caller, body, self.inline)
             return v1.render_thread(row.data, caller.api_version)
