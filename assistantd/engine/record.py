@@ -119,6 +119,8 @@ class Warm:
     run: Run
     thread: dict[str, Any]
     assistant: dict[str, Any]
+    # The thread's messages when the request wrote them all (a new thread): nothing to read back.
+    history: list[dict[str, Any]] | None = None
 
 
 Lease = Literal["keep", "take", "release"]

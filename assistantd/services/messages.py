@@ -96,11 +96,12 @@ def message_values(caller: Caller, document: dict[str, Any]) -> dict[str, Any]:
 
 def insert_plain_messages(
     conn: Connection, caller: Caller, thread_id: str, bodies: list[CreateMessage], param: str
-) -> None:
+) -> list[dict[str, Any]]:
     """Messages that name no files (``refers_to_files``), in the caller's Core transaction."""
-    if bodies:
-        docs = [new_message(caller, thread_id, body, f"{param}[{i}].")[0] for i, body in enumerate(bodies)]
+    docs = [new_message(caller, thread_id, body, f"{param}[{i}].")[0] for i, body in enumerate(bodies)]
+    if docs:
         conn.execute(insert(MessageRow), [message_values(caller, doc) for doc in docs])
+    return docs
 
 
 async def add_message(

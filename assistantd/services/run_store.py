@@ -54,6 +54,9 @@ class DbRunStore:
             transaction.add(RunRow(**row))
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
+        if warm is not None and warm.history is not None:
+            run = warm.run
+            return RunRecord(run.project, dict(run.doc), run.state, warm.thread, warm.assistant, list(warm.history))
         return await self.db.query(lambda conn: _load(conn, run_id, warm))
 
     async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:

@@ -189,18 +189,19 @@ class Runs:
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
         state = RunState(include=include or [])
 
-        def create_plain(conn: Connection) -> tuple[dict[str, Any], Run]:
-            thread = insert_plain_thread(conn, caller, thread_body)
-            return thread, self._new(conn, caller, thread["id"], assistant, body, state)
+        def create_plain(conn: Connection) -> Warm:
+            thread, messages = insert_plain_thread(conn, caller, thread_body)
+            return Warm(self._new(conn, caller, thread["id"], assistant, body, state), thread, assistant, messages)
 
         if is_plain(thread_body):
-            thread_doc, run = await self.db.transact(create_plain)
+            warm = await self.db.transact(create_plain)
         else:
             async with self.db.write() as session:
                 row = await create_thread(session, caller, thread_body, self.inline)
-                thread_doc, run = row.data, self._new(session, caller, row.id, assistant, body, state)
+                warm = Warm(self._new(session, caller, row.id, assistant, body, state), row.data, assistant)
+        run, thread_doc = warm.run, warm.thread
         self.life.announce(run, thread_doc, keep=bool(body.stream))
-        self.executor.submit(run.id, Warm(run, thread_doc, assistant))
+        self.executor.submit(run.id, warm)
         return thread_doc, run.doc
 
     def _new(

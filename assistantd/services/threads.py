@@ -34,7 +34,9 @@ def is_plain(body: CreateThread) -> bool:
     return body.tool_resources is None and not any(refers_to_files(m) for m in body.messages or [])
 
 
-def insert_plain_thread(conn: Connection, caller: Caller, body: CreateThread) -> dict[str, Any]:
+def insert_plain_thread(
+    conn: Connection, caller: Caller, body: CreateThread
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """A thread for a body that ``is_plain``, with its messages, in the caller's Core transaction.
 
     The hot path of ``create_and_run``: a few statements in one hop to the database, where the ORM
@@ -42,8 +44,7 @@ def insert_plain_thread(conn: Connection, caller: Caller, body: CreateThread) ->
     document = thread_document(body.metadata)
     row = {"id": document["id"], "project": caller.project, "created_at": document["created_at"], "data": document}
     conn.execute(insert(ThreadRow), [row])
-    insert_plain_messages(conn, caller, document["id"], body.messages or [], "messages")
-    return document
+    return document, insert_plain_messages(conn, caller, document["id"], body.messages or [], "messages")
 
 
 async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores) -> ThreadRow:
@@ -64,7 +65,7 @@ class Threads:
 
     async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
         if is_plain(body):
-            document = await self.db.transact(lambda conn: insert_plain_thread(conn, caller, body))
+            document, _ = await self.db.transact(lambda conn: insert_plain_thread(conn, caller, body))
             return v1.render_thread(document, caller.api_version)
         async with self.db.write() as session:
             row = await create_thread(session, caller, body, self.inline)
