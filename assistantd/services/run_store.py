@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, literal, literal_column, select, update
+from sqlalchemy import Connection, String, bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,9 @@ class DbRunStore:
         # Built once and run with the rows as parameters, so SQLAlchemy compiles each only once
         # (a statement with the rows inside as values is compiled anew on every write).
         self._upserts = {table: _upsert_statement(insert(table)) for table in (RunStepRow, MessageRow)}
+        # The run's UPDATE, by shape (columns set, metadata kept, statuses expected), likewise: built
+        # fresh, each write compiled anew, ~0.5 ms of CPU against ~0.05 ms (measured).
+        self._updates: dict[tuple[tuple[str, ...], bool, int | None], Any] = {}
 
     def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
         doc = run.doc
@@ -65,12 +68,14 @@ class DbRunStore:
     def _apply(self, conn: Connection, change: Change, owner: str, lease_until: float) -> Current | None:
         if change.doc is not None:
             values = _run_values(change, owner, lease_until)
-            if not change.sets_metadata:
-                values["data"] = self._with_stored_metadata(change.doc)
-            query = update(RunRow).where(RunRow.id == change.run_id)
-            if change.expect is not None:
-                query = query.where(RunRow.status.in_(change.expect))
-            if conn.execute(query.values(**values)).rowcount == 0:
+            keep_metadata = not change.sets_metadata
+            if keep_metadata and self.db.is_sqlite:
+                values["data"] = json.dumps(values["data"])
+            expect = change.expect
+            query = self._update(tuple(values), keep_metadata, None if expect is None else len(expect))
+            params = {f"set_{name}": value for name, value in values.items()}
+            params.update({f"expect_{i}": status for i, status in enumerate(expect or ())}, run_id=change.run_id)
+            if conn.execute(query, params).rowcount == 0:
                 found = select(RunRow.status, RunRow.data).where(RunRow.id == change.run_id)
                 status, doc = conn.execute(found).one()
                 return Current(status, doc)
@@ -85,13 +90,28 @@ class DbRunStore:
             conn.execute(delete(MessageRow).where(MessageRow.id.in_(change.discard)))
         return None
 
-    def _with_stored_metadata(self, doc: dict[str, Any] | None) -> Any:
-        """``doc`` with the ``metadata`` the row holds now, computed in the UPDATE itself."""
+    def _update(self, columns: tuple[str, ...], keep_metadata: bool, expect: int | None) -> Any:
+        """The run's conditional UPDATE of ``columns`` (parameters ``set_<column>``, ``expect_<i>``, ``run_id``)."""
+        shape = (columns, keep_metadata, expect)
+        query = self._updates.get(shape)
+        if query is None:
+            table = RunRow.__table__
+            values = {name: bindparam(f"set_{name}", type_=table.c[name].type) for name in columns}
+            if keep_metadata:
+                values["data"] = self._with_stored_metadata()
+            query = update(RunRow).where(RunRow.id == bindparam("run_id")).values(**values)
+            if expect is not None:
+                query = query.where(RunRow.status.in_([bindparam(f"expect_{i}") for i in range(expect)]))
+            self._updates[shape] = query
+        return query
+
+    def _with_stored_metadata(self) -> Any:
+        """The new document (``set_data``) with the ``metadata`` the row holds now, kept in the UPDATE itself."""
         if self.db.is_sqlite:
             stored = func.coalesce(func.json_extract(RunRow.data, "$.metadata"), "{}")
-            return func.json_set(json.dumps(doc), "$.metadata", func.json(stored))
+            return func.json_set(bindparam("set_data", type_=String), "$.metadata", func.json(stored))
         stored = func.coalesce(RunRow.data.op("->")("metadata"), literal_column("'{}'::jsonb"))
-        return func.jsonb_set(literal(doc, JSONB), literal_column("'{metadata}'::text[]"), stored)
+        return func.jsonb_set(bindparam("set_data", type_=JSONB), literal_column("'{metadata}'::text[]"), stored)
 
     async def statuses(self, run_ids: list[str]) -> dict[str, str]:
         query = select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids))
