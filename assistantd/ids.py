@@ -7,6 +7,8 @@ import string
 import time
 
 _ALPHABET = string.ascii_letters + string.digits
+_LENGTH = 24
+_SPACE = len(_ALPHABET) ** _LENGTH
 
 PREFIXES = {
     "assistant": "asst_",
@@ -27,7 +29,13 @@ PREFIXES = {
 
 
 def new_id(kind: str) -> str:
-    return PREFIXES[kind] + "".join(secrets.choice(_ALPHABET) for _ in range(24))
+    # One draw from the OS for the whole id (a choice per character cost 24 reads: ~0.1 ms an id).
+    number = secrets.randbelow(_SPACE)
+    characters = []
+    for _ in range(_LENGTH):
+        number, digit = divmod(number, len(_ALPHABET))
+        characters.append(_ALPHABET[digit])
+    return PREFIXES[kind] + "".join(characters)
 
 
 def now() -> int:
