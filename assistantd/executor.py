@@ -43,9 +43,11 @@ class Executor:
         self.life = life
         self.engine = engine
         self.workers = max(1, workers)
-        self.queue: asyncio.Queue[str] = asyncio.Queue()
-        self.local: set[str] = set()  # leased here: queued locally or executing
+        # At most ``workers`` runs execute at once; the others wait for a slot, in order.
+        self.slots = asyncio.Semaphore(self.workers)
+        self.local: set[str] = set()  # leased here: waiting for a slot or executing
         self.warm: dict[str, Warm] = {}
+        self.waiting: set[asyncio.Task[None]] = set()
         self.running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         # Called with the id of an unstored run found orphaned (``RunState.stored`` false), once it
@@ -55,12 +57,11 @@ class Executor:
     async def start(self) -> None:
         # Load the tokenizer's ranks now, off the loop, rather than in the first run that counts.
         self._tasks = [asyncio.create_task(asyncio.to_thread(_warm_tokenizer))]
-        self._tasks += [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         self._tasks.append(asyncio.create_task(self._sweeper()))
 
     async def stop(self) -> None:
         """Stop without ending the runs: they stay leased to nobody and resume on the next start."""
-        for task in [*self._tasks, *self.running.values()]:
+        for task in [*self._tasks, *self.waiting, *self.running.values()]:
             task.cancel(SHUTDOWN)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -74,7 +75,11 @@ class Executor:
         self.local.add(run_id)
         if warm is not None:
             self.warm[run_id] = warm
-        self.queue.put_nowait(run_id)
+        # Its own task, which takes a free slot without yielding: the run starts (and sends its upstream
+        # request) as soon as the submitting request first waits, before it renders its answer.
+        task = asyncio.create_task(self._execute(run_id))
+        self.waiting.add(task)
+        task.add_done_callback(self.waiting.discard)
 
     def take_idle(self, run_id: str) -> bool:
         """Withdraw a run leased here that no worker picked up yet (it is being ended); False if none."""
@@ -92,19 +97,18 @@ class Executor:
         task.cancel(EXPIRED if why == "expired" else None)
         return True
 
-    async def _worker(self) -> None:
-        while True:
-            run_id = await self.queue.get()
+    async def _execute(self, run_id: str) -> None:
+        async with self.slots:
             if run_id not in self.local:
-                continue  # withdrawn while it waited
-            task = asyncio.create_task(self.engine.execute(run_id, self.warm.pop(run_id, None)))
+                return  # withdrawn while it waited
+            task = asyncio.current_task()
+            assert task is not None
+            self.waiting.discard(task)
             self.running[run_id] = task
             try:
-                await task
+                await self.engine.execute(run_id, self.warm.pop(run_id, None))
             except asyncio.CancelledError:
-                current = asyncio.current_task()
-                if current is not None and current.cancelling():
-                    raise  # the worker itself is being stopped (not just the run cancelled)
+                pass  # the run was cancelled, expired, or left leased to nobody for the next start
             except Exception:
                 log.exception("run %s crashed its worker", run_id)
             finally:

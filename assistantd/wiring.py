@@ -248,7 +248,7 @@ def build_sampler(executor: Executor, ingestion: Ingestion, sandbox: Sandbox | N
     """Observability hook: what each gauge of ``/metrics`` reads in this process."""
     return Sampler(
         {
-            metrics.runs_queued: executor.queue.qsize,
+            metrics.runs_queued: lambda: len(executor.waiting),
             metrics.ingestion_backlog: ingestion.queue.qsize,
             metrics.sandbox_sessions: lambda: len(getattr(sandbox, "sessions", ())),
         }
