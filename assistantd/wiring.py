@@ -94,6 +94,8 @@ class Container:
     conversations: Conversations
     # Which upstream serves each model name (the [models] table and the default route).
     routes: Routes
+    # The upstream chat clients (closed at stop).
+    chat: RoutedChatModel
     catalog: Catalog
     runs: Runs
     steps: Steps
@@ -125,6 +127,7 @@ class Container:
         await self.responses.stop()
         await self.sampler.stop()
         await self.executor.stop()
+        await self.chat.close()
         await self.ingestion.stop()
         if isinstance(self.searcher.reranker, HttpReranker):
             await self.searcher.reranker.close()
@@ -292,6 +295,7 @@ def build(settings: Settings) -> Container:
         responses=responses,
         conversations=Conversations(db, threads),
         routes=routes,
+        chat=routed,
         catalog=Catalog(routes),
         runs=run_parts.runs,
         steps=run_parts.steps,
