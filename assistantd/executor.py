@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import secrets
 import time
@@ -77,7 +78,8 @@ class Executor:
             self.warm[run_id] = warm
         # Its own task, which takes a free slot without yielding: the run starts (and sends its upstream
         # request) as soon as the submitting request first waits, before it renders its answer.
-        task = asyncio.create_task(self._execute(run_id))
+        # In a context of its own: the submitting request's (its request id, log fields) is not the run's.
+        task = asyncio.create_task(self._execute(run_id), context=contextvars.Context())
         self.waiting.add(task)
         task.add_done_callback(self.waiting.discard)
 

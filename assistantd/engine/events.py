@@ -110,6 +110,11 @@ class EventBus:
         """
         self._channels[run_id] = Channel(keep=keep)
 
+    def listened(self, run_id: str) -> bool:
+        """Whether an event published now is kept for a reader (else only observed, then dropped)."""
+        channel = self._channels.get(run_id)
+        return channel is not None and not channel.closed and (channel.keep or bool(channel.waiters))
+
     def publish(self, run_id: str, event: Event) -> None:
         channel = self._channels.get(run_id)
         if channel is None or channel.closed:

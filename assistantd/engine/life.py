@@ -75,13 +75,18 @@ class RunLife:
         """Insert a queued run (leased to this process) in the caller's transaction."""
         self.store.add(transaction, run, self.owner, self.lease_until())
 
+    def snapshot(self, run_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` as an event carries it: a copy when a reader keeps the event (the run's documents
+        change on), the document itself when the event is only observed (metrics) and dropped."""
+        return copy.deepcopy(data) if self.bus.listened(run_id) else data
+
     def announce(self, run: Run, thread: dict[str, Any] | None, keep: bool) -> None:
         """Once the run is committed: open its event channel and say it is queued."""
         self.bus.open(run.id, keep)
         if thread is not None:
             self.bus.publish(run.id, ObjectEvent("thread.created", thread))
-        self.bus.publish(run.id, ObjectEvent("thread.run.created", copy.deepcopy(run.doc)))
-        self.bus.publish(run.id, ObjectEvent("thread.run.queued", copy.deepcopy(run.doc)))
+        self.bus.publish(run.id, ObjectEvent("thread.run.created", self.snapshot(run.id, run.doc)))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", self.snapshot(run.id, run.doc)))
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
         return await self.store.load(run_id, warm)
@@ -311,7 +316,8 @@ class Recorder:
     def publish(self, name: EventName, data: dict[str, Any]) -> None:
         if name.startswith("thread.run.step."):
             data = objects.step_as_asked(data, self.record.state.include)
-        self.life.bus.publish(self.record.run["id"], ObjectEvent(name, copy.deepcopy(data)))
+        run_id = self.record.run["id"]
+        self.life.bus.publish(run_id, ObjectEvent(name, self.life.snapshot(run_id, data)))
 
     def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:
         """For delta objects built fresh for the event (no copy needed)."""
