@@ -3,8 +3,9 @@
 The fake upstream waits ``--token-delay`` (default 50 ms) before each token, so its first byte comes
 50 ms after the request. Prints, measured in the same run:
   * time to first token (TTFT), p50 and p90: through assistantd (``POST /threads/runs`` with
-    ``stream: true`` until the first ``thread.message.delta``) and calling the upstream directly, and
-    the difference (what the server adds);
+    ``stream: true`` until the first ``thread.message.delta``) and calling the upstream directly
+    (``POST /chat/completions`` until the first content chunk), each arm with one kept-alive httpx
+    client reading the stream's lines, and the difference (what the server adds);
   * server CPU per streamed run with ``--runs`` runs streaming at once (all server processes, /proc).
 
 Usage: ``.venv/bin/python bench/bench_runs.py [--runs 50] [--samples 40] [--workers N] [--source DIR]``.
