@@ -7,9 +7,10 @@ backend chosen on first use (``vectors.py``): no process holds a store in memory
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
@@ -55,7 +56,11 @@ class SqlIndex:
     async def add(
         self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
     ) -> None:
-        """One bulk insert of the chunks, then their vectors, in the caller's transaction."""
+        """One bulk insert of the chunks, then their vectors, in the caller's transaction.
+
+        Multi-row statements (Core, unordered RETURNING, matched back by position): asking SQLite for
+        the ids in parameter order makes SQLAlchemy insert row by row, and FTS5, written by a trigger,
+        then flushes its index at every row's statement; that cost twice the keyword indexing itself."""
         if not chunks:
             return
         matrix = np.vstack([chunk.embedding for chunk in chunks]).astype("<f4", copy=False)
@@ -71,8 +76,11 @@ class SqlIndex:
             }
             for i, chunk in enumerate(chunks)
         ]
-        statement = insert(ChunkRow).returning(ChunkRow.seq, sort_by_parameter_order=True)
-        seqs = list((await session.execute(statement, rows)).scalars())
+        statement = insert(cast(Table, ChunkRow.__table__)).returning(ChunkRow.position, ChunkRow.seq)
+        by_position = dict((await session.execute(statement, rows)).tuples().all())
+        if len(by_position) != len(chunks):
+            raise ValueError("a file's chunks must have distinct positions")
+        seqs = [by_position[chunk.position] for chunk in chunks]
         await (await self.vectors()).add(session, store_id, file_id, seqs, matrix)
 
     async def delete_file(self, session: AsyncSession, store_id: str | None, file_id: str) -> None:
