@@ -14,7 +14,7 @@ from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
-from assistantd.retrieval.index.fusion import combine, keyword_score, similarity_score
+from assistantd.retrieval.index.fusion import VECTOR_WEIGHT, combine, keyword_score, similarity_score
 from assistantd.retrieval.index.keyword import KeywordSearch
 from assistantd.retrieval.index.vectors import ExactScan, VectorBackend
 from assistantd.store.db import Database
@@ -131,7 +131,8 @@ class SqlIndex:
         owners = {seq: file_id for _, ranking in lists for seq, file_id, _ in ranking}
         if query.mode == "hybrid":
             by_kind = {kind: [[(seq, raw) for seq, _, raw in r] for k, r in lists if k == kind] for kind in KINDS}
-            scored = combine(by_kind["vector"], by_kind["keyword"])
+            weight = query.vector_weights.get(store_id, VECTOR_WEIGHT)
+            scored = combine(by_kind["vector"], by_kind["keyword"], weight)
         else:
             best: dict[int, float] = {}
             convert = similarity_score if query.mode == "vector" else keyword_score
