@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import os
 import platform
 import statistics
 import sys
@@ -47,6 +48,7 @@ from tests.rerank_upstream import RerankUpstream  # noqa: E402
 
 WEIGHTS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
 CANDIDATES = 50
+ROUNDS = 3
 
 
 def ndcg(ranked: list[str], relevant: set[str], k: int = 10) -> float:
@@ -78,14 +80,20 @@ def embedder_speed(text_bytes: int) -> None:
     chunks = [c.text for c in chunking.split(text, chunking.static_strategy())]
     pieces = [len(after._load()[1].encode(c, add_special_tokens=False).ids) for c in chunks]
     after.embed_sync(["warm up"]), before.embed_sync(["warm up"])
-    rates = {}
-    for name, embedder, read in (("numpy, cut at 256", before, 254), ("onnxruntime int8", after, None)):
-        started = time.perf_counter()
-        embedder.embed_sync(chunks)
-        rates[name] = len(text.encode()) / (time.perf_counter() - started)
+    # Alternating rounds, best of each: the machine is shared, and load that lands on one arm only
+    # would otherwise decide the ratio.
+    arms = (("numpy, cut at 256", before, 254), ("onnxruntime int8", after, None))
+    rates: dict[str, float] = {}
+    for _round in range(ROUNDS):
+        for name, embedder, _read in arms:
+            started = time.perf_counter()
+            embedder.embed_sync(chunks)
+            rates[name] = max(rates.get(name, 0.0), len(text.encode()) / (time.perf_counter() - started))
+    for name, _embedder, read in arms:
         share = sum(min(n, read or n) for n in pieces) / sum(pieces)
-        print(f"  {name:<18} {rates[name] / 1e3:8.2f} kB/s  reads {share:6.1%} of the word pieces")
-    print(f"  speed-up: {rates['onnxruntime int8'] / rates['numpy, cut at 256']:.2f}x ({len(chunks)} chunks)")
+        print(f"  {name:<18} {rates[name] / 1e3:8.2f} kB/s  reads {share:6.1%} of the word pieces (best of {ROUNDS})")
+    ratio = rates["onnxruntime int8"] / rates["numpy, cut at 256"]
+    print(f"  speed-up: {ratio:.2f}x ({len(chunks)} chunks; load {os.getloadavg()[0]:.1f})")
 
 
 # 2 and 3. Quality.
