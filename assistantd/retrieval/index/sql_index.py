@@ -60,7 +60,7 @@ class SqlIndex:
 
         Multi-row statements (Core, unordered RETURNING, matched back by position): asking SQLite for
         the ids in parameter order makes SQLAlchemy insert row by row, and FTS5, written by a trigger,
-        then flushes its index at every row's statement; that cost twice the keyword indexing itself."""
+        then flushes its index at every row's statement, which doubled the cost of keyword indexing."""
         if not chunks:
             return
         matrix = np.vstack([chunk.embedding for chunk in chunks]).astype("<f4", copy=False)
