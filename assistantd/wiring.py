@@ -177,6 +177,7 @@ def build_embedders(settings: Settings, routes: Routes) -> Embedders:
             batch_size=settings.embedding_batch_size,
             max_retries=settings.model_max_retries,
             timeout=settings.model_timeout_seconds,
+            vector_weight=settings.embedding_vector_weight,
         )
 
     if settings.embedding_provider == "local":

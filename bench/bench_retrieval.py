@@ -1,8 +1,9 @@
 """Retrieval benchmark, every figure measured in this one run on this machine.
 
 1. Ingestion throughput (MB of extracted text per second) through the real pipeline (blob read,
-   extraction, static 800/400 chunking, embedding, index write, status update) with an in-process
-   fake embedder (hashed bag of words) and with the offline MiniLM model (if its extra is installed).
+   extraction, static 800/400 chunking, embedding, index write, status update): ``bench/bench_ingest.py``
+   with a fast embeddings upstream in its own process, an in-process hashed bag of words and the
+   offline MiniLM model (if its extra is installed); ``--baseline DIR`` measures another checkout too.
 2. Search at scale (``bench/scale.py``): p50/p95 through ``POST /v1/vector_stores/{id}/search`` at
    10k and 100k chunks x 1536 dims and 1M x 384, on SQLite (sqlite-vec) and PostgreSQL (pgvector,
    pgserver's bundled server); recall@10 of the vector backend against exact search; the server's
@@ -36,28 +37,20 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistantd import tokens  # noqa: E402
-from assistantd.blobs import LocalBlobs  # noqa: E402
-from assistantd.protocol.vector_stores import CreateVectorStore  # noqa: E402
-from assistantd.retrieval.cascade import Cascade  # noqa: E402
-from assistantd.retrieval.embedders import Embedder, Embedders, normalise  # noqa: E402
+from assistantd.retrieval.embedders import normalise  # noqa: E402
 from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E402
+from assistantd.retrieval.index.fusion import VECTOR_WEIGHT  # noqa: E402
 from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
-from assistantd.retrieval.ingestion import Ingestion  # noqa: E402
-from assistantd.retrieval.stores import VectorStores  # noqa: E402
-from assistantd.services.context import Caller  # noqa: E402
-from assistantd.services.files import Files  # noqa: E402
 from assistantd.store.db import Database  # noqa: E402
 from assistantd.store.migrate import upgrade_async  # noqa: E402
 from bench.corpus import build_docs, build_queries  # noqa: E402
-
-CALLER = Caller(project="bench")
 
 
 class HashEmbedder:
     """The fake: a hashed bag of words, 384 dimensions, in process (no HTTP)."""
 
     name = "bench:hash"
+    vector_weight = VECTOR_WEIGHT  # what the server gives an upstream embedder by default
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}
@@ -102,35 +95,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-# 1. Ingestion throughput.
-
-
-async def ingest(root: Path, embedder: Embedder, text: str, files: int) -> tuple[float, int]:
-    db = await fresh_db(root, f"ingest-{embedder.name.replace(':', '-')}")
-    blobs = LocalBlobs(root / f"blobs-{embedder.name.replace(':', '-')}")
-    index = SqlIndex(db)
-    cascade = Cascade(index)
-    ingestion = Ingestion(db, blobs, index, cascade, Embedders(embedder, lambda _name: embedder), workers=2)
-    stores = VectorStores(db, cascade, ingestion.after_commit, lambda: embedder.name)
-    service = Files(db, blobs, 1 << 30)
-    piece = len(text) // files
-    ids = []
-    for n in range(files):
-        upload = await service.store_bytes(CALLER, text[n * piece : (n + 1) * piece].encode(), f"f{n}.md", "assistants")
-        ids.append(upload["id"])
-    await ingestion.start()
-    tokens.encode("warm up")  # a server loads the o200k ranks once, at its first chunking
-    started = time.perf_counter()
-    store = await stores.create(CALLER, CreateVectorStore(name="bench", file_ids=ids))
-    # Poll the store as a client would (no event to wait on from outside the ingestion queue).
-    while (await stores.retrieve(CALLER, store["id"]))["file_counts"]["in_progress"]:  # noqa: ASYNC110
-        await asyncio.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    counts = (await stores.retrieve(CALLER, store["id"]))["file_counts"]
-    await ingestion.stop()
-    await db.close()
-    assert counts["completed"] == files, counts
-    return len(text[: piece * files].encode()) / elapsed / 1e6, piece * files
+# 1. Ingestion throughput: bench/bench_ingest.py.
 
 
 # 2. Search at scale: bench/scale.py.
@@ -166,7 +131,9 @@ async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tupl
     for mode in ("keyword", "vector", "hybrid"):
         recalls, ndcgs = [], []
         for (text, relevant), vector in zip(queries, query_vectors, strict=True):
-            hits = await index.search(SearchQuery(["vs_quality"], [text], {"vs_quality": vector[None, :]}, 10, mode))  # type: ignore[arg-type]
+            weights = {"vs_quality": embedder.vector_weight}
+            query = SearchQuery(["vs_quality"], [text], {"vs_quality": vector[None, :]}, 10, mode, None, weights)  # type: ignore[arg-type]
+            hits = await index.search(query)
             ranked = [hit.file_id for hit in hits]
             recalls.append(recall(ranked, relevant))
             ndcgs.append(ndcg(ranked, relevant))
@@ -176,31 +143,29 @@ async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tupl
     return scores
 
 
-async def main(quick: bool, sections: set[str], scales: str) -> None:
+async def main(quick: bool, sections: set[str], scales: str, baseline: Path | None) -> None:
     print(f"Python {platform.python_version()} stdlib corpus; numpy {np.__version__}; {platform.machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     docs = build_docs()
-    corpus_text = "\n\n".join(f"## {d.id}\n{d.text}" for d in docs)
     local = local_embedder()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if "1" in sections:
-            await ingestion_section(root, corpus_text, local, quick)
+            await ingestion_section(local, quick, baseline)
         if "2" in sections:
             await asyncio.to_thread(latency_section, docs, quick, scales)
         if "3" in sections:
             await quality_section(root, local, quick)
 
 
-async def ingestion_section(root: Path, corpus_text: str, local: Any, quick: bool) -> None:
-    print("\n1. Ingestion throughput (MB of text per second, 2 workers)")
-    fake_text = corpus_text * (2 if quick else 8)
-    mbps, size = await ingest(root, HashEmbedder(), fake_text, 16)
-    print(f"  fake embedder : {mbps:8.2f} MB/s  ({size / 1e6:.1f} MB)")
-    if local is not None:
-        local_text = corpus_text[: 30_000 if quick else 120_000]
-        mbps_local, size = await ingest(root, local, local_text, 4)
-        print(f"  MiniLM (local): {mbps_local:8.4f} MB/s  ({size / 1e6:.2f} MB)")
+async def ingestion_section(local: Any, quick: bool, baseline: Path | None) -> None:
+    from bench import bench_ingest
+
+    print("\n1. Ingestion throughput (MB of text per second; bench/bench_ingest.py)")
+    embedders = "upstream,hash" + (",minilm" if local is not None else "")
+    options = argparse.Namespace(mb=2 if quick else 8, files=16 if quick else 32, workers=2, rounds=1)
+    options.embedders, options.baseline = embedders, baseline
+    await asyncio.to_thread(bench_ingest.run, options)
 
 
 SCALES = [("sqlite", 10_000, 1536), ("pgvector", 10_000, 1536), ("sqlite", 100_000, 1536)]
@@ -252,6 +217,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
     parser.add_argument("--sections", default="123", help="which of the three parts to run, e.g. 12")
+    parser.add_argument("--baseline", type=Path, help="section 1 also measures this checkout of assistantd")
     parser.add_argument("--scales", default="", help="section 2 only these, e.g. sqlite:10000,pgvector:100000")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, set(args.sections), args.scales))
+    asyncio.run(main(args.quick, set(args.sections), args.scales, args.baseline))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,21 +34,32 @@ def resolve(strategy: Any) -> dict[str, Any]:
 
 
 def split(text: str, strategy: dict[str, Any]) -> list[Chunk]:
-    """Windows of ``max`` tokens, each starting ``max - overlap`` tokens after the previous one."""
+    """Windows of ``max`` tokens, each starting ``max - overlap`` tokens after the previous one.
+
+    Every window's text is what decoding its tokens gives, but each stretch of tokens between two
+    window edges is decoded once: with the default 800/400, a window is two 400-token halves that
+    it shares with its neighbours, and decoding each token twice cost a fifth of the chunking.
+    Bytes are joined before decoding, so a character split across a stretch edge stays whole."""
     size = int(strategy["static"]["max_chunk_size_tokens"])
     overlap = int(strategy["static"]["chunk_overlap_tokens"])
     ids = tokens.encode(text)
     if not ids:
         return []
     step = max(1, size - overlap)
-    chunks: list[Chunk] = []
+    windows: list[tuple[int, int]] = []
     start = 0
     while True:
-        window = ids[start : start + size]
-        piece = tokens.decode(window).strip()
-        if piece:
-            chunks.append(Chunk(position=len(chunks), text=piece, tokens=len(window)))
+        windows.append((start, min(start + size, len(ids))))
         if start + size >= len(ids):
             break
         start += step
+    edges = sorted({edge for window in windows for edge in window})
+    decode = tokens.encoding().decode_bytes
+    stretches = [decode(ids[a:b]) for a, b in itertools.pairwise(edges)]
+    where = {edge: n for n, edge in enumerate(edges)}
+    chunks: list[Chunk] = []
+    for a, b in windows:
+        piece = b"".join(stretches[where[a] : where[b]]).decode("utf-8", errors="replace").strip()
+        if piece:
+            chunks.append(Chunk(position=len(chunks), text=piece, tokens=b - a))
     return chunks

@@ -4,6 +4,10 @@ The default talks to an OpenAI-compatible ``/v1/embeddings`` upstream through th
 (which retries 429/5xx/timeouts with backoff). A local offline model is an optional extra
 (``assistantd.retrieval.local_embedder``). Each vector store records the name of the embedder that indexed it
 (``provider:model``), so a store keeps using the same one when the default changes.
+
+Each embedder also says how far hybrid search should trust it (``vector_weight``, its share in
+``index.fusion.combine``): how much an embedder adds beside BM25 depends on the model, from a good
+sentence model (most of the ranking) to a hashed bag of words (little; more only hurts).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import openai
+
+from assistantd.retrieval.index.fusion import VECTOR_WEIGHT
 
 # Embedding requests one process keeps in flight to an upstream (several, so ingestion is not
 # bound by one round trip at a time).
@@ -30,6 +36,7 @@ class EmbeddingError(Exception):
 
 class Embedder(Protocol):
     name: str  # recorded per store: "openai:text-embedding-3-small", "local:all-MiniLM-L6-v2"
+    vector_weight: float  # the vector share of hybrid scores for the stores it indexed
 
     async def embed(self, texts: Sequence[str]) -> np.ndarray:
         """One unit-length float32 row per text."""
@@ -64,9 +71,11 @@ class OpenAIEmbedder:
         batch_size: int = 64,
         max_retries: int = 2,
         timeout: float = 120.0,
+        vector_weight: float = VECTOR_WEIGHT,
     ) -> None:
         self.model = model
         self.name = OPENAI_PREFIX + model
+        self.vector_weight = vector_weight
         self.batch_size = max(1, batch_size)
         self._in_flight = asyncio.Semaphore(IN_FLIGHT)
         self.client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=max_retries, timeout=timeout)

