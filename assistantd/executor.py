@@ -83,6 +83,14 @@ class Executor:
         self.waiting.add(task)
         task.add_done_callback(self.waiting.discard)
 
+    def withdraw(self, run_id: str) -> None:
+        """Drop a submitted run whose creation failed: nothing of it is stored, so nothing is ended."""
+        self.local.discard(run_id)
+        self.warm.pop(run_id, None)
+        task = self.running.get(run_id)
+        if task is not None:
+            task.cancel(SHUTDOWN)
+
     def take_idle(self, run_id: str) -> bool:
         """Withdraw a run leased here that no worker picked up yet (it is being ended); False if none."""
         if run_id not in self.local or run_id in self.running:

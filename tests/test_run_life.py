@@ -218,3 +218,33 @@ def test_only_the_owner_writes_a_run() -> None:
 def _on_store(node: ast.Attribute) -> bool:
     value = node.value
     return isinstance(value, ast.Attribute) and value.attr == "store"
+
+
+async def test_writes_of_a_run_wait_for_the_commit_that_creates_it() -> None:
+    # create_and_run starts the run while its creating transaction commits: nothing of the run may be
+    # written before that row exists.
+    store, bus = MemoryStore(), EventBus()
+    life = RunLife(store, bus, "me", 10)
+    run = new_run()
+    life.creating(run.id)
+    change = Change(run.id, run.project, "thread_1", doc={**run.doc, "status": "in_progress"})
+    writing = asyncio.create_task(life.apply(change))
+    await asyncio.sleep(0.05)
+    assert not writing.done() and store.writes == 0
+    life.create(object(), run)
+    life.created(run.id)
+    assert await writing is None
+    assert store.runs["run_1"]["doc"]["status"] == "in_progress" and store.writes == 1
+
+
+async def test_a_run_whose_creation_failed_writes_nothing() -> None:
+    store, bus = MemoryStore(), EventBus()
+    life = RunLife(store, bus, "me", 10)
+    run = new_run()
+    life.creating(run.id)
+    writing = asyncio.create_task(life.apply(Change(run.id, run.project, "thread_1", doc=dict(run.doc))))
+    await asyncio.sleep(0.05)
+    life.created(run.id, stored=False)
+    with pytest.raises(RuntimeError, match="never stored"):
+        await writing
+    assert store.writes == 0 and store.runs == {}

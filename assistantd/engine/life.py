@@ -59,6 +59,8 @@ class RunLife:
         self.bus = bus
         self.owner = owner
         self.lease_seconds = lease_seconds
+        # Runs executing while the transaction that creates them commits: True once it has.
+        self._creating: dict[str, asyncio.Future[bool]] = {}
 
     def lease_until(self) -> float:
         return time.time() + self.lease_seconds
@@ -67,6 +69,9 @@ class RunLife:
         return Recorder(self, record)
 
     async def apply(self, change: Change) -> Current | None:
+        creating = self._creating.get(change.run_id)
+        if creating is not None and not await asyncio.shield(creating):
+            raise RuntimeError(f"run {change.run_id} was never stored")  # its task is being withdrawn
         return await self.store.apply(change, self.owner, self.lease_until())
 
     # -- create ------------------------------------------------------------------------------------
@@ -74,6 +79,17 @@ class RunLife:
     def create(self, transaction: object, run: Run) -> None:
         """Insert a queued run (leased to this process) in the caller's transaction."""
         self.store.add(transaction, run, self.owner, self.lease_until())
+
+    def creating(self, run_id: str) -> None:
+        """The run may execute before the transaction creating it commits (its upstream request then
+        overlaps the commit): its writes wait for ``created``."""
+        self._creating[run_id] = asyncio.get_running_loop().create_future()
+
+    def created(self, run_id: str, stored: bool = True) -> None:
+        """The creating transaction committed (``stored``), or failed and the run is being withdrawn."""
+        creating = self._creating.pop(run_id, None)
+        if creating is not None:
+            creating.set_result(stored)
 
     def snapshot(self, run_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` as an event carries it: a copy when a reader keeps the event (the run's documents

@@ -99,9 +99,13 @@ def insert_plain_messages(
 ) -> list[dict[str, Any]]:
     """Messages that name no files (``refers_to_files``), in the caller's Core transaction."""
     docs = [new_message(caller, thread_id, body, f"{param}[{i}].")[0] for i, body in enumerate(bodies)]
+    insert_messages(conn, caller, docs)
+    return docs
+
+
+def insert_messages(conn: Connection, caller: Caller, docs: list[dict[str, Any]]) -> None:
     if docs:
         conn.execute(insert(MessageRow), [message_values(caller, doc) for doc in docs])
-    return docs
 
 
 async def add_message(

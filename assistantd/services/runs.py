@@ -7,6 +7,7 @@ events of that segment go to the in-process bus, where a streaming request reads
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Callable
 from typing import Any, cast
@@ -42,7 +43,7 @@ from assistantd.services.messages import (
     thread_with_active_run,
 )
 from assistantd.services.run_store import run_from_row
-from assistantd.services.threads import create_thread, insert_plain_thread, is_plain
+from assistantd.services.threads import create_thread, insert_thread, is_plain, plain_thread
 from assistantd.services.v1files import assistant_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -189,24 +190,52 @@ class Runs:
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
         state = RunState(include=include or [])
 
-        def create_plain(conn: Connection) -> Warm:
-            thread, messages = insert_plain_thread(conn, caller, thread_body)
-            return Warm(self._new(conn, caller, thread["id"], assistant, body, state), thread, assistant, messages)
-
         if is_plain(thread_body):
-            warm = await self.db.transact(create_plain)
-        else:
-            async with self.db.write() as session:
-                row = await create_thread(session, caller, thread_body, self.inline)
-                warm = Warm(self._new(session, caller, row.id, assistant, body, state), row.data, assistant)
+            return await self._create_and_run_plain(caller, thread_body, assistant, body, state)
+        async with self.db.write() as session:
+            row = await create_thread(session, caller, thread_body, self.inline)
+            warm = Warm(self._new(session, caller, row.id, assistant, body, state), row.data, assistant)
         run, thread_doc = warm.run, warm.thread
         self.life.announce(run, thread_doc, keep=bool(body.stream))
         self.executor.submit(run.id, warm)
         return thread_doc, run.doc
 
+    async def _create_and_run_plain(
+        self,
+        caller: Caller,
+        thread_body: CreateThread,
+        assistant: dict[str, Any],
+        body: CreateThreadAndRun,
+        state: RunState,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """``create_and_run`` naming no files: the run starts while the one Core transaction that stores
+        the thread, its messages and the run commits, so its upstream request overlaps the commit (its
+        own writes wait for it: ``RunLife.creating``)."""
+        thread, messages = plain_thread(caller, thread_body)
+        run = self._new(None, caller, thread["id"], assistant, body, state)
+
+        def store(conn: Connection) -> None:
+            insert_thread(conn, caller, thread, messages)
+            self.life.create(conn, run)
+
+        self.life.creating(run.id)
+        self.life.announce(run, thread, keep=bool(body.stream))
+        self.executor.submit(run.id, Warm(run, thread, assistant, messages))
+        storing = asyncio.ensure_future(self.db.transact(store))
+        # Settled however the request ends: a client gone mid-commit leaves a run that still executes.
+        storing.add_done_callback(lambda done: self._stored(run.id, done))
+        await asyncio.shield(storing)
+        return thread, run.doc
+
+    def _stored(self, run_id: str, storing: asyncio.Future[None]) -> None:
+        stored = not storing.cancelled() and storing.exception() is None
+        if not stored:
+            self.executor.withdraw(run_id)
+        self.life.created(run_id, stored)
+
     def _new(
         self,
-        transaction: AsyncSession | Connection,
+        transaction: AsyncSession | Connection | None,
         caller: Caller,
         thread_id: str,
         assistant: dict[str, Any],
@@ -217,7 +246,8 @@ class Runs:
         _check_tool_choice(document)
         self.require_model(document["model"])
         run = Run(caller.project, document, state)
-        self.life.create(transaction, run)
+        if transaction is not None:  # else the caller stores it
+            self.life.create(transaction, run)
         return run
 
     async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:

@@ -13,7 +13,7 @@ from assistantd.protocol.messages import CreateThread, ModifyThread
 from assistantd.services import resources
 from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
-from assistantd.services.messages import add_message, insert_plain_messages, refers_to_files
+from assistantd.services.messages import add_message, insert_messages, new_message, refers_to_files
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
@@ -34,17 +34,19 @@ def is_plain(body: CreateThread) -> bool:
     return body.tool_resources is None and not any(refers_to_files(m) for m in body.messages or [])
 
 
-def insert_plain_thread(
-    conn: Connection, caller: Caller, body: CreateThread
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A thread for a body that ``is_plain``, with its messages, in the caller's Core transaction.
-
-    The hot path of ``create_and_run``: a few statements in one hop to the database, where the ORM
-    session's flush took most of the request's CPU (py-spy)."""
+def plain_thread(caller: Caller, body: CreateThread) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The documents of a thread whose body ``is_plain`` and of its messages: validated, not stored."""
     document = thread_document(body.metadata)
+    bodies = enumerate(body.messages or [])
+    return document, [new_message(caller, document["id"], m, f"messages[{i}].")[0] for i, m in bodies]
+
+
+def insert_thread(conn: Connection, caller: Caller, document: dict[str, Any], messages: list[dict[str, Any]]) -> None:
+    """A ``plain_thread`` in the caller's Core transaction: a few statements in one hop to the database,
+    where the ORM session's flush took most of a ``create_and_run``'s CPU (py-spy)."""
     row = {"id": document["id"], "project": caller.project, "created_at": document["created_at"], "data": document}
     conn.execute(insert(ThreadRow), [row])
-    return document, insert_plain_messages(conn, caller, document["id"], body.messages or [], "messages")
+    insert_messages(conn, caller, messages)
 
 
 async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores) -> ThreadRow:
@@ -65,7 +67,8 @@ class Threads:
 
     async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
         if is_plain(body):
-            document, _ = await self.db.transact(lambda conn: insert_plain_thread(conn, caller, body))
+            document, messages = plain_thread(caller, body)
+            await self.db.transact(lambda conn: insert_thread(conn, caller, document, messages))
             return v1.render_thread(document, caller.api_version)
         async with self.db.write() as session:
             row = await create_thread(session, caller, body, self.inline)
