@@ -124,8 +124,7 @@ class Searcher:
         stores = [await self._store(caller, store_id) for store_id in store_ids]
         files: dict[str, tuple[str, dict[str, Any]]] = {}
         if condition is not None:  # every file's attributes only when a filter needs them
-            async with self.db.read() as session:
-                files = await self._files(session, store_ids)
+            files = await self._files(store_ids)
         for store in stores:
             if is_expired(store.data):
                 raise expired_error(store.id)
@@ -151,8 +150,7 @@ class Searcher:
                 raise UpstreamUnavailable(str(exc)) from None
         await self._touch(stores)
         if condition is None and hits:
-            async with self.db.read() as session:
-                files = await self._files(session, store_ids, {hit.file_id for hit in hits})
+            files = await self._files(store_ids, {hit.file_id for hit in hits})
         results = []
         for hit in hits:
             score = round(hit.score, 6)  # the threshold compares with the score as shown
@@ -185,9 +183,7 @@ class Searcher:
             vectors[store.id] = by_embedder[name]
         return vectors
 
-    async def _files(
-        self, session: Any, store_ids: list[str], only: set[str] | None = None
-    ) -> dict[str, tuple[str, dict[str, Any]]]:
+    async def _files(self, store_ids: list[str], only: set[str] | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
         """Completed files of the stores (or those of them in ``only``): ``file_id -> (filename, attributes)``."""
         query = (
             select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
@@ -196,10 +192,11 @@ class Searcher:
         )
         if only is not None:
             query = query.where(VectorStoreFileRow.id.in_(sorted(only)))
-        found: dict[str, tuple[str, dict[str, Any]]] = {}
-        for file_id, vs_data, file_data in (await session.execute(query)).all():
-            found[file_id] = (file_data.get("filename", ""), vs_data.get("attributes") or {})
-        return found
+        rows = await self.db.query(lambda conn: conn.execute(query).all())  # one hop to a reader
+        return {
+            file_id: (file_data.get("filename", ""), vs_data.get("attributes") or {})
+            for file_id, vs_data, file_data in rows
+        }
 
     async def _touch(self, stores: list[Store]) -> None:
         """Searching is activity: it moves ``last_active_at`` (and so a relative expiry).

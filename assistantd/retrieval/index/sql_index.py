@@ -142,8 +142,7 @@ class SqlIndex:
         query = select(ChunkRow.seq, ChunkRow.text, ChunkRow.position).where(
             ChunkRow.seq.in_([hit.seq for hit in hits])
         )
-        async with self.db.read() as session:
-            found = {row.seq: row for row in (await session.execute(query)).all()}
+        found = await self.db.query(lambda conn: {row.seq: row for row in conn.execute(query).all()})
         for hit in hits:
             row = found.get(hit.seq)
             if row is not None:
