@@ -131,18 +131,26 @@ class Searcher:
         allowed = None
         if condition is not None:
             allowed = {fid for fid, (_, attrs) in files.items() if matches(attrs, condition)}
-        vectors = await self._embed(stores, texts)
         rerank = wants_rerank(ranker, self.reranker)
-        hits = await self.index.search(
-            SearchQuery(
-                store_ids=store_ids,
-                texts=texts,
-                vectors=vectors,
-                limit=candidates(limit) if rerank else limit,
-                mode=self.mode,
-                file_ids=allowed,
+        # Embedded once, awaited by every vector list, while the keyword lists search.
+        embedding = asyncio.ensure_future(self._embed(stores, texts))
+        try:
+            hits = await self.index.search(
+                SearchQuery(
+                    store_ids=store_ids,
+                    texts=texts,
+                    vectors={},
+                    limit=candidates(limit) if rerank else limit,
+                    mode=self.mode,
+                    file_ids=allowed,
+                    embedding=embedding,
+                )
             )
-        )
+        finally:
+            if not embedding.done():
+                embedding.cancel()
+            elif not embedding.cancelled():
+                embedding.exception()  # retrieved: raised above if a vector list needed it
         if rerank and self.reranker is not None:
             try:
                 hits = await rerank_hits(self.reranker, " ".join(texts), hits, limit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -29,6 +30,9 @@ class SearchQuery:
     mode: Mode = "hybrid"
     # Only chunks of these files (attribute filters); None means every file of the stores.
     file_ids: set[str] | None = None
+    # Vectors still being embedded, in place of ``vectors``: the keyword lists need none, so they are
+    # searched while the embeddings upstream answers.
+    embedding: Awaitable[dict[str, np.ndarray]] | None = None
 
 
 @dataclass
