@@ -33,9 +33,11 @@ from assistantd.store.db import Database
 
 MAX_CELL = 1024
 MAX_KNN = 4096  # vec0's largest k: above 2 x MAX_CELL, which a cell never reaches
-# Probed: the nearest cell, and more until they hold this many floats (vectors x dimensions): one
-# or two cells of 1,536-dimension vectors, four or five of 384 (bench/scale.py measures recall).
-MIN_PROBE = 1
+# Probed: the two nearest cells, and more until they hold this many floats (vectors x dimensions):
+# two cells of 1,536-dimension vectors, four or five of 384 (bench/scale.py measures recall). One
+# cell was enough on the benchmark's clusters, but real topics straddle cells; at 100k x 1536 the
+# second cell costs ~2 ms of CPU, hidden behind the keyword list in a hybrid search.
+MIN_PROBE = 2
 PROBE_FLOATS = 1_000_000
 MAX_PROBE = 64
 CHUNK_SIZE = 128
@@ -191,7 +193,11 @@ class SqliteVectors:
                 ),
                 {"vector": centroid.scalar_one(), "k": MAX_KNN, "store": store_id, "cell": current},
             ).all()
-            if len(members) <= MAX_CELL:
+            if len(members) <= MAX_CELL:  # counted high (vectors deleted behind its back): recount
+                conn.execute(
+                    text(f"UPDATE {cells} SET size = :size WHERE rowid = :cell"),
+                    {"size": len(members), "cell": current},
+                )
                 continue
             seqs = [int(row.rowid) for row in members]
             matrix = np.frombuffer(b"".join(row.embedding for row in members), "<f4").reshape(len(members), -1)
