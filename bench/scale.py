@@ -283,6 +283,11 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
                 )
                 timings["vector"].append(time.perf_counter() - started)
             cpu["vector"] += cpu_seconds(process.pid)
+            health = []  # the floor: a request that does no work, on the same connection
+            for _ in range(len(picks)):
+                started = time.perf_counter()
+                http.get(f"{base}/health").raise_for_status()
+                health.append(time.perf_counter() - started)
         after = rss_anon_mb(process.pid)
         recall, baseline = recall_at_10(url, matrix, upstream, picks)
     finally:
@@ -292,7 +297,8 @@ def measure(url: str, matrix: np.ndarray, data_dir: Path, queries: int, words: l
     pct = {mode: (np.percentile(t, 50) * 1e3, np.percentile(t, 95) * 1e3) for mode, t in timings.items()}
     cpu_ms = {mode: seconds / len(picks) * 1e3 for mode, seconds in cpu.items()}
     memory = {"rss_before": before, "rss_after": after}
-    return {"latency": pct, "cpu_ms": cpu_ms, "recall": recall, "baseline": baseline} | memory
+    health_ms = (np.percentile(health, 50) * 1e3, np.percentile(health, 95) * 1e3)
+    return {"latency": pct, "cpu_ms": cpu_ms, "recall": recall, "baseline": baseline, "health": health_ms} | memory
 
 
 def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> tuple[float, float]:

@@ -178,3 +178,91 @@ def test_chunks_stored_before_the_vector_index_are_indexed_at_start(
         assert [item.file_id for item in found] == [file.id]
     finally:
         server.close()
+
+
+def select(server: LiveServer, sql: str, **params: Any) -> list[Any]:
+    """Rows of one query on the server's database, through its driver."""
+    import asyncio
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from assistantd.store import sqlite_driver
+    from assistantd.store.db import async_url
+    from tests.db import database_url
+
+    async def go() -> list[Any]:
+        url = async_url(database_url(server))
+        engine = create_async_engine(url, **(sqlite_driver.engine_options() if url.startswith("sqlite") else {}))
+        try:
+            async with engine.connect() as conn:
+                return list((await conn.execute(text(sql), params)).all())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(go())
+
+
+def cell_sizes(server: LiveServer, store_id: str) -> list[int] | None:
+    """The sizes of a store's cells in the SQLite inverted file, or None on PostgreSQL (no cells)."""
+    if server.database_url is not None:
+        return None
+    query = f"SELECT size FROM chunk_cells_{DIMENSIONS} WHERE vector_store_id = :store"
+    return [int(row[0]) for row in select(server, query, store=store_id)]
+
+
+def best_cosine(query: str, texts: list[str]) -> float:
+    """Exact search's best score for the query over the texts, with the upstream's own embedding."""
+    from tests.embeddings_upstream import embed
+
+    wanted = embed(query)
+    return max(sum(a * b for a, b in zip(wanted, embed(text), strict=True)) for text in texts)
+
+
+def test_a_store_past_one_cell_splits_and_loses_no_vector(
+    tmp_path: Path, embeddings_upstream: EmbeddingsUpstream
+) -> None:
+    """More chunks than a cell holds: the store's vectors are split into cells, each still found by a
+    vector search for its own words, and a deletion keeps every count in step."""
+    from assistantd.retrieval.index.sqlite_vec import MAX_CELL
+
+    env = {"ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url, "ASSISTANTD_SEARCH_MODE": "vector"}
+    server = LiveServer(tmp_path / "cells", env=env)
+    try:
+        server.start()
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        prefix = unique_word()
+        store = new_store(client)
+        lines = [f"{prefix}{i}a {prefix}{i}b {prefix}{i}c." for i in range(12_000)]
+        files = []
+        for part in range(3):
+            text = "\n".join(lines[part * 4000 : (part + 1) * 4000])
+            files.append(upload(client, f"part{part}.txt", text.encode()))
+        for file in files:
+            client.vector_stores.files.create(vector_store_id=store.id, file_id=file.id, chunking_strategy=SMALL_CHUNKS)
+        wait_store_idle(client, store.id)
+        chunks = count(server, "chunks", "vector_store_id = :store", store=store.id)
+        assert chunks > MAX_CELL
+        assert vector_rows(server, store.id) in (chunks, None)
+        sizes = cell_sizes(server, store.id)
+        if sizes is not None:
+            assert len(sizes) >= 2 and sum(sizes) == chunks and max(sizes) <= MAX_CELL
+        texts = [row[0] for row in select(server, "SELECT text FROM chunks WHERE vector_store_id = :s", s=store.id)]
+        for i in range(0, 12_000, 1_111):  # lines of every file, in chunks moved by splits or not
+            found = client.vector_stores.search(store.id, query=lines[i], rewrite_query=False).data
+            # The best chunk exact search finds (ties aside: the score), whichever cell holds it.
+            assert found and found[0].score == pytest.approx(best_cosine(lines[i], texts), abs=1e-5)  # float32
+        client.vector_stores.files.delete(file_id=files[1].id, vector_store_id=store.id)
+        remaining = count(server, "chunks", "vector_store_id = :store", store=store.id)
+        assert 0 < remaining < chunks
+        assert vector_rows(server, store.id) in (remaining, None)
+        sizes = cell_sizes(server, store.id)
+        if sizes is not None:
+            assert sum(sizes) == remaining
+        found = client.vector_stores.search(store.id, query=lines[5000], rewrite_query=False).data
+        assert all(lines[5000] not in item.content[0].text for item in found)
+        client.vector_stores.delete(store.id)
+        assert vector_rows(server, store.id) in (0, None)
+        assert cell_sizes(server, store.id) in ([], None)
+    finally:
+        server.close()

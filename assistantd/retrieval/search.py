@@ -124,27 +124,34 @@ class Searcher:
         stores = [await self._store(caller, store_id) for store_id in store_ids]
         files: dict[str, tuple[str, dict[str, Any]]] = {}
         if condition is not None:  # every file's attributes only when a filter needs them
-            async with self.db.read() as session:
-                files = await self._files(session, store_ids)
+            files = await self._files(store_ids)
         for store in stores:
             if is_expired(store.data):
                 raise expired_error(store.id)
         allowed = None
         if condition is not None:
             allowed = {fid for fid, (_, attrs) in files.items() if matches(attrs, condition)}
-        vectors = await self._embed(stores, texts)
         rerank = wants_rerank(ranker, self.reranker)
-        hits = await self.index.search(
-            SearchQuery(
-                store_ids=store_ids,
-                texts=texts,
-                vectors=vectors,
-                limit=candidates(limit) if rerank else limit,
-                mode=self.mode,
-                file_ids=allowed,
-                vector_weights=self._weights(stores),
+        # Embedded once, awaited by every vector list, while the keyword lists search.
+        embedding = asyncio.ensure_future(self._embed(stores, texts))
+        try:
+            hits = await self.index.search(
+                SearchQuery(
+                    store_ids=store_ids,
+                    texts=texts,
+                    vectors={},
+                    limit=candidates(limit) if rerank else limit,
+                    mode=self.mode,
+                    file_ids=allowed,
+                    embedding=embedding,
+                    vector_weights=self._weights(stores),
+                )
             )
-        )
+        finally:
+            if not embedding.done():
+                embedding.cancel()
+            elif not embedding.cancelled():
+                embedding.exception()  # retrieved: raised above if a vector list needed it
         if rerank and self.reranker is not None:
             try:
                 hits = await rerank_hits(self.reranker, " ".join(texts), hits, limit)
@@ -152,8 +159,7 @@ class Searcher:
                 raise UpstreamUnavailable(str(exc)) from None
         await self._touch(stores)
         if condition is None and hits:
-            async with self.db.read() as session:
-                files = await self._files(session, store_ids, {hit.file_id for hit in hits})
+            files = await self._files(store_ids, {hit.file_id for hit in hits})
         results = []
         for hit in hits:
             score = round(hit.score, 6)  # the threshold compares with the score as shown
@@ -192,9 +198,7 @@ class Searcher:
             vectors[store.id] = by_embedder[name]
         return vectors
 
-    async def _files(
-        self, session: Any, store_ids: list[str], only: set[str] | None = None
-    ) -> dict[str, tuple[str, dict[str, Any]]]:
+    async def _files(self, store_ids: list[str], only: set[str] | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
         """Completed files of the stores (or those of them in ``only``): ``file_id -> (filename, attributes)``."""
         query = (
             select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
@@ -203,10 +207,11 @@ class Searcher:
         )
         if only is not None:
             query = query.where(VectorStoreFileRow.id.in_(sorted(only)))
-        found: dict[str, tuple[str, dict[str, Any]]] = {}
-        for file_id, vs_data, file_data in (await session.execute(query)).all():
-            found[file_id] = (file_data.get("filename", ""), vs_data.get("attributes") or {})
-        return found
+        rows = await self.db.query(lambda conn: conn.execute(query).all())  # one hop to a reader
+        return {
+            file_id: (file_data.get("filename", ""), vs_data.get("attributes") or {})
+            for file_id, vs_data, file_data in rows
+        }
 
     async def _touch(self, stores: list[Store]) -> None:
         """Searching is activity: it moves ``last_active_at`` (and so a relative expiry).

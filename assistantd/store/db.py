@@ -39,6 +39,7 @@ def async_url(url: str) -> str:
 
 
 T = TypeVar("T")
+MMAP_BYTES = 1 << 36
 
 
 def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
@@ -53,6 +54,8 @@ def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Reads of large blobs (vector search) without a read() per page: file-backed, not anonymous, memory.
+        cursor.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -31,6 +32,9 @@ class SearchQuery:
     file_ids: set[str] | None = None
     # The vector share of hybrid scores, by store: its embedder's ``vector_weight`` (default: fusion's).
     vector_weights: dict[str, float] = field(default_factory=dict)
+    # Vectors still being embedded, in place of ``vectors``: the keyword lists need none, so they are
+    # searched while the embeddings upstream answers.
+    embedding: Awaitable[dict[str, np.ndarray]] | None = None
 
 
 @dataclass

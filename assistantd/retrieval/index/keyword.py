@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 
 from assistantd.store.db import Database
 
@@ -77,7 +77,7 @@ class KeywordSearch:
         self.db = db
         self._frequency: dict[str, tuple[int, float]] = {}  # word -> (chunks holding it, when counted)
 
-    async def _rarest(self, session: Any, words: list[str]) -> list[str]:
+    def _rarest(self, conn: Connection, words: list[str]) -> list[str]:
         """The ``SCORED_TERMS`` words held by the fewest chunks (FTS5 counts stemmed forms, as it matches)."""
         clock = time.monotonic()
         stale = [w for w in words if clock - self._frequency.get(w, (0, -FREQUENCY_SECONDS))[1] >= FREQUENCY_SECONDS]
@@ -88,7 +88,7 @@ class KeywordSearch:
             params = {f"w{i}": fts_phrase(word) for i, word in enumerate(stale)}
             if len(self._frequency) + len(stale) > FREQUENCY_ENTRIES:
                 self._frequency.clear()
-            for i, count in (await session.execute(text(counts), params)).all():
+            for i, count in conn.execute(text(counts), params).all():
                 self._frequency[stale[int(i)]] = (int(count), clock)
         order = sorted(range(len(words)), key=lambda i: (self._frequency.get(words[i], (0, 0.0))[0], i))
         return [words[i] for i in sorted(order[:SCORED_TERMS])]
@@ -111,19 +111,24 @@ class KeywordSearch:
         words = terms(query)
         if not words or (file_ids is not None and not file_ids):
             return []
-        async with self.db.read() as session:
-            if self.db.is_sqlite and len(words) > SCORED_TERMS:
-                words = await self._rarest(session, words)
-            sql, match = self._statement(words, file_ids is not None)
-            statement = text(sql)
-            params: dict[str, object] = {"match": match, "store": store_id, "limit": limit}
-            if file_ids is not None:
-                statement = statement.bindparams(bindparam("file_ids", expanding=True))
-                params["file_ids"] = sorted(file_ids)
-            rows: Sequence[Any] = []
-            if self.db.is_sqlite and file_ids is None:
-                windowed = params | {"window": limit * WINDOW}
-                rows = (await session.execute(text(SQLITE_WINDOWED), windowed)).all()
-            if len(rows) < limit:
-                rows = (await session.execute(statement, params)).all()
+        return await self.db.query(lambda conn: self._search(conn, store_id, words, limit, file_ids))
+
+    def _search(
+        self, conn: Connection, store_id: str, words: list[str], limit: int, file_ids: set[str] | None
+    ) -> list[tuple[int, str, float]]:
+        """The statements of a search, in one hop to a reader (``Database.query``)."""
+        if self.db.is_sqlite and len(words) > SCORED_TERMS:
+            words = self._rarest(conn, words)
+        sql, match = self._statement(words, file_ids is not None)
+        statement = text(sql)
+        params: dict[str, object] = {"match": match, "store": store_id, "limit": limit}
+        if file_ids is not None:
+            statement = statement.bindparams(bindparam("file_ids", expanding=True))
+            params["file_ids"] = sorted(file_ids)
+        rows: Sequence[Any] = []
+        if self.db.is_sqlite and file_ids is None:
+            windowed = params | {"window": limit * WINDOW}
+            rows = conn.execute(text(SQLITE_WINDOWED), windowed).all()
+        if len(rows) < limit:
+            rows = conn.execute(statement, params).all()
         return [(int(row.seq), str(row.file_id), float(row.rank)) for row in rows]

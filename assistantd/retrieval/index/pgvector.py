@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, TextClause, bindparam, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,7 +86,7 @@ class PgVectors:
         table = table_name(dims)
         if table in self._tables:
             return table
-        if await self._exists(session, table):
+        if await session.run_sync(lambda sync: self._exists(sync.connection(), table)):
             return table
         # Serialised across workers and replicas: the second waits, then finds the table.
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": table})
@@ -137,35 +137,41 @@ class PgVectors:
         table = table_name(vector.shape[-1])
         params: dict[str, object] = {"vector": np.asarray(vector, dtype=np.float32).reshape(-1).tolist()}
         params |= {"store": store_id, "limit": limit}
-        async with self.db.read() as session:
-            if not await self._exists(session, table):
-                return []
-            if file_ids is not None:
-                statement = text(EXACT.format(table=table, files="AND file_id IN :file_ids"))
-                statement = statement.bindparams(bindparam("file_ids", expanding=True))
-                return await self._rows(session, statement, params | {"file_ids": sorted(file_ids)})
-            await session.execute(
-                text(f"SET LOCAL hnsw.ef_search = {min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, 2 * limit))}")
-            )
-            if self.iterative:
-                await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            found = await self._rows(session, text(INDEXED.format(table=table)), params)
-            if len(found) < limit:
-                found = await self._rows(session, text(EXACT.format(table=table, files="")), params)
-            found.sort(key=lambda row: (-row[2], row[0]))
-            return found
+        return await self.db.query(lambda conn: self._search(conn, table, params, limit, file_ids))
 
-    async def _exists(self, session: AsyncSession, table: str) -> bool:
+    def _search(
+        self, conn: Connection, table: str, params: dict[str, object], limit: int, file_ids: set[str] | None
+    ) -> Ranked:
+        """The statements of a search on one connection, in its transaction (``SET LOCAL``)."""
+        if not self._exists(conn, table):
+            return []
+        if file_ids is not None:
+            statement = text(EXACT.format(table=table, files="AND file_id IN :file_ids"))
+            statement = statement.bindparams(bindparam("file_ids", expanding=True))
+            return self._rows(conn, statement, params | {"file_ids": sorted(file_ids)})
+        settings = {"ef": str(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, 2 * limit)))}
+        # One round trip for the index's settings, local to this transaction.
+        configure = "SELECT set_config('hnsw.ef_search', :ef, true)"
+        if self.iterative:
+            configure += ", set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+        conn.execute(text(configure), settings)
+        found = self._rows(conn, text(INDEXED.format(table=table)), params)
+        if len(found) < limit:
+            found = self._rows(conn, text(EXACT.format(table=table, files="")), params)
+        found.sort(key=lambda row: (-row[2], row[0]))
+        return found
+
+    def _exists(self, conn: Connection, table: str) -> bool:
         if table in self._tables:
             return True
-        found = (await session.execute(text("SELECT to_regclass(:name)"), {"name": table})).scalar()
+        found = conn.execute(text("SELECT to_regclass(:name)"), {"name": table}).scalar()
         if found is not None:
             self._tables.add(table)
         return found is not None
 
     @staticmethod
-    async def _rows(session: AsyncSession, statement: object, params: dict[str, object]) -> Ranked:
-        rows = (await session.execute(statement, params)).all()  # type: ignore[call-overload]
+    def _rows(conn: Connection, statement: TextClause, params: dict[str, object]) -> Ranked:
+        rows = conn.execute(statement, params).all()
         return [(int(row.seq), str(row.file_id), float(row.cosine)) for row in rows]
 
 

@@ -100,19 +100,28 @@ class SqlIndex:
         """``(kind, ranking)`` pairs, kind ``vector`` or ``keyword``.
 
         The lists are asked for at once: each query runs in its own connection's thread, in C, so a
-        hybrid search waits for the slower of the two rather than for their sum."""
+        hybrid search waits for the slower of the two rather than for their sum; and the keyword lists
+        do not wait for the query's embedding (``SearchQuery.embedding``)."""
         kinds: list[str] = []
         pending = []
         vectors = await self.vectors()
         for index, text in enumerate(query.texts):
-            if query.mode in ("hybrid", "vector") and store_id in query.vectors:
-                vector = query.vectors[store_id][index]
+            if query.mode in ("hybrid", "vector"):
                 kinds.append("vector")
-                pending.append(vectors.search(store_id, vector, candidates, query.file_ids))
+                pending.append(self._vector_list(query, vectors, store_id, index, candidates))
             if query.mode in ("hybrid", "keyword"):
                 kinds.append("keyword")
                 pending.append(self.keywords.search(store_id, text, candidates, query.file_ids))
         return list(zip(kinds, await asyncio.gather(*pending), strict=True))
+
+    @staticmethod
+    async def _vector_list(
+        query: SearchQuery, vectors: VectorBackend, store_id: str, index: int, candidates: int
+    ) -> list[tuple[int, str, float]]:
+        embedded = query.vectors if query.embedding is None else await query.embedding
+        if store_id not in embedded:
+            return []
+        return await vectors.search(store_id, embedded[store_id][index], candidates, query.file_ids)
 
     async def search(self, query: SearchQuery) -> list[Hit]:
         candidates = max(MIN_CANDIDATES, query.limit * 2)
@@ -151,8 +160,7 @@ class SqlIndex:
         query = select(ChunkRow.seq, ChunkRow.text, ChunkRow.position).where(
             ChunkRow.seq.in_([hit.seq for hit in hits])
         )
-        async with self.db.read() as session:
-            found = {row.seq: row for row in (await session.execute(query)).all()}
+        found = await self.db.query(lambda conn: {row.seq: row for row in conn.execute(query).all()})
         for hit in hits:
             row = found.get(hit.seq)
             if row is not None:

@@ -1,18 +1,22 @@
-"""Vectors on SQLite: sqlite-vec, a binary-quantized scan of the store, rescored exactly.
+"""Vectors on SQLite: sqlite-vec, an inverted file of cells per store, each cell scanned exactly.
 
-One ``vec0`` table per dimension (``chunk_vectors_{dims}``) holds one bit per dimension of each
-chunk's embedding (rowid = the chunk's ``seq``), partitioned by vector store and, within a store,
-into ``BUCKETS`` buckets by ``seq``. A search asks every bucket of the store for its nearest codes by
-Hamming distance, together ``OVERSAMPLE`` times the candidates wanted (and ``SLACK`` more, since
-they are not spread evenly), then ranks those by exact cosine against the float32 embeddings kept
-in ``chunks``. Everything stays in the database file, written in the ingestion's transaction:
-replicas and worker processes share it with no reload.
+Two ``vec0`` tables per dimension, both in the database file and written in the ingestion's
+transaction, so replicas and worker processes share them with no reload:
 
-Why buckets: sqlite-vec keeps its top k with a selection whose cost grows with k times the vectors
-scanned. At 100k x 1536 one scan for k = 400 took 53 ms (k = 10: 11 ms, the scan itself); sixteen
-buckets asked for 38 each returned the same top 10 (recall@10 1.00) for 2.5x less CPU. Small
-chunks (``CHUNK_SIZE`` vectors) keep an almost empty store's 16 partitions about as small as the
-one 1,024-vector chunk a store took before.
+- ``chunk_cells_{dims}``: a store's cells, each a centroid (unit float32) and its vector count;
+- ``chunk_vectors_{dims}``: each chunk's float32 embedding (rowid = the chunk's ``seq``),
+  partitioned by store and by cell.
+
+A new vector joins the cell with the nearest centroid. A cell that grows past ``MAX_CELL`` vectors
+is split in two by 2-means over its own vectors (bisecting k-means, built as the store grows: no
+training pass, and no rewrite of anything but the one cell). A search asks for the store's cells
+nearest the query, then the nearest vectors of each of those cells by exact cosine, and keeps the
+best: the cells probed cover at least ``PROBE_FLOATS`` floats (and ``MIN_PROBE`` cells), so the
+cost of a query does not grow with the store.
+
+Why: the binary-quantized scan of the whole store that came before cost 25 ms of CPU per query at
+100k x 1536 and grew linearly with the store; probing cells took 5 ms with recall@10 1.00 on
+clustered vectors (``bench/scale.py``).
 
 An attribute filter is answered by an exact scan of the allowed files' chunks (indexed by store and
 file), so it returns every match however selective it is.
@@ -20,41 +24,43 @@ file), so it returns every match however selective it is.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
-from sqlalchemy import bindparam, text
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.vectors import Ranked, scope
 from assistantd.store.db import Database
 
-# Measured at 100k x 1536 on clustered vectors (bench/bench_retrieval.py): 2x the 50 candidates
-# kept recall@10 at 0.63, 6x at 0.97, 8x at 1.00.
-OVERSAMPLE = 8
-MIN_SCAN = 40
-MAX_SCAN = 4096  # sqlite-vec's largest k
-BUCKETS = 16
-SLACK = 1.5
-MIN_BUCKET_SCAN = 8
+MAX_CELL = 1024
+MAX_KNN = 4096  # vec0's largest k: above 2 x MAX_CELL, which a cell never reaches
+# Probed: the two nearest cells, and more until they hold this many floats (vectors x dimensions):
+# two cells of 1,536-dimension vectors, about eight of 384. Measured on clustered vectors
+# (bench/scale.py): at 1M x 384, 1M floats (4.4 cells) gave recall@10 0.85, 2M (8.6 cells) 0.998.
+# One cell was enough at 100k x 1536, but real topics straddle cells; the second costs ~2 ms of
+# CPU there, hidden behind the keyword list in a hybrid search.
+MIN_PROBE = 2
+PROBE_FLOATS = 2_000_000
+MAX_PROBE = 64
 CHUNK_SIZE = 128
-LAYOUT = "bucket integer partition key"  # in a table's SQL: the bucketed layout (older tables lack it)
+SPLIT_ROUNDS = 6
+LAYOUT = "cell integer partition key"  # in a table's SQL: the cell layout (older tables lack it)
 
 TABLES = (
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'chunk_vectors_%' "
     "AND sql LIKE 'CREATE VIRTUAL TABLE%'"
 )
 
-BUCKET_KNN = """
-SELECT rowid FROM (
-  SELECT rowid FROM {table} WHERE embedding MATCH vec_quantize_binary(:vector) AND k = :scan
-  AND vector_store_id = :store AND bucket = {bucket}
-)"""
-
+CELL_KNN = "SELECT rowid, size FROM {cells} WHERE embedding MATCH :vector AND k = :k AND vector_store_id = :store"
+VECTOR_KNN = (
+    "SELECT rowid, distance FROM {table} WHERE embedding MATCH :vector AND k = :limit "
+    "AND vector_store_id = :store AND cell = {cell}"
+)
+# MATERIALIZED: flattened, the outer LIMIT would reach vec0, which takes k or LIMIT, not both.
 KNN = """
-SELECT seq, file_id, 1.0 - vec_distance_cosine(embedding, :vector) AS cosine
-FROM chunks WHERE seq IN ({candidates})
-ORDER BY cosine DESC, seq LIMIT :limit
+WITH near AS MATERIALIZED ({union})
+SELECT near.rowid AS seq, c.file_id AS file_id, 1.0 - near.distance AS cosine
+FROM near JOIN chunks AS c ON c.seq = near.rowid
+ORDER BY near.distance, near.rowid LIMIT :limit
 """
 
 FILTERED = """
@@ -64,28 +70,52 @@ WHERE vector_store_id = :store AND file_id IN :file_ids AND length(embedding) = 
 ORDER BY cosine DESC, seq LIMIT :limit
 """
 
-VALUES = "(:seq, :store, :bucket, vec_quantize_binary(:vector))"
-
 
 def table_name(dims: int) -> str:
     return f"chunk_vectors_{int(dims)}"
 
 
-def knn(table: str) -> str:
-    candidates = " UNION ALL ".join(BUCKET_KNN.format(table=table, bucket=b) for b in range(BUCKETS))
-    return KNN.format(candidates=candidates)
+def cells_name(dims: int) -> str:
+    return f"chunk_cells_{int(dims)}"
 
 
-def bucket_scan(limit: int) -> int:
-    """How many codes each bucket returns for ``limit`` candidates."""
-    scan = min(MAX_SCAN, max(MIN_SCAN, limit * OVERSAMPLE))
-    return min(MAX_SCAN, max(MIN_BUCKET_SCAN, math.ceil(scan * SLACK / BUCKETS)))
+def unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm > 0 else vector).astype("<f4")
+
+
+def two_means(matrix: np.ndarray) -> np.ndarray:
+    """A split of the rows in two (True: the second half), by spherical 2-means."""
+    mean = matrix.mean(axis=0)
+    first = matrix[int(np.argmin(matrix @ mean))]  # an extreme row, then the row farthest from it
+    second = matrix[int(np.argmin(matrix @ first))]
+    labels = np.zeros(len(matrix), dtype=bool)
+    for _ in range(SPLIT_ROUNDS):
+        labels = matrix @ second > matrix @ first
+        if labels.all() or not labels.any():
+            break
+        first, second = unit(matrix[~labels].mean(axis=0)), unit(matrix[labels].mean(axis=0))
+    if labels.all() or not labels.any():  # identical rows: halve them, so the cell stays bounded
+        labels = np.arange(len(matrix)) >= len(matrix) // 2
+    return labels
+
+
+def probed(cells: list[tuple[int, int]], dims: int) -> list[int]:
+    """The nearest cells (best first) that together hold ``PROBE_FLOATS`` floats."""
+    chosen: list[int] = []
+    floats = 0
+    for cell, size in cells:
+        if len(chosen) >= MIN_PROBE and floats >= PROBE_FLOATS:
+            break
+        chosen.append(int(cell))
+        floats += int(size) * dims
+    return chosen
 
 
 class SqliteVectors:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # vec0 tables seen in the bucketed layout; one is never dropped after that.
+        # Tables seen in the cell layout; one is never dropped after that.
         self._tables: set[str] = set()
 
     async def add(
@@ -93,65 +123,201 @@ class SqliteVectors:
     ) -> None:
         if not seqs:
             return
-        table = await self._ensure(session, matrix.shape[1])
-        blobs = matrix.astype("<f4", copy=False)
+        await session.run_sync(lambda s: self.add_sync(s.connection(), store_id, seqs, matrix))
+
+    def add_sync(self, conn: Connection, store_id: str, seqs: list[int], matrix: np.ndarray) -> None:
+        """Each vector into the cell with the nearest centroid, then any cell grown too large split;
+        ``MAX_CELL`` vectors at a time, so a cell never outgrows what one vec0 query returns."""
+        for start in range(0, len(seqs), MAX_CELL):
+            self._add_slice(conn, store_id, seqs[start : start + MAX_CELL], matrix[start : start + MAX_CELL])
+
+    def _add_slice(self, conn: Connection, store_id: str, seqs: list[int], matrix: np.ndarray) -> None:
+        dims = matrix.shape[1]
+        table, cells = self._ensure(conn, dims), cells_name(dims)
+        matrix = np.asarray(matrix, dtype="<f4")
+        found = conn.execute(
+            text(f"SELECT rowid, size, embedding FROM {cells} WHERE vector_store_id = :store"), {"store": store_id}
+        ).all()
+        ids = [int(row.rowid) for row in found]
+        sizes = {int(row.rowid): int(row.size) for row in found}
+        if not found:
+            ids = [self._new_cell(conn, cells, store_id, unit(matrix.mean(axis=0)), 0)]
+            sizes = {ids[0]: 0}
+            centroids = np.frombuffer(unit(matrix.mean(axis=0)).tobytes(), "<f4").reshape(1, -1)
+        else:
+            centroids = np.frombuffer(b"".join(row.embedding for row in found), "<f4").reshape(len(found), -1)
+        nearest = np.argmax(matrix @ centroids.T, axis=1)
         rows = [
-            {"seq": seq, "store": store_id, "bucket": seq % BUCKETS, "vector": blobs[i].tobytes()}
+            {"seq": seq, "store": store_id, "cell": ids[int(nearest[i])], "vector": matrix[i].tobytes()}
             for i, seq in enumerate(seqs)
         ]
-        await session.execute(
-            text(f"INSERT INTO {table}(rowid, vector_store_id, bucket, embedding) VALUES {VALUES}"), rows
+        self._insert(conn, table, rows)
+        touched = {row["cell"] for row in rows}
+        for cell in touched:
+            sizes[cell] += sum(1 for row in rows if row["cell"] == cell)
+            conn.execute(
+                text(f"UPDATE {cells} SET size = :size WHERE rowid = :cell"), {"size": sizes[cell], "cell": cell}
+            )
+        for cell in touched:
+            if sizes[cell] > MAX_CELL:
+                self._split(conn, table, cells, store_id, cell)
+
+    @staticmethod
+    def _insert(conn: Connection, table: str, rows: list[dict[str, object]]) -> None:
+        conn.execute(
+            text(f"INSERT INTO {table}(rowid, vector_store_id, cell, embedding) VALUES (:seq, :store, :cell, :vector)"),
+            rows,
         )
+
+    @staticmethod
+    def _new_cell(conn: Connection, cells: str, store_id: str, centroid: np.ndarray, size: int) -> int:
+        result = conn.execute(
+            text(f"INSERT INTO {cells}(vector_store_id, size, embedding) VALUES (:store, :size, :vector)"),
+            {"store": store_id, "size": size, "vector": centroid.tobytes()},
+        )
+        return int(result.lastrowid)
+
+    def _split(self, conn: Connection, table: str, cells: str, store_id: str, cell: int) -> None:
+        """The cell's vectors in two by 2-means, one half kept under the cell's id and one under a new
+        cell's; halves still too large split again.
+
+        Every vector of the cell is deleted and inserted again: vec0 frees a storage chunk only once
+        all its vectors are gone, and a cell left in half-empty chunks would cost twice to scan."""
+        pending = [cell]
+        while pending:
+            current = pending.pop()
+            centroid = conn.execute(text(f"SELECT embedding FROM {cells} WHERE rowid = :cell"), {"cell": current})
+            members = conn.execute(
+                text(
+                    f"SELECT rowid, embedding FROM {table} WHERE embedding MATCH :vector AND k = :k "
+                    "AND vector_store_id = :store AND cell = :cell"
+                ),
+                {"vector": centroid.scalar_one(), "k": MAX_KNN, "store": store_id, "cell": current},
+            ).all()
+            if len(members) <= MAX_CELL:  # counted high (vectors deleted behind its back): recount
+                conn.execute(
+                    text(f"UPDATE {cells} SET size = :size WHERE rowid = :cell"),
+                    {"size": len(members), "cell": current},
+                )
+                continue
+            seqs = [int(row.rowid) for row in members]
+            matrix = np.frombuffer(b"".join(row.embedding for row in members), "<f4").reshape(len(members), -1)
+            moved = two_means(matrix)
+            conn.execute(
+                text(f"UPDATE {cells} SET size = :size, embedding = :vector WHERE rowid = :cell"),
+                {"size": int((~moved).sum()), "vector": unit(matrix[~moved].mean(axis=0)).tobytes(), "cell": current},
+            )
+            other = self._new_cell(conn, cells, store_id, unit(matrix[moved].mean(axis=0)), int(moved.sum()))
+            drop = text(f"DELETE FROM {table} WHERE rowid IN :seqs").bindparams(bindparam("seqs", expanding=True))
+            conn.execute(drop, {"seqs": seqs})
+            rows = [  # each cell's vectors inserted together, into chunks of their own
+                {
+                    "seq": seqs[i],
+                    "store": store_id,
+                    "cell": other if moved[i] else current,
+                    "vector": matrix[i].tobytes(),
+                }
+                for i in np.argsort(moved, kind="stable")
+            ]
+            self._insert(conn, table, rows)
+            pending += [current, other]
 
     async def backfill(self, session: AsyncSession) -> int:
+        return int(await session.run_sync(lambda s: self._backfill(s.connection())))
+
+    def _backfill(self, conn: Connection) -> int:
+        """Index chunks that have an embedding but no vector here (stored before the table existed, or
+        before its layout changed), in batches."""
         sizes = "SELECT DISTINCT length(embedding) FROM chunks WHERE embedding IS NOT NULL"
         indexed = 0
-        for size in list((await session.execute(text(sizes))).scalars()):
-            table = await self._ensure(session, int(size) // 4)
+        for size in list(conn.execute(text(sizes)).scalars()):
+            table = self._ensure(conn, int(size) // 4)
+            # vec0 keeps its rowids in a plain table: a point lookup each, where asking vec0 would
+            # read every vector too.
             missing = text(
-                f"SELECT seq, vector_store_id, embedding FROM chunks WHERE length(embedding) = :size "
-                f"AND seq NOT IN (SELECT rowid FROM {table}) LIMIT 1000"
+                f"SELECT seq FROM chunks AS c WHERE length(c.embedding) = :size "
+                f"AND NOT EXISTS (SELECT 1 FROM {table}_rowids AS r WHERE r.rowid = c.seq) ORDER BY seq"
             )
-            while rows := (await session.execute(missing, {"size": size})).all():
-                values = [
-                    {"seq": seq, "store": store, "bucket": seq % BUCKETS, "vector": blob} for seq, store, blob in rows
-                ]
-                await session.execute(
-                    text(f"INSERT INTO {table}(rowid, vector_store_id, bucket, embedding) VALUES {VALUES}"), values
-                )
-                indexed += len(rows)
+            seqs = list(conn.execute(missing, {"size": size}).scalars())
+            read = text("SELECT seq, vector_store_id, embedding FROM chunks WHERE seq IN :seqs").bindparams(
+                bindparam("seqs", expanding=True)
+            )
+            for start in range(0, len(seqs), 5000):
+                by_store: dict[str, list[tuple[int, bytes]]] = {}
+                for seq, store, blob in conn.execute(read, {"seqs": seqs[start : start + 5000]}).all():
+                    by_store.setdefault(store, []).append((int(seq), blob))
+                for store, rows in by_store.items():
+                    matrix = np.frombuffer(b"".join(blob for _, blob in rows), "<f4").reshape(len(rows), -1)
+                    self.add_sync(conn, store, [seq for seq, _ in rows], matrix)
+                    indexed += len(rows)
         return indexed
 
-    async def _ensure(self, session: AsyncSession, dims: int) -> str:
-        """The table, created, or rebuilt empty when a version before buckets made it (``backfill``,
-        which runs at every start, then indexes its chunks again)."""
-        table = table_name(dims)
+    def _ensure(self, conn: Connection, dims: int) -> str:
+        """The tables, created, or rebuilt empty when a version before cells made them (``backfill``,
+        which runs at every start, then indexes their chunks again)."""
+        table, cells = table_name(dims), cells_name(dims)
         if table in self._tables:
             return table
-        found = (await session.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table})).scalar()
+        found = conn.execute(text("SELECT sql FROM sqlite_master WHERE name = :t"), {"t": table}).scalar()
         if found is not None and LAYOUT not in found:
-            await session.execute(text(f"DROP TABLE {table}"))
-        await session.execute(
+            conn.execute(text(f"DROP TABLE {table}"))
+            conn.execute(text(f"DROP TABLE IF EXISTS {cells}"))
+        conn.execute(
             text(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {table} USING vec0(vector_store_id text partition key, "
-                f"{LAYOUT}, embedding bit[{dims}], chunk_size={CHUNK_SIZE})"
+                f"{LAYOUT}, embedding float[{dims}] distance_metric=cosine, chunk_size={CHUNK_SIZE})"
             )
         )
+        conn.execute(
+            text(
+                f"CREATE VIRTUAL TABLE IF NOT EXISTS {cells} USING vec0(vector_store_id text partition key, "
+                f"size integer, embedding float[{dims}] distance_metric=cosine, chunk_size=16)"
+            )
+        )
+        for name, keys in ((table, "partition00, partition01"), (cells, "partition00")):
+            self._index_partitions(conn, name, keys)
         self._tables.add(table)
         return table
 
+    @staticmethod
+    def _index_partitions(conn: Connection, name: str, keys: str) -> None:
+        """An index on the partition keys of vec0's chunk table, when it has the columns we know.
+
+        vec0 finds a partition's storage chunks with a query on that shadow table, which has no such
+        index: at 1M vectors (8,600 chunks) each probed cell cost a scan of all of them, 2.5 ms of
+        CPU; with the index 0.44 ms. Checked by column name, so another sqlite-vec layout is left as is."""
+        shadow = f"{name}_chunks"
+        found = conn.execute(text(f"SELECT count(*) FROM pragma_table_info('{shadow}') WHERE name LIKE 'partition0%'"))
+        if found.scalar() == keys.count(",") + 1:
+            conn.execute(text(f"CREATE INDEX IF NOT EXISTS ix_{shadow}_partition ON {shadow} ({keys})"))
+
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
+        await session.run_sync(lambda s: self._delete(s.connection(), store_id, file_id))
+
+    def _delete(self, conn: Connection, store_id: str | None, file_id: str | None) -> None:
         where, params = scope(store_id, file_id)
         chunks = "SELECT seq FROM chunks WHERE " + where
-        for table in (await session.execute(text(TABLES))).scalars():
-            await session.execute(text(f"DELETE FROM {table} WHERE rowid IN ({chunks})"), params)
+        for table in list(conn.execute(text(TABLES)).scalars()):
+            cells = cells_name(int(table.rsplit("_", 1)[1]))
+            if file_id is None and store_id is not None:
+                conn.execute(text(f"DELETE FROM {table} WHERE vector_store_id = :store"), params)
+                conn.execute(text(f"DELETE FROM {cells} WHERE vector_store_id = :store"), params)
+                continue
+            counted = conn.execute(
+                text(f"SELECT cell, count(*) FROM {table} WHERE rowid IN ({chunks}) GROUP BY cell"), params
+            )
+            for cell, gone in counted.all():
+                conn.execute(
+                    text(f"UPDATE {cells} SET size = max(0, size - :gone) WHERE rowid = :cell"),
+                    {"gone": gone, "cell": cell},
+                )
+            conn.execute(text(f"DELETE FROM {table} WHERE rowid IN ({chunks})"), params)
 
-    async def _ready(self, session: AsyncSession, table: str) -> bool:
-        """Whether the table exists in the bucketed layout (until ``backfill`` rebuilds an older one)."""
+    def _ready(self, conn: Connection, table: str) -> bool:
+        """Whether the table exists in the cell layout (until ``backfill`` rebuilds an older one)."""
         if table not in self._tables:
             query = text(TABLES + " AND name = :name AND instr(sql, :layout) > 0")
-            found = (await session.execute(query, {"name": table, "layout": LAYOUT})).first()
-            if found is None:
+            if conn.execute(query, {"name": table, "layout": LAYOUT}).first() is None:
                 return False
             self._tables.add(table)
         return True
@@ -160,16 +326,24 @@ class SqliteVectors:
         if limit <= 0 or (file_ids is not None and not file_ids):
             return []
         blob = np.asarray(vector, dtype="<f4").reshape(-1).tobytes()
+        return await self.db.query(lambda conn: self._search(conn, store_id, blob, limit, file_ids))
+
+    def _search(self, conn: Connection, store_id: str, blob: bytes, limit: int, file_ids: set[str] | None) -> Ranked:
         params: dict[str, object] = {"vector": blob, "store": store_id, "limit": limit}
-        async with self.db.read() as session:
-            if file_ids is not None:
-                statement = text(FILTERED).bindparams(bindparam("file_ids", expanding=True))
-                params |= {"file_ids": sorted(file_ids), "size": len(blob)}
-            else:
-                table = table_name(len(blob) // 4)
-                if not await self._ready(session, table):
-                    return []
-                statement = text(knn(table))
-                params["scan"] = bucket_scan(limit)
-            rows = (await session.execute(statement, params)).all()
-        return [(int(row.seq), str(row.file_id), float(row.cosine)) for row in rows]
+        dims = len(blob) // 4
+        if file_ids is not None:
+            statement = text(FILTERED).bindparams(bindparam("file_ids", expanding=True))
+            rows = conn.execute(statement, params | {"file_ids": sorted(file_ids), "size": len(blob)}).all()
+        else:
+            table = table_name(dims)
+            if not self._ready(conn, table):
+                return []
+            near = conn.execute(text(CELL_KNN.format(cells=cells_name(dims))), params | {"k": MAX_PROBE}).all()
+            cells = probed([(row.rowid, row.size) for row in near], dims)
+            if not cells:
+                return []
+            union = " UNION ALL ".join(VECTOR_KNN.format(table=table, cell=cell) for cell in cells)
+            rows = conn.execute(text(KNN.format(union=union)), params).all()
+        found = [(int(row.seq), str(row.file_id), float(row.cosine)) for row in rows]
+        found.sort(key=lambda row: (-row[2], row[0]))
+        return found
