@@ -71,9 +71,10 @@ async def create_thread_and_run(
     include: list[str] = Depends(include_param),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
-) -> Doc | StreamingResponse:
+) -> JSONResponse | StreamingResponse:
+    # JSON as stored, as retrieve_run sends it: FastAPI's encoder walked the document again.
     _, run = await c.runs.create_and_run(who, body, include)
-    return await stream_response(c, who, run) if body.stream else await shown(c, who, run)
+    return await stream_response(c, who, run) if body.stream else JSONResponse(await shown(c, who, run))
 
 
 @router.post("/threads/{thread_id}/runs", response_model=None)
@@ -83,9 +84,9 @@ async def create_run(
     include: list[str] = Depends(include_param),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
-) -> Doc | StreamingResponse:
+) -> JSONResponse | StreamingResponse:
     run = await c.runs.create(who, thread_id, body, include)
-    return await stream_response(c, who, run) if body.stream else await shown(c, who, run)
+    return await stream_response(c, who, run) if body.stream else JSONResponse(await shown(c, who, run))
 
 
 @router.get("/threads/{thread_id}/runs")
