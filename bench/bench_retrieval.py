@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import math
 import os
 import platform
@@ -28,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,39 +35,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistantd.retrieval.embedders import normalise  # noqa: E402
 from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E402
-from assistantd.retrieval.index.fusion import VECTOR_WEIGHT  # noqa: E402
 from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
 from assistantd.store.db import Database  # noqa: E402
 from assistantd.store.migrate import upgrade_async  # noqa: E402
+from bench.bench_ingest import HashEmbedder  # noqa: E402  (self-contained: it also runs under other checkouts)
 from bench.corpus import build_docs, build_queries  # noqa: E402
-
-
-class HashEmbedder:
-    """The fake: a hashed bag of words, 384 dimensions, in process (no HTTP)."""
-
-    name = "bench:hash"
-    vector_weight = VECTOR_WEIGHT  # what the server gives an upstream embedder by default
-
-    def __init__(self) -> None:
-        self._slots: dict[str, int] = {}
-
-    def _slot(self, word: str) -> int:
-        slot = self._slots.get(word)
-        if slot is None:
-            slot = self._slots[word] = int.from_bytes(hashlib.md5(word.encode()).digest()[:4], "little") % 384
-        return slot
-
-    def embed_sync(self, texts: Sequence[str]) -> np.ndarray:
-        out = np.zeros((len(texts), 384), dtype=np.float32)
-        for row, text in enumerate(texts):
-            slots = [self._slot(word) for word in re.findall(r"\w+", text.lower())]
-            np.add.at(out[row], slots, 1.0)
-        return normalise(out)
-
-    async def embed(self, texts: Sequence[str]) -> np.ndarray:
-        return await asyncio.to_thread(self.embed_sync, texts)
 
 
 def local_embedder() -> Any:
