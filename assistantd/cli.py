@@ -103,6 +103,9 @@ async def _is_open(container: Any) -> bool:
         await container.db.close()
 
 
+KEEP_ALIVE_SECONDS = 75  # nginx's default keep-alive timeout
+
+
 def _serve(settings: Settings) -> int:
     import uvicorn
 
@@ -117,6 +120,10 @@ def _serve(settings: Settings) -> int:
         "log_level": settings.log_level,
         "access_log": False,
         "log_config": None,  # keep the handlers logs.configure set up (text or JSON), in every worker too
+        # Idle keep-alive connections outlive the clients' own expiry (httpx, so the openai SDK: 5 s), so
+        # the client closes them first. At uvicorn's default, also 5 s, a request sent on a connection as
+        # the server closed it was reset unread: 0-8 of 1,000 concurrent streams failed (bench_streams).
+        "timeout_keep_alive": KEEP_ALIVE_SECONDS,
     }
     if workers == 1:  # one process: build here, so a broken setting fails before the port opens
         from assistantd.app import create_app

@@ -12,9 +12,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -249,3 +251,33 @@ def test_stream_cancel_and_tool_outputs_on_different_worker_processes(tmp_path: 
         assert resumed.status == "completed" and texts(second, thread.id)[-1] == "Found it."
     finally:
         server.close()
+
+
+def _response(sock: socket.socket) -> bytes:
+    """One HTTP/1.1 response read off a kept-alive connection (b"" if the server closed it)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        if not piece:
+            return data
+        data += piece
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length"))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_idle_keep_alive_connections_outlive_the_clients_expiry(server: LiveServer) -> None:
+    # httpx, and so the openai SDK, drops an idle connection after 5 s. Were the server to close it first
+    # (uvicorn's default is also 5 s), a request sent as it did was reset unread.
+    where = urlsplit(server.url)
+    request = f"GET /health HTTP/1.1\r\nHost: {where.hostname}\r\n\r\n".encode()
+    with socket.create_connection((where.hostname, where.port), timeout=30) as sock:
+        sock.sendall(request)
+        first = _response(sock)
+        time.sleep(6)
+        sock.sendall(request)
+        second = _response(sock)
+    assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200"), (first, second)
