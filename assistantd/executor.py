@@ -90,6 +90,7 @@ class Executor:
         task = self.running.get(run_id)
         if task is not None:
             task.cancel(SHUTDOWN)
+        self.life.bus.abort(run_id, "The run could not be stored.")  # its announced events end here
 
     def take_idle(self, run_id: str) -> bool:
         """Withdraw a run leased here that no worker picked up yet (it is being ended); False if none."""
