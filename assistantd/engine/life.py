@@ -97,7 +97,8 @@ class RunLife:
         return copy.deepcopy(data) if self.bus.listened(run_id) else data
 
     def announce(self, run: Run, thread: dict[str, Any] | None, keep: bool) -> None:
-        """Once the run is committed: open its event channel and say it is queued."""
+        """Once the run is committed (or, under ``creating``, while it commits): open its event
+        channel and say it is queued."""
         self.bus.open(run.id, keep)
         if thread is not None:
             self.bus.publish(run.id, ObjectEvent("thread.created", thread))
