@@ -77,7 +77,7 @@ class SqlIndex:
             for i, chunk in enumerate(chunks)
         ]
         statement = insert(cast(Table, ChunkRow.__table__)).returning(ChunkRow.position, ChunkRow.seq)
-        by_position = dict((await session.execute(statement, rows)).tuples().all())
+        by_position = {position: seq for position, seq in await session.execute(statement, rows)}
         if len(by_position) != len(chunks):
             raise ValueError("a file's chunks must have distinct positions")
         seqs = [by_position[chunk.position] for chunk in chunks]
