@@ -147,15 +147,24 @@ def test_a_replica_answers_on_a_store_it_never_loaded(tmp_path: Path, embeddings
         primary.close()
 
 
+def vector_mode_server(data_dir: Path, embeddings_upstream: EmbeddingsUpstream) -> LiveServer:
+    """A server of its own searching vectors only, on the scripted embeddings upstream."""
+    env = {"ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url, "ASSISTANTD_SEARCH_MODE": "vector"}
+    return LiveServer(data_dir, env=env)
+
+
+def started_client(server: LiveServer) -> openai.OpenAI:
+    server.start()
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+
+
 def test_chunks_stored_before_the_vector_index_are_indexed_at_start(
     tmp_path: Path, embeddings_upstream: EmbeddingsUpstream
 ) -> None:
     """An upgrade loses nothing: chunks written before the vector index existed get their vectors."""
-    env = {"ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url, "ASSISTANTD_SEARCH_MODE": "vector"}
-    server = LiveServer(tmp_path / "upgraded", env=env)
+    server = vector_mode_server(tmp_path / "upgraded", embeddings_upstream)
     try:
-        server.start()
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        client = started_client(server)
         word = unique_word()
         store = new_store(client)
         file = upload(client, "old.txt", f"{word} alpha beta".encode())
@@ -226,11 +235,9 @@ def test_a_store_past_one_cell_splits_and_loses_no_vector(
     vector search for its own words, and a deletion keeps every count in step."""
     from assistantd.retrieval.index.sqlite_vec import MAX_CELL
 
-    env = {"ASSISTANTD_EMBEDDING_BASE_URL": embeddings_upstream.url, "ASSISTANTD_SEARCH_MODE": "vector"}
-    server = LiveServer(tmp_path / "cells", env=env)
+    server = vector_mode_server(tmp_path / "cells", embeddings_upstream)
     try:
-        server.start()
-        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key="unused", max_retries=0)
+        client = started_client(server)
         prefix = unique_word()
         store = new_store(client)
         lines = [f"{prefix}{i}a {prefix}{i}b {prefix}{i}c." for i in range(12_000)]
