@@ -131,7 +131,6 @@ class TurnWriter:
         for index, part in enumerate(parts):
             self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, {"index": index, **part}))
         self.text_index = len(parts)
-        await self.rec.persist(steps=[self.message_step], messages=[self.message])
 
     async def _on_text(self, text: str) -> None:
         if not text:
@@ -139,7 +138,7 @@ class TurnWriter:
         first = self.message is None
         if first:
             await self._open_message()
-        assert self.message is not None
+        assert self.message is not None and self.message_step is not None
         self.text += text
         self.record.partial[self.message["id"]] = self.text
         body: dict[str, Any] = {"value": text}
@@ -147,6 +146,10 @@ class TurnWriter:
             body["annotations"] = []
         part = {"index": self.text_index, "type": "text", "text": body}
         self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, part))
+        if first:
+            # After the first token is on its way: the write's copies and its thread's hold on the
+            # interpreter would otherwise delay it (time to first token).
+            await self.rec.persist(steps=[self.message_step], messages=[self.message])
 
     async def _close_message(self, status: str, usage: dict[str, int] | None) -> None:
         if self.message is None or self.message_step is None:
