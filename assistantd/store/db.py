@@ -11,7 +11,6 @@ import asyncio
 import contextvars
 import functools
 import json
-import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
@@ -106,7 +105,7 @@ class Database:
         self._read = async_sessionmaker(self.read_engine, expire_on_commit=False)
         self._write = async_sessionmaker(self.write_engine, expire_on_commit=False)
         self.counts: SqlCounts | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._reader: sqlean.Connection | None = None
         if count_statements:
             self.counts = SqlCounts()
             for engine in {self.read_engine, self.write_engine}:
@@ -175,10 +174,13 @@ class Database:
         row = self._loop_reader().execute(sql, params).fetchone()
         return json.loads(row[0]) if row else None
 
-    def _loop_reader(self) -> sqlite3.Connection:
+    def _loop_reader(self) -> sqlean.Connection:
         if self._reader is None:
             path = make_url(self.url).database or ""
-            self._reader = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            # The same SQLite library as every other connection: a second copy in one process does not
+            # see the first's file locks (POSIX locks are per process), so it could reset the shared WAL
+            # index under them (SIGBUS seen in an ingestion benchmark).
+            self._reader = sqlean.connect(path, isolation_level=None, check_same_thread=False)
             self._reader.execute("PRAGMA query_only=ON")
             self._reader.execute("PRAGMA busy_timeout=200")
         return self._reader
