@@ -28,6 +28,7 @@ from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.documents import (
     file_document,
     public,
+    render,
     render_store,
     render_stores,
 )
@@ -185,8 +186,13 @@ class VectorStores:
             return await render_store(session, row)
 
     async def retrieve(self, caller: Caller, store_id: str) -> dict[str, Any]:
-        async with self.db.read() as session:
-            return await render_store(session, await require_store(session, caller, store_id))
+        """Two reads, neither through the async session: clients poll this while files ingest, and
+        three ORM queries cost a tenth of ingestion's event-loop time in the benchmark (py-spy)."""
+        params = {"project": caller.project, "id": store_id}
+        stored = await self.db.document(VectorStoreRow.__tablename__, "project = :project AND id = :id", params)
+        if stored is None:
+            raise not_found("vector store", store_id)
+        return (await self.db.query(lambda conn: render([{**stored, "id": store_id}], conn)))[0]
 
     async def update(self, caller: Caller, store_id: str, body: ModifyVectorStore) -> dict[str, Any]:
         async with self.db.write() as session:
