@@ -18,6 +18,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+import httpx
 import numpy as np
 import openai
 
@@ -94,12 +95,13 @@ class OpenAIEmbedder:
 
     async def _batch(self, batch: list[str]) -> list[np.ndarray]:
         # base64, and the body parsed here: the client's model layer builds a Python float object per
-        # number (1,536 of them per text), which measured as most of a search's own CPU time.
+        # number (1,536 of them per text), which measured as most of a search's own CPU time. Posted as
+        # a plain request (the client's way to call any path; its retries and errors are the same):
+        # ``embeddings.create`` walks every input text through its typed-parameter transform first.
+        request = {"model": self.model, "input": batch, "encoding_format": "base64"}
         async with self._in_flight:
             try:
-                raw = await self.client.embeddings.with_raw_response.create(
-                    model=self.model, input=batch, encoding_format="base64"
-                )
+                raw = await self.client.post("/embeddings", cast_to=httpx.Response, body=request)
                 body = json.loads(raw.content)
             except openai.APIError as exc:
                 raise EmbeddingError(f"The embeddings upstream failed: {_reason(exc)}") from exc
