@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.ids import now
@@ -46,49 +46,51 @@ def new_job() -> str:
     return secrets.token_hex(8)
 
 
-async def store_counts(session: AsyncSession, store_ids: list[str]) -> dict[str, dict[str, int]]:
+def store_figures(conn: Connection, store_ids: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+    """File counts by status and bytes used, per store, in one grouped query."""
     counts = {store_id: empty_counts() for store_id in store_ids}
+    usage = dict.fromkeys(store_ids, 0)
     if not store_ids:
-        return counts
+        return counts, usage
     query = (
-        select(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.status, func.count())
+        select(
+            VectorStoreFileRow.vector_store_id,
+            VectorStoreFileRow.status,
+            func.count(),
+            func.coalesce(func.sum(VectorStoreFileRow.usage_bytes), 0),
+        )
         .where(VectorStoreFileRow.vector_store_id.in_(store_ids))
         .group_by(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.status)
     )
-    for store_id, status, number in (await session.execute(query)).all():
+    for store_id, status, number, used in conn.execute(query).all():
+        usage[store_id] += int(used)
         if status in STATUSES:
             counts[store_id][status] += int(number)
             counts[store_id]["total"] += int(number)
-    return counts
+    return counts, usage
 
 
-async def store_usage(session: AsyncSession, store_ids: list[str]) -> dict[str, int]:
-    if not store_ids:
-        return {}
-    query = (
-        select(VectorStoreFileRow.vector_store_id, func.coalesce(func.sum(VectorStoreFileRow.usage_bytes), 0))
-        .where(VectorStoreFileRow.vector_store_id.in_(store_ids))
-        .group_by(VectorStoreFileRow.vector_store_id)
-    )
-    return {row[0]: int(row[1]) for row in (await session.execute(query)).all()}
+def render(stored: list[dict[str, Any]], conn: Connection) -> list[dict[str, Any]]:
+    """Stored store documents with their live part (counts, usage, status)."""
+    counts, usage = store_figures(conn, [data["id"] for data in stored])
+    rendered = []
+    for data in stored:
+        document = public(data)
+        document["file_counts"] = counts[data["id"]]
+        document["usage_bytes"] = usage[data["id"]]
+        document["expires_at"] = expires_at(data)
+        if is_expired(data):
+            document["status"] = "expired"
+        else:
+            document["status"] = "in_progress" if counts[data["id"]]["in_progress"] else "completed"
+        rendered.append(document)
+    return rendered
 
 
 async def render_stores(session: AsyncSession, rows: list[VectorStoreRow]) -> list[dict[str, Any]]:
-    ids = [row.id for row in rows]
-    counts = await store_counts(session, ids)
-    usage = await store_usage(session, ids)
-    rendered = []
-    for row in rows:
-        document = public(row.data)
-        document["file_counts"] = counts[row.id]
-        document["usage_bytes"] = usage.get(row.id, 0)
-        document["expires_at"] = expires_at(row.data)
-        if is_expired(row.data):
-            document["status"] = "expired"
-        else:
-            document["status"] = "in_progress" if counts[row.id]["in_progress"] else "completed"
-        rendered.append(document)
-    return rendered
+    stored = [{**row.data, "id": row.id} for row in rows]
+    await session.flush()  # the file rows this session added count (a Connection does not autoflush)
+    return await session.run_sync(lambda sync: render(stored, sync.connection()))
 
 
 async def render_store(session: AsyncSession, row: VectorStoreRow) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import event, select
+from sqlalchemy import Connection, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore
@@ -166,23 +166,31 @@ class Ingestion:
                 self.queue.task_done()
 
     async def _job(self, store_id: str, file_id: str) -> Job | None:
-        async with self.db.read() as session:
-            query = select(VectorStoreFileRow).where(
-                VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id
-            )
-            row = (await session.execute(query)).scalars().first()
-            if row is None or row.status != "in_progress":
-                return None
-            store = await documents.fetch(session, VectorStoreRow, row.project, store_id)
-            file = await documents.fetch(session, FileRow, row.project, file_id)
+        """Three Core reads in one hop to a reader (``Database.query``), not three through the async
+        session: each of those cost a round trip to aiosqlite's thread on the event loop."""
+        return await self.db.query(lambda conn: self._read_job(conn, store_id, file_id))
+
+    @staticmethod
+    def _read_job(conn: Connection, store_id: str, file_id: str) -> Job | None:
+        vs_file = VectorStoreFileRow
+        query = select(vs_file.project, vs_file.status, vs_file.data).where(
+            vs_file.vector_store_id == store_id, vs_file.id == file_id
+        )
+        row = conn.execute(query).first()
+        if row is None or row.status != "in_progress":
+            return None
+        store = conn.execute(
+            select(VectorStoreRow.data).where(VectorStoreRow.project == row.project, VectorStoreRow.id == store_id)
+        ).scalar()
+        file = conn.execute(select(FileRow.data).where(FileRow.project == row.project, FileRow.id == file_id)).scalar()
         return Job(
             store_id=store_id,
             file_id=file_id,
             token=row.data.get("_job", ""),
             project=row.project,
             strategy=row.data.get("chunking_strategy") or chunking.static_strategy(),
-            filename=(file.data.get("filename") if file else "") or "",
-            embedder=store.data.get("_embedder") if store else None,
+            filename=(file.get("filename") if file else "") or "",
+            embedder=store.get("_embedder") if store else None,
         )
 
     async def process(self, store_id: str, file_id: str) -> int:

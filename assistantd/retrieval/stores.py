@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest, NotFound, not_found
@@ -28,6 +28,7 @@ from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.documents import (
     file_document,
     public,
+    render,
     render_store,
     render_stores,
 )
@@ -185,8 +186,17 @@ class VectorStores:
             return await render_store(session, row)
 
     async def retrieve(self, caller: Caller, store_id: str) -> dict[str, Any]:
-        async with self.db.read() as session:
-            return await render_store(session, await require_store(session, caller, store_id))
+        """One hop to a reader, off the async session: clients poll this while files ingest, and its
+        three ORM queries were a tenth of ingestion's event-loop time in the benchmark (py-spy)."""
+        return await self.db.query(lambda conn: self._retrieve(conn, caller.project, store_id))
+
+    @staticmethod
+    def _retrieve(conn: Connection, project: str, store_id: str) -> dict[str, Any]:
+        query = select(VectorStoreRow.data).where(VectorStoreRow.project == project, VectorStoreRow.id == store_id)
+        stored = conn.execute(query).scalar()
+        if stored is None:
+            raise not_found("vector store", store_id)
+        return render([{**stored, "id": store_id}], conn)[0]
 
     async def update(self, caller: Caller, store_id: str, body: ModifyVectorStore) -> dict[str, Any]:
         async with self.db.write() as session:

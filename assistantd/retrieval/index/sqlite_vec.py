@@ -147,14 +147,11 @@ class SqliteVectors:
         else:
             centroids = np.frombuffer(b"".join(row.embedding for row in found), "<f4").reshape(len(found), -1)
         nearest = np.argmax(matrix @ centroids.T, axis=1)
-        rows = [
-            {"seq": seq, "store": store_id, "cell": ids[int(nearest[i])], "vector": matrix[i].tobytes()}
-            for i, seq in enumerate(seqs)
-        ]
+        rows = [self._row(seq, store_id, ids[int(nearest[i])], matrix[i]) for i, seq in enumerate(seqs)]
         self._insert(conn, table, rows)
-        touched = {row["cell"] for row in rows}
+        touched = {row[2] for row in rows}
         for cell in touched:
-            sizes[cell] += sum(1 for row in rows if row["cell"] == cell)
+            sizes[cell] += sum(1 for row in rows if row[2] == cell)
             conn.execute(
                 text(f"UPDATE {cells} SET size = :size WHERE rowid = :cell"), {"size": sizes[cell], "cell": cell}
             )
@@ -163,11 +160,12 @@ class SqliteVectors:
                 self._split(conn, table, cells, store_id, cell)
 
     @staticmethod
-    def _insert(conn: Connection, table: str, rows: list[dict[str, object]]) -> None:
-        conn.execute(
-            text(f"INSERT INTO {table}(rowid, vector_store_id, cell, embedding) VALUES (:seq, :store, :cell, :vector)"),
-            rows,
-        )
+    def _insert(conn: Connection, table: str, rows: list[tuple[int, str, int, bytes]]) -> None:
+        """``(seq, store, cell, vector)`` rows, handed to the driver as they are: SQLAlchemy's own
+        per-row parameter processing was most of this insert's time on the event loop (py-spy)."""
+        if rows:
+            sql = f"INSERT INTO {table}(rowid, vector_store_id, cell, embedding) VALUES (?, ?, ?, ?)"
+            conn.exec_driver_sql(sql, rows)
 
     @staticmethod
     def _new_cell(conn: Connection, cells: str, store_id: str, centroid: np.ndarray, size: int) -> int:
@@ -187,40 +185,62 @@ class SqliteVectors:
         while pending:
             current = pending.pop()
             centroid = conn.execute(text(f"SELECT embedding FROM {cells} WHERE rowid = :cell"), {"cell": current})
-            members = conn.execute(
-                text(
-                    f"SELECT rowid, embedding FROM {table} WHERE embedding MATCH :vector AND k = :k "
-                    "AND vector_store_id = :store AND cell = :cell"
-                ),
-                {"vector": centroid.scalar_one(), "k": MAX_KNN, "store": store_id, "cell": current},
-            ).all()
-            if len(members) <= MAX_CELL:  # counted high (vectors deleted behind its back): recount
+            seqs = list(
+                conn.execute(
+                    text(
+                        f"SELECT rowid FROM {table} WHERE embedding MATCH :vector AND k = :k "
+                        "AND vector_store_id = :store AND cell = :cell"
+                    ),
+                    {"vector": centroid.scalar_one(), "k": MAX_KNN, "store": store_id, "cell": current},
+                ).scalars()
+            )
+            if len(seqs) <= MAX_CELL:  # counted high (vectors deleted behind its back): recount
                 conn.execute(
                     text(f"UPDATE {cells} SET size = :size WHERE rowid = :cell"),
-                    {"size": len(members), "cell": current},
+                    {"size": len(seqs), "cell": current},
                 )
                 continue
-            seqs = [int(row.rowid) for row in members]
-            matrix = np.frombuffer(b"".join(row.embedding for row in members), "<f4").reshape(len(members), -1)
+            drop = text(f"DELETE FROM {table} WHERE rowid IN :seqs").bindparams(bindparam("seqs", expanding=True))
+            conn.execute(drop, {"seqs": seqs})
+            seqs, matrix = self._members(conn, seqs)
+            if len(seqs) <= MAX_CELL:  # vectors whose chunks were gone: the rest stay in the cell
+                conn.execute(
+                    text(f"UPDATE {cells} SET size = :size WHERE rowid = :cell"), {"size": len(seqs), "cell": current}
+                )
+                kept = [self._row(seq, store_id, current, vector) for seq, vector in zip(seqs, matrix, strict=True)]
+                self._insert(conn, table, kept)
+                continue
             moved = two_means(matrix)
             conn.execute(
                 text(f"UPDATE {cells} SET size = :size, embedding = :vector WHERE rowid = :cell"),
                 {"size": int((~moved).sum()), "vector": unit(matrix[~moved].mean(axis=0)).tobytes(), "cell": current},
             )
             other = self._new_cell(conn, cells, store_id, unit(matrix[moved].mean(axis=0)), int(moved.sum()))
-            drop = text(f"DELETE FROM {table} WHERE rowid IN :seqs").bindparams(bindparam("seqs", expanding=True))
-            conn.execute(drop, {"seqs": seqs})
             rows = [  # each cell's vectors inserted together, into chunks of their own
-                {
-                    "seq": seqs[i],
-                    "store": store_id,
-                    "cell": other if moved[i] else current,
-                    "vector": matrix[i].tobytes(),
-                }
+                self._row(seqs[i], store_id, other if moved[i] else current, matrix[i])
                 for i in np.argsort(moved, kind="stable")
             ]
             self._insert(conn, table, rows)
             pending += [current, other]
+
+    @staticmethod
+    def _row(seq: int, store_id: str, cell: int, vector: np.ndarray) -> tuple[int, str, int, bytes]:
+        return int(seq), store_id, int(cell), vector.tobytes()
+
+    @staticmethod
+    def _members(conn: Connection, seqs: list[int]) -> tuple[list[int], np.ndarray]:
+        """The vectors of a cell's chunks, read from ``chunks`` (the same float32 bytes). Read from vec0,
+        each vector was a blob read at its offset in a storage chunk spanning hundreds of overflow
+        pages, walked from its start: most of a split's cost, and a split was most of ingestion's
+        SQLite time (py-spy). A vector whose chunk is gone is not put back."""
+        read = text("SELECT seq, embedding FROM chunks WHERE seq IN :seqs ORDER BY seq").bindparams(
+            bindparam("seqs", expanding=True)
+        )
+        rows = conn.execute(read, {"seqs": seqs}).all()
+        if not rows:
+            return [], np.zeros((0, 0), dtype="<f4")
+        matrix = np.frombuffer(b"".join(row.embedding for row in rows), "<f4").reshape(len(rows), -1)
+        return [int(row.seq) for row in rows], matrix
 
     async def backfill(self, session: AsyncSession) -> int:
         return int(await session.run_sync(lambda s: self._backfill(s.connection())))
