@@ -129,6 +129,7 @@ class Container:
         await self.executor.stop()
         await self.chat.close()
         await self.ingestion.stop()
+        await self.searcher.embedders.close()
         if isinstance(self.searcher.reranker, HttpReranker):
             await self.searcher.reranker.close()
         if self.sandbox is not None:
