@@ -69,7 +69,10 @@ def test_search_shape_and_ranking(client: openai.OpenAI, catalogue: dict[str, An
 def test_a_long_query_finds_what_its_words_describe(client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
     # More words than a query keeps unconditionally: each word's postings are counted first (each
     # dialect has its own statement for that), then the rarest are searched.
-    query = "which igneous rock do kitchen counters use, granite or marble, and why is it so hard"
+    query = (
+        "which igneous rock do kitchen counters use, granite or marble or quartz or slate, and why is it "
+        "so hard to cut at home"
+    )
     assert len(keyword.terms(query)) > keyword.KEEP_ALL
     page = client.vector_stores.search(catalogue["store"], query=query, rewrite_query=False)
     assert _found(page)[0] == catalogue["ids"]["granite"]
@@ -77,11 +80,12 @@ def test_a_long_query_finds_what_its_words_describe(client: openai.OpenAI, catal
 
 def test_a_long_query_keeps_its_rarest_words_within_the_budget() -> None:
     budget = keyword.POSTINGS_BUDGET
-    words = [f"w{i}" for i in range(8)]
+    words = [f"w{i}" for i in range(keyword.KEEP_ALL + 2)]
     postings = [budget // 2, 1, budget + 1, budget // 4, 0, budget // 5, budget + 1, budget // 3]
+    postings += [budget + 1] * (len(words) - len(postings))
     # Rarest first: w4, w1, w5, w3, w7 fit in the budget together; w0 would pass it.
     assert keyword.kept(words, postings) == ["w1", "w3", "w4", "w5", "w7"]
-    assert keyword.kept(words, [budget + 1] * 8) == ["w0"]  # at least one word, the first of equals
+    assert keyword.kept(words, [budget + 1] * len(words)) == ["w0"]  # at least one word, the first of equals
     short = words[: keyword.KEEP_ALL]
     assert keyword.kept(short, [budget + 1] * len(short)) == short  # a short query keeps every word
 
