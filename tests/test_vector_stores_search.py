@@ -9,6 +9,7 @@ import httpx
 import openai
 import pytest
 
+from assistantd.retrieval.index import keyword
 from tests.retrieval_helpers import new_store, unique_word, upload, upload_doc, wait_store_idle
 from tests.schema import assert_valid
 
@@ -63,6 +64,30 @@ def test_search_shape_and_ranking(client: openai.OpenAI, catalogue: dict[str, An
     assert first.content[0].type == "text" and "bananas" in first.content[0].text
     scores = [item.score for item in page.data]
     assert scores == sorted(scores, reverse=True) and all(0 <= s <= 1 for s in scores)
+
+
+def test_a_long_query_finds_what_its_words_describe(client: openai.OpenAI, catalogue: dict[str, Any]) -> None:
+    # More words than a query keeps unconditionally: each word's postings are counted first (each
+    # dialect has its own statement for that), then the rarest are searched.
+    query = (
+        "which igneous rock do kitchen counters use, granite or marble or quartz or slate, and why is it "
+        "so hard to cut at home"
+    )
+    assert len(keyword.terms(query)) > keyword.KEEP_ALL
+    page = client.vector_stores.search(catalogue["store"], query=query, rewrite_query=False)
+    assert _found(page)[0] == catalogue["ids"]["granite"]
+
+
+def test_a_long_query_keeps_its_rarest_words_within_the_budget() -> None:
+    budget = keyword.POSTINGS_BUDGET
+    words = [f"w{i}" for i in range(keyword.KEEP_ALL + 2)]
+    postings = [budget // 2, 1, budget + 1, budget // 4, 0, budget // 5, budget + 1, budget // 3]
+    postings += [budget + 1] * (len(words) - len(postings))
+    # Rarest first: w4, w1, w5, w3, w7 fit in the budget together; w0 would pass it.
+    assert keyword.kept(words, postings) == ["w1", "w3", "w4", "w5", "w7"]
+    assert keyword.kept(words, [budget + 1] * len(words)) == ["w0"]  # at least one word, the first of equals
+    short = words[: keyword.KEEP_ALL]
+    assert keyword.kept(short, [budget + 1] * len(short)) == short  # a short query keeps every word
 
 
 def test_search_page_envelope(http: httpx.Client, catalogue: dict[str, Any]) -> None:

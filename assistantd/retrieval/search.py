@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from assistantd.errors import APIError, InvalidRequest, not_found
 from assistantd.ids import now
@@ -32,6 +32,19 @@ STOP_WORDS = frozenset(
     "a an and are as at be by can could do does for from how i in is it me my of on or please "
     "should tell that the this to was what when where which who why will with would you your".split()
 )
+
+
+# The completed files of stores, and of them those in a set: built once, as building them per search
+# was ~0.7 ms of the event loop's time (py-spy).
+FILES = (
+    select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
+    .join(FileRow, FileRow.id == VectorStoreFileRow.id)
+    .where(
+        VectorStoreFileRow.vector_store_id.in_(bindparam("stores", expanding=True)),
+        VectorStoreFileRow.status == "completed",
+    )
+)
+SOME_FILES = FILES.where(VectorStoreFileRow.id.in_(bindparam("only", expanding=True)))
 
 
 class UpstreamUnavailable(APIError):
@@ -200,14 +213,10 @@ class Searcher:
 
     async def _files(self, store_ids: list[str], only: set[str] | None = None) -> dict[str, tuple[str, dict[str, Any]]]:
         """Completed files of the stores (or those of them in ``only``): ``file_id -> (filename, attributes)``."""
-        query = (
-            select(VectorStoreFileRow.id, VectorStoreFileRow.data, FileRow.data)
-            .join(FileRow, FileRow.id == VectorStoreFileRow.id)
-            .where(VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "completed")
-        )
+        query, params = FILES, {"stores": store_ids}
         if only is not None:
-            query = query.where(VectorStoreFileRow.id.in_(sorted(only)))
-        rows = await self.db.query(lambda conn: conn.execute(query).all())  # one hop to a reader
+            query, params = SOME_FILES, params | {"only": sorted(only)}
+        rows = await self.db.query(lambda conn: conn.execute(query, params).all())  # one hop to a reader
         return {
             file_id: (file_data.get("filename", ""), vs_data.get("attributes") or {})
             for file_id, vs_data, file_data in rows
