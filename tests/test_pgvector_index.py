@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="PostgreSQL only 
 @pytest.fixture
 async def backend(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[PgVectors]:
     monkeypatch.setattr(pgvector, "IVF_MIN_ROWS", 200)
-    monkeypatch.setattr(pgvector, "ROWS_PER_LIST", 20)
+    monkeypatch.setattr(pgvector, "MIN_SCANNED", 50)  # a few of the ~20 lists, not all
     monkeypatch.setattr(pgvector, "MAINTAIN_EVERY", pgvector.MAINTAIN_EVERY)
     url = await asyncio.to_thread(scratch_database)  # it runs its own event loop
     assert url is not None

@@ -8,9 +8,10 @@ Tables are made on first use of a dimension; ivfflat indexes vectors of up to 2,
 larger ones are searched exactly.
 
 Why IVF rather than HNSW (measured, bench/scale.py at 100k x 1,536 clustered vectors): where a
-query's nearest chunks are near-ties among the hundreds of one topic, HNSW's greedy graph walk
-found 0.57-0.87 of the exact top 10 at ``ef_search`` 200-1,000; an IVF scan scores every vector of
-the lists it probes exactly, and probing ``probes(lists)`` of them finds them all (see ``PROBES``).
+query's nearest chunks are near-ties among the hundreds of one topic, HNSW (m 16, ef_construction
+64) found 0.55 of the exact top 10 at ``ef_search`` 200 and 0.80 at 1,000 (66 ms); an IVF scan
+scores every vector of the lists it probes exactly, and found them all (see ``MIN_SCANNED``). Its
+build took 45 s where HNSW's took 164 s, which is what makes retraining as a table grows affordable.
 
 An IVF index is only as good as its training: its lists are k-means centres of the rows present
 when it is built, so one made on an empty table is useless. ``maintain`` (re)builds it in the
@@ -43,10 +44,14 @@ from assistantd.store.db import Database
 
 log = logging.getLogger("assistantd.retrieval")
 IVF_MAX_DIMS = 2000
-IVF_MIN_ROWS = 10_000
+# Measured at 100k x 1,536 (bench/scale.py, load ~8 on 2 cores), per query: an exact scan 1.7 s (the
+# vectors are TOASTed, ~17 us a row); the index with 316 lists, 4 probes: recall@10 1.000, 14 ms;
+# 8 probes: 1.000, 22 ms; 100 lists (rows / 1000, pgvector's advice), 3 probes: 1.000, 28 ms (its
+# pages hold one 1,536-dim vector each: a probe costs its list's size). So sqrt(rows) lists, and
+# probes = sqrt(lists) / 2, twice what found every neighbour there, but at least MIN_SCANNED rows.
+MIN_SCANNED = 1000
+IVF_MIN_ROWS = 2 * MIN_SCANNED  # below, an exact scan reads as many rows as the index would
 REBUILD_GROWTH = 2
-ROWS_PER_LIST = 1000  # pgvector's advice: rows / 1000 lists up to 1M rows, sqrt(rows) beyond
-PROBES = 1.0  # probes = PROBES * sqrt(lists), set below by measurement
 MAINTAIN_EVERY = 30.0  # seconds between a process's checks of a table's size after its inserts
 REFRESH_EVERY = 60.0  # seconds a process trusts what it knows of a table's index (another may rebuild it)
 
@@ -60,10 +65,11 @@ INDEXED = f"""WITH near AS MATERIALIZED (
   SELECT seq, file_id, embedding <=> {QUERY} AS distance FROM {{table}}
   WHERE vector_store_id = :store ORDER BY embedding <=> {QUERY} LIMIT :limit)
 SELECT seq, file_id, 1 - distance AS cosine, false AS exact FROM near
-UNION ALL (
-  SELECT seq, file_id, 1 - (embedding <=> {QUERY}), true FROM {{table}}
-  WHERE vector_store_id = :store AND (SELECT count(*) FROM near) < :limit
-  ORDER BY (embedding <=> {QUERY}) + 0, seq LIMIT :limit)"""
+UNION ALL
+SELECT exact.* FROM (SELECT count(*) AS found FROM near) counted CROSS JOIN LATERAL (
+  SELECT seq, file_id, 1 - (embedding <=> {QUERY}) AS cosine, true AS exact FROM {{table}}
+  WHERE vector_store_id = :store AND counted.found < :limit
+  ORDER BY (embedding <=> {QUERY}) + 0, seq LIMIT :limit) exact"""
 
 TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename ~ '^chunk_vectors_[0-9]+$'"
 # A table's vector indexes (ours: ivf, and hnsw from earlier versions), and whether each is usable.
@@ -96,11 +102,13 @@ def ddl(dims: int) -> list[str]:
 
 
 def lists_for(rows: int) -> int:
-    return max(1, min(32_768, rows // ROWS_PER_LIST if rows <= 1_000_000 else math.isqrt(rows)))
+    return max(1, min(32_768, math.isqrt(rows)))
 
 
-def probes_for(lists: int) -> int:
-    return max(1, min(lists, math.ceil(PROBES * math.sqrt(lists))))
+def probes_for(rows: int) -> int:
+    """The lists to probe in an index trained on ``rows`` rows (about as many in each list)."""
+    lists = lists_for(rows)
+    return min(lists, max(math.ceil(math.sqrt(lists) / 2), math.ceil(MIN_SCANNED * lists / max(rows, 1))))
 
 
 def trained_rows(name: str) -> int:
@@ -275,7 +283,7 @@ class PgVectors:
             return known[0]
         params = {"table": table, "ivf": f"ix_{table}_ivf_%", "hnsw": "-"}
         names = [str(name) for name, valid in conn.execute(text(INDEXES), params).all() if valid]
-        probes = probes_for(lists_for(trained_rows(names[0]))) if names else 0
+        probes = probes_for(trained_rows(names[0])) if names else 0
         self._probes[table] = (probes, time.monotonic())
         return probes
 
