@@ -172,6 +172,11 @@ def latency_section(docs: list[Any], quick: bool, scales: str, noise: float) -> 
             load = f"load {os.getloadavg()[0]:.1f}"
             row = f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}"
             print(f"{row}  {ratio}  {cpu}  {load}")
+        alone = result["backend"]
+        load = f"load {os.getloadavg()[0]:.1f}"
+        row = f"  {backend:<8} {count:>8}x{dims:<5} vector backend alone (no HTTP) "
+        row += f"p50 {alone[0]:8.2f}  p95 {alone[1]:8.2f}"
+        print(f"{row}  {load}")
         growth = result["rss_after"] - result["rss_before"]
         print(
             f"  {backend:<8} {count:>8}x{dims:<5} recall@10 {result['recall']:.3f}  server RssAnon "
