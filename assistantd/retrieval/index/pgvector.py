@@ -217,6 +217,7 @@ class PgVectors:
                 if (await conn.execute(text("SELECT to_regclass(:name)"), {"name": table})).scalar() is not None:
                     await self._rebuild_if_due(conn, table, dims)
             finally:
+                await conn.execute(text("RESET maintenance_work_mem"))
                 await conn.execute(text("SELECT pg_advisory_unlock(hashtext(:name))"), lock)
         self._probes.pop(table, None)
 
@@ -295,8 +296,11 @@ class PgVectors:
             return
         configure = "SELECT set_config('ivfflat.probes', :probes, false)"
         if self.iterative:
+            # Iterative scans until the store's rows are found, but not through the whole index for a
+            # store too small to fill the list: the exact search of the store answers that one.
             configure += ", set_config('ivfflat.iterative_scan', 'relaxed_order', false)"
-        conn.execute(text(configure), {"probes": str(probes)})
+            configure += ", set_config('ivfflat.max_probes', :most, false)"
+        conn.execute(text(configure), {"probes": str(probes), "most": str(4 * probes)})
         conn.commit()
         conn.info["ivfflat"] = wanted
 
