@@ -96,6 +96,9 @@ def ddl(dims: int) -> list[str]:
     return [
         f"CREATE TABLE IF NOT EXISTS {table} (seq BIGINT PRIMARY KEY, "
         f"vector_store_id VARCHAR(64) NOT NULL, file_id VARCHAR(64) NOT NULL, embedding vector({dims}) NOT NULL)",
+        # In the row while it fits (up to ~2,000 dimensions), not TOASTed: an exact scan of 20k rows x
+        # 1,536 took 190 ms instead of 260-360 ms (load ~7.7 on 2 cores).
+        f"ALTER TABLE {table} ALTER COLUMN embedding SET STORAGE MAIN",
         f"CREATE INDEX IF NOT EXISTS ix_{table}_store_file ON {table} (vector_store_id, file_id)",
         f"CREATE INDEX IF NOT EXISTS ix_{table}_file ON {table} (file_id)",
     ]
