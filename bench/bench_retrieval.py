@@ -114,7 +114,7 @@ async def quality(root: Path, embedder: Any, query_count: int) -> dict[str, tupl
     return scores
 
 
-async def main(quick: bool, sections: set[str], scales: str, baseline: Path | None) -> None:
+async def main(quick: bool, sections: set[str], scales: str, baseline: Path | None, noise: float) -> None:
     print(f"Python {platform.python_version()} stdlib corpus; numpy {np.__version__}; {platform.machine()}")
     print(f"load average at start: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     docs = build_docs()
@@ -124,7 +124,7 @@ async def main(quick: bool, sections: set[str], scales: str, baseline: Path | No
         if "1" in sections:
             await ingestion_section(local, quick, baseline)
         if "2" in sections:
-            await asyncio.to_thread(latency_section, docs, quick, scales)
+            await asyncio.to_thread(latency_section, docs, quick, scales, noise)
         if "3" in sections:
             await quality_section(root, local, quick)
 
@@ -143,11 +143,12 @@ SCALES = [("sqlite", 10_000, 1536), ("pgvector", 10_000, 1536), ("sqlite", 100_0
 SCALES += [("pgvector", 100_000, 1536), ("sqlite", 1_000_000, 384), ("pgvector", 1_000_000, 384)]
 
 
-def latency_section(docs: list[Any], quick: bool, scales: str) -> None:
+def latency_section(docs: list[Any], quick: bool, scales: str, noise: float) -> None:
     """p50/p95 through ``POST /v1/vector_stores/{id}/search``, recall@10, the server's anonymous RSS."""
     from bench import scale
 
     print("\n2. Search at scale through HTTP, top 10 (ms); recall@10 of the vector backend vs exact search")
+    print(f"   query noise x{noise:g} (bench/scale.py, QUERY_NOISE)")
     print(f"   built databases are kept in {scale.cache_dir()}")
     words = sorted({w for d in docs for w in re.findall(r"[a-z]{4,}", d.text.lower())})
     pg_dir = scale.cache_dir() / "pgserver"
@@ -160,7 +161,7 @@ def latency_section(docs: list[Any], quick: bool, scales: str) -> None:
             from tests.pgvector_server import start
 
             pg_uri = start(pg_dir)
-        result = scale.run(backend, count, dims, 40 if quick else 200, words, pg_uri)
+        result = scale.run(backend, count, dims, 40 if quick else 200, words, pg_uri, noise)
         base = result["baseline"]
         print(f"  {backend:<8} {count:>8}x{dims:<5} baseline: exact numpy in RAM, in process, p50 {base:8.2f}")
         floor = result["health"]
@@ -171,6 +172,11 @@ def latency_section(docs: list[Any], quick: bool, scales: str) -> None:
             load = f"load {os.getloadavg()[0]:.1f}"
             row = f"  {backend:<8} {count:>8}x{dims:<5} {mode:<7} p50 {p50:8.2f}  p95 {p95:8.2f}"
             print(f"{row}  {ratio}  {cpu}  {load}")
+        alone = result["backend"]
+        load = f"load {os.getloadavg()[0]:.1f}"
+        row = f"  {backend:<8} {count:>8}x{dims:<5} vector backend alone (no HTTP) "
+        row += f"p50 {alone[0]:8.2f}  p95 {alone[1]:8.2f}"
+        print(f"{row}  {load}")
         growth = result["rss_after"] - result["rss_before"]
         print(
             f"  {backend:<8} {count:>8}x{dims:<5} recall@10 {result['recall']:.3f}  server RssAnon "
@@ -192,5 +198,9 @@ if __name__ == "__main__":
     parser.add_argument("--sections", default="123", help="which of the three parts to run, e.g. 12")
     parser.add_argument("--baseline", type=Path, help="section 1 also measures this checkout of assistantd")
     parser.add_argument("--scales", default="", help="section 2 only these, e.g. sqlite:10000,pgvector:100000")
+    parser.add_argument("--query-noise", type=float, help="section 2: the queries' offset, x bench/scale.py's PERTURB")
     args = parser.parse_args()
-    asyncio.run(main(args.quick, set(args.sections), args.scales, args.baseline))
+    from bench.scale import QUERY_NOISE
+
+    noise = QUERY_NOISE if args.query_noise is None else args.query_noise
+    asyncio.run(main(args.quick, set(args.sections), args.scales, args.baseline, noise))

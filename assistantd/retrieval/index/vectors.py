@@ -4,7 +4,7 @@ Each dialect keeps the vectors next to the chunks, in the same transaction, so e
 every insert and delete at once and no process holds a store in memory:
 
 - SQLite: sqlite-vec (``sqlite_vec.py``), a binary-quantized scan rescored with the exact vectors.
-- PostgreSQL with pgvector: an HNSW index (``pgvector.py``).
+- PostgreSQL with pgvector: an IVF index, trained and retrained as the table grows (``pgvector.py``).
 - PostgreSQL without pgvector: ``ExactScan`` below, which reads a store's vectors for each query.
 
 Rows are ``(seq, file_id, cosine)`` best first. ``file_ids`` (attribute filters) is applied in the
