@@ -89,3 +89,10 @@ def count_messages(messages: list[dict[str, Any]]) -> int:
         for call in message.get("tool_calls") or []:
             total += tokens.count(call["function"]["name"]) + tokens.count(call["function"]["arguments"])
     return total + 2
+
+
+def never_connected(exc: BaseException) -> bool:
+    """The connection to an upstream itself failed. The openai SDK's aiohttp transport reports a
+    refused connection as a connect timeout, so the cause's kind is what tells it from an upstream
+    slow to answer (chat calls and embeddings alike)."""
+    return type(exc.__cause__).__name__ == "ConnectTimeout"

@@ -22,6 +22,7 @@ import httpx
 import numpy as np
 import openai
 
+from assistantd.llm import never_connected
 from assistantd.retrieval.index.fusion import VECTOR_WEIGHT
 
 # Embedding requests one process keeps in flight to an upstream (several, so ingestion is not
@@ -145,9 +146,7 @@ class OpenAIEmbedder:
 
 
 def _reason(exc: openai.APIError) -> str:
-    """The SDK's aiohttp transport reports a refused connection as a connect timeout: its cause's
-    kind tells it from an upstream slow to answer (as ``upstream.chat._never_connected`` does)."""
-    if isinstance(exc, openai.APITimeoutError) and type(exc.__cause__).__name__ == "ConnectTimeout":
+    if isinstance(exc, openai.APITimeoutError) and never_connected(exc):
         return "could not connect to it."
     return str(exc)
 

@@ -25,6 +25,7 @@ from assistantd.llm import (
     UpstreamError,
     Usage,
     count_messages,
+    never_connected,
 )
 from assistantd.upstream import refusals
 from assistantd.upstream.normalise import Normaliser
@@ -177,7 +178,7 @@ def map_error(exc: Exception) -> UpstreamError:
         return exc
     if isinstance(exc, openai.RateLimitError):
         return UpstreamError("rate_limit_exceeded", f"The model upstream is rate limited: {_detail(exc)}")
-    if isinstance(exc, openai.APITimeoutError) and not _never_connected(exc):
+    if isinstance(exc, openai.APITimeoutError) and not never_connected(exc):
         return UpstreamError("server_error", "The model upstream did not answer in time.")
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamError("server_error", "Could not connect to the model upstream.")
@@ -188,12 +189,6 @@ def map_error(exc: Exception) -> UpstreamError:
     if isinstance(exc, openai.APIError):
         return _stream_error(exc)
     return UpstreamError("server_error", f"The model upstream failed: {exc}")
-
-
-def _never_connected(exc: Exception) -> bool:
-    """The connection itself failed. The SDK's aiohttp transport reports a refused connection as a
-    connect timeout, so the cause's kind is what tells it from an upstream slow to answer."""
-    return type(exc.__cause__).__name__ == "ConnectTimeout"
 
 
 def _stream_error(exc: openai.APIError) -> UpstreamError:
