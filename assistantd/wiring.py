@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.chatkit.conversation import Conversation
 from assistantd.chatkit.responder import RunResponder
-from assistantd.chatkit.server import Conversation
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.console.service import Console

@@ -16,7 +16,7 @@ from typing import Any
 
 from chatkit.errors import CustomStreamError
 
-from assistantd.chatkit.store import Context
+from assistantd.chatkit.context import Context
 from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
 from assistantd.errors import APIError, NotFound
 from assistantd.protocol.messages import CreateMessage, CreateThread

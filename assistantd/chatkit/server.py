@@ -26,9 +26,10 @@ from chatkit.types import (
 )
 from pydantic import TypeAdapter, ValidationError
 
+from assistantd.chatkit.context import Context
 from assistantd.chatkit.responder import Piece, ToolRequest
 from assistantd.chatkit.sessions import Session
-from assistantd.chatkit.store import Context, DatabaseStore
+from assistantd.chatkit.store import DatabaseStore
 from assistantd.errors import InvalidRequest, NotFound
 from assistantd.store.db import Database
 
@@ -123,7 +124,7 @@ class AssistantServer(ChatKitServer[Context]):
             yield ThreadItemDoneEvent(item=item)
 
 
-class Conversation:
+class Handler:
     """One conversation request: auth is done (``Session``); parse, check ownership, run the library."""
 
     def __init__(self, db: Database, responder: Responder) -> None:

@@ -7,8 +7,6 @@ render them (``chatkit/threads.py``).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from chatkit.store import NotFoundError, Store, StoreItemType
@@ -17,6 +15,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.chatkit.context import Context, OnDelete
 from assistantd.errors import InvalidRequest
 from assistantd.ids import new_id
 from assistantd.protocol.pages import PageParams
@@ -27,24 +26,8 @@ from assistantd.store.models import ChatKitItemRow, ChatKitThreadRow
 ITEMS: TypeAdapter[ThreadItem] = TypeAdapter(ThreadItem)
 
 
-@dataclass(frozen=True)
-class Context:
-    """Who is talking: from the session the client secret belongs to."""
-
-    project: str
-    user: str
-    assistant_id: str
-    session_id: str
-    auto_title: bool = True
-
-
 def _unix(value: Any) -> int:
     return int(value.timestamp())
-
-
-# Called with (project, the thread's private metadata) after a thread is deleted: the responder
-# deletes what it made for the thread (its Assistants thread).
-OnDelete = Callable[[str, dict[str, Any]], Awaitable[None]]
 
 
 class DatabaseStore(Store[Context]):

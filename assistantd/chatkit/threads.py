@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete
 
-from assistantd.chatkit.store import OnDelete
+from assistantd.chatkit.context import OnDelete
 from assistantd.protocol.pages import PageParams
 from assistantd.services.context import Caller
 from assistantd.store import documents
