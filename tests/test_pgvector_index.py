@@ -29,7 +29,7 @@ pytestmark = pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="PostgreSQL only 
 
 @pytest.fixture
 async def backend(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[PgVectors]:
-    monkeypatch.setattr(pgvector, "IVF_MIN_ROWS", 200)
+    monkeypatch.setattr(pgvector, "IVF_MIN_FLOATS", 200 * DIMS)
     monkeypatch.setattr(pgvector, "MIN_SCANNED", 50)  # a few of the ~20 lists, not all
     monkeypatch.setattr(pgvector, "MAINTAIN_EVERY", pgvector.MAINTAIN_EVERY)
     url = await asyncio.to_thread(scratch_database)  # it runs its own event loop
@@ -87,7 +87,7 @@ async def test_the_index_is_trained_once_the_table_is_large_enough_and_retrained
 ) -> None:
     await add(backend, "vs_a", 1, clustered(150, 1))
     await backend.maintain(DIMS)
-    assert await vector_indexes(backend) == []  # below IVF_MIN_ROWS: exact search
+    assert await vector_indexes(backend) == []  # below IVF_MIN_FLOATS: exact search
     pgvector.MAINTAIN_EVERY = 0.0  # (monkeypatched) the next insert checks the size in the background
     await add(backend, "vs_a", 1001, clustered(150, 2))
     assert await vector_indexes(backend) == [f"ix_{TABLE}_ivf_300"]

@@ -15,10 +15,10 @@ build took 45 s where HNSW's took 164 s, which is what makes retraining as a tab
 
 An IVF index is only as good as its training: its lists are k-means centres of the rows present
 when it is built, so one made on an empty table is useless. ``maintain`` (re)builds it in the
-background, ``CONCURRENTLY`` (searches and ingestion go on): once the table reaches ``IVF_MIN_ROWS``
-rows, and again whenever it has grown past ``REBUILD_GROWTH`` times (or shrunk below a quarter of)
-the rows it was trained on. The row count at training is in the index's name. Below
-``IVF_MIN_ROWS`` every search is exact.
+background, ``CONCURRENTLY`` (searches and ingestion go on): once the table holds ``IVF_MIN_FLOATS``
+(rows x dimensions), and again whenever it has grown past ``REBUILD_GROWTH`` times (or shrunk below a
+quarter of) the rows it was trained on. The row count at training is in the index's name. Below that
+size every search is exact.
 
 Every match, whatever the index (pgvector before 0.8 filters the index's rows after its scan):
 
@@ -50,7 +50,10 @@ IVF_MAX_DIMS = 2000
 # pages hold one 1,536-dim vector each: a probe costs its list's size). So sqrt(rows) lists, and
 # probes = sqrt(lists) / 2, twice what found every neighbour there, but at least MIN_SCANNED rows.
 MIN_SCANNED = 1000
-IVF_MIN_ROWS = 2 * MIN_SCANNED  # below, an exact scan reads as many rows as the index would
+# Below this many floats (rows x dimensions) a table is searched exactly. An exact scan's cost is
+# its floats: this is 2 x MIN_SCANNED rows at 1,536 dimensions, about what an index search reads there,
+# and more rows at fewer dimensions (an IVF list of them is as likely to miss a neighbour).
+IVF_MIN_FLOATS = 2 * MIN_SCANNED * 1536
 REBUILD_GROWTH = 2
 MAINTAIN_EVERY = 30.0  # seconds between a process's checks of a table's size after its inserts
 REFRESH_EVERY = 60.0  # seconds a process trusts what it knows of a table's index (another may rebuild it)
@@ -232,9 +235,10 @@ class PgVectors:
         ivf = [name for name, valid in indexes.items() if valid and name.startswith(f"ix_{table}_ivf_")]
         rows = int((await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar() or 0)
         keep: str | None = None
-        if ivf and IVF_MIN_ROWS <= rows and trained_rows(ivf[0]) / 4 <= rows <= REBUILD_GROWTH * trained_rows(ivf[0]):
+        large = rows * dims >= IVF_MIN_FLOATS
+        if ivf and large and trained_rows(ivf[0]) / 4 <= rows <= REBUILD_GROWTH * trained_rows(ivf[0]):
             keep = ivf[0]
-        elif rows >= IVF_MIN_ROWS and dims <= IVF_MAX_DIMS:
+        elif large and dims <= IVF_MAX_DIMS:
             keep = f"ix_{table}_ivf_{rows}"
             indexes.pop(keep, None)  # an invalid one, left by a build that failed, is dropped first
             await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {keep}"))
