@@ -166,6 +166,9 @@ def latency_section(docs: list[Any], quick: bool, scales: str, noise: float) -> 
         print(f"  {backend:<8} {count:>8}x{dims:<5} baseline: exact numpy in RAM, in process, p50 {base:8.2f}")
         floor = result["health"]
         print(f"  {backend:<8} {count:>8}x{dims:<5} baseline: GET /health   p50 {floor[0]:8.2f}  p95 {floor[1]:8.2f}")
+        embed = result["embed"]
+        row = f"  {backend:<8} {count:>8}x{dims:<5} baseline: the embeddings upstream called directly "
+        print(f"{row}p50 {embed[0]:8.2f}  p95 {embed[1]:8.2f}")
         for mode, (p50, p95) in result["latency"].items():
             ratio = f"{p50 / base:6.2f}x the baseline (p50)"
             cpu = f"server CPU {result['cpu_ms'][mode]:6.1f} ms/query"

@@ -300,6 +300,14 @@ def measure(
                 started = time.perf_counter()
                 http.get(f"{base}/health").raise_for_status()
                 health.append(time.perf_counter() - started)
+        # The other floor: the embeddings upstream called directly, as the server calls it for a query.
+        embed = []
+        with httpx.Client(timeout=120) as direct:
+            for n in picks:
+                body = {"input": [chunk_text(int(n), words)], "model": "bench-scale", "encoding_format": "base64"}
+                started = time.perf_counter()
+                direct.post(f"{upstream.url}/embeddings", json=body).raise_for_status()
+                embed.append(time.perf_counter() - started)
         after = rss_anon_mb(process.pid)
         vectors = recall_at_10(url, matrix, upstream, picks)
     finally:
@@ -310,7 +318,8 @@ def measure(
     cpu_ms = {mode: seconds / len(picks) * 1e3 for mode, seconds in cpu.items()}
     memory = {"rss_before": before, "rss_after": after}
     health_ms = (np.percentile(health, 50) * 1e3, np.percentile(health, 95) * 1e3)
-    return {"latency": pct, "cpu_ms": cpu_ms, "health": health_ms} | vectors | memory
+    embed_ms = (np.percentile(embed, 50) * 1e3, np.percentile(embed, 95) * 1e3)
+    return {"latency": pct, "cpu_ms": cpu_ms, "health": health_ms, "embed": embed_ms} | vectors | memory
 
 
 def recall_at_10(url: str, matrix: np.ndarray, upstream: Upstream, picks: np.ndarray) -> dict[str, Any]:
