@@ -16,6 +16,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 # Variables the README may name that are not server settings.
 NOT_SETTINGS = {
     "ASSISTANTD_CONFIG",
+    "ASSISTANTD_FRAMEWORKS_CACHE",  # where scripts/frameworks keeps the client-framework venvs
     "ASSISTANTD_TEST_POSTGRES",
     "ASSISTANTD_TEST_SKIP_POSTGRES",
     "ASSISTANTD_TEST_SKIP_FRAMEWORKS",
