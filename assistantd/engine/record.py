@@ -10,9 +10,10 @@ with its own statuses.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol
 
+from assistantd.engine.objects import clone
 from assistantd.engine.tools import ToolOutcome
 
 # Statuses a worker executes; requires_action waits for the client and holds no lease.
@@ -59,7 +60,15 @@ class RunState:
     sandbox: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = {name: clone(getattr(self, name)) for name in self.__dataclass_fields__}
+        data["pending"] = asdict(self.pending) if self.pending else None
+        return data
+
+    def copy(self) -> RunState:
+        """A copy sharing nothing mutable with this state: what a write still in flight holds."""
+        data = {name: clone(getattr(self, name)) for name in self.__dataclass_fields__}
+        data["pending"] = replace(self.pending, usage=clone(self.pending.usage)) if self.pending else None
+        return RunState(**data)
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> RunState:
