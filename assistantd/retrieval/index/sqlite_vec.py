@@ -115,7 +115,7 @@ def probed(cells: list[tuple[int, int]], dims: int) -> list[int]:
 class SqliteVectors:
     def __init__(self, db: Database) -> None:
         self.db = db
-        # Tables seen in the cell layout; one is never dropped after that.
+        # Tables a reader has seen in the cell layout (committed); one is never dropped after that.
         self._tables: set[str] = set()
 
     async def add(
@@ -274,7 +274,10 @@ class SqliteVectors:
 
     def _ensure(self, conn: Connection, dims: int) -> str:
         """The tables, created, or rebuilt empty when a version before cells made them (``backfill``,
-        which runs at every start, then indexes their chunks again)."""
+        which runs at every start, then indexes their chunks again).
+
+        Not remembered here: the caller's transaction may still roll back, taking tables it made with
+        it. ``_ready`` remembers them once a reader (committed data) has seen them."""
         table, cells = table_name(dims), cells_name(dims)
         if table in self._tables:
             return table
@@ -296,7 +299,6 @@ class SqliteVectors:
         )
         for name, keys in ((table, "partition00, partition01"), (cells, "partition00")):
             self._index_partitions(conn, name, keys)
-        self._tables.add(table)
         return table
 
     @staticmethod
