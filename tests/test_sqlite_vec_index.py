@@ -13,8 +13,12 @@ from assistantd.retrieval.index.base import IndexedChunk
 from assistantd.retrieval.index.sql_index import SqlIndex
 from assistantd.store.db import Database
 from assistantd.store.migrate import upgrade_async
+from tests.server import POSTGRES_ADMIN_URL
 
 DIMS = 16
+
+# Its database is its own SQLite file whatever the pass: the PostgreSQL pass would repeat the SQLite one.
+pytestmark = pytest.mark.skipif(bool(POSTGRES_ADMIN_URL), reason="SQLite only; the SQLite pass runs it")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ with its own statuses.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from assistantd.engine.objects import clone
@@ -66,9 +66,7 @@ class RunState:
 
     def copy(self) -> RunState:
         """A copy sharing nothing mutable with this state: what a write still in flight holds."""
-        data = {name: clone(getattr(self, name)) for name in self.__dataclass_fields__}
-        data["pending"] = replace(self.pending, usage=clone(self.pending.usage)) if self.pending else None
-        return RunState(**data)
+        return RunState.from_json(self.to_json())
 
     @classmethod
     def from_json(cls, data: dict[str, Any] | None) -> RunState:
