@@ -11,6 +11,7 @@ import pytest
 
 from assistantd.retrieval.index.base import IndexedChunk
 from assistantd.retrieval.index.sql_index import SqlIndex
+from assistantd.retrieval.index.sqlite_vec import MAX_PROBE, MIN_PROBE, PROBE_FLOATS, SMALL_PROBE_FLOATS, probed
 from assistantd.store.db import Database
 from assistantd.store.migrate import upgrade_async
 from tests.server import POSTGRES_ADMIN_URL
@@ -52,3 +53,13 @@ async def test_a_dimension_whose_first_write_rolled_back_is_made_again(index: Sq
     found = await (await index.vectors()).search("vs_a", written[3].embedding, 3, None)
     assert [file_id for _, file_id, _ in found] == ["file_a"] * 3
     assert found[0][2] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_a_small_store_probes_a_quarter_of_its_vectors_and_a_large_one_a_fixed_amount() -> None:
+    dims = 1536
+    small = [(cell, 500) for cell in range(20)]  # 10k vectors: every cell of the store is listed
+    chosen = probed(small, dims)
+    assert sum(500 for _ in chosen) >= 0.25 * 10_000 and chosen == list(range(len(chosen)))
+    assert len(chosen) * 500 * dims <= SMALL_PROBE_FLOATS + 500 * dims
+    large = [(cell, 700) for cell in range(MAX_PROBE)]  # the nearest MAX_PROBE of more cells
+    assert len(probed(large, dims)) == max(MIN_PROBE, -(-PROBE_FLOATS // (700 * dims)))
