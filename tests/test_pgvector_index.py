@@ -147,9 +147,9 @@ async def test_a_search_is_one_statement_once_its_connection_is_configured(backe
 
     from sqlalchemy import event
 
-    event.listen(backend.db.read_engine.sync_engine, "before_cursor_execute", record)
+    event.listen(backend.db.query_engine.sync_engine, "before_cursor_execute", record)
     try:
         assert len(await backend.search("vs_a", vector, 10, None)) == 10
     finally:
-        event.remove(backend.db.read_engine.sync_engine, "before_cursor_execute", record)
+        event.remove(backend.db.query_engine.sync_engine, "before_cursor_execute", record)
     assert len([s for s in statements if not s.lstrip().startswith(("BEGIN", "COMMIT", "ROLLBACK"))]) == 1
