@@ -14,8 +14,10 @@
    cross-encoder runs offline here, so this arm shows a lexical reranker, not a neural one).
 
 Embedders: a hashed bag of words (weak, in process) and the offline MiniLM (if its extra is
-installed). Each document is one chunk; SQLite in a temporary directory; nothing leaves loopback.
-Usage: ``.venv/bin/python bench/bench_quality.py [--docs N] [--queries N] [--sections 123]``.
+installed). Each document is one chunk; SQLite in a temporary directory, or with ``--postgres URL``
+a scratch database per list on that PostgreSQL (its keyword ranking is ``ts_rank_cd``, not BM25);
+nothing leaves loopback.
+Usage: ``.venv/bin/python bench/bench_quality.py [--docs N] [--queries N] [--sections 123] [--postgres URL]``.
 """
 
 from __future__ import annotations
@@ -42,12 +44,26 @@ from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E
 from assistantd.retrieval.index.fusion import VECTOR_WEIGHT, combine, fuse  # noqa: E402
 from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
 from assistantd.retrieval.rerank import HttpReranker, candidates, rerank_hits  # noqa: E402
+from assistantd.store.db import Database  # noqa: E402
+from assistantd.store.migrate import upgrade_async  # noqa: E402
 from bench.bench_retrieval import HashEmbedder, fresh_db, local_embedder  # noqa: E402
 from bench.quality_corpora import Corpus, corpora, sample  # noqa: E402
+from bench.scale import create_database  # noqa: E402
 from tests.rerank_upstream import RerankUpstream  # noqa: E402
 
 WEIGHTS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
 CANDIDATES = 50
+POSTGRES: str | None = None  # --postgres: an admin URL of the PostgreSQL to measure on
+
+
+async def quality_db(root: Path, name: str) -> Database:
+    if POSTGRES is None:
+        return await fresh_db(root, name)
+    database = "quality_" + "".join(c if c.isalnum() else "_" for c in name.lower())
+    await create_database(POSTGRES, database)
+    url = POSTGRES.rsplit("/", 1)[0] + "/" + database
+    await upgrade_async(url)
+    return Database(url)
 ROUNDS = 3
 
 
@@ -101,7 +117,7 @@ def embedder_speed(text_bytes: int) -> None:
 
 async def lists_for(corpus: Corpus, embedder: Any, root: Path) -> tuple[SqlIndex, Any, list[dict[str, Any]]]:
     """Index the corpus (one chunk per document) and collect each query's vector and keyword lists."""
-    db = await fresh_db(root, f"{corpus.name}-{embedder.name.replace(':', '-')}")
+    db = await quality_db(root, f"{corpus.name}-{embedder.name.replace(':', '-')}")
     index = SqlIndex(db)
     ids = list(corpus.docs)
     started = time.perf_counter()
@@ -256,7 +272,10 @@ async def report(corpus: Corpus, embedders: list[Any], root: Path, reranker: Htt
 
 
 async def main(args: argparse.Namespace) -> None:
+    global POSTGRES
+    POSTGRES = args.postgres
     print(f"Python {platform.python_version()}; numpy {np.__version__}; {platform.machine()}")
+    print(f"database: {'PostgreSQL' if POSTGRES else 'SQLite'}")
     if "1" in args.sections:
         await asyncio.to_thread(embedder_speed, args.speed_bytes)
     found = corpora()
@@ -282,4 +301,5 @@ if __name__ == "__main__":
     parser.add_argument("--speed-bytes", type=int, default=12_000, help="source text for the speed section")
     parser.add_argument("--sections", default="123", help="which parts to run, e.g. 23")
     parser.add_argument("--hash-only", action="store_true", help="skip the offline MiniLM embedder")
+    parser.add_argument("--postgres", help="measure on this PostgreSQL (an admin URL), not SQLite")
     asyncio.run(main(parser.parse_args()))

@@ -375,7 +375,7 @@ def run(
     done = data_dir / "built"
     if not done.exists():
         if backend == "pgvector":
-            asyncio.run(_create_database(pg_uri, f"scale_{count}_{dims}"))
+            asyncio.run(create_database(pg_uri, f"scale_{count}_{dims}"))
         started = time.perf_counter()
         asyncio.run(build(url, matrix, words, backend == "pgvector"))
         print(f"    built {backend} {count}x{dims} in {time.perf_counter() - started:.0f} s", flush=True)
@@ -385,7 +385,7 @@ def run(
     return measure(url, matrix, data_dir, queries, words, noise)
 
 
-async def _create_database(admin: str | None, name: str) -> None:
+async def create_database(admin: str | None, name: str) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(admin)
