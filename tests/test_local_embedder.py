@@ -13,7 +13,17 @@ import numpy as np
 import pytest
 
 from assistantd.retrieval import chunking
-from assistantd.retrieval.local_embedder import CLS, SEP, WINDOW, LocalEmbedder, LocalModelMissing, parts, windows
+from assistantd.retrieval.local_embedder import (
+    BATCH_TOKENS,
+    CLS,
+    SEP,
+    WINDOW,
+    LocalEmbedder,
+    LocalModelMissing,
+    batch_rows,
+    parts,
+    windows,
+)
 
 LOG = " ".join(f"Entry {n} of the harbour log: the tide, the pilot and the berth." for n in range(300))
 
@@ -24,6 +34,18 @@ def test_windows_cover_every_piece_in_order() -> None:
     assert all(len(w) <= WINDOW and w[0] == CLS and w[-1] == SEP for w in cut)
     assert [piece for w in cut for piece in w[1:-1]] == ids
     assert windows([]) == [[CLS, SEP]]
+
+
+def test_windows_are_batched_with_windows_of_about_their_length() -> None:
+    lengths = sorted([12, 14, 15, 70, 72, 80, *[WINDOW] * 40])
+    batches = []
+    while lengths:
+        rows = batch_rows(lengths)
+        batches.append(lengths[:rows])
+        lengths = lengths[rows:]
+    assert batches[:3] == [[12, 14, 15], [70, 72, 80], [WINDOW] * (BATCH_TOKENS // WINDOW)]
+    assert all(len(batch) * batch[-1] <= BATCH_TOKENS for batch in batches)
+    assert batch_rows([BATCH_TOKENS * 2]) == 1  # a window longer than a batch still runs, alone
 
 
 def test_overlapping_chunks_are_cut_where_they_overlap() -> None:

@@ -112,6 +112,19 @@ def parts(texts: Sequence[str]) -> list[list[str]]:
     return [[text[a:b] for a, b in pairwise(sorted(c)) if b > a] or [text] for text, c in zip(texts, cuts, strict=True)]
 
 
+def batch_rows(lengths: list[int]) -> int:
+    """How many of these windows (shortest first) to run together: while they stay within a quarter
+    of the first one's length (each is padded to the batch's longest) and ``BATCH_TOKENS`` padded."""
+    rows = 1
+    while (
+        rows < len(lengths)
+        and lengths[rows] <= max(lengths[0] * 1.25, lengths[0] + 8)
+        and (rows + 1) * lengths[rows] <= BATCH_TOKENS
+    ):
+        rows += 1
+    return rows
+
+
 class MiniLM:
     """The encoder in onnxruntime: token ids in, unit-length mean-pooled vectors out."""
 
@@ -157,17 +170,15 @@ class MiniLM:
                 spans.append(window)
         sums = np.zeros((len(pieces), 384), dtype=np.float32)
         counts = np.zeros(len(pieces), dtype=np.float32)
-        # Windows of similar length batched together waste little work on padding.
         order = sorted(range(len(spans)), key=lambda i: len(spans[i]))
         start = 0
         while start < len(order):
-            rows = max(1, BATCH_TOKENS // len(spans[order[min(len(order) - 1, start + 7)]]))
-            chosen = order[start : start + rows]
+            chosen = order[start : start + batch_rows([len(spans[i]) for i in order[start:]])]
             states, present = self.hidden([spans[i] for i in chosen])
             pooled = np.einsum("blh,bl->bh", states, present)
             np.add.at(sums, [owners[i] for i in chosen], pooled)
             np.add.at(counts, [owners[i] for i in chosen], present.sum(1))
-            start += rows
+            start += len(chosen)
         return sums, counts
 
 
