@@ -78,3 +78,16 @@ async def test_a_long_query_still_finds_what_its_rare_words_describe(
     assert len(keyword.terms(query)) > keyword.KEEP_ALL
     found = await KeywordSearch(db).search("vs_keywords", query, 3, None)
     assert found[0][1] == "file-granite"
+
+
+async def test_the_migration_asks_analyze_for_ten_thousand_lexemes() -> None:
+    url = await asyncio.to_thread(scratch_database)
+    assert url is not None
+    await upgrade_async(url)
+    database = Database(url)
+    try:
+        query = "SELECT attstattarget FROM pg_attribute WHERE attrelid = 'chunks'::regclass AND attname = 'tsv'"
+        assert await database.query(lambda conn: conn.execute(text(query)).scalar()) == 1000
+    finally:
+        await database.close()
+        await asyncio.to_thread(drop_database, url)

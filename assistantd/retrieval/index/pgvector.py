@@ -114,7 +114,7 @@ def lists_for(rows: int) -> int:
 def probes_for(rows: int) -> int:
     """The lists to probe in an index trained on ``rows`` rows (about as many in each list)."""
     lists = lists_for(rows)
-    return min(lists, max(math.ceil(math.sqrt(lists) / 2), math.ceil(MIN_SCANNED * lists / max(rows, 1))))
+    return min(lists, max(math.ceil(math.sqrt(lists) / 3), math.ceil(MIN_SCANNED * lists / max(rows, 1))))
 
 
 def trained_rows(name: str) -> int:

@@ -6,7 +6,7 @@ first search and searches exactly instead. SQLite needs nothing here: sqlite-vec
 first use too.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-28 09:00:00
 """
 

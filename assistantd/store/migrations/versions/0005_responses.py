@@ -1,7 +1,7 @@
 """responses: stored Responses API objects (each one a run of the engine on a thread)
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-28 09:00:00
 """
 

@@ -1,7 +1,7 @@
 """console: the upstream request log (exact chat requests per run, with timings)
 
 Revision ID: 0006
-Revises: 0002
+Revises: 0005
 Create Date: 2026-11-28 09:00:00
 """
 
