@@ -136,11 +136,11 @@ class Settings(BaseSettings):
         default=64, description="How many chunks one request to the embeddings upstream carries."
     )
     embedding_vector_weight: float = Field(
-        default=0.2,
+        default=0.15,
         ge=0.0,
         le=1.0,
         description="The vector share of hybrid search scores for stores embedded by the upstream "
-        "(the rest is keyword): 0.2 never hurt even with a weak embedder; a good model earns more "
+        "(the rest is keyword): 0.15 never hurt even with a weak embedder; a good model earns more "
         "(the offline MiniLM uses 0.6).",
     )
     ingestion_workers: int = Field(

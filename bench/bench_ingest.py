@@ -45,7 +45,7 @@ class HashEmbedder:
     """A hashed bag of words, 384 dimensions, in process (no HTTP)."""
 
     name = "bench:hash"
-    vector_weight = 0.2  # the server's default for an upstream embedder (index.fusion.VECTOR_WEIGHT)
+    vector_weight = 0.15  # the server's default for an upstream embedder (index.fusion.VECTOR_WEIGHT)
 
     def __init__(self) -> None:
         self._slots: dict[str, int] = {}

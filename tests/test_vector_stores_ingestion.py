@@ -2,7 +2,7 @@
 
 The server of this module gives upstream-embedded stores a vector weight of 1.0
 (``ASSISTANTD_EMBEDDING_VECTOR_WEIGHT``), so its hybrid ranking is the vector ranking alone: a
-chunk stored with another chunk's vector shows at once. The session server keeps the default (0.2).
+chunk stored with another chunk's vector shows at once. The session server keeps the default (0.15).
 The fake embeddings upstream is a hashed bag of words (``tests/embeddings_upstream.py``): two words
 that hash to the same slot have the same vector and share no keyword.
 """
@@ -121,7 +121,7 @@ def _lexical_and_semantic(client: openai.OpenAI) -> dict[str, Any]:
 
 
 def test_hybrid_weighs_vectors_by_the_stores_embedder(client: openai.OpenAI, vclient: openai.OpenAI) -> None:
-    """At the default weight (0.2) the keyword match leads; at 1.0 the vector match does."""
+    """At the default weight (0.15) the keyword match leads; at 1.0 the vector match does."""
     for api, leader in ((client, "keyword"), (vclient, "vector")):
         case = _lexical_and_semantic(api)
         page = api.vector_stores.search(case["store"], query=case["query"])
