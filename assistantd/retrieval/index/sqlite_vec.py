@@ -31,13 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.retrieval.index.vectors import Ranked, scope
 from assistantd.store.db import Database
 
-MAX_CELL = 1024
+# Smaller cells follow the data more closely, so the same floats probed find more of a query's
+# neighbours when they straddle cells. At 100k x 1536 with queries four times as far from the data
+# as bench/scale.py's default (--query-noise 40), cells of up to 1,024 vectors gave recall@10 0.708,
+# 512 gave 0.992 and 256 0.996, at the same search time; ingestion splits more often: 512 cost ~5%
+# of its MB/s, 256 ~15%. (At the default noise all three gave 1.000.) At 1M x 384, --query-noise 40,
+# 1,024 and 512 gave 0.878 and 0.870; building that store took 627 s and 893 s.
+MAX_CELL = 512
 MAX_KNN = 4096  # vec0's largest k: above 2 x MAX_CELL, which a cell never reaches
 # Probed: the two nearest cells, and more until they hold this many floats (vectors x dimensions):
-# two cells of 1,536-dimension vectors, about eight of 384. Measured on clustered vectors
-# (bench/scale.py): at 1M x 384, 1M floats (4.4 cells) gave recall@10 0.85, 2M (8.6 cells) 0.998.
-# One cell was enough at 100k x 1536, but real topics straddle cells; the second costs ~2 ms of
-# CPU there, hidden behind the keyword list in a hybrid search.
+# about four cells of 1,536-dimension vectors, sixteen of 384. Measured on clustered vectors
+# (bench/scale.py, cells of up to 1,024): at 1M x 384, 1M floats gave recall@10 0.85, 2M 0.998.
 MIN_PROBE = 2
 PROBE_FLOATS = 2_000_000
 MAX_PROBE = 64
