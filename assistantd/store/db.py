@@ -158,7 +158,8 @@ class Database:
         return await _in_thread(self._writer_thread, lambda: _run(self._sync_writer.begin(), work))
 
     async def query(self, work: Callable[[Connection], T]) -> T:
-        """``work`` reading with Core statements: on SQLite one hop to a reader thread, as ``transact``."""
+        """``work`` reading with Core statements: on SQLite one hop to a reader thread, as ``transact``;
+        elsewhere on an autocommit connection (each statement sees what is committed when it runs)."""
         if not self.is_sqlite:
             async with self.query_engine.connect() as conn:
                 return await conn.run_sync(work)

@@ -28,6 +28,8 @@ index-only scan): at 100k chunks, 41-word queries of words not seen before took 
 one of the most common lexemes there, and counts only the others, up to ``RARE_POSTINGS``: a word
 found more often than that is a middling one, estimated at the count of the rarest listed lexeme (at
 most that: so the budget still bounds a search's cost). Until ANALYZE has run, every word is counted.
+ANALYZE lists the 10,000 most common lexemes there (migration 0007), so few words of a query but rare
+ones need a count.
 """
 
 from __future__ import annotations
