@@ -15,7 +15,7 @@
 
 Embedders: a hashed bag of words (weak, in process) and the offline MiniLM (if its extra is
 installed). Each document is one chunk; SQLite in a temporary directory, or with ``--postgres URL``
-a scratch database per list on that PostgreSQL (its keyword ranking is ``ts_rank_cd``, not BM25);
+a scratch database per list on that PostgreSQL (its keyword ranking is ``ts_rank``, not BM25);
 nothing leaves loopback.
 Usage: ``.venv/bin/python bench/bench_quality.py [--docs N] [--queries N] [--sections 123] [--postgres URL]``.
 """
@@ -53,6 +53,7 @@ from tests.rerank_upstream import RerankUpstream  # noqa: E402
 
 WEIGHTS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
 CANDIDATES = 50
+ROUNDS = 3
 POSTGRES: str | None = None  # --postgres: an admin URL of the PostgreSQL to measure on
 
 
@@ -64,7 +65,6 @@ async def quality_db(root: Path, name: str) -> Database:
     url = POSTGRES.rsplit("/", 1)[0] + "/" + database
     await upgrade_async(url)
     return Database(url)
-ROUNDS = 3
 
 
 def ndcg(ranked: list[str], relevant: set[str], k: int = 10) -> float:
