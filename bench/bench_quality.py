@@ -55,6 +55,7 @@ WEIGHTS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
 CANDIDATES = 50
 ROUNDS = 3
 POSTGRES: str | None = None  # --postgres: an admin URL of the PostgreSQL to measure on
+CREATED: list[str] = []  # its scratch databases, dropped at the end
 
 
 async def quality_db(root: Path, name: str) -> Database:
@@ -62,6 +63,7 @@ async def quality_db(root: Path, name: str) -> Database:
         return await fresh_db(root, name)
     database = "quality_" + "".join(c if c.isalnum() else "_" for c in name.lower())
     await create_database(POSTGRES, database)
+    CREATED.append(database)
     url = POSTGRES.rsplit("/", 1)[0] + "/" + database
     await upgrade_async(url)
     return Database(url)
@@ -292,6 +294,15 @@ async def main(args: argparse.Namespace) -> None:
                     await report(sample(found[name], args.docs, args.queries), embedders, root, reranker)
     await reranker.close()
     upstream.stop()
+    if POSTGRES is not None and CREATED:
+        import asyncpg
+
+        conn = await asyncpg.connect(POSTGRES)
+        try:
+            for database in CREATED:
+                await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        finally:
+            await conn.close()
 
 
 if __name__ == "__main__":
