@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistantd.retrieval import chunking  # noqa: E402
 from assistantd.retrieval.index.base import IndexedChunk, SearchQuery  # noqa: E402
-from assistantd.retrieval.index.fusion import VECTOR_WEIGHT, combine, fuse  # noqa: E402
+from assistantd.retrieval.index.fusion import combine, fuse  # noqa: E402
 from assistantd.retrieval.index.sql_index import SqlIndex  # noqa: E402
 from assistantd.retrieval.rerank import HttpReranker, candidates, rerank_hits  # noqa: E402
 from assistantd.store.db import Database  # noqa: E402
@@ -54,6 +54,7 @@ from tests.rerank_upstream import RerankUpstream  # noqa: E402
 WEIGHTS = [0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7]
 CANDIDATES = 50
 ROUNDS = 3
+BEFORE_WEIGHT = 0.2  # the "hybrid before" arm: the vector weight every embedder had until the per-embedder one
 POSTGRES: str | None = None  # --postgres: an admin URL of the PostgreSQL to measure on
 CREATED: list[str] = []  # its scratch databases, dropped at the end
 
@@ -257,14 +258,14 @@ async def report(corpus: Corpus, embedders: list[Any], root: Path, reranker: Htt
         found["hybrid + rerank"] = score(rows, lambda r: r["reranked"])
         await db.close()
         best_single = max(found["keyword"][0], found["vector"][0])
-        found[f"hybrid w={VECTOR_WEIGHT} (before)"] = found[f"convex w={VECTOR_WEIGHT}"]
+        found[f"hybrid w={BEFORE_WEIGHT} (before)"] = found[f"convex w={BEFORE_WEIGHT}"]
         found[f"hybrid w={embedder.vector_weight} (now)"] = found.pop("hybrid (now)")
         now = f"hybrid w={embedder.vector_weight} (now)"
         for arm in (
             "keyword",
             "vector",
             "hybrid RRF (before)",
-            f"hybrid w={VECTOR_WEIGHT} (before)",
+            f"hybrid w={BEFORE_WEIGHT} (before)",
             now,
             "hybrid + rerank",
         ):

@@ -89,6 +89,13 @@ def test_every_setting_has_help_text() -> None:
         assert field.description and len(field.description) > 10, name
 
 
+def test_the_upstream_embedders_default_weight_is_the_fusion_default() -> None:
+    # Two places state it (settings stays free of the retrieval package's imports): they must agree.
+    from assistantd.retrieval.index.fusion import VECTOR_WEIGHT
+
+    assert Settings.model_fields["embedding_vector_weight"].default == VECTOR_WEIGHT
+
+
 def _clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in Settings.model_fields:
         monkeypatch.delenv(f"ASSISTANTD_{name.upper()}", raising=False)
