@@ -11,15 +11,15 @@ from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
 from assistantd.chatkit.threads import ChatKitThreads
 from assistantd.console.service import Console
+from assistantd.engine.bus import EventBus
 from assistantd.engine.code_interpreter import CodeInterpreterTool
-from assistantd.engine.events import EventBus
+from assistantd.engine.executor import Executor, new_owner
 from assistantd.engine.life import RunLife
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
-from assistantd.executor import Executor, new_owner
 from assistantd.llm import ChatModel
 from assistantd.observability import metrics
-from assistantd.observability.runs import ObservedBus, ObservedChatModel, Sampler
+from assistantd.observability.runs import ObservedChatModel, Sampler, observe_run_event
 from assistantd.observability.upstream_log import DbUpstreamLog
 from assistantd.responses.conversations import Conversations
 from assistantd.responses.engine_adapter import EngineAdapter
@@ -41,13 +41,13 @@ from assistantd.services.assistants import Assistants
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
-from assistantd.services.run_store import DbRunStore
 from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
 from assistantd.services.v1files import V1Files
 from assistantd.settings import Settings
-from assistantd.store.db import Database
+from assistantd.store.db import Database, uncounted
+from assistantd.store.runs import DbRunStore
 from assistantd.upstream import Routes, build_routes
 from assistantd.upstream.catalog import Catalog
 from assistantd.upstream.chat import RoutedChatModel
@@ -99,7 +99,6 @@ class Container:
     catalog: Catalog
     runs: Runs
     steps: Steps
-    bus: EventBus
     executor: Executor
     vector_stores: VectorStores
     file_batches: FileBatches
@@ -147,10 +146,10 @@ def build_runs(
 ) -> RunParts:
     """The run engine: its store, its event bus, the owner of a run's life, the executor, the services."""
     store = DbRunStore(db)
-    bus = ObservedBus()  # observability hook: the bus counts runs started/ended
+    bus = EventBus(observe_run_event)  # observability hook: runs started/ended, the log's run id
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
     engine = RunEngine(model, life, server_tools, routes.context_tokens)
-    executor = Executor(store, life, engine, settings.run_workers)
+    executor = Executor(store, life, engine, settings.run_workers, background=uncounted)
     runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require, inline)
     return RunParts(bus, life, executor, runs, Steps(db))
 
@@ -301,7 +300,6 @@ def build(settings: Settings) -> Container:
         catalog=Catalog(routes),
         runs=run_parts.runs,
         steps=run_parts.steps,
-        bus=run_parts.bus,
         executor=run_parts.executor,
         vector_stores=retrieval.vector_stores,
         file_batches=retrieval.file_batches,

@@ -111,13 +111,13 @@ def profiler() -> subprocess.Popen[bytes] | None:
 async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> dict[str, float]:
     from assistantd import tokens
     from assistantd.blobs import LocalBlobs
+    from assistantd.caller import Caller
     from assistantd.protocol.vector_stores import CreateVectorStore
     from assistantd.retrieval.cascade import Cascade
     from assistantd.retrieval.embedders import Embedders
     from assistantd.retrieval.index.sql_index import SqlIndex
     from assistantd.retrieval.ingestion import Ingestion
     from assistantd.retrieval.stores import VectorStores
-    from assistantd.services.context import Caller
     from assistantd.services.files import Files
     from assistantd.store.db import Database
     from assistantd.store.migrate import upgrade_async

@@ -42,7 +42,7 @@ import httpx
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from assistantd.executor import INTERRUPTED
+from assistantd.engine.executor import INTERRUPTED
 from bench.harness import Server, add_server_options, server_env, start_server
 from tests.server import free_port
 from tests.upstream import Received, Reply, Upstream

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from assistantd.caller import Caller
 from assistantd.engine.code_interpreter import CodeInterpreterTool
 from assistantd.engine.tools import ToolContext
 from assistantd.sandbox import Sandbox
-from assistantd.services.context import Caller
 from assistantd.settings import Settings
 from assistantd.store.migrate import upgrade_async
 from assistantd.wiring import Container, build

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from assistantd.caller import Caller
 from assistantd.engine.tools import ToolContext
 from assistantd.protocol.vector_stores import CreateVectorStore, CreateVectorStoreFile
 from assistantd.retrieval.file_search import INCLUDE_CONTENT, FileSearch
-from assistantd.services.context import Caller
 from assistantd.settings import Settings
 from assistantd.store.migrate import upgrade_async
 from assistantd.wiring import Container, build

@@ -12,10 +12,11 @@ from typing import Any
 
 import pytest
 
-from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd
+from assistantd.engine.bus import EventBus
 from assistantd.engine.life import RunLife, Superseded
 from assistantd.engine.objects import assistant_message, message_step
-from assistantd.engine.record import Change, Current, Pending, Run, RunRecord, RunState, Warm
+from assistantd.protocol.events import ObjectEvent, StreamEnd
+from assistantd.protocol.run_record import Change, Current, Pending, Run, RunRecord, RunState, Warm
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistantd"
 
@@ -211,7 +212,7 @@ def test_only_the_owner_writes_a_run() -> None:
                     writers.add(path.relative_to(PACKAGE).as_posix())
             if isinstance(node, ast.Attribute) and node.attr in ("apply", "add") and _on_store(node):
                 appliers.add(path.relative_to(PACKAGE).as_posix())
-    assert writers == {"services/run_store.py"}
+    assert writers == {"store/runs.py"}
     assert appliers == {"engine/life.py"}
 
 

@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from assistantd.api.deps import caller, container, page
+from assistantd.caller import Caller
 from assistantd.chatkit.sessions import RateLimited
 from assistantd.protocol.chatkit import CreateSession
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 router = APIRouter()

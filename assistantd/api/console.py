@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 router = APIRouter(prefix="/console", tags=["console"])

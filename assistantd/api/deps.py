@@ -9,9 +9,9 @@ from typing import Literal
 
 from fastapi import Query, Request
 
+from assistantd.caller import Caller
 from assistantd.observability import logs
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 

@@ -12,9 +12,9 @@ from starlette.datastructures import UploadFile as StarletteUploadFile
 from starlette.types import Message
 
 from assistantd.api.deps import caller, container
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, missing_parameter
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.services.files import too_large
 from assistantd.wiring import Container
 

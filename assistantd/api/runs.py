@@ -9,13 +9,13 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from assistantd.api import v1
 from assistantd.api.deps import caller, container, page
-from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
-from assistantd.protocol import v1
+from assistantd.caller import Caller
+from assistantd.protocol.events import Event, ObjectEvent, StreamEnd, StreamError
 from assistantd.protocol.pages import PageParams
-from assistantd.protocol.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs
+from assistantd.protocol.runs import CreateRun, CreateThreadAndRun, ModifyRun, SubmitToolOutputs, ThreadRun
 from assistantd.protocol.v1 import Version
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 router = APIRouter()
@@ -33,12 +33,12 @@ def frame(name: str, data: Any) -> bytes:
 
 
 async def sse(
-    bus: EventBus, run_id: str, version: Version = "v2", file_ids: list[str] | None = None
+    events: AsyncIterator[Event], version: Version = "v2", file_ids: list[str] | None = None
 ) -> AsyncIterator[bytes]:
     """The run's events as OpenAI frames. A client that goes away only stops this generator.
 
     ``file_ids``: a v1 run's assistant's files, which v1 run objects list."""
-    async for event in bus.subscribe(run_id):
+    async for event in events:
         if isinstance(event, ObjectEvent):
             shown = v1.render_object(event.data, version)
             if file_ids is not None and event.name.startswith("thread.run.") and shown.get("object") == "thread.run":
@@ -51,15 +51,10 @@ async def sse(
             yield b"event: done\ndata: [DONE]\n\n"
 
 
-async def shown(c: Container, who: Caller, run: Doc) -> Doc:
-    """The run as the caller's API version shows it (v1: with its assistant's ``file_ids``)."""
-    return run if who.api_version == "v2" else (await c.runs.present(who, [run]))[0]
-
-
-async def stream_response(c: Container, who: Caller, run: Doc) -> StreamingResponse:
-    file_ids = None if who.api_version == "v2" else (await c.runs.present(who, [run]))[0]["file_ids"]
+async def stream_response(c: Container, who: Caller, run: ThreadRun) -> StreamingResponse:
+    file_ids = None if who.api_version == "v2" else (await v1.run(c, who, run))["file_ids"]
     return StreamingResponse(
-        sse(c.bus, run["id"], who.api_version, file_ids),
+        sse(c.runs.events(run["id"]), who.api_version, file_ids),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -74,7 +69,7 @@ async def create_thread_and_run(
 ) -> JSONResponse | StreamingResponse:
     # JSON as stored, as retrieve_run sends it: FastAPI's encoder walked the document again.
     _, run = await c.runs.create_and_run(who, body, include)
-    return await stream_response(c, who, run) if body.stream else JSONResponse(await shown(c, who, run))
+    return await stream_response(c, who, run) if body.stream else JSONResponse(await v1.run(c, who, run))
 
 
 @router.post("/threads/{thread_id}/runs", response_model=None)
@@ -86,7 +81,7 @@ async def create_run(
     c: Container = Depends(container),
 ) -> JSONResponse | StreamingResponse:
     run = await c.runs.create(who, thread_id, body, include)
-    return await stream_response(c, who, run) if body.stream else JSONResponse(await shown(c, who, run))
+    return await stream_response(c, who, run) if body.stream else JSONResponse(await v1.run(c, who, run))
 
 
 @router.get("/threads/{thread_id}/runs")
@@ -94,7 +89,7 @@ async def list_runs(
     thread_id: str, params: PageParams = Depends(page), who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
     listed = await c.runs.list(who, thread_id, params)
-    return listed if who.api_version == "v2" else {**listed, "data": await c.runs.present(who, listed["data"])}
+    return listed if who.api_version == "v2" else {**listed, "data": await v1.runs(c, who, listed["data"])}
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}", response_model=None)
@@ -102,7 +97,7 @@ async def retrieve_run(
     thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> JSONResponse:
     # Polled by every SDK poller: the document goes out as stored, with no second encoding pass.
-    run = await shown(c, who, await c.runs.retrieve(who, thread_id, run_id))
+    run = await v1.run(c, who, await c.runs.retrieve(who, thread_id, run_id))
     return JSONResponse(run, headers={"openai-poll-after-ms": POLL_AFTER_MS})
 
 
@@ -114,14 +109,14 @@ async def update_run(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await shown(c, who, await c.runs.update(who, thread_id, run_id, body or ModifyRun()))
+    return await v1.run(c, who, await c.runs.update(who, thread_id, run_id, body or ModifyRun()))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/cancel")
 async def cancel_run(
     thread_id: str, run_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await shown(c, who, await c.runs.cancel(who, thread_id, run_id))
+    return await v1.run(c, who, await c.runs.cancel(who, thread_id, run_id))
 
 
 @router.post("/threads/{thread_id}/runs/{run_id}/submit_tool_outputs", response_model=None)
@@ -133,7 +128,7 @@ async def submit_tool_outputs(
     c: Container = Depends(container),
 ) -> Doc | StreamingResponse:
     run = await c.runs.submit_tool_outputs(who, thread_id, run_id, body)
-    return await stream_response(c, who, run) if body.stream else await shown(c, who, run)
+    return await stream_response(c, who, run) if body.stream else await v1.run(c, who, run)
 
 
 @router.get("/threads/{thread_id}/runs/{run_id}/steps")

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Body, Depends, Query
 
 from assistantd.api.deps import caller, container, page
+from assistantd.api.v1 import render_object
+from assistantd.caller import Caller
 from assistantd.protocol.messages import CreateMessage, CreateThread, ModifyMessage, ModifyThread
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 router = APIRouter()
@@ -20,12 +21,12 @@ Doc = dict[str, Any]
 async def create_thread(
     body: CreateThread | None = Body(None), who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await c.threads.create(who, body or CreateThread())
+    return render_object(await c.threads.create(who, body or CreateThread()), who.api_version)
 
 
 @router.get("/threads/{thread_id}")
 async def retrieve_thread(thread_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
-    return await c.threads.retrieve(who, thread_id)
+    return render_object(await c.threads.retrieve(who, thread_id), who.api_version)
 
 
 @router.post("/threads/{thread_id}")
@@ -35,7 +36,7 @@ async def update_thread(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.threads.update(who, thread_id, body or ModifyThread())
+    return render_object(await c.threads.update(who, thread_id, body or ModifyThread()), who.api_version)
 
 
 @router.delete("/threads/{thread_id}")
@@ -47,7 +48,7 @@ async def delete_thread(thread_id: str, who: Caller = Depends(caller), c: Contai
 async def create_message(
     thread_id: str, body: CreateMessage, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await c.messages.create(who, thread_id, body)
+    return render_object(await c.messages.create(who, thread_id, body), who.api_version)
 
 
 @router.get("/threads/{thread_id}/messages")
@@ -58,14 +59,14 @@ async def list_messages(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.messages.list(who, thread_id, params, run_id)
+    return render_object(await c.messages.list(who, thread_id, params, run_id), who.api_version)
 
 
 @router.get("/threads/{thread_id}/messages/{message_id}")
 async def retrieve_message(
     thread_id: str, message_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await c.messages.retrieve(who, thread_id, message_id)
+    return render_object(await c.messages.retrieve(who, thread_id, message_id), who.api_version)
 
 
 @router.post("/threads/{thread_id}/messages/{message_id}")
@@ -76,7 +77,7 @@ async def update_message(
     who: Caller = Depends(caller),
     c: Container = Depends(container),
 ) -> Doc:
-    return await c.messages.update(who, thread_id, message_id, body or ModifyMessage())
+    return render_object(await c.messages.update(who, thread_id, message_id, body or ModifyMessage()), who.api_version)
 
 
 @router.delete("/threads/{thread_id}/messages/{message_id}")

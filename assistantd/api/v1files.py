@@ -7,9 +7,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from assistantd.api.deps import caller, container, page
+from assistantd.caller import Caller
 from assistantd.protocol.base import WireModel
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 router = APIRouter()

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, Query
 
 from assistantd.api.deps import caller, container, page
+from assistantd.caller import Caller
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.vector_stores import (
     CreateFileBatch,
@@ -16,7 +17,6 @@ from assistantd.protocol.vector_stores import (
     SearchVectorStore,
     UpdateVectorStoreFile,
 )
-from assistantd.services.context import Caller
 from assistantd.wiring import Container
 
 router = APIRouter()

@@ -10,18 +10,19 @@ ChatKit client tool call, one at a time; once the front end has answered them al
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from chatkit.errors import CustomStreamError
 
+from assistantd.caller import Caller
 from assistantd.chatkit.context import Context
-from assistantd.engine.events import EventBus, ObjectEvent, StreamEnd, StreamError
+from assistantd.engine.bus import EventBus
 from assistantd.errors import APIError, NotFound
+from assistantd.protocol.events import ObjectEvent, StreamEnd, StreamError
 from assistantd.protocol.messages import CreateMessage, CreateThread
 from assistantd.protocol.runs import CreateRun, SubmitToolOutputs, ToolOutput
-from assistantd.services.context import Caller
 from assistantd.services.messages import Messages
 from assistantd.services.runs import Runs
 from assistantd.services.threads import Threads
@@ -43,7 +44,7 @@ class ToolRequest:
 Piece = str | ToolRequest
 
 
-def text_deltas(delta: dict[str, Any]) -> list[str]:
+def text_deltas(delta: Mapping[str, Any]) -> list[str]:
     parts = (delta.get("delta") or {}).get("content") or []
     return [p["text"].get("value") or "" for p in parts if p.get("type") == "text" and p.get("text")]
 

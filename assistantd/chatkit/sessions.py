@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import select
 
+from assistantd.caller import Caller
 from assistantd.errors import APIError, NotFound, Unauthorized, invalid_value
 from assistantd.ids import new_id, now
 from assistantd.protocol.chatkit import CreateSession
-from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, ChatKitSessionRow

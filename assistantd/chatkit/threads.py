@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy import delete
 
+from assistantd.caller import Caller
 from assistantd.chatkit.context import OnDelete
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import ChatKitItemRow, ChatKitThreadRow

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import select
 
-from assistantd.services.context import Caller
+from assistantd.caller import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, RunStepRow

@@ -137,13 +137,15 @@ class CodeInterpreterTool:
             file_id = files.get(link.removeprefix("sandbox:"))
             if file_id is None:
                 continue
-            annotations.append({
-                "type": "file_path",
-                "text": link,
-                "start_index": match.start(),
-                "end_index": match.start() + len(link),
-                "file_path": {"file_id": file_id},
-            })
+            annotations.append(
+                {
+                    "type": "file_path",
+                    "text": link,
+                    "start_index": match.start(),
+                    "end_index": match.start() + len(link),
+                    "file_path": {"file_id": file_id},
+                }
+            )
         return text, annotations
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistantd.engine.record import RunState
 from assistantd.engine.tools import ServerTool
 from assistantd.llm import ChatRequest, count_messages
+from assistantd.protocol.run_record import RunState
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Budget:
     from_run: bool
 
 
-def chat_message(message: dict[str, Any]) -> dict[str, Any]:
+def chat_message(message: Mapping[str, Any]) -> dict[str, Any]:
     """A stored thread message as a chat message (text, and image URLs for user turns)."""
     texts: list[str] = []
     images: list[dict[str, Any]] = []
@@ -35,7 +35,7 @@ def chat_message(message: dict[str, Any]) -> dict[str, Any]:
     return {"role": message["role"], "content": [{"type": "text", "text": text}, *images]}
 
 
-def system_prompt(run: dict[str, Any], state: RunState) -> str | None:
+def system_prompt(run: Mapping[str, Any], state: RunState) -> str | None:
     parts = [run.get("instructions") or "", state.additional_instructions or ""]
     text = "\n\n".join(p for p in parts if p)
     return text or None
@@ -63,7 +63,7 @@ def truncate(
     return [history[i] for i in keep] if total <= limit else None
 
 
-def function_tools(run: dict[str, Any], server_tools: Mapping[str, ServerTool]) -> list[dict[str, Any]]:
+def function_tools(run: Mapping[str, Any], server_tools: Mapping[str, ServerTool]) -> list[dict[str, Any]]:
     """The run's tools as chat-completions function tools; server tools become functions too."""
     out: list[dict[str, Any]] = []
     for tool in run.get("tools") or []:
@@ -75,7 +75,7 @@ def function_tools(run: dict[str, Any], server_tools: Mapping[str, ServerTool]) 
     return out
 
 
-def tool_choice(run: dict[str, Any], server_tools: Mapping[str, ServerTool]) -> Any:
+def tool_choice(run: Mapping[str, Any], server_tools: Mapping[str, ServerTool]) -> Any:
     choice = run.get("tool_choice") or "auto"
     if isinstance(choice, str):
         return choice
@@ -102,9 +102,9 @@ def sampling_options(run: dict[str, Any], tools: list[dict[str, Any]], max_token
 
 
 async def build_request(
-    run: dict[str, Any],
+    run: Mapping[str, Any],
     state: RunState,
-    history: list[dict[str, Any]],
+    history: Sequence[Mapping[str, Any]],
     server_tools: Mapping[str, ServerTool],
     budget: Budget,
     max_tokens: int | None,

@@ -13,35 +13,36 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from assistantd.engine import objects
-from assistantd.engine.events import Event, EventBus, EventName, ObjectEvent, StreamEnd, StreamError
-from assistantd.engine.record import (
-    FINISHED,
-    Change,
-    Current,
-    Lease,
-    Run,
-    RunRecord,
-    RunStore,
-    Warm,
-)
+from assistantd.engine.bus import EventBus
+from assistantd.engine.seams import RunStore
 from assistantd.ids import now
+from assistantd.protocol.events import Event, EventName, ObjectEvent, StreamEnd, StreamError, WireObject
+from assistantd.protocol.messages import Message, MessageDelta, text_part
+from assistantd.protocol.run_record import Change, Current, Lease, Run, RunRecord, Warm, clone
+from assistantd.protocol.runs import ACTIVE, FINISHED, RunStatus, ThreadRun, usage_document
+from assistantd.protocol.steps import RunStep, RunStepDelta, StepStatus
+from assistantd.protocol.threads import Thread
 
-RUN_TIMESTAMP = {
+RUN_TIMESTAMP: dict[RunStatus, Literal["completed_at", "failed_at", "cancelled_at"] | None] = {
     "completed": "completed_at",
     "failed": "failed_at",
     "cancelled": "cancelled_at",
     "expired": None,
     "incomplete": None,
 }
-STEP_STATUS = {"failed": "failed", "cancelled": "cancelled", "expired": "expired", "incomplete": "cancelled"}
+STEP_STATUS: dict[RunStatus, StepStatus] = {
+    "failed": "failed",
+    "cancelled": "cancelled",
+    "expired": "expired",
+    "incomplete": "cancelled",
+}
 MESSAGE_REASON = {"failed": "run_failed", "cancelled": "run_cancelled", "expired": "run_expired"}
-# Statuses from which a run may end (a finished run never changes again).
-ENDABLE = ("queued", "in_progress", "requires_action", "cancelling")
 # Statuses in which a worker's progress is written: a cancel or an expiry from elsewhere wins.
-PROGRESSING = ("queued", "in_progress")
+PROGRESSING: tuple[RunStatus, ...] = ("queued", "in_progress")
 
 
 class Superseded(Exception):
@@ -90,12 +91,12 @@ class RunLife:
         if creating is not None:
             creating.set_result(stored)
 
-    def snapshot(self, run_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    def snapshot(self, run_id: str, data: Mapping[str, Any]) -> Mapping[str, Any]:
         """``data`` as an event carries it: a copy when a reader keeps the event (the run's documents
         change on), the document itself when the event is only observed (metrics) and dropped."""
-        return objects.clone(data) if self.bus.listened(run_id) else data
+        return clone(data) if self.bus.listened(run_id) else data
 
-    def announce(self, run: Run, thread: dict[str, Any] | None, keep: bool) -> None:
+    def announce(self, run: Run, thread: Thread | None, keep: bool) -> None:
         """Once the run is committed (or, under ``creating``, while it commits): open its event
         channel and say it is queued."""
         self.bus.open(run.id, keep)
@@ -117,7 +118,7 @@ class RunLife:
         rec.dirty = True
         rec.publish("thread.run.in_progress", run)
 
-    async def pause(self, rec: Recorder, tool_calls: list[dict[str, Any]], step: dict[str, Any]) -> None:
+    async def pause(self, rec: Recorder, tool_calls: list[dict[str, Any]], step: RunStep) -> None:
         """in_progress -> requires_action: wait for the client's tool outputs, holding no lease."""
         run = rec.record.run
         run["status"] = "requires_action"
@@ -128,19 +129,20 @@ class RunLife:
         rec.end()
 
     async def resume(
-        self, run: Run, step: dict[str, Any], outputs: dict[str, str], order: list[str], keep: bool
-    ) -> dict[str, Any]:
+        self, run: Run, step: RunStep, outputs: dict[str, str], order: list[str], keep: bool
+    ) -> ThreadRun:
         """requires_action -> queued with the tool outputs, leased to this process; raises if moved."""
         tool_calls = [dict(call) for call in step["step_details"]["tool_calls"]]
         for call in tool_calls:
             if call["type"] == "function" and call["id"] in outputs:
                 call["function"] = {**call["function"], "output": outputs[call["id"]]}
         state = run.state
-        step = {**step, "step_details": {"type": "tool_calls", "tool_calls": tool_calls}}
-        step.update(status="completed", completed_at=now(), usage=state.pending.usage if state.pending else None)
+        usage = state.pending.usage if state.pending else None
+        details = {"type": "tool_calls", "tool_calls": tool_calls}
+        step = {**step, "step_details": details, "status": "completed", "completed_at": now(), "usage": usage}
         state.pending = None
         state.transcript += [{"role": "tool", "tool_call_id": cid, "content": outputs[cid]} for cid in order]
-        doc = {**run.doc, "status": "queued", "required_action": None}
+        doc: ThreadRun = {**run.doc, "status": "queued", "required_action": None}
         change = Change(run.id, run.project, doc["thread_id"], doc=doc, state=state, steps=[step], lease="take")
         change.expect = ("requires_action",)
         current = await self.apply(change)
@@ -148,7 +150,7 @@ class RunLife:
             raise Superseded(current)
         self.bus.open(run.id, keep)
         self.bus.publish(run.id, ObjectEvent("thread.run.step.completed", objects.step_as_asked(step, state.include)))
-        self.bus.publish(run.id, ObjectEvent("thread.run.queued", objects.clone(doc)))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", clone(doc)))
         return doc
 
     async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
@@ -164,7 +166,8 @@ class RunLife:
                 if call["type"] == "function" and call["id"] in outputs:
                     call["function"] = {**call["function"], "output": outputs[call["id"]]}
             step["step_details"] = {"type": "tool_calls", "tool_calls": calls}
-            step.update(status="completed", completed_at=now(), usage=state.pending.usage if state.pending else None)
+            step["status"], step["completed_at"] = "completed", now()
+            step["usage"] = state.pending.usage if state.pending else None
             rec.stage([step], [])
         state.pending = None
         try:
@@ -189,7 +192,7 @@ class RunLife:
 
     async def modify(self, run: Run, metadata: dict[str, str]) -> Current | None:
         """A client's metadata change, written only over the status it was read with; None when applied."""
-        doc = {**run.doc, "metadata": metadata}
+        doc: ThreadRun = {**run.doc, "metadata": metadata}
         change = Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,), sets_metadata=True)
         return await self.apply(change)
 
@@ -199,14 +202,14 @@ class RunLife:
         """-> cancelling (whoever executes it ends it ``cancelled``); None when applied."""
         if run.status not in ("queued", "in_progress", "requires_action"):
             return Current(run.status, run.doc)
-        doc = {**run.doc, "status": "cancelling"}
+        doc: ThreadRun = {**run.doc, "status": "cancelling"}
         change = Change(run.id, run.project, doc["thread_id"], doc=doc, expect=(run.status,))
         current = await self.apply(change)
         if current is None:
             self.bus.publish(run.id, ObjectEvent("thread.run.cancelling", doc))
         return current
 
-    async def finish(self, run_id: str, status: str, only_from: tuple[str, ...] = ENDABLE) -> None:
+    async def finish(self, run_id: str, status: RunStatus, only_from: tuple[RunStatus, ...] = ACTIVE) -> None:
         """End a run nobody is executing (here): cancelled, expired or failed."""
         record = await self.load(run_id)
         if record.run["status"] not in only_from:
@@ -220,11 +223,11 @@ class RunLife:
     async def end(
         self,
         rec: Recorder,
-        status: str,
+        status: RunStatus,
         error: dict[str, Any] | None = None,
         stream_error: str | None = None,
         reason: str | None = None,
-        expect: tuple[str, ...] = ENDABLE,
+        expect: tuple[RunStatus, ...] = ACTIVE,
     ) -> None:
         """Move the run to a final status, closing whatever step or message is still open.
 
@@ -245,11 +248,11 @@ class RunLife:
     async def _end(
         self,
         rec: Recorder,
-        status: str,
+        status: RunStatus,
         error: dict[str, Any] | None,
         stream_error: str | None,
         reason: str | None,
-        expect: tuple[str, ...],
+        expect: tuple[RunStatus, ...],
     ) -> None:
         record, run = rec.record, rec.record.run
         try:
@@ -268,14 +271,14 @@ class RunLife:
             run["incomplete_details"] = {"reason": reason}
         if status in ("completed", "failed", "incomplete"):
             state = record.state
-            run["usage"] = objects.usage_document(state.prompt_tokens, state.completion_tokens)
+            run["usage"] = usage_document(state.prompt_tokens, state.completion_tokens)
         run["expires_at"] = None
         # Persist first: a client that sees the final event reads the same state back.
         await rec.persist(steps=steps, messages=messages, discard=discard, lease="release", wait=True, expect=expect)
         for message in messages:
             rec.publish("thread.message.incomplete", message)
         for step in steps:
-            rec.publish(f"thread.run.step.{step['status']}", step)  # type: ignore[arg-type]
+            rec.publish_step(f"thread.run.step.{step['status']}", step)  # type: ignore[arg-type]
         rec.publish(f"thread.run.{status}", run)  # type: ignore[arg-type]
         rec.end(stream_error)
 
@@ -287,16 +290,16 @@ class RunLife:
 
 
 def close_open(
-    record: RunRecord, status: str, error: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    record: RunRecord, status: RunStatus, error: dict[str, Any] | None
+) -> tuple[list[RunStep], list[Message], list[str]]:
     """Close the open steps and messages; a message with nothing in it is deleted, with its step."""
-    steps: list[dict[str, Any]] = []
-    messages: list[dict[str, Any]] = []
+    steps: list[RunStep] = []
+    messages: list[Message] = []
     discard: list[str] = []
     for message in record.open_messages.values():
         text = record.partial.pop(message["id"], "")
         if text:
-            message["content"] = [*message["content"], {"type": "text", "text": {"value": text, "annotations": []}}]
+            message["content"] = [*message["content"], text_part(text)]
         if not message["content"]:
             discard.append(message["id"])
             continue
@@ -325,17 +328,19 @@ class Recorder:
         # ``RunLife.end`` began for this run (it ends once).
         self.ended = False
         # Documents to write with the next persist, by id (copies taken when staged).
-        self._staged: dict[str, dict[str, Any]] = {}
-        self._staged_messages: dict[str, dict[str, Any]] = {}
+        self._staged: dict[str, RunStep] = {}
+        self._staged_messages: dict[str, Message] = {}
         self._writing: asyncio.Task[Current | None] | None = None
 
-    def publish(self, name: EventName, data: dict[str, Any]) -> None:
-        if name.startswith("thread.run.step."):
-            data = objects.step_as_asked(data, self.record.state.include)
+    def publish(self, name: EventName, data: WireObject) -> None:
         run_id = self.record.run["id"]
         self.life.bus.publish(run_id, ObjectEvent(name, self.life.snapshot(run_id, data)))
 
-    def publish_raw(self, name: EventName, data: dict[str, Any]) -> None:
+    def publish_step(self, name: EventName, step: RunStep) -> None:
+        """A step's event: its file_search result contents only when the run's ``include`` asks."""
+        self.publish(name, objects.step_as_asked(step, self.record.state.include))
+
+    def publish_raw(self, name: EventName, data: MessageDelta | RunStepDelta) -> None:
         """For delta objects built fresh for the event (no copy needed)."""
         self.life.bus.publish(self.record.run["id"], ObjectEvent(name, data))
 
@@ -349,21 +354,21 @@ class Recorder:
             self.life.bus.publish(run_id, StreamError(error))
         self.life.bus.publish(run_id, StreamEnd())
 
-    def stage(self, steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> None:
+    def stage(self, steps: list[RunStep], messages: list[Message]) -> None:
         """Write these with the next persist (the same transaction), not in one of their own."""
-        self._staged.update({s["id"]: objects.clone(s) for s in steps})
-        self._staged_messages.update({m["id"]: objects.clone(m) for m in messages})
+        self._staged.update({s["id"]: clone(s) for s in steps})
+        self._staged_messages.update({m["id"]: clone(m) for m in messages})
 
     async def persist(
         self,
         *,
-        steps: list[dict[str, Any]] | None = None,
-        messages: list[dict[str, Any]] | None = None,
+        steps: list[RunStep] | None = None,
+        messages: list[Message] | None = None,
         discard: list[str] | None = None,
         run: bool = False,
         lease: Lease = "keep",
         wait: bool = False,
-        expect: tuple[str, ...] = PROGRESSING,
+        expect: tuple[RunStatus, ...] = PROGRESSING,
     ) -> None:
         """Write the run (when changed) with these steps and messages; ``Superseded`` if it moved."""
         await self.flush()
@@ -372,14 +377,14 @@ class Recorder:
             record.run["id"],
             record.project,
             record.run["thread_id"],
-            steps=list({**self._staged, **{s["id"]: objects.clone(s) for s in steps or []}}.values()),
-            messages=list({**self._staged_messages, **{m["id"]: objects.clone(m) for m in messages or []}}.values()),
+            steps=list({**self._staged, **{s["id"]: clone(s) for s in steps or []}}.values()),
+            messages=list({**self._staged_messages, **{m["id"]: clone(m) for m in messages or []}}.values()),
             discard=list(discard or []),
             lease=lease,
             expect=expect,
         )
         if run or self.dirty or lease != "keep" or expect != PROGRESSING:
-            change.doc = objects.clone(record.run)
+            change.doc = clone(record.run)
             change.state = record.state.copy()
             self.dirty = False
         self._staged, self._staged_messages = {}, {}

@@ -7,10 +7,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from assistantd.engine import objects
 from assistantd.engine.context import Budget, build_request
 from assistantd.engine.life import Recorder, RunLife, Superseded
-from assistantd.engine.record import RunRecord, RunState, Warm
 from assistantd.engine.tools import ServerTool
 from assistantd.engine.turn import (
     Completed,
@@ -22,6 +20,8 @@ from assistantd.engine.turn import (
     TurnWriter,
 )
 from assistantd.llm import ChatModel, Finish, ReasoningDelta, TextDelta, ToolCallDelta, UpstreamError, Usage
+from assistantd.protocol.run_record import RunRecord, RunState, Warm
+from assistantd.protocol.runs import EXECUTABLE, RunStatus, usage_document
 
 log = logging.getLogger("assistantd.engine")
 
@@ -52,7 +52,7 @@ class RunEngine:
         record = await self.life.load(run_id, warm)
         rec = self.life.recorder(record)
         status = record.run["status"]
-        if status not in ("queued", "in_progress", "cancelling"):
+        if status not in EXECUTABLE:
             return  # finished (e.g. cancelled) before a worker got to it
         try:
             if status == "cancelling":
@@ -76,7 +76,7 @@ class RunEngine:
             except Superseded as moved:
                 await self._moved(rec, moved)
 
-    async def _stopped(self, rec: Recorder, status: str) -> None:
+    async def _stopped(self, rec: Recorder, status: RunStatus) -> None:
         """Stopped here (a client's cancel, or the run expired): end it so, keeping what was written."""
         try:
             await self.life.end(rec, status, expect=("queued", "in_progress", "cancelling", "expired"))
@@ -99,7 +99,7 @@ class RunEngine:
                 return decision
         return Failed("server_error", f"The run stopped after {MAX_TURNS} model calls in a row.")
 
-    def _budget(self, run: dict[str, Any], state: RunState, reserve: int | None) -> Budget:
+    def _budget(self, run: Mapping[str, Any], state: RunState, reserve: int | None) -> Budget:
         limit = run.get("max_prompt_tokens")
         if limit:
             return Budget(int(limit) - state.prompt_tokens, True)
@@ -148,7 +148,7 @@ class RunEngine:
             return Failed(exc.code, exc.message)
         state.prompt_tokens += spent.prompt_tokens
         state.completion_tokens += spent.completion_tokens  # written with the run's next change
-        decision = await writer.finish(reason, objects.usage_document(spent.prompt_tokens, spent.completion_tokens))
+        decision = await writer.finish(reason, usage_document(spent.prompt_tokens, spent.completion_tokens))
         if max_completion and state.completion_tokens >= int(max_completion) and isinstance(decision, RunAgain):
             return Incomplete("max_completion_tokens")
         return decision

@@ -23,7 +23,7 @@ class ToolContext:
     caller: Caller
     thread_id: str
     run_id: str
-    assistant_id: str
+    assistant_id: str | None  # None for a response's run
     # The assistant's and the thread's tool_resources, as stored (``{"file_search": {...}, ...}``).
     assistant_resources: dict[str, Any]
     thread_resources: dict[str, Any]

@@ -12,12 +12,15 @@ from typing import Any
 from assistantd import tokens
 from assistantd.caller import Caller
 from assistantd.engine import objects
-from assistantd.engine.events import ReasoningDone, ReasoningPiece
 from assistantd.engine.life import Recorder
-from assistantd.engine.record import Pending, RunRecord
 from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
 from assistantd.ids import new_id
 from assistantd.llm import ReasoningDelta, TextDelta, ToolCallDelta
+from assistantd.protocol.events import ReasoningDone, ReasoningPiece
+from assistantd.protocol.messages import Message, message_delta
+from assistantd.protocol.run_record import Pending, RunRecord, RunState
+from assistantd.protocol.runs import TokenUsage
+from assistantd.protocol.steps import RunStep, step_delta
 
 log = logging.getLogger("assistantd.engine")
 
@@ -35,7 +38,7 @@ class RunAgain:
 @dataclass(frozen=True)
 class RequiresAction:
     tool_calls: list[dict[str, Any]]
-    step: dict[str, Any]  # the tool_calls step that waits for their outputs
+    step: RunStep  # the tool_calls step that waits for their outputs
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,11 @@ class CallBuffer:
     announced: bool = False
 
 
+def earlier_outcomes(state: RunState, kind: str) -> list[ToolOutcome]:
+    """The tool's earlier calls in this run as outcomes carrying only what annotating needs."""
+    return [ToolOutcome(output="", details={}, annotation_context=c) for c in state.annotations.get(kind, [])]
+
+
 class TurnWriter:
     """Turns upstream chunks into message / step documents and their events."""
 
@@ -70,11 +78,11 @@ class TurnWriter:
         self.rec = recorder
         self.server_tools = server_tools
         self.by_function = {tool.function_name: kind for kind, tool in server_tools.items()}
-        self.message: dict[str, Any] | None = None
-        self.message_step: dict[str, Any] | None = None
+        self.message: Message | None = None
+        self.message_step: RunStep | None = None
         self.text = ""
         self.text_index = 0
-        self.tool_step: dict[str, Any] | None = None
+        self.tool_step: RunStep | None = None
         self.calls: dict[int, CallBuffer] = {}
         self.parallel = bool(record.run.get("parallel_tool_calls", True))
         # The reasoning item this model call is streaming (a response's run only): {"id", "text"}.
@@ -118,18 +126,19 @@ class TurnWriter:
         parts, self.record.state.pending_parts = self.record.state.pending_parts, []
         if parts:
             self.rec.dirty = True
-        self.message = objects.assistant_message(run)
-        self.message["content"] = parts
-        self.message_step = objects.message_step(run, self.message["id"])
-        await self._close_reasoning(self.message_step["id"])
-        self.record.open_messages[self.message["id"]] = self.message
-        self.record.open_steps[self.message_step["id"]] = self.message_step
-        self.rec.publish("thread.run.step.created", self.message_step)
-        self.rec.publish("thread.run.step.in_progress", self.message_step)
-        self.rec.publish("thread.message.created", {**self.message, "content": []})
-        self.rec.publish("thread.message.in_progress", {**self.message, "content": []})
+        message = self.message = objects.assistant_message(run)
+        message["content"] = parts
+        step = self.message_step = objects.message_step(run, message["id"])
+        await self._close_reasoning(step["id"])
+        self.record.open_messages[message["id"]] = message
+        self.record.open_steps[step["id"]] = step
+        self.rec.publish_step("thread.run.step.created", step)
+        self.rec.publish_step("thread.run.step.in_progress", step)
+        empty: Message = {**message, "content": []}
+        self.rec.publish("thread.message.created", empty)
+        self.rec.publish("thread.message.in_progress", empty)
         for index, part in enumerate(parts):
-            self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, {"index": index, **part}))
+            self.rec.publish_raw("thread.message.delta", message_delta(message, {"index": index, **part}))
         self.text_index = len(parts)
 
     async def _on_text(self, text: str) -> None:
@@ -145,13 +154,13 @@ class TurnWriter:
         if first:
             body["annotations"] = []
         part = {"index": self.text_index, "type": "text", "text": body}
-        self.rec.publish_raw("thread.message.delta", objects.message_delta(self.message, part))
+        self.rec.publish_raw("thread.message.delta", message_delta(self.message, part))
         if first:
             # After the first token is on its way: the write's copies and its thread's hold on the
             # interpreter would otherwise delay it (time to first token).
             await self.rec.persist(steps=[self.message_step], messages=[self.message])
 
-    async def _close_message(self, status: str, usage: dict[str, int] | None) -> None:
+    async def _close_message(self, status: str, usage: TokenUsage | None) -> None:
         if self.message is None or self.message_step is None:
             return
         text, annotations = await self._annotate(self.text)
@@ -172,7 +181,7 @@ class TurnWriter:
             self.rec.publish("thread.message.completed", self.message)
         else:
             self.rec.publish("thread.message.incomplete", self.message)
-        self.rec.publish("thread.run.step.completed", self.message_step)
+        self.rec.publish_step("thread.run.step.completed", self.message_step)
         # Written with the run's next change (its end, or the tool calls that follow), in one transaction.
         self.rec.stage([self.message_step], [self.message])
         self.message = None
@@ -182,7 +191,7 @@ class TurnWriter:
         for kind in self.record.state.annotations:
             tool = self.server_tools.get(kind)
             if tool is not None:
-                text, found = await tool.annotate(text, self.record.state.outcomes(kind))
+                text, found = await tool.annotate(text, earlier_outcomes(self.record.state, kind))
                 annotations.extend(found)
         return text, annotations
 
@@ -194,8 +203,8 @@ class TurnWriter:
             self.tool_step = objects.tool_step(self.record.run)
             await self._close_reasoning(self.tool_step["id"])
             self.record.open_steps[self.tool_step["id"]] = self.tool_step
-            self.rec.publish("thread.run.step.created", self.tool_step)
-            self.rec.publish("thread.run.step.in_progress", self.tool_step)
+            self.rec.publish_step("thread.run.step.created", self.tool_step)
+            self.rec.publish_step("thread.run.step.in_progress", self.tool_step)
             await self.rec.persist(steps=[self.tool_step])
         call = self.calls.get(delta.index)
         if call is None:
@@ -235,9 +244,9 @@ class TurnWriter:
 
     def _step_delta(self, call: dict[str, Any]) -> None:
         assert self.tool_step is not None
-        self.rec.publish_raw("thread.run.step.delta", objects.step_delta(self.tool_step, call))
+        self.rec.publish_raw("thread.run.step.delta", step_delta(self.tool_step, call))
 
-    async def finish(self, reason: str, usage: dict[str, int]) -> NextStep:
+    async def finish(self, reason: str, usage: TokenUsage) -> NextStep:
         await self._close_reasoning(None)
         calls = [c for _, c in sorted(self.calls.items()) if c.name]
         if not self.parallel:
@@ -252,7 +261,7 @@ class TurnWriter:
             return Completed()
         return await self._run_tools(text, calls, usage)
 
-    async def _run_tools(self, text: str, calls: list[CallBuffer], usage: dict[str, int]) -> NextStep:
+    async def _run_tools(self, text: str, calls: list[CallBuffer], usage: TokenUsage) -> NextStep:
         assert self.tool_step is not None
         step = self.tool_step
         transcript = self.record.state.transcript
@@ -287,7 +296,7 @@ class TurnWriter:
         objects.end_step(step, "completed")
         step["usage"] = usage
         self.record.open_steps.pop(step["id"], None)
-        self.rec.publish("thread.run.step.completed", step)
+        self.rec.publish_step("thread.run.step.completed", step)
         await self.rec.persist(steps=[step])
         return RunAgain()
 

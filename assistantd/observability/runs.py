@@ -1,7 +1,8 @@
 """Run and upstream observation through the engine's seams, never its internals.
 
-- ``ObservedBus`` is the engine's event bus plus counting: runs created and ended (by status), their
-  duration, and the run id put into the log context of whoever publishes (request or worker).
+- ``observe_run_event`` sees every event the engine's bus carries: it counts runs created and ended (by
+  status) and their duration, and puts the run id into the log context of whoever publishes (request
+  or worker).
 - ``ObservedChatModel`` wraps the ChatModel seam: time to first token, duration and errors by model,
   and, when the upstream log is on, the exact request with its timing, kept per run.
 - ``Sampler`` refreshes this process's share of the gauges (queued runs, ingestion backlog, sandbox
@@ -18,9 +19,9 @@ from typing import Any, Protocol
 
 from prometheus_client import Gauge
 
-from assistantd.engine.events import Event, EventBus, ObjectEvent
 from assistantd.llm import ChatModel, ChatRequest, Chunk, Finish, TextDelta, ToolCallDelta, UpstreamError, Usage
 from assistantd.observability import logs, metrics
+from assistantd.protocol.events import Event, ObjectEvent
 
 TERMINAL = {
     "thread.run.completed": "completed",
@@ -31,20 +32,18 @@ TERMINAL = {
 }
 
 
-class ObservedBus(EventBus):
-    def publish(self, run_id: str, event: Event) -> None:
-        logs.run_id.set(run_id)
-        logs.tag(run_id=run_id)
-        if isinstance(event, ObjectEvent):
-            if event.name == "thread.run.created":
-                metrics.runs_started.inc()
-            status = TERMINAL.get(event.name)
-            if status is not None:
-                metrics.runs_ended.labels(status).inc()
-                created = event.data.get("created_at")
-                if isinstance(created, int | float):
-                    metrics.run_duration.labels(status).observe(max(0.0, time.time() - created))
-        super().publish(run_id, event)
+def observe_run_event(run_id: str, event: Event) -> None:
+    logs.run_id.set(run_id)
+    logs.tag(run_id=run_id)
+    if isinstance(event, ObjectEvent):
+        if event.name == "thread.run.created":
+            metrics.runs_started.inc()
+        status = TERMINAL.get(event.name)
+        if status is not None:
+            metrics.runs_ended.labels(status).inc()
+            created = event.data.get("created_at")
+            if isinstance(created, int | float):
+                metrics.run_duration.labels(status).observe(max(0.0, time.time() - created))
 
 
 class UpstreamLog(Protocol):

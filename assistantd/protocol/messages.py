@@ -1,13 +1,80 @@
-"""Message and thread request bodies."""
+"""Messages on the wire: the message object (``thread.message``) and its delta, and the message and
+thread request bodies."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from pydantic import Field
 
+from assistantd.ids import new_id, now
 from assistantd.protocol.base import Metadata, WireModel, tagged
 from assistantd.protocol.tools import ToolResources
+
+MessageStatus = Literal["in_progress", "incomplete", "completed"]
+
+
+class Message(TypedDict):
+    id: str
+    object: Literal["thread.message"]
+    created_at: int
+    thread_id: str
+    status: MessageStatus
+    incomplete_details: dict[str, str] | None
+    completed_at: int | None
+    incomplete_at: int | None
+    role: Literal["user", "assistant"]
+    content: list[dict[str, Any]]
+    assistant_id: str | None
+    run_id: str | None
+    attachments: list[dict[str, Any]]
+    metadata: dict[str, str]
+
+
+class MessageDelta(TypedDict):
+    """A piece of a message being written (streamed as ``thread.message.delta``)."""
+
+    id: str
+    object: Literal["thread.message.delta"]
+    delta: dict[str, list[dict[str, Any]]]  # {"content": [part]}
+
+
+def message_document(
+    thread_id: str,
+    role: Literal["user", "assistant"],
+    content: list[dict[str, Any]],
+    *,
+    attachments: list[dict[str, Any]] | None = None,
+    metadata: dict[str, str] | None = None,
+    assistant_id: str | None = None,
+    run_id: str | None = None,
+    status: MessageStatus = "completed",
+) -> Message:
+    created = now()
+    return {
+        "id": new_id("message"),
+        "object": "thread.message",
+        "created_at": created,
+        "thread_id": thread_id,
+        "status": status,
+        "incomplete_details": None,
+        "completed_at": created if status == "completed" else None,
+        "incomplete_at": None,
+        "role": role,
+        "content": content,
+        "assistant_id": assistant_id,
+        "run_id": run_id,
+        "attachments": attachments or [],
+        "metadata": metadata or {},
+    }
+
+
+def message_delta(message: Message, part: dict[str, Any]) -> MessageDelta:
+    return {"id": message["id"], "object": "thread.message.delta", "delta": {"content": [part]}}
+
+
+def text_part(value: str) -> dict[str, Any]:
+    return {"type": "text", "text": {"value": value, "annotations": []}}
 
 
 class ImageFile(WireModel):

@@ -1,8 +1,9 @@
 """The v1 beta (``OpenAI-Beta: assistants=v1``, Azure api-versions before 2024-05-01-preview).
 
-Objects are stored once, in their v2 form; this module translates at the edge of each service:
-``check_*`` refuse fields that the request's version does not have, ``render_*`` turn a stored v2
-document into what that version returned. The mapping is OpenAI's own v1→v2 migration:
+Objects are stored once, in their v2 form. This module holds the request side, used where input is
+parsed: ``check_fields`` refuses fields that a v2 request does not have, ``message_attachments`` maps v1
+message files; and v1's own objects (assistant and message files). Services answer in v2, and the edge
+(``api/v1.py``) renders what a v1 caller sees. The mapping is OpenAI's own v1→v2 migration:
 ``retrieval`` ↔ ``file_search``; assistant ``file_ids`` ↔ ``tool_resources.code_interpreter.file_ids``
 plus the files of its ``file_search`` vector store; message ``file_ids`` ↔ ``attachments``.
 """
@@ -17,9 +18,6 @@ from assistantd.protocol.pages import PageParams, page_document
 Version = Literal["v1", "v2"]
 Doc = dict[str, Any]
 
-# Fields v1 never returned on each object.
-_V2_ONLY_ASSISTANT = ("tool_resources", "temperature", "top_p", "response_format", "reasoning_effort")
-_V2_ONLY_RUN = ("top_p", "tool_resources")
 # Accepted for v1 requests, never listed among the supported values of a v2 error.
 UNADVERTISED_TAGS = ("retrieval",)
 # Both tools, as OpenAI's migration attached a v1 message file to whichever tool used it.
@@ -45,60 +43,13 @@ def check_fields(version: Version, body: Any, prefix: str = "") -> None:
             )
 
 
-def tools_v1(tools: list[Doc]) -> list[Doc]:
-    return [{"type": "retrieval"} if tool.get("type") == "file_search" else tool for tool in tools]
-
-
-def render_assistant(document: Doc, version: Version, file_ids: list[str] | None = None) -> Doc:
-    """``file_ids`` are the assistant's v1 files (see ``services/v1files.assistant_file_ids``)."""
-    if version == "v2":
-        return document
-    shown = {k: v for k, v in document.items() if k not in _V2_ONLY_ASSISTANT}
-    shown["tools"] = tools_v1(document.get("tools") or [])
-    shown["file_ids"] = list(file_ids or [])
-    return shown
-
-
-def render_thread(document: Doc, version: Version) -> Doc:
-    if version == "v2":
-        return document
-    return {k: v for k, v in document.items() if k != "tool_resources"}
-
-
 def message_file_ids(document: Doc) -> list[str]:
     return [a["file_id"] for a in document.get("attachments") or []]
-
-
-def render_message(document: Doc, version: Version) -> Doc:
-    if version == "v2":
-        return document
-    shown = {k: v for k, v in document.items() if k != "attachments"}
-    shown["file_ids"] = message_file_ids(document)
-    return shown
 
 
 def message_attachments(file_ids: list[str]) -> list[Doc]:
     """v1 message files as v2 attachments."""
     return [{"file_id": file_id, "tools": [dict(t) for t in MESSAGE_FILE_TOOLS]} for file_id in file_ids]
-
-
-def render_run(document: Doc, version: Version) -> Doc:
-    if version == "v2":
-        return document
-    shown = {k: v for k, v in document.items() if k not in _V2_ONLY_RUN}
-    shown["tools"] = tools_v1(document.get("tools") or [])
-    resources = document.get("tool_resources") or {}
-    shown["file_ids"] = list((resources.get("code_interpreter") or {}).get("file_ids") or [])
-    return shown
-
-
-def render_step(document: Doc, version: Version) -> Doc:
-    """v1 recorded searches as ``{"type": "retrieval", "retrieval": {}}`` tool calls."""
-    details = document.get("step_details") or {}
-    if version == "v2" or details.get("type") != "tool_calls":
-        return document
-    calls = [_retrieval_call(call) for call in details.get("tool_calls") or []]
-    return {**document, "step_details": {**details, "tool_calls": calls}}
 
 
 def assistant_file(assistant_id: str, file_id: str, created_at: int) -> Doc:
@@ -130,38 +81,3 @@ def page_of(items: list[Doc], params: PageParams) -> Doc:
         chosen = window[-params.limit :]
         return page_document(chosen, len(window) > params.limit)
     return page_document(window[: params.limit], len(window) > params.limit)
-
-
-def _retrieval_call(call: Doc) -> Doc:
-    if call.get("type") != "file_search":
-        return call
-    shown: Doc = {"id": call.get("id"), "type": "retrieval", "retrieval": {}}
-    return {"index": call["index"], **shown} if "index" in call else shown
-
-
-def render_step_delta(document: Doc, version: Version) -> Doc:
-    details = (document.get("delta") or {}).get("step_details") or {}
-    if version == "v2" or details.get("type") != "tool_calls":
-        return document
-    calls = [_retrieval_call(call) for call in details.get("tool_calls") or []]
-    delta = {**document["delta"], "step_details": {**details, "tool_calls": calls}}
-    return {**document, "delta": delta}
-
-
-_RENDERERS = {
-    "thread": render_thread,
-    "thread.message": render_message,
-    "thread.run": render_run,
-    "thread.run.step": render_step,
-    "thread.run.step.delta": render_step_delta,
-}
-
-
-def render_object(document: Doc, version: Version) -> Doc:
-    """Any run-related wire object (or a list of them) as the request's version shows it."""
-    if version == "v2" or not isinstance(document, dict):
-        return document
-    if document.get("object") == "list":
-        return {**document, "data": [render_object(d, version) for d in document.get("data") or []]}
-    renderer = _RENDERERS.get(str(document.get("object")))
-    return renderer(document, version) if renderer else document

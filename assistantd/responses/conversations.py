@@ -16,14 +16,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, invalid_value, not_found
-from assistantd.protocol.messages import CreateThread, ModifyThread
+from assistantd.protocol.messages import CreateThread, ModifyThread, message_document
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
 from assistantd.responses import references
 from assistantd.responses.engine_adapter import active_run
 from assistantd.responses.item_pages import find_item, locate, thread_page
-from assistantd.services.messages import message_document
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -87,9 +86,9 @@ class Conversations:
         entries = await self._entries(caller, body.items or [], None)
         async with self.db.write() as session:
             thread = await create_thread(session, caller, CreateThread(metadata=body.metadata), self.threads.inline)
-            for row in message_rows(thread.id, caller, entries, "items"):
+            for row in message_rows(thread["id"], caller, entries, "items"):
                 session.add(row)
-            return views.conversation(thread.data)
+            return views.conversation(dict(thread))
 
     async def retrieve(self, caller: Caller, conversation_id: str) -> dict[str, Any]:
         async with self.db.read() as session:

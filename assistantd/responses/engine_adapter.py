@@ -6,7 +6,7 @@ one in ``assistantd.responses`` that touches the engine; re-point it when the ru
 
 Entry points it uses, all on the owner of a run's life (``engine.life.RunLife``) or the executor:
 - ``RunLife.create`` inserts the run (a typed ``Run`` whose ``RunState.kind`` is ``response``) in the
-  caller's transaction; ``RunLife.bus`` opens and subscribes to its typed events (``engine.events``);
+  caller's transaction; ``RunLife.bus`` opens and subscribes to its typed events (``protocol/events.py``);
 - ``Executor.submit(run_id)`` executes it; the executor's sweep renews, recovers and expires it;
 - ``services.runs.Runs.cancel`` cancels it, and ``RunLife.settle`` ends a run left waiting for
   function outputs once a later response answers them.
@@ -17,6 +17,7 @@ the vector stores / container files the Responses tools name (read by ``engine/t
 
 from __future__ import annotations
 
+import typing
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,15 +26,15 @@ from sqlalchemy import ColumnElement, String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
-from assistantd.engine import objects
-from assistantd.engine.events import Event
+from assistantd.engine.executor import Executor
 from assistantd.engine.life import RunLife
-from assistantd.engine.record import Run, RunState
-from assistantd.executor import Executor
+from assistantd.protocol.events import Event
+from assistantd.protocol.run_record import Run, RunState
+from assistantd.protocol.runs import ACTIVE, ThreadRun, queued_run
 from assistantd.services.runs import Runs
+from assistantd.store.db import on_session
 from assistantd.store.models import RunRow, RunStepRow
 
-ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 # Run statuses and what a response built on that run reports.
 RESPONSE_STATUS = {
     "queued": "queued",
@@ -53,7 +54,7 @@ def run_document(
 ) -> dict[str, Any]:
     """The run a response executes, in the engine's run shape; ``settings`` holds the run fields."""
     run = {
-        **objects.queued_run(thread_id, assistant_id, expiry_seconds),
+        **queued_run(thread_id, assistant_id, expiry_seconds),
         "max_prompt_tokens": None,
         "truncation_strategy": {"type": "auto", "last_messages": None},
         "metadata": {},
@@ -71,10 +72,13 @@ class EngineAdapter:
     def run_document(self, thread_id: str, plan: Any) -> dict[str, Any]:
         return run_document(thread_id, plan.assistant_id, plan.run, self.runs.expiry_seconds)
 
-    def insert_run(self, session: AsyncSession, caller: Caller, run: dict[str, Any], state: dict[str, Any]) -> None:
+    async def insert_run(
+        self, session: AsyncSession, caller: Caller, run: dict[str, Any], state: dict[str, Any]
+    ) -> None:
         typed = RunState.from_json(state)
         typed.kind = "response"
-        self.life.create(session, Run(caller.project, run, typed))
+        document = typing.cast(ThreadRun, run)  # a response's run: the fields its settings give it
+        await on_session(session, lambda conn: self.life.create(conn, Run(caller.project, document, typed)))
 
     def launch(self, run_id: str, keep: bool) -> None:
         """Execute the committed run; ``keep``: a reader will subscribe to all of its events."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 ITEM_PREFIX = {"function_call": "fc_", "function_call_output": "fco_", "file_search": "fs_", "code_interpreter": "ci_"}
@@ -62,7 +63,7 @@ def _annotation(note: dict[str, Any], container: str) -> dict[str, Any]:
     }
 
 
-def message_item(message: dict[str, Any], container: str = "") -> dict[str, Any]:
+def message_item(message: Mapping[str, Any], container: str = "") -> dict[str, Any]:
     """A thread message as a ``message`` item (user parts as ``input_*``, assistant text as ``output_text``).
 
     ``container``: the container the files its ``container_file_citation`` annotations name are from.

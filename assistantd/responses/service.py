@@ -19,10 +19,10 @@ from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
-from assistantd.engine.events import StreamEnd
 from assistantd.errors import InvalidRequest, not_found
 from assistantd.ids import new_id, now
 from assistantd.llm import count_messages
+from assistantd.protocol.events import StreamEnd
 from assistantd.protocol.messages import CreateThread
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CountTokens, CreateResponse
@@ -154,29 +154,30 @@ class Responses:
     ) -> tuple[ResponseRow, str]:
         if plan.conversation_id is not None:
             thread = await documents.require(session, ThreadRow, caller.project, plan.conversation_id, "conversation")
-            active = await active_run(session, thread.id)
+            thread_id = thread.id
+            active = await active_run(session, thread_id)
             if active is not None:
                 raise InvalidRequest(
-                    f"Conversation {thread.id} already has an active response or run {active.id}.", param="conversation"
+                    f"Conversation {thread_id} already has an active response or run {active.id}.", param="conversation"
                 )
         else:
-            thread = await create_thread(session, caller, CreateThread(), self.threads.inline)
+            thread_id = (await create_thread(session, caller, CreateThread(), self.threads.inline))["id"]
             for message in plan.history:
-                copy = new_message_row(thread.id, caller, {"role": message["role"], "parts": message["content"]})
+                copy = new_message_row(thread_id, caller, {"role": message["role"], "parts": message["content"]})
                 copy.data["attachments"] = message.get("attachments") or []
                 session.add(copy)
         for entry in plan.messages:
-            session.add(new_message_row(thread.id, caller, entry))
-        run = self.engine.run_document(thread.id, plan)
+            session.add(new_message_row(thread_id, caller, entry))
+        run = self.engine.run_document(thread_id, plan)
         state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
-        self.engine.insert_run(session, caller, run, state)
+        await self.engine.insert_run(session, caller, run, state)
         data = {**plan.echo, "id": new_id("response"), "created_at": now()}
         row = ResponseRow(
             id=data["id"],
             project=caller.project,
             created_at=data["created_at"],
             data=data,
-            thread_id=thread.id,
+            thread_id=thread_id,
             run_id=run["id"],
             conversation=plan.conversation_id is not None,
             input_items=plan.input_items,

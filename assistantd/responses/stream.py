@@ -6,11 +6,11 @@ Only the HTTP edge frames them as server-sent events. Each event is a dict with 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from assistantd.engine.events import Event, ObjectEvent, ReasoningDone, ReasoningPiece, StreamEnd, StreamError
+from assistantd.protocol.events import Event, ObjectEvent, ReasoningDone, ReasoningPiece, StreamEnd, StreamError
 from assistantd.responses import items as views
 
 TERMINAL = {
@@ -122,7 +122,7 @@ class ResponseEvents:
             self._event("response.output_item.done", output_index=index, item=item),
         ]
 
-    def _message_added(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+    def _message_added(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         index = self.messages[data["id"]] = self._index()
         item = {"id": data["id"], "type": "message", "role": "assistant", "status": "in_progress", "content": []}
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
@@ -133,7 +133,7 @@ class ResponseEvents:
             ),
         ]
 
-    def _message_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+    def _message_delta(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         index = self.messages.get(data["id"])
         out = []
         for part in data["delta"].get("content") or []:
@@ -150,7 +150,7 @@ class ResponseEvents:
                 )
         return out
 
-    def _message_done(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+    def _message_done(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         index = self.messages.pop(data["id"], None)
         if index is None:
             return []
@@ -167,7 +167,7 @@ class ResponseEvents:
         out.append(self._event("response.output_item.done", output_index=index, item=item))
         return out
 
-    def _step_delta(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+    def _step_delta(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for call in data["delta"]["step_details"].get("tool_calls") or []:
             if call.get("id"):
@@ -235,7 +235,7 @@ class ResponseEvents:
             self._event("response.code_interpreter_call.interpreting", **where),
         ]
 
-    def _step_done(self, data: dict[str, Any]) -> list[dict[str, Any]]:
+    def _step_done(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         details = data.get("step_details") or {}
         out: list[dict[str, Any]] = []
         for call in details.get("tool_calls") or []:

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, missing_parameter
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
@@ -20,7 +21,6 @@ from assistantd.retrieval.stores import (
     check_supported,
     require_store,
 )
-from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.models import FileBatchRow, VectorStoreFileRow
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.caller import Caller
+from assistantd.protocol.threads import Thread
 from assistantd.protocol.tools import VectorStoreHelper
 from assistantd.retrieval import chunking
 from assistantd.retrieval.cascade import Cascade
@@ -25,9 +27,8 @@ from assistantd.retrieval.stores import (
     check_supported,
     new_store_document,
 )
-from assistantd.services.context import Caller
 from assistantd.store import documents
-from assistantd.store.models import ThreadRow, VectorStoreFileRow, VectorStoreRow
+from assistantd.store.models import VectorStoreFileRow, VectorStoreRow
 
 # Stores made by thread helpers expire 7 days after their last activity, as OpenAI's did.
 THREAD_STORE_EXPIRY = {"anchor": "last_active_at", "days": 7}
@@ -63,9 +64,7 @@ class InlineStores:
         self.handoff(session, [(store.id, file_id) for file_id in file_ids])
         return store.id
 
-    async def attach_to_thread(
-        self, session: AsyncSession, caller: Caller, thread: ThreadRow, file_ids: list[str]
-    ) -> str:
+    async def attach_to_thread(self, session: AsyncSession, caller: Caller, thread: Thread, file_ids: list[str]) -> str:
         """Put ``file_ids`` into the thread's vector store (creating it) and return the store's id."""
         file_ids = list(dict.fromkeys(file_ids))
         await check_supported(session, caller, file_ids, "attachments")
@@ -83,8 +82,8 @@ class InlineStores:
         return store.id
 
 
-async def _thread_store(session: AsyncSession, caller: Caller, thread: ThreadRow) -> VectorStoreRow | None:
-    ids = ((thread.data.get("tool_resources") or {}).get("file_search") or {}).get("vector_store_ids") or []
+async def _thread_store(session: AsyncSession, caller: Caller, thread: Thread) -> VectorStoreRow | None:
+    ids = ((thread.get("tool_resources") or {}).get("file_search") or {}).get("vector_store_ids") or []
     if not ids:
         return None
     return await documents.fetch(session, VectorStoreRow, caller.project, ids[0])

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
+from assistantd.caller import Caller
 from assistantd.errors import APIError, InvalidRequest, not_found
 from assistantd.ids import now
 from assistantd.protocol.vector_stores import ComparisonFilter, CompoundFilter, SearchVectorStore
@@ -21,7 +22,6 @@ from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.index.base import Mode, SearchQuery, VectorIndex
 from assistantd.retrieval.rerank import Reranker, RerankError, candidates, rerank_hits, wants_rerank
-from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound, not_found
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
@@ -33,7 +34,6 @@ from assistantd.retrieval.documents import (
     render_stores,
 )
 from assistantd.retrieval.extract import SUPPORTED_EXTENSIONS, extension, unsupported_message
-from assistantd.services.context import Caller
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
 from assistantd.store.db import Database

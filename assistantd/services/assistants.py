@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from assistantd.caller import Caller
 from assistantd.errors import not_found
 from assistantd.ids import new_id, now
 from assistantd.protocol import v1
@@ -12,7 +13,6 @@ from assistantd.protocol.assistants import AssistantFields, CreateAssistant, Mod
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services import resources, v1files
-from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -74,18 +74,15 @@ class Assistants:
                     id=document["id"], project=caller.project, created_at=document["created_at"], data=document
                 )
             )
-            return await v1files.present_assistant(session, caller, document)
+            return document
 
     async def retrieve(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
-        if caller.api_version == "v2":  # the hot read: one indexed lookup (on the loop, on SQLite)
-            params = {"id": assistant_id, "project": caller.project}
-            found = await self.db.document("assistants", "id = :id AND project = :project", params)
-            if found is None:
-                raise not_found("assistant", assistant_id)
-            return found
-        async with self.db.read() as session:
-            row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
-            return await v1files.present_assistant(session, caller, row.data)
+        # The hot read: one indexed lookup (on the loop, on SQLite).
+        params = {"id": assistant_id, "project": caller.project}
+        found = await self.db.document("assistants", "id = :id AND project = :project", params)
+        if found is None:
+            raise not_found("assistant", assistant_id)
+        return found
 
     async def update(self, caller: Caller, assistant_id: str, body: ModifyAssistant) -> dict[str, Any]:
         v1.check_fields(caller.api_version, body)
@@ -101,7 +98,7 @@ class Assistants:
             if body.file_ids is not None:
                 await v1files.set_assistant_files(session, caller, document, body.file_ids, self.inline)
             documents.save(row, document)
-            return await v1files.present_assistant(session, caller, document)
+            return document
 
     async def delete(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -111,6 +108,4 @@ class Assistants:
 
     async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
-            page = await documents.list_page(session, AssistantRow, caller.project, params)
-            page["data"] = [await v1files.present_assistant(session, caller, d) for d in page["data"]]
-            return page
+            return await documents.list_page(session, AssistantRow, caller.project, params)

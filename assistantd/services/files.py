@@ -10,11 +10,11 @@ from typing import Any, BinaryIO
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore, BlobTooLarge
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound, PayloadTooLarge, supported
 from assistantd.ids import new_id, now
 from assistantd.protocol.pages import PageParams
 from assistantd.services import resources
-from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import FileRow

@@ -11,9 +11,9 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.caller import Caller
+from assistantd.protocol.threads import Thread
 from assistantd.protocol.tools import VectorStoreHelper
-from assistantd.services.context import Caller
-from assistantd.store.models import ThreadRow
 
 
 class InlineStores(Protocol):
@@ -21,8 +21,6 @@ class InlineStores(Protocol):
         """A store from a helper, in the caller's transaction; its id. Files are ingested after commit."""
         ...
 
-    async def attach_to_thread(
-        self, session: AsyncSession, caller: Caller, thread: ThreadRow, file_ids: list[str]
-    ) -> str:
-        """Put the files into the thread's vector store (making it); the store's id."""
+    async def attach_to_thread(self, session: AsyncSession, caller: Caller, thread: Thread, file_ids: list[str]) -> str:
+        """Put the files into the thread's vector store (making it); the store's id. ``thread``: its document."""
         ...

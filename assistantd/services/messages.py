@@ -1,46 +1,56 @@
-"""Messages: create, retrieve, update (metadata), delete, list."""
+"""Messages: create, retrieve, update (metadata), delete, list.
+
+A message is checked and shaped here (``new_message``; with the files it names checked and attached by
+``prepare_message``) and written by ``store/threads.py``, one way whichever transaction holds it.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Select, insert, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.engine.objects import message_document
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, not_found
 from assistantd.protocol import v1
-from assistantd.protocol.messages import CreateMessage, ImageFilePart, ImageURLPart, ModifyMessage
+from assistantd.protocol.messages import (
+    CreateMessage,
+    ImageFilePart,
+    ImageURLPart,
+    Message,
+    ModifyMessage,
+    message_document,
+    text_part,
+)
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
+from assistantd.protocol.runs import ACTIVE
+from assistantd.protocol.threads import Thread
 from assistantd.services.inline import InlineStores
 from assistantd.services.resources import check_file_refs
 from assistantd.store import documents
-from assistantd.store.db import Database
+from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, RunRow, ThreadRow
+from assistantd.store.threads import delete_message, insert_messages, save_message, save_thread
 
 MAX_CODE_FILES = 20  # tool_resources.code_interpreter.file_ids, as the API reference caps it
-ACTIVE_RUN_STATUSES = ("queued", "in_progress", "requires_action", "cancelling")
-
-
-async def active_run_id(session: AsyncSession, thread_id: str) -> str | None:
-    query = select(RunRow.id).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE_RUN_STATUSES))
-    return (await session.execute(query.limit(1))).scalar()
 
 
 def thread_with_active_run(caller: Caller, thread_id: str, *columns: Any) -> Select[Any]:
     """``columns`` of the thread with the id of an active run of it (or None): one statement."""
     active = (
-        select(RunRow.id)
-        .where(RunRow.thread_id == ThreadRow.id, RunRow.status.in_(ACTIVE_RUN_STATUSES))
-        .limit(1)
-        .scalar_subquery()
+        select(RunRow.id).where(RunRow.thread_id == ThreadRow.id, RunRow.status.in_(ACTIVE)).limit(1).scalar_subquery()
     )
     return select(*columns, active).where(ThreadRow.project == caller.project, ThreadRow.id == thread_id)
 
 
-def text_part(value: str) -> dict[str, Any]:
-    return {"type": "text", "text": {"value": value, "annotations": []}}
+def writable_thread(found: Any, thread_id: str) -> Any:
+    """The thread of ``thread_with_active_run``'s row (or 404), refused while a run of it is active."""
+    if found is None:
+        raise not_found("thread", thread_id)
+    if found[1]:
+        raise InvalidRequest(f"Can't add messages to {thread_id} while a run {found[1]} is active.")
+    return found[0]
 
 
 def content_parts(content: str | list[Any]) -> list[dict[str, Any]]:
@@ -66,7 +76,7 @@ def refers_to_files(body: CreateMessage) -> bool:
 
 def new_message(
     caller: Caller, thread_id: str, body: CreateMessage, param: str = ""
-) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+) -> tuple[Message, list[tuple[str, str]]]:
     """The message's document, and the ``(file_id, param)`` references it makes (checked by the caller)."""
     v1.check_fields(caller.api_version, body, param)
     content = content_parts(body.content)
@@ -84,56 +94,44 @@ def new_message(
     return document, refs
 
 
-def message_values(caller: Caller, document: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": document["id"],
-        "project": caller.project,
-        "created_at": document["created_at"],
-        "thread_id": document["thread_id"],
-        "data": document,
-    }
+def plain_messages(caller: Caller, thread_id: str, bodies: list[CreateMessage], param: str) -> list[Message]:
+    """Messages that name no files (``refers_to_files``): checked and shaped, nothing to look up."""
+    return [new_message(caller, thread_id, body, f"{param}[{i}].")[0] for i, body in enumerate(bodies)]
 
 
-def insert_plain_messages(
-    conn: Connection, caller: Caller, thread_id: str, bodies: list[CreateMessage], param: str
-) -> list[dict[str, Any]]:
-    """Messages that name no files (``refers_to_files``), in the caller's Core transaction."""
-    docs = [new_message(caller, thread_id, body, f"{param}[{i}].")[0] for i, body in enumerate(bodies)]
-    insert_messages(conn, caller, docs)
-    return docs
-
-
-def insert_messages(conn: Connection, caller: Caller, docs: list[dict[str, Any]]) -> None:
-    if docs:
-        conn.execute(insert(MessageRow), [message_values(caller, doc) for doc in docs])
-
-
-async def add_message(
+async def prepare_message(
     session: AsyncSession,
     caller: Caller,
-    thread: ThreadRow,
+    thread: Thread,
     body: CreateMessage,
     inline: InlineStores,
     param: str = "",
-) -> dict[str, Any]:
-    """Validate references, attach files to the thread's tool resources, store the message."""
-    document, refs = new_message(caller, thread.id, body, param)
+) -> Message:
+    """A message naming files: its references checked, its files attached to ``thread``'s tool resources
+    (the document changes; the caller writes it with the message)."""
+    document, refs = new_message(caller, thread["id"], body, param)
     await check_file_refs(session, caller, refs)
     await _attach_files(session, caller, thread, document["attachments"], param, inline)
-    session.add(MessageRow(**message_values(caller, document)))
     return document
+
+
+def store_messages(conn: Connection, project: str, messages: list[Message], thread: Thread | None) -> None:
+    """New messages, and their thread when attaching their files changed it."""
+    insert_messages(conn, project, messages)
+    if thread is not None:
+        save_thread(conn, thread)
 
 
 async def _attach_files(
     session: AsyncSession,
     caller: Caller,
-    thread: ThreadRow,
+    thread: Thread,
     attachments: list[dict[str, Any]],
     param: str,
     inline: InlineStores,
 ) -> None:
     """As OpenAI did: code_interpreter files join the thread's resources, file_search ones its store."""
-    resources = {k: dict(v) for k, v in (thread.data.get("tool_resources") or {}).items()}
+    resources = {k: dict(v) for k, v in (thread.get("tool_resources") or {}).items()}
     search_ids: list[str] = []
     for attachment in attachments:
         kinds = {tool["type"] for tool in attachment["tools"]}
@@ -147,8 +145,8 @@ async def _attach_files(
     if search_ids:
         store_id = await inline.attach_to_thread(session, caller, thread, search_ids)
         resources["file_search"] = {"vector_store_ids": [store_id]}
-    if resources != (thread.data.get("tool_resources") or {}):
-        documents.save(thread, {**thread.data, "tool_resources": resources})
+    if resources != (thread.get("tool_resources") or {}):
+        thread["tool_resources"] = resources
 
 
 def _check_code_files(resources: dict[str, Any], param: str) -> None:
@@ -163,15 +161,11 @@ def _check_code_files(resources: dict[str, Any], param: str) -> None:
         )
 
 
-def _create_plain(conn: Connection, caller: Caller, thread_id: str, body: CreateMessage) -> dict[str, Any]:
+def _create_plain(conn: Connection, caller: Caller, thread_id: str, body: CreateMessage) -> Message:
     """``Messages.create`` for a message naming no files: one Core transaction (``Database.transact``)."""
-    found = conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.id)).first()
-    if found is None:
-        raise not_found("thread", thread_id)
-    if found[1]:
-        raise InvalidRequest(f"Can't add messages to {thread_id} while a run {found[1]} is active.")
+    writable_thread(conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.id)).first(), thread_id)
     document, _ = new_message(caller, thread_id, body)
-    conn.execute(insert(MessageRow), [message_values(caller, document)])
+    insert_messages(conn, caller.project, [document])
     return document
 
 
@@ -180,17 +174,17 @@ class Messages:
         self.db = db
         self.inline = inline
 
-    async def create(self, caller: Caller, thread_id: str, body: CreateMessage) -> dict[str, Any]:
+    async def create(self, caller: Caller, thread_id: str, body: CreateMessage) -> Message:
         if not refers_to_files(body):
-            message = await self.db.transact(lambda conn: _create_plain(conn, caller, thread_id, body))
-            return v1.render_message(message, caller.api_version)
+            return await self.db.transact(lambda conn: _create_plain(conn, caller, thread_id, body))
         async with self.db.write() as session:
-            thread = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-            run_id = await active_run_id(session, thread_id)
-            if run_id:
-                raise InvalidRequest(f"Can't add messages to {thread_id} while a run {run_id} is active.")
-            message = await add_message(session, caller, thread, body, inline=self.inline)
-            return v1.render_message(message, caller.api_version)
+            found = (await session.execute(thread_with_active_run(caller, thread_id, ThreadRow.data))).first()
+            thread: Thread = writable_thread(found, thread_id)  # a copy read for this request: changed in place
+            resources = thread.get("tool_resources")
+            message = await prepare_message(session, caller, thread, body, inline=self.inline)
+            changed = thread if thread.get("tool_resources") != resources else None
+            await on_session(session, lambda conn: store_messages(conn, caller.project, [message], changed))
+            return message
 
     async def retrieve(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
@@ -198,7 +192,7 @@ class Messages:
             row = await documents.require(
                 session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
             )
-            return v1.render_message(row.data, caller.api_version)
+            return row.data
 
     async def update(self, caller: Caller, thread_id: str, message_id: str, body: ModifyMessage) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -209,16 +203,16 @@ class Messages:
             document = dict(row.data)
             if body.metadata is not None:
                 document["metadata"] = body.metadata
-            documents.save(row, document)
-            return v1.render_message(document, caller.api_version)
+            await on_session(session, lambda conn: save_message(conn, cast(Message, document)))
+            return document
 
     async def delete(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-            row = await documents.require(
+            await documents.require(
                 session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
             )
-            await session.delete(row)
+            await on_session(session, lambda conn: delete_message(conn, message_id))
         return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
 
     async def list(
@@ -235,5 +229,4 @@ class Messages:
                 caller.project,
                 params,
                 *where,
-                render=lambda d: v1.render_message(d, caller.api_version),
             )

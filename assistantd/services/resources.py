@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest
 from assistantd.protocol.tools import ToolResources
-from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
 from assistantd.store import documents
 from assistantd.store.documents import Row

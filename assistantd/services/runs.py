@@ -8,53 +8,57 @@ events of that segment go to the in-process bus, where a streaming request reads
 from __future__ import annotations
 
 import asyncio
-import builtins
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.engine import objects
+from assistantd.caller import Caller
+from assistantd.engine.executor import Executor
 from assistantd.engine.life import RunLife, Superseded
-from assistantd.engine.record import FINISHED, Run, RunState, Warm
 from assistantd.errors import InvalidRequest, invalid_value, not_found
-from assistantd.executor import Executor
 from assistantd.ids import now
-from assistantd.protocol import v1
-from assistantd.protocol.messages import CreateThread
+from assistantd.protocol.events import Event
+from assistantd.protocol.messages import CreateThread, Message
 from assistantd.protocol.pages import PageParams
+from assistantd.protocol.run_record import Run, RunState, Warm
 from assistantd.protocol.runs import (
+    FINISHED,
     CreateRun,
     CreateThreadAndRun,
     ModifyRun,
     RunOptions,
     SubmitToolOutputs,
+    ThreadRun,
+    queued_run,
     tool_choice_document,
     truncation_document,
 )
+from assistantd.protocol.steps import RunStep
+from assistantd.protocol.threads import Thread
 from assistantd.protocol.tools import response_format_document, tool_document
-from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
 from assistantd.services.messages import (
-    add_message,
-    insert_plain_messages,
+    plain_messages,
+    prepare_message,
     refers_to_files,
+    store_messages,
     thread_with_active_run,
 )
-from assistantd.services.run_store import run_from_row
-from assistantd.services.threads import create_thread, insert_thread, is_plain, plain_thread
-from assistantd.services.v1files import assistant_file_ids
+from assistantd.services.threads import is_plain, plain_thread, prepare_thread
 from assistantd.store import documents
-from assistantd.store.db import Database
-from assistantd.store.models import AssistantRow, RunRow, RunStepRow, ThreadRow
+from assistantd.store.db import Database, on_session
+from assistantd.store.models import RunRow, RunStepRow, ThreadRow
+from assistantd.store.runs import run_from_row
+from assistantd.store.threads import insert_thread
 
 
-def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, expiry_seconds: int) -> dict[str, Any]:
+def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, expiry_seconds: int) -> ThreadRun:
     given = body.given()
     tools = [tool_document(t) for t in given["tools"]] if "tools" in given else assistant.get("tools") or []
     return {
-        **objects.queued_run(thread_id, assistant["id"], expiry_seconds),
+        **queued_run(thread_id, assistant["id"], expiry_seconds),
         "model": given.get("model") or assistant["model"],
         "instructions": given.get("instructions", assistant.get("instructions")) or "",
         "tools": tools,
@@ -74,7 +78,7 @@ def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, ex
     }
 
 
-def _check_tool_choice(run: dict[str, Any]) -> None:
+def _check_tool_choice(run: ThreadRun) -> None:
     choice = run["tool_choice"]
     if not isinstance(choice, dict):
         return
@@ -119,11 +123,6 @@ def _check_thread(found: Any, thread_id: str) -> Any:
     return thread
 
 
-async def _thread_for_run(session: AsyncSession, caller: Caller, thread_id: str) -> ThreadRow:
-    found = (await session.execute(thread_with_active_run(caller, thread_id, ThreadRow))).first()
-    return cast(ThreadRow, _check_thread(found, thread_id))
-
-
 class Runs:
     def __init__(
         self,
@@ -143,7 +142,7 @@ class Runs:
 
     async def create(
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
-    ) -> dict[str, Any]:
+    ) -> ThreadRun:
         found = await _find_assistant(self.db, caller, body.assistant_id)
         state = RunState(include=include or [], additional_instructions=body.additional_instructions)
         additional = body.additional_messages or []
@@ -153,12 +152,17 @@ class Runs:
             )
         else:
             async with self.db.write() as session:
-                row = await _thread_for_run(session, caller, thread_id)
+                query = thread_with_active_run(caller, thread_id, ThreadRow.data)
+                thread = _check_thread((await session.execute(query)).first(), thread_id)
                 assistant = _require_assistant(found, body.assistant_id)
-                for index, message in enumerate(additional):
-                    param = f"additional_messages[{index}]."
-                    await add_message(session, caller, row, message, param=param, inline=self.inline)
-                run, thread = self._new(session, caller, row.id, assistant, body, state), row.data
+                resources = thread.get("tool_resources")
+                messages = [
+                    await prepare_message(session, caller, thread, m, self.inline, f"additional_messages[{i}].")
+                    for i, m in enumerate(additional)
+                ]
+                run = self._new(caller, thread_id, assistant, body, state)
+                changed = thread if thread.get("tool_resources") != resources else None
+                await on_session(session, lambda conn: self._store(conn, run, messages, changed))
         self.life.announce(run, None, keep=bool(body.stream))
         self.executor.submit(run.id, Warm(run, thread, _require_assistant(found, body.assistant_id)))
         return run.doc
@@ -171,61 +175,58 @@ class Runs:
         found: dict[str, Any] | None,
         body: CreateRun,
         state: RunState,
-    ) -> tuple[Run, dict[str, Any]]:
+    ) -> tuple[Run, Thread]:
         """``create`` when no additional message names files: one Core transaction (``Database.transact``)."""
         thread = _check_thread(
             conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.data)).first(), thread_id
         )
         assistant = _require_assistant(found, body.assistant_id)
-        insert_plain_messages(conn, caller, thread_id, body.additional_messages or [], "additional_messages")
-        return self._new(conn, caller, thread_id, assistant, body, state), thread
+        messages = plain_messages(caller, thread_id, body.additional_messages or [], "additional_messages")
+        run = self._new(caller, thread_id, assistant, body, state)
+        self._store(conn, run, messages, None)
+        return run, thread
+
+    def _store(self, conn: Connection, run: Run, messages: list[Message], thread: Thread | None) -> None:
+        """A new run with the messages it adds to its thread (and the thread, when they changed it)."""
+        store_messages(conn, run.project, messages, thread)
+        self.life.create(conn, run)
 
     async def create_and_run(
         self, caller: Caller, body: CreateThreadAndRun, include: list[str] | None = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The new thread and its run; the run's stream starts with ``thread.created``."""
+    ) -> tuple[Thread, ThreadRun]:
+        """The new thread and its run; the run's stream starts with ``thread.created``.
+
+        The run starts while the one transaction that stores the thread, its messages and the run
+        commits, so its upstream request overlaps the commit (its own writes wait for it:
+        ``RunLife.creating``); a thread naming files or tool resources is checked first, in a session.
+        """
         thread_body = body.thread or CreateThread()
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
         state = RunState(include=include or [])
-
-        if is_plain(thread_body):
-            return await self._create_and_run_plain(caller, thread_body, assistant, body, state)
-        async with self.db.write() as session:
-            row = await create_thread(session, caller, thread_body, self.inline)
-            warm = Warm(self._new(session, caller, row.id, assistant, body, state), row.data, assistant)
-        run, thread_doc = warm.run, warm.thread
-        self.life.announce(run, thread_doc, keep=bool(body.stream))
-        self.executor.submit(run.id, warm)
-        return thread_doc, run.doc
-
-    async def _create_and_run_plain(
-        self,
-        caller: Caller,
-        thread_body: CreateThread,
-        assistant: dict[str, Any],
-        body: CreateThreadAndRun,
-        state: RunState,
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``create_and_run`` naming no files: the run starts while the one Core transaction that stores
-        the thread, its messages and the run commits, so its upstream request overlaps the commit (its
-        own writes wait for it: ``RunLife.creating``)."""
+        if not is_plain(thread_body):
+            async with self.db.write() as session:
+                thread, messages = await prepare_thread(session, caller, thread_body, self.inline)
+                run = self._new(caller, thread["id"], assistant, body, state)
+                await on_session(session, lambda conn: self._store_thread(conn, run, thread, messages))
+            self.life.announce(run, thread, keep=bool(body.stream))
+            self.executor.submit(run.id, Warm(run, thread, assistant))
+            return thread, run.doc
         thread, messages = plain_thread(caller, thread_body)
-        run = self._new(None, caller, thread["id"], assistant, body, state)
-
-        def store(conn: Connection) -> None:
-            insert_thread(conn, caller, thread, messages)
-            self.life.create(conn, run)
-
+        run = self._new(caller, thread["id"], assistant, body, state)
         self.life.creating(run.id)
         self.life.announce(run, thread, keep=bool(body.stream))
         self.executor.submit(run.id, Warm(run, thread, assistant, messages))
-        storing = asyncio.ensure_future(self.db.transact(store))
+        storing = asyncio.ensure_future(self.db.transact(lambda conn: self._store_thread(conn, run, thread, messages)))
         # Settled however the request ends: a client gone mid-commit leaves a run that still executes.
         storing.add_done_callback(lambda done: self._stored(run.id, done))
         await asyncio.shield(storing)
         return thread, run.doc
+
+    def _store_thread(self, conn: Connection, run: Run, thread: Thread, messages: list[Message]) -> None:
+        insert_thread(conn, run.project, thread, messages)
+        self.life.create(conn, run)
 
     def _stored(self, run_id: str, storing: asyncio.Future[None]) -> None:
         stored = not storing.cancelled() and storing.exception() is None
@@ -233,22 +234,12 @@ class Runs:
             self.executor.withdraw(run_id)
         self.life.created(run_id, stored)
 
-    def _new(
-        self,
-        transaction: AsyncSession | Connection | None,
-        caller: Caller,
-        thread_id: str,
-        assistant: dict[str, Any],
-        body: RunOptions,
-        state: RunState,
-    ) -> Run:
+    def _new(self, caller: Caller, thread_id: str, assistant: dict[str, Any], body: RunOptions, state: RunState) -> Run:
+        """A new run's document, checked; the caller stores it (``_store``, ``_store_thread``)."""
         document = run_document(thread_id, assistant, body, self.expiry_seconds)
         _check_tool_choice(document)
         self.require_model(document["model"])
-        run = Run(caller.project, document, state)
-        if transaction is not None:  # else the caller stores it
-            self.life.create(transaction, run)
-        return run
+        return Run(caller.project, document, state)
 
     async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:
         row = await documents.fetch(session, RunRow, caller.project, run_id, RunRow.thread_id == thread_id)
@@ -257,45 +248,35 @@ class Runs:
             raise not_found("run", run_id)
         return row
 
-    async def retrieve(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
+    def events(self, run_id: str) -> AsyncIterator[Event]:
+        """The typed events of the run's current segment (this process executes it), until ``StreamEnd``."""
+        return self.life.bus.subscribe(run_id)
+
+    async def retrieve(self, caller: Caller, thread_id: str, run_id: str) -> ThreadRun:
         params = {"id": run_id, "project": caller.project, "thread": thread_id}
         data = await self.db.document("runs", "id = :id AND project = :project AND thread_id = :thread", params)
         if data is None:
             async with self.db.read() as session:
                 await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             raise not_found("run", run_id)
-        return data
-
-    async def present(self, caller: Caller, runs: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
-        """Runs as the caller's API version shows them; v1's ``file_ids`` are their assistants' files."""
-        if caller.api_version == "v2":
-            return runs
-        shown = []
-        async with self.db.read() as session:
-            files: dict[str, builtins.list[str]] = {}
-            for run in runs:
-                assistant_id = run["assistant_id"]
-                if assistant_id not in files:
-                    row = await documents.fetch(session, AssistantRow, caller.project, assistant_id)
-                    files[assistant_id] = await assistant_file_ids(session, row.data) if row else []
-                shown.append({**v1.render_run(run, "v1"), "file_ids": files[assistant_id]})
-        return shown
+        return cast(ThreadRun, data)
 
     async def list(self, caller: Caller, thread_id: str, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             return await documents.list_page(session, RunRow, caller.project, params, RunRow.thread_id == thread_id)
 
-    async def update(self, caller: Caller, thread_id: str, run_id: str, body: ModifyRun) -> dict[str, Any]:
+    async def update(self, caller: Caller, thread_id: str, run_id: str, body: ModifyRun) -> ThreadRun:
         async with self.db.read() as session:
             run = run_from_row(await self._row(session, caller, thread_id, run_id))
         if body.metadata is None:
             return run.doc
         while (moved := await self.life.modify(run, body.metadata)) is not None:
             run = Run(run.project, moved.doc, run.state)  # it moved meanwhile: write over what it is now
-        return {**run.doc, "metadata": body.metadata}
+        updated: ThreadRun = {**run.doc, "metadata": body.metadata}
+        return updated
 
-    async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> dict[str, Any]:
+    async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> ThreadRun:
         async with self.db.read() as session:
             run = run_from_row(await self._row(session, caller, thread_id, run_id))
         while run.status != "cancelling":
@@ -312,11 +293,12 @@ class Runs:
             await self.life.finish(run_id, "cancelled", ("cancelling",))
         else:
             self.executor.stop_run(run_id)  # else its worker (maybe another process) sees "cancelling"
-        return {**run.doc, "status": "cancelling"}
+        cancelling: ThreadRun = {**run.doc, "status": "cancelling"}
+        return cancelling
 
     async def submit_tool_outputs(
         self, caller: Caller, thread_id: str, run_id: str, body: SubmitToolOutputs
-    ) -> dict[str, Any]:
+    ) -> ThreadRun:
         async with self.db.read() as session:
             run = run_from_row(await self._row(session, caller, thread_id, run_id))
             status = run.status
@@ -329,7 +311,7 @@ class Runs:
             step_id = run.state.pending.step_id if run.state.pending else ""
             step = await documents.require(session, RunStepRow, run.project, step_id, "run step")
         try:
-            document = await self.life.resume(run, step.data, outputs, expected, keep=bool(body.stream))
+            document = await self.life.resume(run, cast(RunStep, step.data), outputs, expected, keep=bool(body.stream))
         except Superseded as moved:
             raise InvalidRequest(f'Runs in status "{moved.current.status}" do not accept tool outputs.') from None
         self.executor.submit(run_id)
@@ -337,7 +319,7 @@ class Runs:
 
 
 def _outputs(run: Run, body: SubmitToolOutputs) -> tuple[list[str], dict[str, str]]:
-    calls = run.doc["required_action"]["submit_tool_outputs"]["tool_calls"]
+    calls = (run.doc["required_action"] or {})["submit_tool_outputs"]["tool_calls"]
     expected = [call["id"] for call in calls]
     got = [output.tool_call_id for output in body.tool_outputs]
     if sorted(expected) != sorted(got):

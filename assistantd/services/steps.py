@@ -5,9 +5,9 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
+from assistantd.caller import Caller
 from assistantd.engine.objects import step_as_asked
 from assistantd.protocol.pages import PageParams
-from assistantd.services.context import Caller
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import RunRow, RunStepRow, ThreadRow

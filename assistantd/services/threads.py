@@ -1,63 +1,56 @@
-"""Threads: create (with messages and tool resources), retrieve, update, delete."""
+"""Threads: create (with messages and tool resources), retrieve, update, delete.
+
+A thread is shaped here and written by ``store/threads.py``: a plain one (``is_plain``) in one Core
+transaction, one naming files or tool resources after they are checked in an ORM session's.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, delete, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.ids import new_id, now
-from assistantd.protocol import v1
-from assistantd.protocol.messages import CreateThread, ModifyThread
+from assistantd.caller import Caller
+from assistantd.protocol.messages import CreateThread, Message, ModifyThread
+from assistantd.protocol.threads import Thread, thread_document
 from assistantd.services import resources
-from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
-from assistantd.services.messages import add_message, insert_messages, new_message, refers_to_files
+from assistantd.services.messages import plain_messages, prepare_message, refers_to_files
 from assistantd.store import documents
-from assistantd.store.db import Database
-from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
-
-
-def thread_document(metadata: dict[str, str] | None) -> dict[str, Any]:
-    return {
-        "id": new_id("thread"),
-        "object": "thread",
-        "created_at": now(),
-        "metadata": metadata or {},
-        "tool_resources": {},
-    }
+from assistantd.store.db import Database, on_session
+from assistantd.store.models import ThreadRow
+from assistantd.store.threads import delete_thread, insert_thread, save_thread
 
 
 def is_plain(body: CreateThread) -> bool:
-    """No tool resources and no message naming files: nothing to check or attach (``insert_plain_thread``)."""
+    """No tool resources and no message naming files: nothing to check or attach (``plain_thread``)."""
     return body.tool_resources is None and not any(refers_to_files(m) for m in body.messages or [])
 
 
-def plain_thread(caller: Caller, body: CreateThread) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def plain_thread(caller: Caller, body: CreateThread) -> tuple[Thread, list[Message]]:
     """The documents of a thread whose body ``is_plain`` and of its messages: validated, not stored."""
     document = thread_document(body.metadata)
-    bodies = enumerate(body.messages or [])
-    return document, [new_message(caller, document["id"], m, f"messages[{i}].")[0] for i, m in bodies]
+    return document, plain_messages(caller, document["id"], body.messages or [], "messages")
 
 
-def insert_thread(conn: Connection, caller: Caller, document: dict[str, Any], messages: list[dict[str, Any]]) -> None:
-    """A ``plain_thread`` in the caller's Core transaction: a few statements in one hop to the database,
-    where the ORM session's flush took most of a ``create_and_run``'s CPU (py-spy)."""
-    row = {"id": document["id"], "project": caller.project, "created_at": document["created_at"], "data": document}
-    conn.execute(insert(ThreadRow), [row])
-    insert_messages(conn, caller, messages)
-
-
-async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores) -> ThreadRow:
-    """A new thread and its initial messages, in the caller's transaction (stores made through ``inline``)."""
+async def prepare_thread(
+    session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores
+) -> tuple[Thread, list[Message]]:
+    """The documents of a new thread and its messages, their tool resources and files checked and
+    attached (stores made through ``inline`` in the session's transaction): not stored."""
     document = thread_document(body.metadata)
     document["tool_resources"] = await resources.resolve(session, caller, body.tool_resources, None, [], inline)
-    row = ThreadRow(id=document["id"], project=caller.project, created_at=document["created_at"], data=document)
-    session.add(row)
+    messages = []
     for index, message in enumerate(body.messages or []):
-        await add_message(session, caller, row, message, param=f"messages[{index}].", inline=inline)
-    return row
+        messages.append(await prepare_message(session, caller, document, message, inline, f"messages[{index}]."))
+    return document, messages
+
+
+async def create_thread(session: AsyncSession, caller: Caller, body: CreateThread, inline: InlineStores) -> Thread:
+    """A new thread and its initial messages, stored in the session's transaction."""
+    document, messages = await prepare_thread(session, caller, body, inline)
+    await on_session(session, lambda conn: insert_thread(conn, caller.project, document, messages))
+    return document
 
 
 class Threads:
@@ -65,19 +58,18 @@ class Threads:
         self.db = db
         self.inline = inline
 
-    async def create(self, caller: Caller, body: CreateThread) -> dict[str, Any]:
+    async def create(self, caller: Caller, body: CreateThread) -> Thread:
         if is_plain(body):
             document, messages = plain_thread(caller, body)
-            await self.db.transact(lambda conn: insert_thread(conn, caller, document, messages))
-            return v1.render_thread(document, caller.api_version)
+            await self.db.transact(lambda conn: insert_thread(conn, caller.project, document, messages))
+            return document
         async with self.db.write() as session:
-            row = await create_thread(session, caller, body, self.inline)
-            return v1.render_thread(row.data, caller.api_version)
+            return await create_thread(session, caller, body, self.inline)
 
     async def retrieve(self, caller: Caller, thread_id: str) -> dict[str, Any]:
         async with self.db.read() as session:
             row = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-            return v1.render_thread(row.data, caller.api_version)
+            return row.data
 
     async def update(self, caller: Caller, thread_id: str, body: ModifyThread) -> dict[str, Any]:
         async with self.db.write() as session:
@@ -88,13 +80,11 @@ class Threads:
             document["tool_resources"] = await resources.resolve(
                 session, caller, body.tool_resources, document.get("tool_resources"), [], self.inline
             )
-            documents.save(row, document)
-            return v1.render_thread(document, caller.api_version)
+            await on_session(session, lambda conn: save_thread(conn, cast(Thread, document)))
+            return document
 
     async def delete(self, caller: Caller, thread_id: str) -> dict[str, Any]:
         async with self.db.write() as session:
-            row = await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
-            for table in (MessageRow, RunStepRow, RunRow):
-                await session.execute(delete(table).where(table.thread_id == thread_id))
-            await session.delete(row)
+            await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
+            await on_session(session, lambda conn: delete_thread(conn, thread_id))
         return {"id": thread_id, "object": "thread.deleted", "deleted": True}

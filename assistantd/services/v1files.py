@@ -12,11 +12,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound
 from assistantd.protocol import v1
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
-from assistantd.services.context import Caller
 from assistantd.services.inline import InlineStores
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
@@ -40,12 +40,6 @@ async def assistant_file_ids(session: AsyncSession, document: Doc) -> list[str]:
         )
         ids += [i for i in (await session.execute(query)).scalars() if i not in ids]
     return ids
-
-
-async def present_assistant(session: AsyncSession, caller: Caller, document: Doc) -> Doc:
-    if caller.api_version == "v2":
-        return document
-    return v1.render_assistant(document, "v1", await assistant_file_ids(session, document))
 
 
 async def set_assistant_files(
@@ -80,6 +74,20 @@ class V1Files:
     def __init__(self, db: Database, inline: InlineStores) -> None:
         self.db = db
         self.inline = inline
+
+    async def file_ids(self, caller: Caller, assistants: list[Doc]) -> list[list[str]]:
+        """Each assistant's v1 ``file_ids`` (what ``api/v1.py`` shows a v1 caller)."""
+        async with self.db.read() as session:
+            return [await assistant_file_ids(session, document) for document in assistants]
+
+    async def assistant_files(self, caller: Caller, assistant_ids: list[str]) -> dict[str, list[str]]:
+        """The v1 ``file_ids`` of each assistant named (none for one not found): what a v1 run lists."""
+        files: dict[str, list[str]] = {}
+        async with self.db.read() as session:
+            for assistant_id in dict.fromkeys(assistant_ids):
+                row = await documents.fetch(session, AssistantRow, caller.project, assistant_id)
+                files[assistant_id] = await assistant_file_ids(session, row.data) if row else []
+        return files
 
     async def _file_created(self, session: AsyncSession, caller: Caller, file_ids: list[str]) -> dict[str, int]:
         query = select(FileRow.id, FileRow.created_at).where(

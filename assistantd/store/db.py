@@ -210,6 +210,14 @@ class Database:
             self._sync_reader.dispose()
 
 
+async def on_session(session: AsyncSession, work: Callable[[Connection], T]) -> T:
+    """``work``'s Core statements (what ``Database.transact`` runs) in an ORM session's transaction, after
+    what the session holds is flushed: one way to write a table, whichever transaction a request opened."""
+    await session.flush()
+    connection = await session.connection()
+    return await connection.run_sync(work)
+
+
 def _run(opened: AbstractContextManager[Connection], work: Callable[[Connection], T]) -> T:
     with opened as conn:
         return work(conn)

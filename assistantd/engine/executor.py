@@ -21,9 +21,9 @@ from collections.abc import Awaitable, Callable
 from assistantd import tokens
 from assistantd.engine.life import RunLife
 from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
-from assistantd.engine.record import FINISHED, Warm
-from assistantd.services.run_store import DbRunStore
-from assistantd.store.db import uncounted
+from assistantd.engine.seams import Leases
+from assistantd.protocol.run_record import Warm
+from assistantd.protocol.runs import FINISHED
 
 log = logging.getLogger("assistantd.executor")
 
@@ -39,8 +39,17 @@ def new_owner() -> str:
 
 
 class Executor:
-    def __init__(self, store: DbRunStore, life: RunLife, engine: RunEngine, workers: int) -> None:
-        self.store = store
+    def __init__(
+        self,
+        leases: Leases,
+        life: RunLife,
+        engine: RunEngine,
+        workers: int,
+        background: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.leases = leases
+        # Marks the sweeper's task as background work (its statements are not a request's).
+        self.background = background
         self.life = life
         self.engine = engine
         self.workers = max(1, workers)
@@ -69,7 +78,7 @@ class Executor:
                 await task
         self._tasks = []
         with contextlib.suppress(Exception):
-            await self.store.release_all(self.life.owner)
+            await self.leases.release_all(self.life.owner)
 
     def submit(self, run_id: str, warm: Warm | None = None) -> None:
         """Execute a run this process has leased (its row names us as ``lease_owner``)."""
@@ -128,7 +137,7 @@ class Executor:
                 self.life.bus.abort(run_id, "The run stopped because of an internal error.")
 
     async def _sweeper(self) -> None:
-        uncounted()
+        self.background()
         renew_every = max(0.2, self.life.lease_seconds / 3)
         watch = min(WATCH_SECONDS, renew_every)
         last_renew = 0.0
@@ -147,20 +156,20 @@ class Executor:
         running = sorted(self.running)
         if not running:
             return
-        for run_id, status in (await self.store.statuses(running)).items():
+        for run_id, status in (await self.leases.statuses(running)).items():
             if status == "cancelling" or status in FINISHED:
                 self.stop_run(run_id, status)
 
     async def _sweep(self) -> None:
         if self.local:
-            await self.store.renew(self.life.owner, sorted(self.local), self.life.lease_seconds)
-        for run_id in await self.store.claim_orphans(self.life.owner, self.life.lease_seconds):
+            await self.leases.renew(self.life.owner, sorted(self.local), self.life.lease_seconds)
+        for run_id in await self.leases.claim_orphans(self.life.owner, self.life.lease_seconds):
             if run_id in self.local:
                 # Ours, still queued or executing here: its lease lapsed while this process was slow
                 # (a loaded machine, a short lease). Recovering it would run it twice.
                 continue
             await self._recover(run_id)
-        for run_id in await self.store.overdue():
+        for run_id in await self.leases.overdue():
             await self.expire(run_id)
 
     async def _recover(self, run_id: str) -> None:

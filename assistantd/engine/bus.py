@@ -1,91 +1,18 @@
-"""Typed events the run engine publishes, and the in-process bus that carries them to streams.
+"""The in-process bus that carries a run's typed events (``protocol/events.py``) to its streams.
 
-Only the HTTP edge turns events into SSE frames. A run executes in the process that received the
-request that (re)started it, so a streaming request subscribes to an in-process channel: no polling.
-A channel opened for a streaming request keeps its history, so the subscriber sees every event even if
-it subscribes after the first ones; other channels keep nothing (polling clients read the database).
+A run executes in the process that received the request that (re)started it, so a streaming request
+subscribes to an in-process channel: no polling. A channel opened for a streaming request keeps its
+history, so the subscriber sees every event even if it subscribes after the first ones; other channels
+keep nothing (polling clients read the database).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
 
-EventName = Literal[
-    "thread.created",
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.requires_action",
-    "thread.run.completed",
-    "thread.run.incomplete",
-    "thread.run.failed",
-    "thread.run.cancelling",
-    "thread.run.cancelled",
-    "thread.run.expired",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.run.step.delta",
-    "thread.run.step.completed",
-    "thread.run.step.failed",
-    "thread.run.step.cancelled",
-    "thread.run.step.expired",
-    "thread.message.created",
-    "thread.message.in_progress",
-    "thread.message.delta",
-    "thread.message.completed",
-    "thread.message.incomplete",
-]
-
-
-@dataclass(frozen=True)
-class ObjectEvent:
-    """An API object (or delta object) changed; ``data`` is its wire document."""
-
-    name: EventName
-    data: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class ReasoningPiece:
-    """A piece of the model's reasoning, for the reasoning item ``item_id``.
-
-    Published only for a response's run (``RunState.kind == "response"``): the Assistants API has
-    nowhere to show reasoning, so a thread run's events never carry it.
-    """
-
-    item_id: str
-    delta: str
-
-
-@dataclass(frozen=True)
-class ReasoningDone:
-    """The reasoning item ``item_id`` is over; ``text`` is all of it (as stored in the run's state).
-
-    ``status``: ``completed``, or ``incomplete`` when the model call failed before it ended.
-    """
-
-    item_id: str
-    text: str
-    status: str = "completed"
-
-
-@dataclass(frozen=True)
-class StreamError:
-    """An internal failure the client should raise on (``event: error``)."""
-
-    message: str
-    code: str = "server_error"
-
-
-@dataclass(frozen=True)
-class StreamEnd:
-    """The segment is over (terminal status or requires_action): ``event: done``."""
-
-
-Event = ObjectEvent | ReasoningPiece | ReasoningDone | StreamError | StreamEnd
+from assistantd.protocol.events import Event, StreamEnd, StreamError
 
 # How long a finished channel stays around for a late subscriber.
 LINGER_SECONDS = 60.0
@@ -100,8 +27,10 @@ class Channel:
 
 
 class EventBus:
-    def __init__(self) -> None:
+    def __init__(self, observe: Callable[[str, Event], None] | None = None) -> None:
         self._channels: dict[str, Channel] = {}
+        # Sees every event first (observability: run counts, the run id in the log context).
+        self._observe = observe
 
     def open(self, run_id: str, keep: bool) -> None:
         """Start a new segment for a run (create or submit_tool_outputs); replaces an old one.
@@ -116,6 +45,8 @@ class EventBus:
         return channel is not None and not channel.closed and (channel.keep or bool(channel.waiters))
 
     def publish(self, run_id: str, event: Event) -> None:
+        if self._observe is not None:
+            self._observe(run_id, event)
         channel = self._channels.get(run_id)
         if channel is None or channel.closed:
             channel = Channel()

@@ -1,4 +1,5 @@
-"""Runs in the database as the run's owner (``engine/life.py``) and the executor see them.
+"""The one place a run is persisted: its row, steps and messages, as the run's owner
+(``engine/life.py``, through ``RunStore``) and the executor (``Leases``) see them.
 
 Only ``RunLife`` calls the writing methods here. A change is one transaction: a conditional
 ``UPDATE`` of the run row (it applies only if the run still has a status the writer expects), then
@@ -9,20 +10,21 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, String, bindparam, delete, func, insert, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.engine.record import ACTIVE, EXECUTABLE, Change, Current, Run, RunRecord, RunState, Warm
+from assistantd.protocol.run_record import Change, Current, Run, RunRecord, RunState, Warm
+from assistantd.protocol.runs import ACTIVE, EXECUTABLE, RunStatus, ThreadRun
+from assistantd.protocol.threads import Thread
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, MessageRow, RunRow, RunStepRow, ThreadRow
 
 
 def run_from_row(row: RunRow) -> Run:
-    return Run(row.project, row.data, RunState.from_json(row.state))
+    return Run(row.project, cast(ThreadRun, row.data), RunState.from_json(row.state))
 
 
 class DbRunStore:
@@ -37,6 +39,8 @@ class DbRunStore:
         self._updates: dict[tuple[tuple[str, ...], bool, int | None], Any] = {}
 
     def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
+        """Insert the run in the caller's Core transaction (``Database.transact``, or ``on_session``)."""
+        assert isinstance(transaction, Connection)
         doc = run.doc
         row = {
             "id": run.id,
@@ -50,16 +54,12 @@ class DbRunStore:
             "state": run.state.to_json(),
             "data": doc,
         }
-        if isinstance(transaction, Connection):  # a Core transaction (``Database.transact``)
-            transaction.execute(insert(RunRow), [row])
-        else:
-            assert isinstance(transaction, AsyncSession)
-            transaction.add(RunRow(**row))
+        transaction.execute(insert(RunRow), [row])
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
         if warm is not None and warm.history is not None:
             run = warm.run
-            return RunRecord(run.project, dict(run.doc), run.state, warm.thread, warm.assistant, list(warm.history))
+            return RunRecord(run.project, run.doc.copy(), run.state, warm.thread, warm.assistant, list(warm.history))
         return await self.db.query(lambda conn: _load(conn, run_id, warm))
 
     async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:
@@ -113,9 +113,10 @@ class DbRunStore:
         stored = func.coalesce(RunRow.data.op("->")("metadata"), literal_column("'{}'::jsonb"))
         return func.jsonb_set(bindparam("set_data", type_=JSONB), literal_column("'{metadata}'::text[]"), stored)
 
-    async def statuses(self, run_ids: list[str]) -> dict[str, str]:
+    async def statuses(self, run_ids: list[str]) -> dict[str, RunStatus]:
         query = select(RunRow.id, RunRow.status).where(RunRow.id.in_(run_ids))
-        return await self.db.query(lambda conn: {run_id: status for run_id, status in conn.execute(query)})
+        found = await self.db.query(lambda conn: {run_id: status for run_id, status in conn.execute(query)})
+        return cast(dict[str, RunStatus], found)
 
     async def renew(self, owner: str, run_ids: list[str], lease_seconds: float) -> None:
         """Extend our leases on the runs we execute."""
@@ -168,22 +169,23 @@ def _load(conn: Connection, run_id: str, warm: Warm | None) -> RunRecord:
     else:
         row = conn.execute(select(RunRow.project, RunRow.data, RunRow.state).where(RunRow.id == run_id)).one()
         run = Run(row.project, row.data, RunState.from_json(row.state))
-        thread = conn.execute(select(ThreadRow.data).where(ThreadRow.id == run.doc["thread_id"])).scalar() or {}
+        found = conn.execute(select(ThreadRow.data).where(ThreadRow.id == run.doc["thread_id"])).scalar()
+        thread = cast(Thread, found or {})
         query = select(AssistantRow.data).where(AssistantRow.id == run.doc["assistant_id"])
         assistant = conn.execute(query).scalar() or {}
     thread_id = run.doc["thread_id"]
     query = select(MessageRow.run_id, MessageRow.data).where(MessageRow.thread_id == thread_id)
-    record = RunRecord(run.project, dict(run.doc), run.state, thread, assistant, [])
+    record = RunRecord(run.project, run.doc.copy(), run.state, thread, assistant, [])
     for message_run, data in conn.execute(query.order_by(MessageRow.seq)):
         if message_run != run_id:
             record.history.append(data)
         elif data.get("status") == "in_progress":
-            record.open_messages[data["id"]] = dict(data)
+            record.open_messages[data["id"]] = data.copy()
     if warm is None:
         query = select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq)
         for data in conn.execute(query).scalars():
             if data.get("status") == "in_progress":
-                record.open_steps[data["id"]] = dict(data)
+                record.open_steps[data["id"]] = data.copy()
     return record
 
 
