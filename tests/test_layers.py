@@ -113,3 +113,32 @@ def test_an_import_running_back_up_is_found() -> None:
     assert violations("", "assistantd.newpackage.x") == [
         "assistantd.newpackage.x: assistantd.newpackage has no layer in tests/test_layers.py"
     ]
+
+
+RUN_CORE_TABLES = {"ThreadRow", "MessageRow", "RunRow", "RunStepRow"}
+WRITES = {"insert", "update", "delete"}
+
+
+def run_core_writes(source: str) -> list[str]:
+    """The statements writing a run-core table (``insert(MessageRow)``...) and rows made as ORM objects."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in RUN_CORE_TABLES:
+                found.append(f"{node.func.id}(...)")
+            elif node.func.id in WRITES and node.args and isinstance(node.args[0], ast.Name):
+                if node.args[0].id in RUN_CORE_TABLES:
+                    found.append(f"{node.func.id}({node.args[0].id})")
+    return found
+
+
+def test_threads_messages_and_runs_are_written_one_way() -> None:
+    """Core statements in ``store/threads.py`` and ``store/runs.py``, never an ORM row made elsewhere."""
+    writers = {
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if "migrations" not in path.parts and run_core_writes(path.read_text())
+    }
+    assert writers == {"store/threads.py", "store/runs.py"}
+    assert run_core_writes("session.add(MessageRow(id='m'))\n") == ["MessageRow(...)"]
+    assert run_core_writes("conn.execute(delete(ThreadRow))\n") == ["delete(ThreadRow)"]

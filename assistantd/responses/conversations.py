@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, invalid_value, not_found
-from assistantd.protocol.messages import CreateThread, ModifyThread, message_document
+from assistantd.protocol.messages import CreateThread, Message, ModifyThread, message_document
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
@@ -25,32 +25,32 @@ from assistantd.responses.engine_adapter import active_run
 from assistantd.responses.item_pages import find_item, locate, thread_page
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
-from assistantd.store.db import Database
+from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+from assistantd.store.threads import delete_message, insert_messages
 
 
-def message_rows(thread_id: str, caller: Caller, entries: list[dict[str, Any]], param: str) -> list[MessageRow]:
-    """Checked input message items as new thread message rows (user or assistant)."""
-    rows: list[MessageRow] = []
+def item_messages(thread_id: str, entries: list[dict[str, Any]], param: str) -> list[Message]:
+    """Checked input message items as new thread messages (user or assistant)."""
+    messages: list[Message] = []
     for index, entry in enumerate(entries):
         if entry["type"] != "message" or entry["role"] not in ("user", "assistant"):
             raise invalid_value(
                 f"{param}[{index}]",
                 f"Invalid '{param}[{index}]': a conversation item must be a user or assistant message.",
             )
-        rows.append(new_message_row(thread_id, caller, entry))
-    return rows
+        messages.append(item_message(thread_id, entry))
+    return messages
 
 
-def new_message_row(thread_id: str, caller: Caller, entry: dict[str, Any], run_id: str | None = None) -> MessageRow:
+def item_message(thread_id: str, entry: dict[str, Any], run_id: str | None = None) -> Message:
+    """An input message item as a thread message (written by ``store/threads.py``)."""
     parts = [p for p in entry["parts"] if p["type"] != "input_file"]
     files = [p["file_id"] for p in entry["parts"] if p["type"] == "input_file"]
     attachments = [{"file_id": f, "tools": [{"type": "file_search"}]} for f in files]
     document = message_document(thread_id, entry["role"], parts, attachments=attachments, run_id=run_id)
     document["id"] = entry.get("id") or document["id"]
-    return MessageRow(
-        id=document["id"], project=caller.project, created_at=document["created_at"], thread_id=thread_id, data=document
-    )
+    return document
 
 
 class Conversations:
@@ -86,8 +86,8 @@ class Conversations:
         entries = await self._entries(caller, body.items or [], None)
         async with self.db.write() as session:
             thread = await create_thread(session, caller, CreateThread(metadata=body.metadata), self.threads.inline)
-            for row in message_rows(thread["id"], caller, entries, "items"):
-                session.add(row)
+            messages = item_messages(thread["id"], entries, "items")
+            await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
             return views.conversation(dict(thread))
 
     async def retrieve(self, caller: Caller, conversation_id: str) -> dict[str, Any]:
@@ -133,9 +133,9 @@ class Conversations:
                 raise InvalidRequest(
                     f"Can't add items to {conversation_id} while a response or run {active.id} is active."
                 )
-            rows = message_rows(conversation_id, caller, entries, "items")
-            session.add_all(rows)
-        data = [views.message_item(row.data) for row in rows]
+            messages = item_messages(conversation_id, entries, "items")
+            await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
+        data = [views.message_item(message) for message in messages]
         return {
             "object": "list",
             "data": data,
@@ -164,5 +164,5 @@ class Conversations:
                     why = "tool calls belong to their run" if kept[0] else "reasoning belongs to its run"
                     raise invalid_value("item_id", f"Invalid 'item_id': only message items can be deleted; {why}.")
                 raise not_found("item", item_id)
-            await session.delete(row)
+            await on_session(session, lambda conn: delete_message(conn, item_id))
             return views.conversation(thread.data)

@@ -23,11 +23,11 @@ from assistantd.errors import InvalidRequest, not_found
 from assistantd.ids import new_id, now
 from assistantd.llm import count_messages
 from assistantd.protocol.events import StreamEnd
-from assistantd.protocol.messages import CreateThread
+from assistantd.protocol.messages import CreateThread, Message
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CountTokens, CreateResponse
 from assistantd.responses import items as views
-from assistantd.responses.conversations import new_message_row
+from assistantd.responses.conversations import item_message
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
 from assistantd.responses.input_files import inline_files
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
@@ -36,8 +36,9 @@ from assistantd.services.files import Files
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.array_pages import array_page
-from assistantd.store.db import Database
+from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+from assistantd.store.threads import insert_messages
 
 log = logging.getLogger("assistantd.responses")
 
@@ -152,6 +153,7 @@ class Responses:
     async def _insert(
         self, session: AsyncSession, caller: Caller, body: CreateResponse, plan: Plan
     ) -> tuple[ResponseRow, str]:
+        messages: list[Message] = []
         if plan.conversation_id is not None:
             thread = await documents.require(session, ThreadRow, caller.project, plan.conversation_id, "conversation")
             thread_id = thread.id
@@ -163,11 +165,11 @@ class Responses:
         else:
             thread_id = (await create_thread(session, caller, CreateThread(), self.threads.inline))["id"]
             for message in plan.history:
-                copy = new_message_row(thread_id, caller, {"role": message["role"], "parts": message["content"]})
-                copy.data["attachments"] = message.get("attachments") or []
-                session.add(copy)
-        for entry in plan.messages:
-            session.add(new_message_row(thread_id, caller, entry))
+                copy = item_message(thread_id, {"role": message["role"], "parts": message["content"]})
+                copy["attachments"] = message.get("attachments") or []
+                messages.append(copy)
+        messages += [item_message(thread_id, entry) for entry in plan.messages]
+        await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
         run = self.engine.run_document(thread_id, plan)
         state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
         await self.engine.insert_run(session, caller, run, state)

@@ -44,12 +44,15 @@ def thread_with_active_run(caller: Caller, thread_id: str, *columns: Any) -> Sel
     return select(*columns, active).where(ThreadRow.project == caller.project, ThreadRow.id == thread_id)
 
 
-def writable_thread(found: Any, thread_id: str) -> Any:
-    """The thread of ``thread_with_active_run``'s row (or 404), refused while a run of it is active."""
+BUSY = "Can't add messages to {thread} while a run {run} is active."
+
+
+def writable_thread(found: Any, thread_id: str, busy: str = BUSY) -> Any:
+    """The thread of ``thread_with_active_run``'s row (or 404), refused (``busy``) while a run of it is active."""
     if found is None:
         raise not_found("thread", thread_id)
     if found[1]:
-        raise InvalidRequest(f"Can't add messages to {thread_id} while a run {found[1]} is active.")
+        raise InvalidRequest(busy.format(thread=thread_id, run=found[1]))
     return found[0]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from sqlalchemy import String, cast, select
@@ -9,11 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest
+from assistantd.protocol.threads import Thread
 from assistantd.protocol.tools import ToolResources
 from assistantd.services.inline import InlineStores
 from assistantd.store import documents
+from assistantd.store.db import on_session
 from assistantd.store.documents import Row
 from assistantd.store.models import AssistantRow, FileRow, ThreadRow, VectorStoreRow
+from assistantd.store.threads import save_threads
 
 
 async def check_file_ids(session: AsyncSession, caller: Caller, file_ids: list[str], param: str) -> None:
@@ -87,17 +91,27 @@ async def resolve(
 
 async def forget_file(session: AsyncSession, caller: Caller, file_id: str) -> None:
     """A deleted file leaves every assistant's and thread's code_interpreter files, as OpenAI's did."""
-    await _forget_in(session, AssistantRow, caller, file_id)
-    await _forget_in(session, ThreadRow, caller, file_id)
+    for row, document in await _without_file(session, AssistantRow, caller, file_id):
+        documents.save(row, document)
+    threads = [
+        typing.cast(Thread, document) for _, document in await _without_file(session, ThreadRow, caller, file_id)
+    ]
+    if threads:
+        await on_session(session, lambda conn: save_threads(conn, threads))
 
 
-async def _forget_in(session: AsyncSession, table: type[Row], caller: Caller, file_id: str) -> None:
+async def _without_file(
+    session: AsyncSession, table: type[Row], caller: Caller, file_id: str
+) -> list[tuple[Row, dict[str, Any]]]:
+    """The rows whose code_interpreter files include ``file_id``, each with its document without it."""
     # The text match only narrows the rows to look at; the document decides.
     query = select(table).where(table.project == caller.project, cast(table.data, String).contains(file_id))
+    found = []
     for row in (await session.execute(query)).scalars():
         resources = row.data.get("tool_resources") or {}
         files = (resources.get("code_interpreter") or {}).get("file_ids") or []
         if file_id in files:
             kept = [f for f in files if f != file_id]
             updated = {**resources, "code_interpreter": {**resources["code_interpreter"], "file_ids": kept}}
-            documents.save(row, {**row.data, "tool_resources": updated})
+            found.append((row, {**row.data, "tool_resources": updated}))
+    return found

@@ -45,6 +45,7 @@ from assistantd.services.messages import (
     refers_to_files,
     store_messages,
     thread_with_active_run,
+    writable_thread,
 )
 from assistantd.services.threads import is_plain, plain_thread, prepare_thread
 from assistantd.store import documents
@@ -113,14 +114,8 @@ def _require_assistant(found: dict[str, Any] | None, assistant_id: str) -> dict[
     return found
 
 
-def _check_thread(found: Any, thread_id: str) -> Any:
-    """The thread of ``thread_with_active_run``'s row (or 404), refused when it has an active run."""
-    if found is None:
-        raise not_found("thread", thread_id)
-    thread, active_id = found
-    if active_id:
-        raise InvalidRequest(f"Thread {thread_id} already has an active run {active_id}.")
-    return thread
+# A thread runs one run at a time.
+BUSY = "Thread {thread} already has an active run {run}."
 
 
 class Runs:
@@ -153,7 +148,7 @@ class Runs:
         else:
             async with self.db.write() as session:
                 query = thread_with_active_run(caller, thread_id, ThreadRow.data)
-                thread = _check_thread((await session.execute(query)).first(), thread_id)
+                thread = writable_thread((await session.execute(query)).first(), thread_id, BUSY)
                 assistant = _require_assistant(found, body.assistant_id)
                 resources = thread.get("tool_resources")
                 messages = [
@@ -177,9 +172,8 @@ class Runs:
         state: RunState,
     ) -> tuple[Run, Thread]:
         """``create`` when no additional message names files: one Core transaction (``Database.transact``)."""
-        thread = _check_thread(
-            conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.data)).first(), thread_id
-        )
+        found_thread = conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.data)).first()
+        thread = writable_thread(found_thread, thread_id, BUSY)
         assistant = _require_assistant(found, body.assistant_id)
         messages = plain_messages(caller, thread_id, body.additional_messages or [], "additional_messages")
         run = self._new(caller, thread_id, assistant, body, state)

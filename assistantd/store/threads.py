@@ -33,6 +33,11 @@ def save_thread(conn: Connection, thread: Thread) -> None:
     conn.execute(update(ThreadRow).where(ThreadRow.id == thread["id"]).values(data=thread))
 
 
+def save_threads(conn: Connection, threads: list[Thread]) -> None:
+    for thread in threads:
+        save_thread(conn, thread)
+
+
 def save_message(conn: Connection, message: Message) -> None:
     conn.execute(update(MessageRow).where(MessageRow.id == message["id"]).values(data=message))
 
