@@ -26,6 +26,7 @@ from assistantd.protocol.events import StreamEnd
 from assistantd.protocol.messages import CreateThread, Message
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import CountTokens, CreateResponse
+from assistantd.protocol.runs import EXECUTABLE
 from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
@@ -45,8 +46,6 @@ log = logging.getLogger("assistantd.responses")
 # How long an unstored response may sit finished before a sweep deletes it (its request reads it first).
 UNSTORED_GRACE_SECONDS = 60
 UNSTORED_SWEEP_SECONDS = 600
-# Run statuses of a run some worker executes or will resume.
-EXECUTING = ("queued", "in_progress", "cancelling")
 
 
 def _last_change(run: RunView) -> int:
@@ -261,7 +260,8 @@ class Responses:
         forgotten = 0
         for row in rows:
             run = runs[row.id]
-            if run is not None and (run.status in EXECUTING or _last_change(run) >= cutoff):
+            # Executing somewhere (or to be resumed), or changed lately: left to the run's own end.
+            if run is not None and (run.status in EXECUTABLE or _last_change(run) >= cutoff):
                 continue
             try:
                 await self._remove(Caller(project=row.project), row.id)
