@@ -19,11 +19,12 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("edge", frozenset({"api"})),
     # Builds every service in dependency order; the edge reads its services from the container.
     ("container", frozenset({"wiring"})),
-    # APIs built on the run core: Responses and Conversations, ChatKit, the console's reads.
-    ("products", frozenset({"responses", "chatkit", "console"})),
+    # The services, in three tiers. APIs built on the Assistants services: Responses and Conversations,
+    # ChatKit, the console's reads.
+    ("product services", frozenset({"responses", "chatkit", "console"})),
     # Vector stores, ingestion and search, and the file_search tool the engine is handed in wiring.
-    ("vector stores", frozenset({"retrieval"})),
-    # The Assistants API's use cases; vector stores reach them only through ``services/inline.py``.
+    ("vector store services", frozenset({"retrieval"})),
+    # The Assistants API's use cases; they reach vector stores only through ``services/inline.py``.
     ("services", frozenset({"services"})),
     # The run engine: a run's life, its loop, the executor, the event bus; no service, no store.
     ("engine", frozenset({"engine"})),
@@ -33,9 +34,10 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     ("leaves", frozenset({"", "ids", "errors", "caller", "settings", "tokens", "llm"})),
 )
 RANK = {name: rank for rank, (_, names) in enumerate(LAYERS) for name in names}
-# Below its layer but not for it: the edge reaches runs and the database through services only (it
-# frames the engine's typed events from ``protocol/events.py``, read through a service).
-OUT_OF_REACH = {"api": frozenset({"engine", "store"})}
+# Below a layer but not for it: the edge reaches runs and the database through services only (it
+# frames the engine's typed events from ``protocol/events.py``, read through a service); the engine
+# reaches the database only through its seams (``engine/seams.py``), which ``wiring.py`` fills.
+OUT_OF_REACH = {"api": frozenset({"engine", "store"}), "engine": frozenset({"store"})}
 
 
 def module_name(path: Path) -> str:
@@ -108,6 +110,9 @@ def test_an_import_running_back_up_is_found() -> None:
     ]
     assert violations("from assistantd.engine.bus import EventBus\n", "assistantd.api.runs") == [
         "assistantd.api.runs (edge) imports assistantd.engine.bus (engine)"
+    ]
+    assert violations("from assistantd.store.db import uncounted\n", "assistantd.engine.executor") == [
+        "assistantd.engine.executor (engine) imports assistantd.store.db (seams)"
     ]
     assert violations("from assistantd.engine import objects\n", "assistantd.services.runs") == []
     assert violations("", "assistantd.newpackage.x") == [
