@@ -17,20 +17,11 @@ from assistantd.llm import UpstreamError, count_messages
 from assistantd.settings import Settings
 from assistantd.upstream.routes import build_routes
 from tests.engine_harness import Harness, Turn, text_of
-from tests.runhelp import WEATHER
+from tests.runhelp import TEXT_ORDER, WEATHER
 
 # About 100 tokens of text, different each time so nothing is deduplicated.
 LONG = " ".join(f"word{i}" for i in range(50))
 CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
-TEXT_ORDER = [
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.message.created",
-    "thread.message.in_progress",
-]
 MARKER = "【0:0†notes.md】"
 
 
