@@ -12,6 +12,17 @@ import openai
 T = TypeVar("T")
 FINAL = {"completed", "failed", "cancelled", "expired", "incomplete", "requires_action"}
 
+# The events a run that answers with text opens with, in order (streamed or in process).
+TEXT_ORDER = [
+    "thread.run.created",
+    "thread.run.queued",
+    "thread.run.in_progress",
+    "thread.run.step.created",
+    "thread.run.step.in_progress",
+    "thread.message.created",
+    "thread.message.in_progress",
+]
+
 WEATHER = {
     "type": "function",
     "function": {

@@ -1,6 +1,6 @@
 """Reasoning an upstream streams becomes ``reasoning`` items of a response (never message text), plain
 and streamed; the items are listed in conversations, accepted back as input and never sent upstream.
-Thread runs on the same upstream show no reasoning at all."""
+That thread runs show no reasoning at all is tested in process (test_engine.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from tests.checks import assert_envelope
 from tests.routed import Routed, model
-from tests.runhelp import WEATHER, assistant, new_model, thread_with
+from tests.runhelp import WEATHER, new_model
 from tests.schema import RESPONSES_SPEC, assert_valid, assert_valid_event, assert_valid_stream
 from tests.upstream import Reply, Upstream
 
@@ -141,21 +141,6 @@ def test_reasoning_item_given_back_as_input(client: openai.OpenAI, upstream: Ups
     listed = client.responses.input_items.list(second.id, order="asc").data
     assert [i.type for i in listed] == ["message", "reasoning", "message", "message"]
     assert reasoning_of(listed[1]) == "Secret plan." and listed[1].id == first.output[0].id
-
-
-def test_thread_run_shows_no_reasoning(client: openai.OpenAI, upstream: Upstream) -> None:
-    model = new_model()
-    upstream.script(model, Reply(reasoning=THOUGHT, text=["Yes", "."]))
-    thread = thread_with(client, "Well?")
-    with client.beta.threads.runs.stream(thread_id=thread.id, assistant_id=assistant(client, model).id) as stream:
-        names = [event.event for event in stream]
-    assert all(name.startswith("thread.") for name in names)
-    run = client.beta.threads.runs.list(thread.id).data[0]
-    steps = client.beta.threads.runs.steps.list(run_id=run.id, thread_id=thread.id).data
-    assert [s.type for s in steps] == ["message_creation"]
-    answer = client.beta.threads.messages.list(thread.id).data[0]
-    assert answer.role == "assistant" and answer.content[0].text.value == "Yes."  # type: ignore[union-attr]
-    assert "greet back" not in str(client.beta.threads.runs.retrieve(run.id, thread_id=thread.id).to_dict())
 
 
 def test_malformed_reasoning_input(http: httpx.Client) -> None:

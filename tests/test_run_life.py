@@ -1,14 +1,13 @@
 """Every transition of a run goes through ``RunLife``: it changes the typed run, persists it through the
 store seam and publishes its event, in one place. These run in process over an in-memory store that
-keeps rows the way the database does (a change applies only when the run has an expected status)."""
+keeps rows the way the database does (a change applies only when the run has an expected status):
+``tests/engine_harness.py``, which the engine's own tests (``test_engine.py``) use too."""
 
 from __future__ import annotations
 
 import ast
 import asyncio
-import copy
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,46 +15,10 @@ from assistantd.engine.bus import EventBus
 from assistantd.engine.life import RunLife, Superseded
 from assistantd.engine.objects import assistant_message, message_step
 from assistantd.protocol.events import ObjectEvent, StreamEnd
-from assistantd.protocol.run_record import Change, Current, Pending, Run, RunRecord, RunState, Warm
+from assistantd.protocol.run_record import Change, Pending, Run, RunState
+from tests.engine_harness import MemoryStore
 
 PACKAGE = Path(__file__).resolve().parent.parent / "assistantd"
-
-
-class MemoryStore:
-    """The RunStore seam over dicts, with the same conditional write as the SQL store."""
-
-    def __init__(self) -> None:
-        self.runs: dict[str, dict[str, Any]] = {}
-        self.docs: dict[str, dict[str, Any]] = {}
-        self.writes = 0
-
-    def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
-        self.runs[run.id] = {"doc": copy.deepcopy(run.doc), "state": run.state.to_json(), "owner": owner}
-
-    async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
-        row = self.runs[run_id]
-        record = RunRecord("p", copy.deepcopy(row["doc"]), RunState.from_json(row["state"]), {}, {}, [])
-        for doc in self.docs.values():
-            if doc.get("status") == "in_progress":
-                target = record.open_messages if doc["object"] == "thread.message" else record.open_steps
-                target[doc["id"]] = copy.deepcopy(doc)
-        return record
-
-    async def apply(self, change: Change, owner: str, lease_until: float) -> Current | None:
-        self.writes += 1
-        row = self.runs[change.run_id]
-        if change.doc is not None:
-            if change.expect is not None and row["doc"]["status"] not in change.expect:
-                return Current(row["doc"]["status"], row["doc"])
-            row["doc"] = copy.deepcopy(change.doc)
-            if change.state is not None:
-                row["state"] = change.state.to_json()
-            row["owner"] = {"take": owner, "release": None}.get(change.lease, row["owner"])
-        for doc in [*change.steps, *change.messages]:
-            self.docs[doc["id"]] = copy.deepcopy(doc)
-        for doc_id in change.discard:
-            self.docs.pop(doc_id, None)
-        return None
 
 
 def new_run(status: str = "queued") -> Run:

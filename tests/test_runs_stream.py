@@ -11,18 +11,8 @@ import pytest
 from openai import AssistantEventHandler
 from typing_extensions import override
 
-from tests.runhelp import WEATHER, assistant, new_model, texts, thread_with, wait_for, wait_status
+from tests.runhelp import TEXT_ORDER, WEATHER, assistant, new_model, texts, thread_with, wait_for, wait_status
 from tests.upstream import Reply, Upstream
-
-TEXT_ORDER = [
-    "thread.run.created",
-    "thread.run.queued",
-    "thread.run.in_progress",
-    "thread.run.step.created",
-    "thread.run.step.in_progress",
-    "thread.message.created",
-    "thread.message.in_progress",
-]
 
 
 class Recording(AssistantEventHandler):

@@ -1,4 +1,5 @@
-"""Function tools: requires_action, parallel calls, submit_tool_outputs rules, cancel, expiry."""
+"""Function tools: requires_action, parallel calls, submit_tool_outputs rules, cancel, expiry. (What the
+engine does with parallel_tool_calls=false is tested in process, test_engine.py.)"""
 
 from __future__ import annotations
 
@@ -82,18 +83,6 @@ def test_parallel_calls_need_every_output(client: openai.OpenAI, upstream: Upstr
             run_id=run.id, thread_id=thread.id, tool_outputs=[{"tool_call_id": i, "output": "ok"} for i in ids]
         )
     assert late.value.body["message"] == 'Runs in status "completed" do not accept tool outputs.'  # type: ignore[index]
-
-
-def test_parallel_tool_calls_false_gives_at_most_one(client: openai.OpenAI, upstream: Upstream) -> None:
-    model = new_model()
-    upstream.script(model, Reply(tool_calls=[("get_weather", '{"city": "A"}'), ("get_time", "{}")]))
-    asst = assistant(client, model, tools=[WEATHER, CLOCK])
-    thread = thread_with(client, "both")
-    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id, parallel_tool_calls=False)
-    assert run.required_action is not None
-    assert [c.function.name for c in run.required_action.submit_tool_outputs.tool_calls] == ["get_weather"]
-    assert upstream.requests(model)[0].body["parallel_tool_calls"] is False
-    client.beta.threads.runs.cancel(run_id=run.id, thread_id=thread.id)
 
 
 def test_submit_to_queued_run_is_rejected(client: openai.OpenAI, upstream: Upstream) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from assistantd.errors import APIError, InvalidRequest, supported
@@ -83,10 +85,13 @@ def param_path(loc: Sequence[Any]) -> str | None:
     return path or None
 
 
+def _bound(ctx: dict[str, Any]) -> Any:
+    return ctx.get("le", ctx.get("lt", ctx.get("ge", ctx.get("gt"))))
+
+
 def _number_kind(err: dict[str, Any]) -> str:
     """The parameter's kind, not the input's: pydantic reports float bounds as floats."""
-    ctx = err.get("ctx") or {}
-    bound = ctx.get("le", ctx.get("lt", ctx.get("ge", ctx.get("gt"))))
+    bound = _bound(err.get("ctx") or {})
     return "integer" if isinstance(bound, int) and not isinstance(bound, bool) else "decimal"
 
 
@@ -114,110 +119,147 @@ def _body_error(err: dict[str, Any]) -> APIError:
     )
 
 
-def translate(err: dict[str, Any]) -> APIError:
-    kind = err["type"]
-    ctx = err.get("ctx") or {}
-    value = err.get("input")
-    p = param_path(err.get("loc", ()))
-    if kind == "json_invalid":
-        return InvalidRequest(BAD_JSON)
-    if p is None and tuple(err.get("loc", ())) == ("body",):
-        return _body_error(err)
-    if kind == "union_tag_not_found" and not isinstance(value, dict):
+@dataclass(frozen=True)
+class _Fault:
+    """One pydantic error as the rules below read it: its type, ``param`` path, input and context."""
+
+    kind: str
+    param: str | None
+    value: Any
+    ctx: dict[str, Any]
+    err: dict[str, Any]
+
+
+def _invalid_type(p: str | None, got: str, expected: str = "an object") -> APIError:
+    message = f"Invalid type for '{p}': expected {expected}, but got {got} instead."
+    return InvalidRequest(message, param=p, code="invalid_type")
+
+
+def _missing(fault: _Fault) -> APIError:
+    p = fault.param
+    return InvalidRequest(f"Missing required parameter: '{p}'.", param=p, code="missing_required_parameter")
+
+
+def _tag_not_found(fault: _Fault) -> APIError:
+    """A tagged union without its tag: a missing ``type``, unless the input is no object at all."""
+    if not isinstance(fault.value, dict):
+        return _invalid_type(fault.param, _describe(fault.value))
+    return _missing(replace(fault, param=_tag_param(fault.param)))
+
+
+def _tag_param(p: str | None) -> str:
+    return f"{p}.type" if p else "type"
+
+
+def _length(fault: _Fault, above: bool) -> APIError:
+    """A string or an array outside its length bounds."""
+    p, value, ctx = fault.param, fault.value, fault.ctx
+    bound = ctx.get("max_length") if above else ctx.get("min_length")
+    too, limit, side = ("long", "maximum", "above_max") if above else ("short", "minimum", "below_min")
+    if isinstance(value, str) or fault.kind.startswith("string_"):
         return InvalidRequest(
-            f"Invalid type for '{p}': expected an object, but got {_describe(value)} instead.",
+            f"Invalid '{p}': string too {too}. Expected a string with {limit} length {bound}, but got a string "
+            f"with length {len(value or '')} instead.",
             param=p,
-            code="invalid_type",
+            code=f"string_{side}_length",
         )
-    if kind in ("missing", "union_tag_not_found"):
-        name = p if kind == "missing" else (f"{p}.type" if p else "type")
-        return InvalidRequest(
-            f"Missing required parameter: '{name}'.", param=name, code="missing_required_parameter"
-        )
-    if kind == "string_too_long":
-        return InvalidRequest(
-            f"Invalid '{p}': string too long. Expected a string with maximum length {ctx.get('max_length')}, "
-            f"but got a string with length {len(value or '')} instead.",
-            param=p,
-            code="string_above_max_length",
-        )
-    if kind == "string_too_short":
-        return InvalidRequest(
-            f"Invalid '{p}': string too short. Expected a string with minimum length "
-            f"{ctx.get('min_length')}, but got a string with length {len(value or '')} instead.",
-            param=p,
-            code="string_below_min_length",
-        )
-    if kind in ("too_long", "too_short") and isinstance(value, str):
-        above = kind == "too_long"
-        bound = ctx.get("max_length") if above else ctx.get("min_length")
-        return InvalidRequest(
-            f"Invalid '{p}': string too {'long' if above else 'short'}. Expected a string with "
-            f"{'maximum' if above else 'minimum'} length {bound}, but got a string with length {len(value)} instead.",
-            param=p,
-            code=f"string_{'above_max' if above else 'below_min'}_length",
-        )
-    if kind in ("too_long", "too_short"):
-        above = kind == "too_long"
-        bound = ctx.get("max_length") if above else ctx.get("min_length")
-        return InvalidRequest(
-            f"Invalid '{p}': array too {'long' if above else 'short'}. Expected an array with "
-            f"{'maximum' if above else 'minimum'} length {bound}, but got an array with length "
-            f"{ctx.get('actual_length', len(value or []))} instead.",
-            param=p,
-            code=f"array_{'above_max' if above else 'below_min'}_length",
-        )
-    if kind in ("less_than_equal", "less_than", "greater_than_equal", "greater_than"):
-        above = kind.startswith("less")
-        number = _number_kind(err)
-        bound = ctx.get("le", ctx.get("lt", ctx.get("ge", ctx.get("gt"))))
-        sign = "<=" if kind == "less_than_equal" else "<" if kind == "less_than" else ">="
-        if kind == "greater_than":
-            sign = ">"
-        return InvalidRequest(
-            f"Invalid '{p}': {number} {'above maximum' if above else 'below minimum'} value. "
-            f"Expected a value {sign} {_number(bound)}, but got {value} instead.",
-            param=p,
-            code=f"{number}_{'above_max' if above else 'below_min'}_value",
-        )
-    if kind in _TYPE_WORDS:
-        got = _describe_text(value) if _in_query(err) else _describe(value)
-        return InvalidRequest(
-            f"Invalid type for '{p}': expected {_TYPE_WORDS[kind]}, but got {got} instead.",
-            param=p,
-            code="invalid_type",
-        )
-    if kind in ("literal_error", "enum"):
-        return InvalidRequest(
-            f"Invalid value: '{value}'. Supported values are: {supported(_expected(ctx.get('expected')))}.",
-            param=p,
-            code="invalid_value",
-        )
-    if kind == "union_tag_invalid":
-        tags = [t for t in _expected(ctx.get("expected_tags", "")) if t not in UNADVERTISED_TAGS]
-        expected = supported(tags)
-        name = f"{p}.type" if p else "type"
-        return InvalidRequest(
-            f"Invalid value: '{str(ctx.get('tag', '')).replace(TAG_PREFIX, '')}'. Supported values are: {expected}.",
-            param=name,
-            code="invalid_value",
-        )
-    if kind == "string_pattern_mismatch":
-        return InvalidRequest(
-            f"Invalid '{p}': string does not match pattern. Expected a string that matches the pattern "
-            f"'{ctx.get('pattern')}'.",
-            param=p,
-            code="invalid_value",
-        )
-    if kind == "extra_forbidden":
-        return InvalidRequest(f"Unknown parameter: '{p}'.", param=p, code="unknown_parameter")
-    if "key" in ctx and p:
-        p = f"{p}.{ctx['key']}"  # a metadata value: name the key, as the message does
-    message = str(err.get("msg", "Invalid request."))
-    message = message.removeprefix("Value error, ")
+    return InvalidRequest(
+        f"Invalid '{p}': array too {too}. Expected an array with {limit} length {bound}, but got an array with "
+        f"length {ctx.get('actual_length', len(value or []))} instead.",
+        param=p,
+        code=f"array_{side}_length",
+    )
+
+
+_SIGNS = {"less_than_equal": "<=", "less_than": "<", "greater_than_equal": ">=", "greater_than": ">"}
+
+
+def _out_of_bounds(fault: _Fault) -> APIError:
+    above = fault.kind.startswith("less")
+    number = _number_kind(fault.err)
+    side = "above maximum" if above else "below minimum"
+    return InvalidRequest(
+        f"Invalid '{fault.param}': {number} {side} value. "
+        f"Expected a value {_SIGNS[fault.kind]} {_number(_bound(fault.ctx))}, but got {fault.value} instead.",
+        param=fault.param,
+        code=f"{number}_{'above_max' if above else 'below_min'}_value",
+    )
+
+
+def _wrong_type(fault: _Fault) -> APIError:
+    got = _describe_text(fault.value) if _in_query(fault.err) else _describe(fault.value)
+    return _invalid_type(fault.param, got, _TYPE_WORDS[fault.kind])
+
+
+def _not_supported(fault: _Fault) -> APIError:
+    expected = supported(_expected(fault.ctx.get("expected")))
+    return InvalidRequest(
+        f"Invalid value: '{fault.value}'. Supported values are: {expected}.", param=fault.param, code="invalid_value"
+    )
+
+
+def _unknown_tag(fault: _Fault) -> APIError:
+    tags = [t for t in _expected(fault.ctx.get("expected_tags", "")) if t not in UNADVERTISED_TAGS]
+    tag = str(fault.ctx.get("tag", "")).replace(TAG_PREFIX, "")
+    return InvalidRequest(
+        f"Invalid value: '{tag}'. Supported values are: {supported(tags)}.",
+        param=_tag_param(fault.param),
+        code="invalid_value",
+    )
+
+
+def _pattern(fault: _Fault) -> APIError:
+    return InvalidRequest(
+        f"Invalid '{fault.param}': string does not match pattern. Expected a string that matches the pattern "
+        f"'{fault.ctx.get('pattern')}'.",
+        param=fault.param,
+        code="invalid_value",
+    )
+
+
+def _unknown(fault: _Fault) -> APIError:
+    return InvalidRequest(f"Unknown parameter: '{fault.param}'.", param=fault.param, code="unknown_parameter")
+
+
+def _other(fault: _Fault) -> APIError:
+    """Our own validators' messages (``value_error``) and any type without a rule: pydantic's text."""
+    p, kind = fault.param, fault.kind
+    if "key" in fault.ctx and p:
+        p = f"{p}.{fault.ctx['key']}"  # a metadata value: name the key, as the message does
+    message = str(fault.err.get("msg", "Invalid request.")).removeprefix("Value error, ")
     if not message.startswith("Invalid"):
         message = f"Invalid '{p}': {message}" if p else message
     return InvalidRequest(message, param=p, code=kind if kind != "value_error" else "invalid_value")
+
+
+# One rule per pydantic error type; ``_other`` for the rest.
+_RULES: dict[str, Callable[[_Fault], APIError]] = {
+    "missing": _missing,
+    "union_tag_not_found": _tag_not_found,
+    "string_too_long": partial(_length, above=True),
+    "too_long": partial(_length, above=True),
+    "string_too_short": partial(_length, above=False),
+    "too_short": partial(_length, above=False),
+    **dict.fromkeys(_SIGNS, _out_of_bounds),
+    **dict.fromkeys(_TYPE_WORDS, _wrong_type),
+    "literal_error": _not_supported,
+    "enum": _not_supported,
+    "union_tag_invalid": _unknown_tag,
+    "string_pattern_mismatch": _pattern,
+    "extra_forbidden": _unknown,
+}
+
+
+def translate(err: dict[str, Any]) -> APIError:
+    """One pydantic error as OpenAI's error: its message, ``param`` and ``code``."""
+    if err["type"] == "json_invalid":
+        return InvalidRequest(BAD_JSON)
+    loc = tuple(err.get("loc", ()))
+    p = param_path(loc)
+    if p is None and loc == ("body",):
+        return _body_error(err)
+    fault = _Fault(err["type"], p, err.get("input"), err.get("ctx") or {}, err)
+    return _RULES.get(fault.kind, _other)(fault)
 
 
 def _wrong_branch(err: dict[str, Any]) -> bool:
