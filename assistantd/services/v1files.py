@@ -7,13 +7,14 @@ assistant has that tool, or no retrieval tool that would otherwise hold them), a
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest, NotFound
 from assistantd.protocol import v1
+from assistantd.protocol.deleted import Deleted, deleted
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
 from assistantd.services.context import Caller
@@ -103,7 +104,9 @@ class V1Files:
             files = await self._assistant_files(session, caller, row)
         return next(f for f in files if f["id"] == file_id)
 
-    async def detach(self, caller: Caller, assistant_id: str, file_id: str) -> Doc:
+    async def detach(
+        self, caller: Caller, assistant_id: str, file_id: str
+    ) -> Deleted[Literal["assistant.file.deleted"]]:
         async with self.db.write() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
             current = await assistant_file_ids(session, row.data)
@@ -112,7 +115,7 @@ class V1Files:
             document = dict(row.data)
             await set_assistant_files(session, caller, document, [i for i in current if i != file_id], self.inline)
             documents.save(row, document)
-        return {"id": file_id, "object": "assistant.file.deleted", "deleted": True}
+        return deleted(file_id, "assistant.file.deleted")
 
     async def retrieve(self, caller: Caller, assistant_id: str, file_id: str) -> Doc:
         async with self.db.read() as session:
