@@ -30,12 +30,13 @@ from assistantd.engine.events import Event
 from assistantd.engine.life import RunLife
 from assistantd.engine.record import Run, RunState
 from assistantd.executor import Executor
+from assistantd.protocol.responses import ResponseStatus
 from assistantd.services.runs import Runs
 from assistantd.store.models import RunRow, RunStepRow
 
 ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 # Run statuses and what a response built on that run reports.
-RESPONSE_STATUS = {
+RESPONSE_STATUS: dict[str, ResponseStatus] = {
     "queued": "queued",
     "in_progress": "in_progress",
     "cancelling": "cancelled",  # it is on its way; nothing more will be added
