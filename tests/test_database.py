@@ -87,10 +87,16 @@ async def _read(url: str, sql: str) -> dict[str, tuple[Any, dict[str, Any]]]:
 
 @pytest.fixture
 async def old_database(tmp_path: Path) -> AsyncIterator[str]:
-    """A database at migration 0007 (PostgreSQL when the suite runs on it), to be migrated by the test."""
+    """A database at migration 0007 (PostgreSQL when the suite runs on it) holding old-style rows, to be
+    migrated by the test (no connection of ours stays open meanwhile: see ``_read``)."""
     url = await asyncio.to_thread(scratch_database) or f"sqlite:///{tmp_path / 'old.db'}"
     try:
         await asyncio.to_thread(command.upgrade, alembic_config(url), "0007")
+        db = Database(url)
+        try:
+            await _insert_old_rows(db)
+        finally:
+            await db.close()
         yield url
     finally:
         if url.startswith("postgresql"):
@@ -98,11 +104,6 @@ async def old_database(tmp_path: Path) -> AsyncIterator[str]:
 
 
 async def test_migration_0008_moves_private_keys_out_of_documents_into_columns(old_database: str) -> None:
-    db = Database(old_database)
-    try:
-        await _insert_old_rows(db)
-    finally:
-        await db.close()
     await upgrade_async(old_database)
     stores = await _read(old_database, "SELECT id, embedder, data FROM vector_stores")
     assert stores == {"vs_old": ("local:minilm", _without(OLD_STORE, "_embedder")), "vs_plain": (None, PLAIN_STORE)}
@@ -118,11 +119,6 @@ async def test_migration_0008_moves_private_keys_out_of_documents_into_columns(o
 
 
 async def test_migration_0008_down_puts_the_keys_back(old_database: str) -> None:
-    db = Database(old_database)
-    try:
-        await _insert_old_rows(db)
-    finally:
-        await db.close()
     await upgrade_async(old_database)
     await asyncio.to_thread(command.downgrade, alembic_config(old_database), "0007")
     stores = await _read(old_database, "SELECT id, 0, data FROM vector_stores")
