@@ -54,6 +54,7 @@ class Assistant(TypedDict):
 
 
 AssistantDeleted = Deleted[Literal["assistant.deleted"]]
+AssistantFileDeleted = Deleted[Literal["assistant.file.deleted"]]  # v1's files of an assistant
 
 
 def assistant_document(model: str) -> Assistant:

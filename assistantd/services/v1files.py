@@ -7,14 +7,15 @@ assistant has that tool, or no retrieval tool that would otherwise hold them), a
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import InvalidRequest, NotFound
 from assistantd.protocol import v1
-from assistantd.protocol.deleted import Deleted, deleted
+from assistantd.protocol.assistants import AssistantFileDeleted
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
 from assistantd.services.context import Caller
@@ -104,9 +105,7 @@ class V1Files:
             files = await self._assistant_files(session, caller, row)
         return next(f for f in files if f["id"] == file_id)
 
-    async def detach(
-        self, caller: Caller, assistant_id: str, file_id: str
-    ) -> Deleted[Literal["assistant.file.deleted"]]:
+    async def detach(self, caller: Caller, assistant_id: str, file_id: str) -> AssistantFileDeleted:
         async with self.db.write() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
             current = await assistant_file_ids(session, row.data)
