@@ -94,12 +94,13 @@ async def build(url: str, matrix: np.ndarray, words: list[str], postgres: bool) 
     db = Database(url)
     now = int(time.time())
     count, dims = matrix.shape
-    store = {"id": STORE, "object": "vector_store", "created_at": now, "name": "scale", "_embedder": EMBEDDER}
+    store = {"id": STORE, "object": "vector_store", "created_at": now, "name": "scale"}
     store |= {"status": "completed", "last_active_at": now, "metadata": {}, "usage_bytes": 0, "file_counts": {}}
     files, links = file_rows(now)
     async with db.write() as session:
         await session.execute(
-            insert(VectorStoreRow), [{"id": STORE, "project": PROJECT, "created_at": now, "data": store}]
+            insert(VectorStoreRow),
+            [{"id": STORE, "project": PROJECT, "created_at": now, "embedder": EMBEDDER, "data": store}],
         )
         await session.execute(insert(FileRow), files)
         await session.execute(insert(VectorStoreFileRow), links)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -15,7 +16,7 @@ from assistantd.protocol.pages import PageParams
 from assistantd.wiring import Container
 
 router = APIRouter()
-Doc = dict[str, Any]
+Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
 
 
 @router.post("/assistants")

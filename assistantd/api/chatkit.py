@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,7 +18,7 @@ from assistantd.protocol.pages import PageParams
 from assistantd.wiring import Container
 
 router = APIRouter()
-Doc = dict[str, Any]
+Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
 
 
 @router.post("/chatkit/sessions")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -10,10 +11,11 @@ from pydantic import BaseModel, Field
 from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest
+from assistantd.protocol.console import console_session, console_session_deleted
 from assistantd.wiring import Container
 
 router = APIRouter(prefix="/console", tags=["console"])
-Doc = dict[str, Any]
+Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
 
 
 class SignIn(BaseModel):
@@ -23,7 +25,7 @@ class SignIn(BaseModel):
 @router.get("/session")
 async def session(who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
     """Who the console is signed in as (or that the server is open: no key needed)."""
-    return {"object": "console.session", "project": who.project, "open": await c.keys.is_open()}
+    return console_session(who.project, await c.keys.is_open())
 
 
 @router.post("/session")
@@ -42,13 +44,13 @@ async def sign_in(body: SignIn, request: Request, response: Response, c: Contain
         secure=request.url.scheme == "https",
         path="/",
     )
-    return {"object": "console.session", "project": project, "open": await c.keys.is_open()}
+    return console_session(project, await c.keys.is_open())
 
 
 @router.delete("/session")
 async def sign_out(response: Response) -> Doc:
     response.delete_cookie(CONSOLE_COOKIE, path="/", httponly=True, samesite="strict")
-    return {"object": "console.session.deleted", "deleted": True}
+    return console_session_deleted()
 
 
 @router.get("/runs/{run_id}")

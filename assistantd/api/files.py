@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -19,7 +20,7 @@ from assistantd.services.files import too_large
 from assistantd.wiring import Container
 
 router = APIRouter()
-Doc = dict[str, Any]
+Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
 
 
 def _expires_after(request_form: Any) -> dict[str, Any] | None:

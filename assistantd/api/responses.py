@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends
@@ -22,7 +22,7 @@ from assistantd.protocol.responses import (
 from assistantd.wiring import Container
 
 router = APIRouter()
-Doc = dict[str, Any]
+Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
 
 
 async def sse(events: AsyncIterator[Doc]) -> AsyncIterator[bytes]:

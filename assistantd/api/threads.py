@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -40,7 +41,9 @@ async def update_thread(
 
 
 @router.delete("/threads/{thread_id}")
-async def delete_thread(thread_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+async def delete_thread(
+    thread_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Mapping[str, Any]:
     return await c.threads.delete(who, thread_id)
 
 
@@ -83,5 +86,5 @@ async def update_message(
 @router.delete("/threads/{thread_id}/messages/{message_id}")
 async def delete_message(
     thread_id: str, message_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
+) -> Mapping[str, Any]:
     return await c.messages.delete(who, thread_id, message_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -20,7 +21,7 @@ from assistantd.protocol.vector_stores import (
 from assistantd.wiring import Container
 
 router = APIRouter()
-Doc = dict[str, Any]
+Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
 StatusFilter = Literal["in_progress", "completed", "failed", "cancelled"] | None
 BASE = "/vector_stores/{vector_store_id}"
 

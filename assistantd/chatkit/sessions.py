@@ -7,23 +7,17 @@ import secrets
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 
 from assistantd.caller import Caller
 from assistantd.errors import APIError, NotFound, Unauthorized, invalid_value
-from assistantd.ids import new_id, now
-from assistantd.protocol.chatkit import CreateSession
+from assistantd.ids import now
+from assistantd.protocol.chatkit import ChatKitSession, CreateSession, chatkit_session
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, ChatKitSessionRow
-
-DEFAULT_SECONDS = 600
-DEFAULT_RATE = 10
-MAX_FILE_SIZE_MB = 512
-DEFAULT_MAX_FILES = 10
-Doc = dict[str, Any]
 
 
 class RateLimited(APIError):
@@ -44,59 +38,16 @@ class Session:
     project: str
     user: str
     assistant_id: str
-    document: Doc
+    document: ChatKitSession
 
 
 def secret_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _configuration(body: CreateSession) -> Doc:
-    given = body.chatkit_configuration
-    titling = given.automatic_thread_titling if given else None
-    upload = given.file_upload if given else None
-    history = given.history if given else None
-    return {
-        "automatic_thread_titling": {"enabled": titling.enabled if titling and titling.enabled is not None else True},
-        "file_upload": {
-            "enabled": bool(upload and upload.enabled),
-            "max_file_size": (upload.max_file_size if upload else None) or MAX_FILE_SIZE_MB,
-            "max_files": (upload.max_files if upload else None) or DEFAULT_MAX_FILES,
-        },
-        "history": {
-            "enabled": history.enabled if history and history.enabled is not None else True,
-            "recent_threads": history.recent_threads if history else None,
-        },
-    }
-
-
-def session_document(body: CreateSession, created: int) -> Doc:
-    """Every field present, every default resolved (as hosted ChatKit answered)."""
-    seconds = body.expires_after.seconds if body.expires_after else DEFAULT_SECONDS
-    rate = (body.rate_limits.max_requests_per_1_minute if body.rate_limits else None) or DEFAULT_RATE
-    workflow = body.workflow
-    tracing = workflow.tracing.enabled if workflow.tracing and workflow.tracing.enabled is not None else True
-    return {
-        "id": new_id("chatkit_session"),
-        "object": "chatkit.session",
-        "expires_at": created + seconds,
-        "client_secret": "",
-        "workflow": {
-            "id": workflow.id,
-            "version": workflow.version,
-            "state_variables": workflow.state_variables,
-            "tracing": {"enabled": tracing},
-        },
-        "user": body.user,
-        "rate_limits": {"max_requests_per_1_minute": rate},
-        "max_requests_per_1_minute": rate,
-        "status": "active",
-        "chatkit_configuration": _configuration(body),
-    }
-
-
-def with_status(document: Doc) -> Doc:
+def with_status(stored: dict[str, Any]) -> ChatKitSession:
     """Expiry is computed on read: an active session past ``expires_at`` reads as ``expired``."""
+    document = cast(ChatKitSession, stored)
     if document["status"] == "active" and now() >= document["expires_at"]:
         return {**document, "status": "expired"}
     return document
@@ -107,9 +58,9 @@ class Sessions:
         self.db = db
         self._recent: dict[str, deque[float]] = {}
 
-    async def create(self, caller: Caller, body: CreateSession) -> Doc:
+    async def create(self, caller: Caller, body: CreateSession) -> ChatKitSession:
         created = now()
-        document = session_document(body, created)
+        document = chatkit_session(body, created)
         secret = "ek_" + secrets.token_urlsafe(32)
         async with self.db.write() as session:
             if await documents.fetch(session, AssistantRow, caller.project, body.workflow.id) is None:
@@ -125,7 +76,7 @@ class Sessions:
             )
         return {**document, "client_secret": secret}
 
-    async def cancel(self, caller: Caller, session_id: str) -> Doc:
+    async def cancel(self, caller: Caller, session_id: str) -> ChatKitSession:
         if not session_id.startswith("cksess_"):
             raise invalid_value(
                 "session_id", f"Invalid 'session_id': '{session_id}'. Expected an ID that begins with 'cksess_'."

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import re
 import time
-from collections import defaultdict
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from assistantd.caller import Caller
+from assistantd.protocol.console import Citation, ConsoleRun, ConsoleUsage, UsageRow, console_usage, usage_row
 from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import MessageRow, RunRow, RunStepRow
@@ -31,7 +31,7 @@ class Console:
         self.db = db
         self.upstream_log = upstream_log
 
-    async def run(self, caller: Caller, run_id: str) -> dict[str, Any]:
+    async def run(self, caller: Caller, run_id: str) -> ConsoleRun:
         """A run with every step (file_search contents included), its messages, which chunk each
         citation came from, and the upstream requests when the upstream log is on."""
         async with self.db.read() as session:
@@ -47,13 +47,13 @@ class Console:
             "upstream_log": {"enabled": upstream is not None, "requests": upstream or []},
         }
 
-    async def usage(self, caller: Caller, days: int) -> dict[str, Any]:
+    async def usage(self, caller: Caller, days: int) -> ConsoleUsage:
         """Runs and tokens per day (UTC), assistant and model over the last ``days`` days."""
         since = (int(time.time()) // DAY - days + 1) * DAY
         query = select(RunRow.data).where(RunRow.project == caller.project, RunRow.created_at >= since)
         async with self.db.read() as session:
             runs = list((await session.execute(query)).scalars())
-        return {"object": "console.usage", "since": since, "days": days, "data": usage_rows(runs)}
+        return console_usage(since, days, usage_rows(runs))
 
 
 async def _all(session: Any, table: Any, project: str, where: Any) -> list[dict[str, Any]]:
@@ -61,24 +61,24 @@ async def _all(session: Any, table: Any, project: str, where: Any) -> list[dict[
     return [dict(data) for data in (await session.execute(query)).scalars()]
 
 
-def usage_rows(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    totals: dict[tuple[str, str, str], dict[str, Any]] = defaultdict(
-        lambda: {"runs": 0, "prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0, "statuses": {}}
-    )
+def usage_rows(runs: list[dict[str, Any]]) -> list[UsageRow]:
+    totals: dict[tuple[str, str, str], UsageRow] = {}
     for run in runs:
         day = time.strftime("%Y-%m-%d", time.gmtime(run["created_at"]))
-        row = totals[(day, run.get("assistant_id") or "", run.get("model") or "")]
+        key = (day, run.get("assistant_id") or "", run.get("model") or "")
+        if key not in totals:
+            totals[key] = usage_row(*key)
+        row = totals[key]
         row["runs"] += 1
         row["statuses"][run["status"]] = row["statuses"].get(run["status"], 0) + 1
-        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
-            row[key] += int((run.get("usage") or {}).get(key) or 0)
-    return [
-        {"day": day, "assistant_id": assistant, "model": model, **row}
-        for (day, assistant, model), row in sorted(totals.items(), reverse=True)
-    ]
+        spent = run.get("usage") or {}
+        row["prompt_tokens"] += int(spent.get("prompt_tokens") or 0)
+        row["completion_tokens"] += int(spent.get("completion_tokens") or 0)
+        row["total_tokens"] += int(spent.get("total_tokens") or 0)
+    return [totals[key] for key in sorted(totals, reverse=True)]
 
 
-def citations(steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def citations(steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> list[Citation]:
     """Which file_search result (step, call, rank, score, text) each ``file_citation`` points at.
 
     The tool numbers its calls within a run from 0 in order, and its results from 0 in rank order."""
@@ -89,7 +89,7 @@ def citations(steps: list[dict[str, Any]], messages: list[dict[str, Any]]) -> li
         for call in (step.get("step_details") or {}).get("tool_calls") or []
         if call.get("type") == "file_search"
     ]
-    found = []
+    found: list[Citation] = []
     for message in messages:
         parts = [part for part in message.get("content") or [] if part.get("type") == "text"]
         for part in parts:

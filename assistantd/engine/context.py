@@ -85,7 +85,9 @@ def tool_choice(run: Mapping[str, Any], server_tools: Mapping[str, ServerTool]) 
     return {"type": "function", "function": {"name": tool.function_name}} if tool else "required"
 
 
-def sampling_options(run: dict[str, Any], tools: list[dict[str, Any]], max_tokens: int | None) -> dict[str, Any]:
+def sampling_options(
+    run: Mapping[str, Any], tools: list[dict[str, Any]], tool_choice: str | dict[str, Any], max_tokens: int | None
+) -> dict[str, Any]:
     options: dict[str, Any] = {}
     for key in ("temperature", "top_p", "reasoning_effort"):
         if run.get(key) is not None:
@@ -96,7 +98,7 @@ def sampling_options(run: dict[str, Any], tools: list[dict[str, Any]], max_token
     if isinstance(response_format, dict) and response_format.get("type") != "text":
         options["response_format"] = response_format
     if tools:
-        options["tool_choice"] = run["_tool_choice"]
+        options["tool_choice"] = tool_choice
         options["parallel_tool_calls"] = bool(run.get("parallel_tool_calls", True))
     return options
 
@@ -124,7 +126,7 @@ async def build_request(
     chosen = truncate(thread, costs, fixed, run.get("truncation_strategy") or {"type": "auto"}, budget.tokens)
     if chosen is None:
         return None
-    options = sampling_options({**run, "_tool_choice": tool_choice(run, server_tools)}, tools, max_tokens)
+    options = sampling_options(run, tools, tool_choice(run, server_tools), max_tokens)
     messages = head + chosen + transcript
     return ChatRequest(model=run["model"], messages=messages, tools=tools, options=options, private=not state.stored)
 

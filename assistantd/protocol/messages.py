@@ -9,6 +9,7 @@ from pydantic import Field
 
 from assistantd.ids import new_id, now
 from assistantd.protocol.base import Metadata, WireModel, tagged
+from assistantd.protocol.deleted import Deleted
 from assistantd.protocol.tools import ToolResources
 
 MessageStatus = Literal["in_progress", "incomplete", "completed"]
@@ -148,3 +149,6 @@ class CreateThread(WireModel):
 class ModifyThread(WireModel):
     tool_resources: ToolResources | None = None
     metadata: Metadata = None
+
+
+MessageDeleted = Deleted[Literal["thread.message.deleted"]]

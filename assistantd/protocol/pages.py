@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypedDict, TypeVar, cast
+
+Item = TypeVar("Item", bound=Mapping[str, Any])
 
 
 @dataclass(frozen=True)
@@ -14,7 +17,15 @@ class PageParams:
     before: str | None = None
 
 
-def page_document(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+class Page(TypedDict, Generic[Item]):
+    object: Literal["list"]
+    data: list[Item]
+    first_id: str | None
+    last_id: str | None
+    has_more: bool
+
+
+def page(data: list[Item], has_more: bool) -> Page[Item]:
     return {
         "object": "list",
         "data": data,
@@ -22,3 +33,9 @@ def page_document(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
         "last_id": data[-1]["id"] if data else None,
         "has_more": has_more,
     }
+
+
+def page_document(data: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
+    """``page`` for callers whose objects are still plain dicts (threads, messages, runs, steps: their
+    TypedDicts come with the run core's; then this goes)."""
+    return cast(dict[str, Any], page(data, has_more))

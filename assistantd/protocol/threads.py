@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal, TypedDict
 
 from assistantd.ids import new_id, now
+from assistantd.protocol.deleted import Deleted
 
 
 class Thread(TypedDict):
@@ -23,3 +24,6 @@ def thread_document(metadata: dict[str, str] | None) -> Thread:
         "metadata": metadata or {},
         "tool_resources": {},
     }
+
+
+ThreadDeleted = Deleted[Literal["thread.deleted"]]

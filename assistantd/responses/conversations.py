@@ -9,15 +9,17 @@ conversations and are left out of the list.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, invalid_value, not_found
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.messages import CreateThread, Message, ModifyThread, message_document
-from assistantd.protocol.pages import PageParams
+from assistantd.protocol.pages import Page, PageParams, page
+from assistantd.protocol.response_objects import Conversation, ConversationDeleted, MessageItem, OutputItem
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
 from assistantd.responses import references
@@ -82,49 +84,50 @@ class Conversations:
                 entries[index] = input_item(stored, entry["param"])
         return entries
 
-    async def create(self, caller: Caller, body: CreateConversation) -> dict[str, Any]:
+    async def create(self, caller: Caller, body: CreateConversation) -> Conversation:
         entries = await self._entries(caller, body.items or [], None)
         async with self.db.write() as session:
             thread = await create_thread(session, caller, CreateThread(metadata=body.metadata), self.threads.inline)
             messages = item_messages(thread["id"], entries, "items")
             await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
-            return views.conversation(dict(thread))
+            return views.thread_conversation(thread)
 
-    async def retrieve(self, caller: Caller, conversation_id: str) -> dict[str, Any]:
+    async def retrieve(self, caller: Caller, conversation_id: str) -> Conversation:
         async with self.db.read() as session:
-            return views.conversation((await self._thread(session, caller, conversation_id)).data)
+            return views.thread_conversation((await self._thread(session, caller, conversation_id)).data)
 
-    async def update(self, caller: Caller, conversation_id: str, body: UpdateConversation) -> dict[str, Any]:
+    async def update(self, caller: Caller, conversation_id: str, body: UpdateConversation) -> Conversation:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
         thread = await self.threads.update(caller, conversation_id, ModifyThread(metadata=body.metadata))
-        return views.conversation(thread)
+        return views.thread_conversation(thread)
 
-    async def delete(self, caller: Caller, conversation_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, conversation_id: str) -> ConversationDeleted:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
         await self.threads.delete(caller, conversation_id)
         async with self.db.write() as session:
             # Responses read their output from the thread's runs: they go with it.
             await session.execute(delete(ResponseRow).where(ResponseRow.thread_id == conversation_id))
-        return {"id": conversation_id, "object": "conversation.deleted", "deleted": True}
+        return deleted(conversation_id, "conversation.deleted")
 
-    async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
+    async def list(self, caller: Caller, params: PageParams) -> Page[Conversation]:
         own = select(ResponseRow.thread_id).where(ResponseRow.conversation.is_(False))
         async with self.db.read() as session:
-            return await documents.list_page(
-                session, ThreadRow, caller.project, params, ThreadRow.id.not_in(own), render=views.conversation
+            found = await documents.list_page(
+                session, ThreadRow, caller.project, params, ThreadRow.id.not_in(own), render=views.thread_conversation
             )
+            return cast(Page[Conversation], found)
 
     async def _thread(self, session: AsyncSession, caller: Caller, conversation_id: str) -> ThreadRow:
         return await documents.require(session, ThreadRow, caller.project, conversation_id, "conversation")
 
-    async def list_items(self, caller: Caller, conversation_id: str, params: PageParams) -> dict[str, Any]:
+    async def list_items(self, caller: Caller, conversation_id: str, params: PageParams) -> Page[OutputItem]:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
             return await thread_page(session, conversation_id, params)
 
-    async def create_items(self, caller: Caller, conversation_id: str, body: CreateItems) -> dict[str, Any]:
+    async def create_items(self, caller: Caller, conversation_id: str, body: CreateItems) -> Page[MessageItem]:
         entries = await self._entries(caller, body.items, conversation_id)
         async with self.db.write() as session:
             await self._thread(session, caller, conversation_id)
@@ -135,16 +138,9 @@ class Conversations:
                 )
             messages = item_messages(conversation_id, entries, "items")
             await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
-        data = [views.message_item(message) for message in messages]
-        return {
-            "object": "list",
-            "data": data,
-            "first_id": data[0]["id"],
-            "last_id": data[-1]["id"],
-            "has_more": False,
-        }
+        return page([views.message_item(message) for message in messages], False)
 
-    async def retrieve_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
+    async def retrieve_item(self, caller: Caller, conversation_id: str, item_id: str) -> OutputItem:
         async with self.db.read() as session:
             await self._thread(session, caller, conversation_id)
             found = await find_item(session, conversation_id, item_id)
@@ -152,7 +148,7 @@ class Conversations:
             raise not_found("item", item_id)
         return found
 
-    async def delete_item(self, caller: Caller, conversation_id: str, item_id: str) -> dict[str, Any]:
+    async def delete_item(self, caller: Caller, conversation_id: str, item_id: str) -> Conversation:
         async with self.db.write() as session:
             thread = await self._thread(session, caller, conversation_id)
             row = await documents.fetch(
@@ -165,4 +161,4 @@ class Conversations:
                     raise invalid_value("item_id", f"Invalid 'item_id': only message items can be deleted; {why}.")
                 raise not_found("item", item_id)
             await on_session(session, lambda conn: delete_message(conn, item_id))
-            return views.conversation(thread.data)
+            return views.thread_conversation(thread.data)

@@ -29,6 +29,7 @@ from assistantd.caller import Caller
 from assistantd.engine.executor import Executor
 from assistantd.engine.life import RunLife
 from assistantd.protocol.events import Event
+from assistantd.protocol.responses import ResponseStatus
 from assistantd.protocol.run_record import Run, RunState
 from assistantd.protocol.runs import ACTIVE, ThreadRun, queued_run
 from assistantd.services.runs import Runs
@@ -36,7 +37,7 @@ from assistantd.store.db import on_session
 from assistantd.store.models import RunRow, RunStepRow
 
 # Run statuses and what a response built on that run reports.
-RESPONSE_STATUS = {
+RESPONSE_STATUS: dict[str, ResponseStatus] = {
     "queued": "queued",
     "in_progress": "in_progress",
     "cancelling": "cancelled",  # it is on its way; nothing more will be added

@@ -19,7 +19,8 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.errors import invalid_value
-from assistantd.protocol.pages import PageParams, page_document
+from assistantd.protocol.pages import Page, PageParams, page
+from assistantd.protocol.response_objects import OutputItem
 from assistantd.responses import items as views
 from assistantd.responses.engine_adapter import run_keys, run_views, runs_steps, runs_with_call, runs_with_reasoning
 from assistantd.store.models import MessageRow
@@ -34,7 +35,7 @@ Where = Callable[[Any, Any], ColumnElement[bool]]
 class Block:
     key: Key
     id: str  # the message's or the run's
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[OutputItem] = field(default_factory=list)
 
 
 def _beyond(key: Key, kind: int, ascending: bool) -> Where:
@@ -138,7 +139,7 @@ async def locate(session: AsyncSession, thread_id: str, item_id: str) -> tuple[P
     return None
 
 
-async def find_item(session: AsyncSession, thread_id: str, item_id: str) -> dict[str, Any] | None:
+async def find_item(session: AsyncSession, thread_id: str, item_id: str) -> OutputItem | None:
     found = await locate(session, thread_id, item_id)
     if found is None:
         return None
@@ -158,10 +159,10 @@ async def _walk(
     start: tuple[Position, Block] | None,
     want: int,
     stop: Position | None,
-) -> list[dict[str, Any]]:
+) -> list[OutputItem]:
     """Up to ``want`` items from just past ``start`` (None: the first), in the walk's direction,
     ending before ``stop`` (an item's position; None: the end)."""
-    taken: list[tuple[Position, dict[str, Any]]] = []
+    taken: list[tuple[Position, OutputItem]] = []
 
     def take(block: Block, indexes: range) -> None:
         ordered = indexes if ascending else reversed(indexes)
@@ -192,7 +193,7 @@ async def _cursor(session: AsyncSession, thread_id: str, item_id: str, name: str
     return found
 
 
-async def thread_page(session: AsyncSession, thread_id: str, params: PageParams) -> dict[str, Any]:
+async def thread_page(session: AsyncSession, thread_id: str, params: PageParams) -> Page[OutputItem]:
     """One cursor page of the thread's items (``after``/``before`` are item ids, as on every list)."""
     ascending = params.order == "asc"
     after = await _cursor(session, thread_id, params.after, "after") if params.after else None
@@ -200,7 +201,7 @@ async def thread_page(session: AsyncSession, thread_id: str, params: PageParams)
     if before is not None and after is None:
         # The page just ahead of the cursor: walk back from it, then flip.
         found = await _walk(session, thread_id, not ascending, before, params.limit + 1, None)
-        return page_document(list(reversed(found[: params.limit])), len(found) > params.limit)
+        return page(list(reversed(found[: params.limit])), len(found) > params.limit)
     stop = before[0] if before is not None else None
     found = await _walk(session, thread_id, ascending, after, params.limit + 1, stop)
-    return page_document(found[: params.limit], len(found) > params.limit)
+    return page(found[: params.limit], len(found) > params.limit)

@@ -12,6 +12,29 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from assistantd.protocol.response_objects import (
+    CallItem,
+    CodeImage,
+    CodeInterpreterCallItem,
+    CodeLogs,
+    ContainerFileCitation,
+    Conversation,
+    FileCitation,
+    FileSearchCallItem,
+    FileSearchHit,
+    FunctionCallItem,
+    FunctionCallOutputItem,
+    ItemStatus,
+    MessageContent,
+    MessageItem,
+    OutputItem,
+    OutputText,
+    ReasoningItem,
+    ReasoningText,
+    ResponseUsage,
+    conversation,
+)
+
 ITEM_PREFIX = {"function_call": "fc_", "function_call_output": "fco_", "file_search": "fs_", "code_interpreter": "ci_"}
 MARKER_NAME = re.compile(r"†([^】]*)】")
 
@@ -43,7 +66,7 @@ def call_id_of(item_id: str) -> str | None:
     return None
 
 
-def _annotation(note: dict[str, Any], container: str) -> dict[str, Any]:
+def _annotation(note: dict[str, Any], container: str) -> FileCitation | ContainerFileCitation:
     if note.get("type") == "file_citation":
         found = MARKER_NAME.search(note.get("text") or "")
         return {
@@ -63,18 +86,22 @@ def _annotation(note: dict[str, Any], container: str) -> dict[str, Any]:
     }
 
 
-def message_item(message: Mapping[str, Any], container: str = "") -> dict[str, Any]:
+def output_text(text: str, annotations: list[FileCitation | ContainerFileCitation]) -> OutputText:
+    return {"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}
+
+
+def message_item(message: Mapping[str, Any], container: str = "") -> MessageItem:
     """A thread message as a ``message`` item (user parts as ``input_*``, assistant text as ``output_text``).
 
     ``container``: the container the files its ``container_file_citation`` annotations name are from.
     """
     assistant = message["role"] == "assistant"
-    content: list[dict[str, Any]] = []
+    content: list[MessageContent] = []
     for part in message.get("content") or []:
         kind = part.get("type")
         if kind == "text" and assistant:
             notes = [_annotation(a, container) for a in part["text"].get("annotations") or []]
-            content.append({"type": "output_text", "text": part["text"]["value"], "annotations": notes, "logprobs": []})
+            content.append(output_text(part["text"]["value"], notes))
         elif kind == "text":
             content.append({"type": "input_text", "text": part["text"]["value"]})
         elif kind == "image_url":
@@ -87,7 +114,7 @@ def message_item(message: Mapping[str, Any], container: str = "") -> dict[str, A
             content.append({"type": "input_image", "file_id": image["file_id"], "detail": image.get("detail", "auto")})
     for attachment in message.get("attachments") or []:
         content.append({"type": "input_file", "file_id": attachment["file_id"]})
-    status = message.get("status") or "completed"
+    status: ItemStatus = message.get("status") or "completed"
     return {"id": message["id"], "type": "message", "role": message["role"], "status": status, "content": content}
 
 
@@ -103,34 +130,41 @@ def _arguments(transcript: list[dict[str, Any]], call_id: str) -> dict[str, Any]
     return {}
 
 
-def function_items(call: dict[str, Any], outputs: bool) -> list[dict[str, Any]]:
-    """A function call (and, when ``outputs`` and answered, its output) as items."""
-    function, call_id = call["function"], call["id"]
-    item = {
+def function_call_item(call_id: str, name: str, arguments: str, status: ItemStatus) -> FunctionCallItem:
+    return {
         "id": call_item_id("function_call", call_id),
         "type": "function_call",
         "call_id": call_id,
-        "name": function["name"],
-        "arguments": function.get("arguments") or "",
-        "status": "completed",
+        "name": name,
+        "arguments": arguments,
+        "status": status,
     }
-    if not outputs or function.get("output") is None:
-        return [item]
-    answer = {
+
+
+def function_output_item(call_id: str, output: str) -> FunctionCallOutputItem:
+    return {
         "id": call_item_id("function_call_output", call_id),
         "type": "function_call_output",
         "call_id": call_id,
-        "output": function["output"],
+        "output": output,
         "status": "completed",
     }
-    return [item, answer]
+
+
+def function_items(call: dict[str, Any], outputs: bool) -> list[CallItem]:
+    """A function call (and, when ``outputs`` and answered, its output) as items."""
+    function, call_id = call["function"], call["id"]
+    item = function_call_item(call_id, function["name"], function.get("arguments") or "", "completed")
+    if not outputs or function.get("output") is None:
+        return [item]
+    return [item, function_output_item(call_id, function["output"])]
 
 
 def file_search_item(
-    call: dict[str, Any], done: str, transcript: list[dict[str, Any]], results: bool
-) -> dict[str, Any]:
+    call: dict[str, Any], done: ItemStatus, transcript: list[dict[str, Any]], results: bool
+) -> FileSearchCallItem:
     query = _arguments(transcript, call["id"]).get("query")
-    found = [
+    found: list[FileSearchHit] = [
         {
             "file_id": r["file_id"],
             "filename": r.get("file_name"),
@@ -149,10 +183,10 @@ def file_search_item(
     }
 
 
-def code_item(call: dict[str, Any], done: str, container_id: str) -> dict[str, Any]:
+def code_item(call: dict[str, Any], done: ItemStatus, container_id: str) -> CodeInterpreterCallItem:
     """Logs stay logs; images are ``/v1/files`` objects the sandbox stored, by their content URL."""
     body = call.get("code_interpreter") or {}
-    outputs: list[dict[str, Any]] = []
+    outputs: list[CodeLogs | CodeImage] = []
     for out in body.get("outputs") or []:
         if out.get("type") == "logs":
             outputs.append({"type": "logs", "logs": out["logs"]})
@@ -175,19 +209,19 @@ def call_items(
     container_id: str,
     outputs: bool,
     results: bool = True,
-) -> list[dict[str, Any]]:
+) -> list[CallItem]:
     """A run step's tool call as items; ``outputs``: include a function's answer as its output item."""
     if call["type"] == "function":
         return function_items(call, outputs)
-    done = status if status in ("completed", "in_progress") else "failed"
+    done: ItemStatus = "completed" if status == "completed" else "in_progress" if status == "in_progress" else "failed"
     if call["type"] == "file_search":
         return [file_search_item(call, done, transcript, results)]
     return [code_item(call, done, container_id)]
 
 
-def reasoning_item(entry: dict[str, Any], status: str = "completed") -> dict[str, Any]:
+def reasoning_item(entry: dict[str, Any], status: ItemStatus = "completed") -> ReasoningItem:
     """Reasoning an upstream streamed, as OpenAI shows a model's raw reasoning: ``content``, no summary."""
-    content = [{"type": "reasoning_text", "text": entry["text"]}] if entry.get("text") else []
+    content: list[ReasoningText] = [{"type": "reasoning_text", "text": entry["text"]}] if entry.get("text") else []
     status = entry.get("status") or status  # stored entries say whether they were cut off
     return {"id": entry["id"], "type": "reasoning", "summary": [], "content": content, "status": status}
 
@@ -200,12 +234,12 @@ def run_items(
     outputs: bool,
     results: bool = True,
     reasoning: list[dict[str, Any]] | None = None,
-) -> list[dict[str, Any]]:
+) -> list[OutputItem]:
     """A run's steps, in order, as items, each step after the reasoning that led to it.
 
     ``results``: file_search results were asked for; ``reasoning``: the run's ``RunState.reasoning``.
     """
-    items: list[dict[str, Any]] = []
+    items: list[OutputItem] = []
     before: dict[str | None, list[dict[str, Any]]] = {}
     for entry in reasoning or []:
         before.setdefault(entry.get("step_id"), []).append(entry)
@@ -225,7 +259,7 @@ def run_items(
     return items
 
 
-def usage(run: dict[str, Any], state: dict[str, Any]) -> dict[str, Any] | None:
+def usage(run: dict[str, Any], state: dict[str, Any]) -> ResponseUsage | None:
     """The run's usage; a run paused for function calls has it only in its engine state so far."""
     spent = run.get("usage") or state.get("usage")
     if not spent:
@@ -244,10 +278,6 @@ def reasoning_tokens(state: dict[str, Any]) -> int:
     return sum(int(entry.get("tokens") or 0) for entry in state.get("reasoning") or [])
 
 
-def conversation(thread: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": thread["id"],
-        "object": "conversation",
-        "created_at": thread["created_at"],
-        "metadata": thread.get("metadata") or {},
-    }
+def thread_conversation(thread: Mapping[str, Any]) -> Conversation:
+    """A thread seen as the conversation it is."""
+    return conversation(thread["id"], thread["created_at"], thread.get("metadata") or {})

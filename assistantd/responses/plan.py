@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound, invalid_value, missing_parameter
 from assistantd.ids import new_id
+from assistantd.protocol.response_objects import InputItem, ResponseEcho, response_echo
 from assistantd.protocol.responses import (
     CreateResponse,
-    echo_tool,
     input_item,
     input_items,
     response_format,
@@ -44,14 +44,14 @@ class Plan:
     conversation_id: str | None
     assistant_id: str | None
     run: dict[str, Any]
-    echo: dict[str, Any]
+    echo: ResponseEcho
     messages: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
     transcript: list[dict[str, Any]] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     settle: str | None = None
     include: list[str] = field(default_factory=list)
-    input_items: list[dict[str, Any]] = field(default_factory=list)
+    input_items: list[InputItem] = field(default_factory=list)
     # The thread whose sandbox session the code interpreter uses (a container named by id).
     sandbox: str | None = None
 
@@ -123,47 +123,14 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
     }
 
 
-def _echo(body: CreateResponse, run: dict[str, Any]) -> dict[str, Any]:
-    fmt = (body.text or {}).get("format") or {"type": "text"}
-    echo = {
-        "object": "response",
-        "status": "queued" if body.background else "in_progress",
-        "background": body.background,
-        "completed_at": None,
-        "error": None,
-        "incomplete_details": None,
-        "instructions": run["instructions"] or None,
-        "max_output_tokens": body.max_output_tokens,
-        "max_tool_calls": None,
-        "metadata": body.metadata or {},
-        "model": run["model"],
-        "output": [],
-        "parallel_tool_calls": run["parallel_tool_calls"],
-        "previous_response_id": body.previous_response_id,
-        "conversation": {"id": body.conversation_id} if body.conversation_id else None,
-        "prompt": body.prompt.model_dump(exclude_none=True) if body.prompt else None,
-        "reasoning": {"effort": (body.reasoning or {}).get("effort"), "summary": None},
-        "service_tier": "default",
-        "store": body.store,
-        "temperature": 1.0 if run["temperature"] is None else run["temperature"],
-        "text": {"format": fmt},
-        "tool_choice": body.tool_choice or "auto",
-        "tools": [echo_tool(t) for t in body.tools or []],
-        "top_p": 1.0 if run["top_p"] is None else run["top_p"],
-        "truncation": body.truncation or "disabled",
-    }
-    if body.user is not None:
-        echo["user"] = body.user
-    return echo
-
-
-def _input_record(entry: dict[str, Any]) -> dict[str, Any]:
+def _input_record(entry: dict[str, Any]) -> InputItem:
     kind = entry["type"]
     if kind == "message":
         return views.message_item({"id": entry["id"], "role": entry["role"], "content": entry["parts"]})
-    if kind in ("function_call", "function_call_output"):
-        record = {k: v for k, v in entry.items() if k != "type"}
-        return {"id": views.call_item_id(kind, entry["call_id"]), "type": kind, **record, "status": "completed"}
+    if kind == "function_call":
+        return views.function_call_item(entry["call_id"], entry["name"], entry["arguments"], "completed")
+    if kind == "function_call_output":
+        return views.function_output_item(entry["call_id"], entry["output"])
     return {"id": entry["record"].get("id") or new_id("call"), **entry["record"]}
 
 
@@ -226,7 +193,7 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
     run = _run_settings(body, assistant, system)
     # Responses' include name for search results asks the engine to keep their text in the step.
     include = [STEP_RESULTS if name == RESULTS else name for name in body.include or []]
-    plan = Plan(body.conversation_id, assistant.get("id"), run, _echo(body, run), include=include)
+    plan = Plan(body.conversation_id, assistant.get("id"), run, response_echo(body, run), include=include)
     plan.sandbox = await _container(session, caller, body.tools or [])
     plan.messages = [e for e in entries if e["type"] == "message" and e["role"] in ("user", "assistant")]
     plan.input_items = [_input_record(e) for e in entries]

@@ -11,6 +11,7 @@ documents (no index holds them): a scan of the project's steps or runs, paid onl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import String, cast, select
@@ -52,13 +53,13 @@ async def _given_earlier(session: AsyncSession, caller: Caller, item_id: str) ->
     return None
 
 
-async def resolve(session: AsyncSession, caller: Caller, item_id: str, param: str) -> dict[str, Any]:
+async def resolve(session: AsyncSession, caller: Caller, item_id: str, param: str) -> Mapping[str, Any]:
     """The stored item ``item_id`` names, in its output shape; ``NotFound`` (naming ``param``) if none."""
     thread_id = await _thread_of(session, caller, item_id)
     found = await find_item(session, thread_id, item_id) if thread_id is not None else None
     if found is not None:
         return found
-    found = await _given_earlier(session, caller, item_id)
-    if found is None:
+    given = await _given_earlier(session, caller, item_id)
+    if given is None:
         raise NotFound(f"No item found with id '{item_id}'.", param=f"{param}.id")
-    return found
+    return given

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,9 +22,18 @@ from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, not_found
 from assistantd.ids import new_id, now
 from assistantd.llm import count_messages
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.events import StreamEnd
 from assistantd.protocol.messages import CreateThread, Message
-from assistantd.protocol.pages import PageParams
+from assistantd.protocol.pages import Page, PageParams
+from assistantd.protocol.response_objects import (
+    InputItem,
+    InputTokens,
+    Response,
+    ResponseDeleted,
+    input_tokens,
+    response_document,
+)
 from assistantd.protocol.responses import CountTokens, CreateResponse
 from assistantd.protocol.runs import EXECUTABLE
 from assistantd.responses import items as views
@@ -55,9 +64,9 @@ def _last_change(run: RunView) -> int:
 
 def render(
     data: dict[str, Any], run: RunView | None, steps: list[dict[str, Any]], messages: dict[str, Any]
-) -> dict[str, Any]:
+) -> Response:
     """The response object: the request as stored, with status, output and usage read from its run."""
-    document = dict(data)
+    document = cast(Response, dict(data))
     if run is None:
         return document
     status = RESPONSE_STATUS.get(run.status, "in_progress")
@@ -102,7 +111,7 @@ class Responses:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
 
-    async def create(self, caller: Caller, body: CreateResponse) -> dict[str, Any] | AsyncIterator[dict[str, Any]]:
+    async def create(self, caller: Caller, body: CreateResponse) -> Response | AsyncIterator[dict[str, Any]]:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
@@ -122,7 +131,7 @@ class Responses:
         # Unstored: the final document is read once, before its rows go.
         unstored = None if body.store else self._forget_when_done(caller, row.id, run_id)
 
-        async def final() -> dict[str, Any]:
+        async def final() -> Response:
             if unstored is not None:
                 return await asyncio.shield(unstored)
             return await self.retrieve(caller, row.id)
@@ -172,7 +181,7 @@ class Responses:
         run = self.engine.run_document(thread_id, plan)
         state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
         await self.engine.insert_run(session, caller, run, state)
-        data = {**plan.echo, "id": new_id("response"), "created_at": now()}
+        data = response_document(plan.echo, new_id("response"), now())
         row = ResponseRow(
             id=data["id"],
             project=caller.project,
@@ -191,9 +200,9 @@ class Responses:
             if isinstance(event, StreamEnd):
                 return
 
-    def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> asyncio.Future[dict[str, Any]]:
+    def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> asyncio.Future[Response]:
         """Once the run ends: read the response (the future's result), then delete it and its thread."""
-        document: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        document: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
         async def forget() -> None:
             try:
@@ -210,11 +219,11 @@ class Responses:
         task.add_done_callback(self._cleanups.discard)
         return document
 
-    async def _render_row(self, row: ResponseRow) -> dict[str, Any]:
+    async def _render_row(self, row: ResponseRow) -> Response:
         async with self.db.read() as session:
             return await self._render(session, row)
 
-    async def _render(self, session: AsyncSession, row: ResponseRow) -> dict[str, Any]:
+    async def _render(self, session: AsyncSession, row: ResponseRow) -> Response:
         run = await run_view(session, row.run_id)
         steps = await run_steps(session, row.run_id)
         messages = {
@@ -226,18 +235,18 @@ class Responses:
     async def _row(self, session: AsyncSession, caller: Caller, response_id: str) -> ResponseRow:
         return await documents.require(session, ResponseRow, caller.project, response_id, "response")
 
-    async def retrieve(self, caller: Caller, response_id: str) -> dict[str, Any]:
+    async def retrieve(self, caller: Caller, response_id: str) -> Response:
         async with self.db.read() as session:
             return await self._render(session, await self._row(session, caller, response_id))
 
-    async def delete(self, caller: Caller, response_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, response_id: str) -> ResponseDeleted:
         async with self.db.read() as session:
             row = await self._row(session, caller, response_id)
             status = await run_view(session, row.run_id)
         if status is not None and status.status in ("queued", "in_progress"):
             await self.engine.cancel(caller, row.thread_id, row.run_id)
         await self._remove(caller, response_id)
-        return {"id": response_id, "object": "response", "deleted": True}
+        return deleted(response_id, "response")
 
     async def forget_run(self, run_id: str) -> None:
         """Delete the unstored response whose run was found orphaned (its request died with its process)."""
@@ -291,7 +300,7 @@ class Responses:
         if own_thread is not None:
             await self.threads.delete(caller, own_thread)
 
-    async def cancel(self, caller: Caller, response_id: str) -> dict[str, Any]:
+    async def cancel(self, caller: Caller, response_id: str) -> Response:
         async with self.db.read() as session:
             row = await self._row(session, caller, response_id)
             current = await self._render(session, row)
@@ -303,7 +312,7 @@ class Responses:
             raise InvalidRequest(f"Cannot cancel a response with status '{current['status']}'.")
         return await self.retrieve(caller, response_id)
 
-    async def list_input_items(self, caller: Caller, response_id: str, params: PageParams) -> dict[str, Any]:
+    async def list_input_items(self, caller: Caller, response_id: str, params: PageParams) -> Page[InputItem]:
         async with self.db.read() as session:
             # Only the id is read here: the items are paged out of the row's JSON by the database.
             row = and_(ResponseRow.project == caller.project, ResponseRow.id == response_id)
@@ -311,7 +320,7 @@ class Responses:
                 raise not_found("response", response_id)
             return await array_page(session, ResponseRow.input_items, row, params)
 
-    async def input_tokens(self, caller: Caller, body: CountTokens) -> dict[str, Any]:
+    async def input_tokens(self, caller: Caller, body: CountTokens) -> InputTokens:
         request = CreateResponse.model_validate(body.model_dump(exclude_none=True) | {"model": body.model or "-"})
         async with self.db.read() as session:
             plan = await plan_request(session, caller, request)
@@ -327,4 +336,4 @@ class Responses:
                 + (count_messages([{"role": "system", "content": tools}]) if plan.run.get("tools") else 0)
             )
         )
-        return {"object": "response.input_tokens", "input_tokens": total}
+        return input_tokens(total)

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistantd.protocol.events import Event, ObjectEvent, ReasoningDone, ReasoningPiece, StreamEnd, StreamError
+from assistantd.protocol.response_objects import CallItem, MessageItem, Response
 from assistantd.responses import items as views
 
 TERMINAL = {
@@ -25,17 +26,20 @@ TERMINAL = {
 
 @dataclass
 class OpenCall:
+    """A tool call item being streamed: its item so far, its output index, and the call's index in its step."""
+
     item: dict[str, Any]
     index: int
+    call_index: int
 
 
 class ResponseEvents:
     def __init__(
         self,
-        initial: dict[str, Any],
+        initial: Response,
         container_id: str,
         events: AsyncIterator[Event],
-        final: Callable[[], Awaitable[dict[str, Any]]],
+        final: Callable[[], Awaitable[Response]],
     ) -> None:
         self.initial = initial
         self.source = events
@@ -124,8 +128,14 @@ class ResponseEvents:
 
     def _message_added(self, data: Mapping[str, Any]) -> list[dict[str, Any]]:
         index = self.messages[data["id"]] = self._index()
-        item = {"id": data["id"], "type": "message", "role": "assistant", "status": "in_progress", "content": []}
-        part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        item: MessageItem = {
+            "id": data["id"],
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        part = views.output_text("", [])
         return [
             self._event("response.output_item.added", output_index=index, item=item),
             self._event(
@@ -156,7 +166,7 @@ class ResponseEvents:
             return []
         item = views.message_item(data, self.container_id)
         texts = [p for p in item["content"] if p["type"] == "output_text"]
-        part = texts[-1] if texts else {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+        part = texts[-1] if texts else views.output_text("", [])
         where = {"item_id": data["id"], "output_index": index, "content_index": 0}
         out = [
             self._event("response.output_text.annotation.added", **where, annotation_index=n, annotation=note)
@@ -173,7 +183,7 @@ class ResponseEvents:
             if call.get("id"):
                 out += self._call_added(call)
                 continue
-            found = next((c for c in self.calls.values() if c.item.get("_index") == call["index"]), None)
+            found = next((c for c in self.calls.values() if c.call_index == call["index"]), None)
             if found is None:
                 continue
             if call["type"] == "function" and call["function"].get("arguments"):
@@ -193,20 +203,14 @@ class ResponseEvents:
     def _call_added(self, call: dict[str, Any]) -> list[dict[str, Any]]:
         kind = call["type"]
         index = self._index()
+        item: CallItem
         if kind == "function":
-            item = {
-                "id": views.call_item_id("function_call", call["id"]),
-                "type": "function_call",
-                "call_id": call["id"],
-                "name": call["function"]["name"],
-                "arguments": "",
-                "status": "in_progress",
-            }
+            item = views.function_call_item(call["id"], call["function"]["name"], "", "in_progress")
         else:
             item = views.call_items(
                 {"id": call["id"], "type": kind, kind: {}}, "in_progress", [], self.container_id, False
             )[0]
-        opened = self.calls[call["id"]] = OpenCall({**item, "_index": call["index"]}, index)
+        opened = self.calls[call["id"]] = OpenCall(dict(item), index, call["index"])
         out = [self._event("response.output_item.added", output_index=index, item=item)]
         if kind == "function" and call["function"].get("arguments"):
             opened.item["arguments"] = call["function"]["arguments"]
@@ -243,7 +247,7 @@ class ResponseEvents:
             if opened is None or call["type"] == "function":
                 continue
             item = views.call_items(call, "completed", [], self.container_id, False)[0]
-            if call["type"] == "file_search":
+            if item["type"] == "file_search_call":
                 item["queries"] = opened.item.get("queries") or item["queries"]
             where = {"item_id": item["id"], "output_index": opened.index}
             out.append(self._event(f"response.{item['type']}.completed", **where))
@@ -253,7 +257,7 @@ class ResponseEvents:
     def _functions_done(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         for call_id, opened in list(self.calls.items()):
-            item = {k: v for k, v in opened.item.items() if k != "_index"}
+            item = dict(opened.item)
             if item["type"] != "function_call":
                 continue
             item["status"] = "completed"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, missing_parameter
-from assistantd.ids import new_id, now
-from assistantd.protocol.pages import PageParams
-from assistantd.protocol.vector_stores import CreateFileBatch
+from assistantd.protocol.pages import Page, PageParams
+from assistantd.protocol.vector_stores import CreateFileBatch, FileBatch, VectorStoreFile, file_batch
 from assistantd.retrieval import chunking
 from assistantd.retrieval.documents import render_batch
 from assistantd.retrieval.stores import (
@@ -48,17 +46,10 @@ class FileBatches:
         self.stores = stores
         self.db = stores.db
 
-    async def create(self, caller: Caller, store_id: str, body: CreateFileBatch) -> dict[str, Any]:
+    async def create(self, caller: Caller, store_id: str, body: CreateFileBatch) -> FileBatch:
         specs = _specs(body)
         param = "files" if body.files is not None else "file_ids"
-        document = {
-            "id": new_id("file_batch"),
-            "object": "vector_store.files_batch",
-            "created_at": now(),
-            "vector_store_id": store_id,
-            "status": "in_progress",
-            "file_counts": {},
-        }
+        document = file_batch(store_id)
         async with self.db.write() as session:
             store = await require_store(session, caller, store_id)
             await check_supported(session, caller, [spec.file_id for spec in specs], param)
@@ -75,7 +66,7 @@ class FileBatches:
             self.stores.handoff(session, [(store_id, spec.file_id) for spec in specs])
             return await render_batch(session, row)
 
-    async def _require(self, session: Any, caller: Caller, store_id: str, batch_id: str) -> FileBatchRow:
+    async def _require(self, session: AsyncSession, caller: Caller, store_id: str, batch_id: str) -> FileBatchRow:
         await require_store(session, caller, store_id)
         return await documents.require(
             session,
@@ -86,11 +77,11 @@ class FileBatches:
             FileBatchRow.vector_store_id == store_id,
         )
 
-    async def retrieve(self, caller: Caller, store_id: str, batch_id: str) -> dict[str, Any]:
+    async def retrieve(self, caller: Caller, store_id: str, batch_id: str) -> FileBatch:
         async with self.db.read() as session:
             return await render_batch(session, await self._require(session, caller, store_id, batch_id))
 
-    async def cancel(self, caller: Caller, store_id: str, batch_id: str) -> dict[str, Any]:
+    async def cancel(self, caller: Caller, store_id: str, batch_id: str) -> FileBatch:
         """Best effort: files not yet ingested become ``cancelled``; workers drop their results."""
         async with self.db.write() as session:
             row = await self._require(session, caller, store_id, batch_id)
@@ -109,12 +100,12 @@ class FileBatches:
                 file_row.status = "cancelled"
                 documents.save(file_row, {**file_row.data, "status": "cancelled"})
             if pending:
-                documents.save(row, {**row.data, "_cancelled": True})
+                row.cancelled = True
             return await render_batch(session, row)
 
     async def list_files(
         self, caller: Caller, store_id: str, batch_id: str, params: PageParams, status: str | None
-    ) -> dict[str, Any]:
+    ) -> Page[VectorStoreFile]:
         async with self.db.read() as session:
             await self._require(session, caller, store_id, batch_id)
         return await self.stores.list_files(caller, store_id, params, status, batch_id=batch_id)

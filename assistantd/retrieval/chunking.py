@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistantd import tokens
+from assistantd.protocol.vector_stores import StaticStrategy
 
 DEFAULT_MAX_TOKENS = 800
 DEFAULT_OVERLAP_TOKENS = 400
@@ -19,21 +20,21 @@ class Chunk:
     tokens: int
 
 
-def static_strategy(max_tokens: int = DEFAULT_MAX_TOKENS, overlap: int = DEFAULT_OVERLAP_TOKENS) -> dict[str, Any]:
+def static_strategy(max_tokens: int = DEFAULT_MAX_TOKENS, overlap: int = DEFAULT_OVERLAP_TOKENS) -> StaticStrategy:
     return {
         "type": "static",
         "static": {"max_chunk_size_tokens": max_tokens, "chunk_overlap_tokens": overlap},
     }
 
 
-def resolve(strategy: Any) -> dict[str, Any]:
+def resolve(strategy: Any) -> StaticStrategy:
     """The stored strategy: ``auto`` (or none) becomes OpenAI's static default."""
     if strategy is None or getattr(strategy, "type", "auto") == "auto":
         return static_strategy()
     return static_strategy(strategy.static.max_chunk_size_tokens, strategy.static.chunk_overlap_tokens)
 
 
-def split(text: str, strategy: dict[str, Any]) -> list[Chunk]:
+def split(text: str, strategy: StaticStrategy) -> list[Chunk]:
     """Windows of ``max`` tokens, each starting ``max - overlap`` tokens after the previous one.
 
     Every window's text is what decoding its tokens gives, but each stretch of tokens between two

@@ -1,34 +1,29 @@
 """Vector store documents: the stored part, and the live part (counts, usage, status) computed on read.
 
 Counts and usage are aggregated from the files and chunks tables whenever a store is shown, so they
-are right while ingestion runs and no two writers ever race on a counter. Keys starting with ``_`` in
-a stored document are ours (embedder name, job tokens) and never leave the server.
+are right while ingestion runs and no two writers ever race on a counter. What only the server needs
+(the embedder of a store, the ingestion token of a file, a batch's cancel mark) is in columns beside
+the documents, never in them.
 """
 
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.ids import now
+from assistantd.protocol.vector_stores import FileBatch, FileCounts, VectorStore, file_counts
 from assistantd.store.models import FileBatchRow, VectorStoreFileRow, VectorStoreRow
 
 DAY = 86_400
 STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
 
-def public(document: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
-
-
-def empty_counts() -> dict[str, int]:
-    return {"in_progress": 0, "completed": 0, "failed": 0, "cancelled": 0, "total": 0}
-
-
-def expires_at(document: dict[str, Any]) -> int | None:
+def expires_at(document: Mapping[str, Any]) -> int | None:
     after = document.get("expires_after")
     if not after:
         return None
@@ -36,7 +31,7 @@ def expires_at(document: dict[str, Any]) -> int | None:
     return int(anchor) + int(after["days"]) * DAY
 
 
-def is_expired(document: dict[str, Any], at: int | None = None) -> bool:
+def is_expired(document: Mapping[str, Any], at: int | None = None) -> bool:
     deadline = expires_at(document)
     return deadline is not None and (at or now()) >= deadline
 
@@ -46,9 +41,9 @@ def new_job() -> str:
     return secrets.token_hex(8)
 
 
-def store_figures(conn: Connection, store_ids: list[str]) -> tuple[dict[str, dict[str, int]], dict[str, int]]:
+def store_figures(conn: Connection, store_ids: list[str]) -> tuple[dict[str, FileCounts], dict[str, int]]:
     """File counts by status and bytes used, per store, in one grouped query."""
-    counts = {store_id: empty_counts() for store_id in store_ids}
+    counts = {store_id: file_counts() for store_id in store_ids}
     usage = dict.fromkeys(store_ids, 0)
     if not store_ids:
         return counts, usage
@@ -64,18 +59,23 @@ def store_figures(conn: Connection, store_ids: list[str]) -> tuple[dict[str, dic
     )
     for store_id, status, number, used in conn.execute(query).all():
         usage[store_id] += int(used)
-        if status in STATUSES:
-            counts[store_id][status] += int(number)
-            counts[store_id]["total"] += int(number)
+        _count(counts[store_id], status, int(number))
     return counts, usage
 
 
-def render(stored: list[dict[str, Any]], conn: Connection) -> list[dict[str, Any]]:
+def _count(counts: FileCounts, status: str, number: int) -> None:
+    if status in STATUSES:
+        tally = cast(dict[str, int], counts)
+        tally[status] += number
+        tally["total"] += number
+
+
+def render(stored: list[dict[str, Any]], conn: Connection) -> list[VectorStore]:
     """Stored store documents with their live part (counts, usage, status)."""
     counts, usage = store_figures(conn, [data["id"] for data in stored])
     rendered = []
     for data in stored:
-        document = public(data)
+        document = cast(VectorStore, dict(data))
         document["file_counts"] = counts[data["id"]]
         document["usage_bytes"] = usage[data["id"]]
         document["expires_at"] = expires_at(data)
@@ -87,30 +87,28 @@ def render(stored: list[dict[str, Any]], conn: Connection) -> list[dict[str, Any
     return rendered
 
 
-async def render_stores(session: AsyncSession, rows: list[VectorStoreRow]) -> list[dict[str, Any]]:
+async def render_stores(session: AsyncSession, rows: list[VectorStoreRow]) -> list[VectorStore]:
     stored = [{**row.data, "id": row.id} for row in rows]
     await session.flush()  # the file rows this session added count (a Connection does not autoflush)
     return await session.run_sync(lambda sync: render(stored, sync.connection()))
 
 
-async def render_store(session: AsyncSession, row: VectorStoreRow) -> dict[str, Any]:
+async def render_store(session: AsyncSession, row: VectorStoreRow) -> VectorStore:
     return (await render_stores(session, [row]))[0]
 
 
-async def render_batch(session: AsyncSession, row: FileBatchRow) -> dict[str, Any]:
-    counts = empty_counts()
+async def render_batch(session: AsyncSession, row: FileBatchRow) -> FileBatch:
+    counts = file_counts()
     query = (
         select(VectorStoreFileRow.status, func.count())
         .where(VectorStoreFileRow.batch_id == row.id, VectorStoreFileRow.vector_store_id == row.vector_store_id)
         .group_by(VectorStoreFileRow.status)
     )
     for status, number in (await session.execute(query)).all():
-        if status in STATUSES:
-            counts[status] += int(number)
-            counts["total"] += int(number)
-    document = public(row.data)
+        _count(counts, status, int(number))
+    document = cast(FileBatch, dict(row.data))
     document["file_counts"] = counts
-    if row.data.get("_cancelled"):
+    if row.cancelled:
         document["status"] = "cancelled"
     elif counts["in_progress"]:
         document["status"] = "in_progress"
@@ -119,20 +117,3 @@ async def render_batch(session: AsyncSession, row: FileBatchRow) -> dict[str, An
     else:
         document["status"] = "completed"
     return document
-
-
-def file_document(
-    store_id: str, file_id: str, strategy: dict[str, Any], attributes: dict[str, Any] | None
-) -> dict[str, Any]:
-    return {
-        "id": file_id,
-        "object": "vector_store.file",
-        "usage_bytes": 0,
-        "created_at": now(),
-        "vector_store_id": store_id,
-        "status": "in_progress",
-        "last_error": None,
-        "chunking_strategy": strategy,
-        "attributes": attributes or {},
-        "_job": new_job(),
-    }

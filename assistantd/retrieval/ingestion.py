@@ -22,6 +22,7 @@ from sqlalchemy import Connection, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore
+from assistantd.protocol.vector_stores import StaticStrategy
 from assistantd.retrieval import chunking
 from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.documents import is_expired
@@ -66,7 +67,7 @@ class Job:
     file_id: str
     token: str
     project: str
-    strategy: dict[str, Any]
+    strategy: StaticStrategy
     filename: str
     embedder: str | None
 
@@ -173,24 +174,24 @@ class Ingestion:
     @staticmethod
     def _read_job(conn: Connection, store_id: str, file_id: str) -> Job | None:
         vs_file = VectorStoreFileRow
-        query = select(vs_file.project, vs_file.status, vs_file.data).where(
+        query = select(vs_file.project, vs_file.status, vs_file.job, vs_file.data).where(
             vs_file.vector_store_id == store_id, vs_file.id == file_id
         )
         row = conn.execute(query).first()
         if row is None or row.status != "in_progress":
             return None
-        store = conn.execute(
-            select(VectorStoreRow.data).where(VectorStoreRow.project == row.project, VectorStoreRow.id == store_id)
+        embedder = conn.execute(
+            select(VectorStoreRow.embedder).where(VectorStoreRow.project == row.project, VectorStoreRow.id == store_id)
         ).scalar()
         file = conn.execute(select(FileRow.data).where(FileRow.project == row.project, FileRow.id == file_id)).scalar()
         return Job(
             store_id=store_id,
             file_id=file_id,
-            token=row.data.get("_job", ""),
+            token=row.job or "",
             project=row.project,
             strategy=row.data.get("chunking_strategy") or chunking.static_strategy(),
             filename=(file.get("filename") if file else "") or "",
-            embedder=store.get("_embedder") if store else None,
+            embedder=embedder,
         )
 
     async def process(self, store_id: str, file_id: str) -> int:
@@ -239,7 +240,7 @@ class Ingestion:
         row = (await session.execute(query)).scalars().first()
         if row is None or row.status != "in_progress":
             return None
-        if token is not None and row.data.get("_job") != token:
+        if token is not None and row.job != token:
             return None
         return row
 

@@ -9,7 +9,6 @@ Services reach this class through the ``services.inline.InlineStores`` Protocol.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.caller import Caller
 from assistantd.protocol.threads import Thread
 from assistantd.protocol.tools import VectorStoreHelper
+from assistantd.protocol.vector_stores import StoreExpiry, vector_store
 from assistantd.retrieval import chunking
 from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.stores import (
@@ -25,13 +25,13 @@ from assistantd.retrieval.stores import (
     attach,
     check_overlap,
     check_supported,
-    new_store_document,
+    store_row,
 )
 from assistantd.store import documents
 from assistantd.store.models import VectorStoreFileRow, VectorStoreRow
 
 # Stores made by thread helpers expire 7 days after their last activity, as OpenAI's did.
-THREAD_STORE_EXPIRY = {"anchor": "last_active_at", "days": 7}
+THREAD_STORE_EXPIRY: StoreExpiry = {"anchor": "last_active_at", "days": 7}
 
 
 class InlineStores:
@@ -43,12 +43,9 @@ class InlineStores:
         self.embedder_name = embedder_name
 
     async def _new_store(
-        self, session: AsyncSession, caller: Caller, metadata: dict[str, str] | None, expires: dict[str, Any] | None
+        self, session: AsyncSession, caller: Caller, metadata: dict[str, str] | None, expires: StoreExpiry | None
     ) -> VectorStoreRow:
-        document = new_store_document(None, metadata, self.embedder_name(), expires)
-        row = VectorStoreRow(
-            id=document["id"], project=caller.project, created_at=document["created_at"], data=document
-        )
+        row = store_row(caller, vector_store(None, metadata, expires, None), self.embedder_name())
         session.add(row)
         await session.flush()
         return row
@@ -70,7 +67,7 @@ class InlineStores:
         await check_supported(session, caller, file_ids, "attachments")
         store = await _thread_store(session, caller, thread)
         if store is None:
-            store = await self._new_store(session, caller, None, dict(THREAD_STORE_EXPIRY))
+            store = await self._new_store(session, caller, None, {**THREAD_STORE_EXPIRY})
         query = select(VectorStoreFileRow.id).where(
             VectorStoreFileRow.vector_store_id == store.id, VectorStoreFileRow.id.in_(file_ids)
         )

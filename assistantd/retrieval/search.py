@@ -17,13 +17,21 @@ from sqlalchemy import bindparam, func, select
 from assistantd.caller import Caller
 from assistantd.errors import APIError, InvalidRequest, not_found
 from assistantd.ids import now
-from assistantd.protocol.vector_stores import ComparisonFilter, CompoundFilter, SearchVectorStore
+from assistantd.protocol.vector_stores import (
+    Attribute,
+    ComparisonFilter,
+    CompoundFilter,
+    SearchResultsPage,
+    SearchVectorStore,
+    search_result,
+    search_results_page,
+)
 from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.index.base import Mode, SearchQuery, VectorIndex
 from assistantd.retrieval.rerank import Reranker, RerankError, candidates, rerank_hits, wants_rerank
 from assistantd.store import documents
-from assistantd.store.db import Database
+from assistantd.store.db import Database, json_document
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 
 TOUCH_EVERY_SECONDS = 60
@@ -59,13 +67,18 @@ class Result:
     score: float
     text: str
     vector_store_id: str
-    attributes: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Attribute] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Store:
     id: str
     data: dict[str, Any]
+    embedder: str | None
+
+
+# One indexed read by key, which the database answers without a thread hop on SQLite.
+STORE = f"SELECT data, embedder FROM {VectorStoreRow.__tablename__} WHERE id = :id AND project = :project LIMIT 1"
 
 
 def rewrite(query: str) -> str:
@@ -183,18 +196,16 @@ class Searcher:
         return results
 
     async def _store(self, caller: Caller, store_id: str) -> Store:
-        # One indexed read by key, which the database answers without a thread hop on SQLite.
-        params = {"id": store_id, "project": caller.project}
-        data = await self.db.document(VectorStoreRow.__tablename__, "id = :id AND project = :project", params)
-        if data is None:
+        found = await self.db.row(STORE, {"id": store_id, "project": caller.project})
+        if found is None:
             raise not_found("vector store", store_id)
-        return Store(store_id, data)
+        return Store(store_id, json_document(found[0]), found[1])
 
     def _weights(self, stores: list[Store]) -> dict[str, float]:
         """Each store's share of vector scores in hybrid search: its embedder's (see ``fusion``)."""
         if self.mode != "hybrid":
             return {}
-        return {store.id: self.embedders.for_name(store.data.get("_embedder")).vector_weight for store in stores}
+        return {store.id: self.embedders.for_name(store.embedder).vector_weight for store in stores}
 
     async def _embed(self, stores: list[Store], texts: list[str]) -> dict[str, Any]:
         if self.mode == "keyword":
@@ -202,7 +213,7 @@ class Searcher:
         by_embedder: dict[str | None, Any] = {}
         vectors = {}
         for store in stores:
-            name = store.data.get("_embedder")
+            name = store.embedder
             if name not in by_embedder:
                 try:
                     by_embedder[name] = await self.embedders.for_name(name).embed(texts)
@@ -249,7 +260,7 @@ class Searcher:
                     return
             await asyncio.sleep(READY_POLL_SECONDS)
 
-    async def search_request(self, caller: Caller, store_id: str, body: SearchVectorStore) -> dict[str, Any]:
+    async def search_request(self, caller: Caller, store_id: str, body: SearchVectorStore) -> SearchResultsPage:
         texts = [body.query] if isinstance(body.query, str) else [t for t in body.query if t.strip()]
         if body.rewrite_query:
             texts = [rewrite(text) for text in texts]
@@ -263,19 +274,5 @@ class Searcher:
             body.filters,
             options.ranker if options else "auto",
         )
-        return {
-            "object": "vector_store.search_results.page",
-            "search_query": texts,
-            "data": [
-                {
-                    "file_id": r.file_id,
-                    "filename": r.filename,
-                    "score": r.score,
-                    "attributes": r.attributes,
-                    "content": [{"type": "text", "text": r.text}],
-                }
-                for r in results
-            ],
-            "has_more": False,
-            "next_page": None,
-        }
+        data = [search_result(r.file_id, r.filename, r.score, r.attributes, r.text) for r in results]
+        return search_results_page(texts, data)

@@ -9,30 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound, not_found
-from assistantd.ids import new_id, now
-from assistantd.protocol.pages import PageParams
+from assistantd.protocol.deleted import deleted
+from assistantd.protocol.pages import Page, PageParams
 from assistantd.protocol.vector_stores import (
+    Attribute,
     CreateVectorStore,
     CreateVectorStoreFile,
+    FileContentPage,
     ModifyVectorStore,
+    StaticStrategy,
+    StoreExpiry,
     UpdateVectorStoreFile,
+    VectorStore,
+    VectorStoreDeleted,
+    VectorStoreFile,
+    VectorStoreFileDeleted,
+    file_content_page,
+    vector_store,
+    vector_store_file,
 )
 from assistantd.retrieval import chunking
 from assistantd.retrieval.cascade import Cascade
-from assistantd.retrieval.documents import (
-    file_document,
-    public,
-    render,
-    render_store,
-    render_stores,
-)
+from assistantd.retrieval.documents import new_job, render, render_store, render_stores
 from assistantd.retrieval.extract import SUPPORTED_EXTENSIONS, extension, unsupported_message
 from assistantd.services.resources import check_file_ids
 from assistantd.store import documents
@@ -47,8 +52,8 @@ FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 @dataclass
 class FileSpec:
     file_id: str
-    strategy: dict[str, Any]
-    attributes: dict[str, Any] | None
+    strategy: StaticStrategy
+    attributes: dict[str, Attribute] | None
 
 
 def file_not_found(file_id: str, store_id: str) -> NotFound:
@@ -69,25 +74,9 @@ def check_overlap(strategy: Any, param: str) -> None:
         )
 
 
-def new_store_document(
-    name: str | None, metadata: dict[str, str] | None, embedder: str, expires_after: Any = None
-) -> dict[str, Any]:
-    created = now()
-    document: dict[str, Any] = {
-        "id": new_id("vector_store"),
-        "object": "vector_store",
-        "created_at": created,
-        "name": name or "",
-        "usage_bytes": 0,
-        "file_counts": {},
-        "status": "completed",
-        "last_active_at": created,
-        "metadata": metadata or {},
-        "_embedder": embedder,
-    }
-    if expires_after is not None:
-        document["expires_after"] = expires_after
-    return document
+def expiry(body: CreateVectorStore | ModifyVectorStore) -> StoreExpiry | None:
+    after = body.expires_after
+    return {"anchor": after.anchor, "days": after.days} if after is not None else None
 
 
 async def require_store(session: AsyncSession, caller: Caller, store_id: str) -> VectorStoreRow:
@@ -123,8 +112,8 @@ async def attach(
     store: VectorStoreRow,
     specs: list[FileSpec],
     batch_id: str | None = None,
-) -> list[dict[str, Any]]:
-    """Record each file ``in_progress`` in the store (re-attaching starts it over)."""
+) -> list[VectorStoreFile]:
+    """Record each file ``in_progress`` in the store (re-attaching starts it over, under a new job token)."""
     existing = {
         row.id: row
         for row in (
@@ -138,7 +127,7 @@ async def attach(
     }
     attached = []
     for spec in specs:
-        document = file_document(store.id, spec.file_id, spec.strategy, spec.attributes)
+        document = vector_store_file(store.id, spec.file_id, spec.strategy, spec.attributes)
         row = existing.get(spec.file_id)
         if row is None:
             row = VectorStoreFileRow(
@@ -148,12 +137,13 @@ async def attach(
                 vector_store_id=store.id,
                 status="in_progress",
                 batch_id=batch_id,
+                job=new_job(),
                 data=document,
             )
             session.add(row)
         else:
             await cascade.file_dropped(session, store.id, spec.file_id)
-            row.status, row.batch_id, row.usage_bytes = "in_progress", batch_id, 0
+            row.status, row.batch_id, row.usage_bytes, row.job = "in_progress", batch_id, 0, new_job()
             documents.save(row, document)
         attached.append(document)
     return attached
@@ -166,18 +156,13 @@ class VectorStores:
         self.handoff = handoff
         self.embedder_name = embedder_name
 
-    async def create(self, caller: Caller, body: CreateVectorStore) -> dict[str, Any]:
+    async def create(self, caller: Caller, body: CreateVectorStore) -> VectorStore:
         check_overlap(body.chunking_strategy, "chunking_strategy")
-        expires = body.expires_after.model_dump() if body.expires_after else None
-        document = new_store_document(body.name, body.metadata, self.embedder_name(), expires)
-        if body.description is not None:
-            document["description"] = body.description
+        document = vector_store(body.name, body.metadata, expiry(body), body.description)
         strategy = chunking.resolve(body.chunking_strategy)
         async with self.db.write() as session:
             await check_supported(session, caller, body.file_ids, "file_ids")
-            row = VectorStoreRow(
-                id=document["id"], project=caller.project, created_at=document["created_at"], data=document
-            )
+            row = store_row(caller, document, self.embedder_name())
             session.add(row)
             await session.flush()
             specs = [FileSpec(file_id, strategy, None) for file_id in dict.fromkeys(body.file_ids)]
@@ -185,20 +170,20 @@ class VectorStores:
             self.handoff(session, [(row.id, spec.file_id) for spec in specs])
             return await render_store(session, row)
 
-    async def retrieve(self, caller: Caller, store_id: str) -> dict[str, Any]:
+    async def retrieve(self, caller: Caller, store_id: str) -> VectorStore:
         """One hop to a reader, off the async session: clients poll this while files ingest, and its
         three ORM queries were a tenth of ingestion's event-loop time in the benchmark (py-spy)."""
         return await self.db.query(lambda conn: self._retrieve(conn, caller.project, store_id))
 
     @staticmethod
-    def _retrieve(conn: Connection, project: str, store_id: str) -> dict[str, Any]:
+    def _retrieve(conn: Connection, project: str, store_id: str) -> VectorStore:
         query = select(VectorStoreRow.data).where(VectorStoreRow.project == project, VectorStoreRow.id == store_id)
         stored = conn.execute(query).scalar()
         if stored is None:
             raise not_found("vector store", store_id)
         return render([{**stored, "id": store_id}], conn)[0]
 
-    async def update(self, caller: Caller, store_id: str, body: ModifyVectorStore) -> dict[str, Any]:
+    async def update(self, caller: Caller, store_id: str, body: ModifyVectorStore) -> VectorStore:
         async with self.db.write() as session:
             row = await require_store(session, caller, store_id)
             document = dict(row.data)
@@ -210,27 +195,27 @@ class VectorStores:
                 if body.expires_after is None:
                     document.pop("expires_after", None)
                 else:
-                    document["expires_after"] = body.expires_after.model_dump()
+                    document["expires_after"] = expiry(body)
             documents.save(row, document)
             return await render_store(session, row)
 
-    async def delete(self, caller: Caller, store_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, store_id: str) -> VectorStoreDeleted:
         async with self.db.write() as session:
             row = await require_store(session, caller, store_id)
             await self.cascade.store_deleted(session, store_id)
             await session.delete(row)
-        return {"id": store_id, "object": "vector_store.deleted", "deleted": True}
+        return deleted(store_id, "vector_store.deleted")
 
-    async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
+    async def list(self, caller: Caller, params: PageParams) -> Page[VectorStore]:
         async with self.db.read() as session:
             page = await documents.list_page(session, VectorStoreRow, caller.project, params)
             rows = await store_rows(session, caller, [doc["id"] for doc in page["data"]])
             page["data"] = await render_stores(session, rows)
-            return page
+            return cast(Page[VectorStore], page)
 
     # Files of a store.
 
-    async def add_file(self, caller: Caller, store_id: str, body: CreateVectorStoreFile) -> dict[str, Any]:
+    async def add_file(self, caller: Caller, store_id: str, body: CreateVectorStoreFile) -> VectorStoreFile:
         check_overlap(body.chunking_strategy, "chunking_strategy")
         spec = FileSpec(body.file_id, chunking.resolve(body.chunking_strategy), body.attributes)
         async with self.db.write() as session:
@@ -239,30 +224,30 @@ class VectorStores:
             await check_supported(session, caller, [body.file_id], "file_id")
             (document,) = await attach(session, self.cascade, store, [spec])
             self.handoff(session, [(store_id, body.file_id)])
-        return public(document)
+        return document
 
-    async def retrieve_file(self, caller: Caller, store_id: str, file_id: str) -> dict[str, Any]:
+    async def retrieve_file(self, caller: Caller, store_id: str, file_id: str) -> VectorStoreFile:
         async with self.db.read() as session:
             store = await require_store(session, caller, store_id)
-            return public((await require_file(session, store, file_id)).data)
+            return stored_file(await require_file(session, store, file_id))
 
     async def update_file(
         self, caller: Caller, store_id: str, file_id: str, body: UpdateVectorStoreFile
-    ) -> dict[str, Any]:
+    ) -> VectorStoreFile:
         async with self.db.write() as session:
             store = await require_store(session, caller, store_id)
             row = await require_file(session, store, file_id)
             documents.save(row, {**row.data, "attributes": body.attributes or {}})
-            return public(row.data)
+            return stored_file(row)
 
-    async def delete_file(self, caller: Caller, store_id: str, file_id: str) -> dict[str, Any]:
+    async def delete_file(self, caller: Caller, store_id: str, file_id: str) -> VectorStoreFileDeleted:
         """Detach only: the File itself survives."""
         async with self.db.write() as session:
             store = await require_store(session, caller, store_id)
             row = await require_file(session, store, file_id)
             await self.cascade.file_dropped(session, store_id, file_id)
             await session.delete(row)
-        return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
+        return deleted(file_id, "vector_store.file.deleted")
 
     async def list_files(
         self,
@@ -271,7 +256,7 @@ class VectorStores:
         params: PageParams,
         status: str | None,
         batch_id: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> Page[VectorStoreFile]:
         async with self.db.read() as session:
             await require_store(session, caller, store_id)
             where = [VectorStoreFileRow.vector_store_id == store_id]
@@ -279,9 +264,10 @@ class VectorStores:
                 where.append(VectorStoreFileRow.status == status)
             if batch_id:
                 where.append(VectorStoreFileRow.batch_id == batch_id)
-            return await documents.list_page(session, VectorStoreFileRow, caller.project, params, *where, render=public)
+            found = await documents.list_page(session, VectorStoreFileRow, caller.project, params, *where)
+            return cast(Page[VectorStoreFile], found)
 
-    async def file_content(self, caller: Caller, store_id: str, file_id: str) -> dict[str, Any]:
+    async def file_content(self, caller: Caller, store_id: str, file_id: str) -> FileContentPage:
         """The parsed text of a file, chunk by chunk (overlaps included), in order."""
         async with self.db.read() as session:
             store = await require_store(session, caller, store_id)
@@ -292,12 +278,18 @@ class VectorStores:
                 .order_by(ChunkRow.position)
             )
             texts = list((await session.execute(query)).scalars())
-        return {
-            "object": "vector_store.file_content.page",
-            "data": [{"type": "text", "text": text} for text in texts],
-            "has_more": False,
-            "next_page": None,
-        }
+        return file_content_page(texts)
+
+
+def store_row(caller: Caller, document: VectorStore, embedder: str) -> VectorStoreRow:
+    """A new store's row: its document, and the embedder that will index its files."""
+    return VectorStoreRow(
+        id=document["id"], project=caller.project, created_at=document["created_at"], embedder=embedder, data=document
+    )
+
+
+def stored_file(row: VectorStoreFileRow) -> VectorStoreFile:
+    return cast(VectorStoreFile, row.data)
 
 
 async def store_rows(session: AsyncSession, caller: Caller, ids: list[str]) -> list[VectorStoreRow]:

@@ -7,9 +7,15 @@ from typing import Any
 
 from assistantd.caller import Caller
 from assistantd.errors import not_found
-from assistantd.ids import new_id, now
 from assistantd.protocol import v1
-from assistantd.protocol.assistants import AssistantFields, CreateAssistant, ModifyAssistant
+from assistantd.protocol.assistants import (
+    AssistantDeleted,
+    AssistantFields,
+    CreateAssistant,
+    ModifyAssistant,
+    assistant_document,
+)
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import response_format_document, tool_document
 from assistantd.services import resources, v1files
@@ -46,22 +52,7 @@ class Assistants:
     async def create(self, caller: Caller, body: CreateAssistant) -> dict[str, Any]:
         v1.check_fields(caller.api_version, body)
         self.require_model(body.model)
-        document: dict[str, Any] = {
-            "id": new_id("assistant"),
-            "object": "assistant",
-            "created_at": now(),
-            "name": None,
-            "description": None,
-            "model": body.model,
-            "instructions": None,
-            "tools": [],
-            "tool_resources": {},
-            "metadata": {},
-            "top_p": 1.0,
-            "temperature": 1.0,
-            "reasoning_effort": None,
-            "response_format": "auto",
-        }
+        document: dict[str, Any] = {**assistant_document(body.model)}  # v1files works on plain documents
         _apply(document, body)
         async with self.db.write() as session:
             document["tool_resources"] = await resources.resolve(
@@ -100,11 +91,11 @@ class Assistants:
             documents.save(row, document)
             return document
 
-    async def delete(self, caller: Caller, assistant_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, assistant_id: str) -> AssistantDeleted:
         async with self.db.write() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
             await session.delete(row)
-        return {"id": assistant_id, "object": "assistant.deleted", "deleted": True}
+        return deleted(assistant_id, "assistant.deleted")
 
     async def list(self, caller: Caller, params: PageParams) -> dict[str, Any]:
         async with self.db.read() as session:

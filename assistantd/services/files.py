@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +13,9 @@ from assistantd.blobs import BlobStore, BlobTooLarge
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound, PayloadTooLarge, supported
 from assistantd.ids import new_id, now
-from assistantd.protocol.pages import PageParams
+from assistantd.protocol.deleted import deleted
+from assistantd.protocol.files import File, FileDeleted, file_object
+from assistantd.protocol.pages import Page, PageParams
 from assistantd.services import resources
 from assistantd.store import documents
 from assistantd.store.db import Database
@@ -54,7 +56,7 @@ class Files:
         filename: str,
         purpose: str,
         expires_after: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> File:
         if purpose not in UPLOAD_PURPOSES:
             raise InvalidRequest(
                 f"Invalid value: '{purpose}'. Supported values are: {supported(UPLOAD_PURPOSES)}.",
@@ -69,7 +71,7 @@ class Files:
             )
         return await self._store(caller, source, filename, purpose, expires_after)
 
-    async def store_bytes(self, caller: Caller, data: bytes, filename: str, purpose: str) -> dict[str, Any]:
+    async def store_bytes(self, caller: Caller, data: bytes, filename: str, purpose: str) -> File:
         """A file the server made itself (e.g. code interpreter output, purpose ``assistants_output``)."""
         return await self._store(caller, io.BytesIO(data), filename, purpose, None)
 
@@ -80,24 +82,15 @@ class Files:
         filename: str,
         purpose: str,
         expires_after: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> File:
         file_id = new_id("file")
         try:
             size = await self.blobs.put(file_id, source, self.max_bytes)
         except BlobTooLarge:
             raise too_large(self.max_bytes) from None
         created = now()
-        document: dict[str, Any] = {
-            "id": file_id,
-            "object": "file",
-            "bytes": size,
-            "created_at": created,
-            "filename": filename,
-            "purpose": purpose,
-            "status": "processed",
-        }
-        if expires_after:
-            document["expires_at"] = created + int(expires_after["seconds"])
+        expires_at = created + int(expires_after["seconds"]) if expires_after else None
+        document = file_object(file_id, size, created, filename, purpose, expires_at)
         try:
             async with self.db.write() as session:
                 session.add(
@@ -108,15 +101,15 @@ class Files:
             raise
         return document
 
-    async def retrieve(self, caller: Caller, file_id: str) -> dict[str, Any]:
+    async def retrieve(self, caller: Caller, file_id: str) -> File:
         async with self.db.read() as session:
-            return (await _require(session, caller, file_id)).data
+            return cast(File, (await _require(session, caller, file_id)).data)
 
-    async def content(self, caller: Caller, file_id: str) -> tuple[dict[str, Any], Path]:
+    async def content(self, caller: Caller, file_id: str) -> tuple[File, Path]:
         document = await self.retrieve(caller, file_id)
         return document, self.blobs.local_path(file_id)
 
-    async def delete(self, caller: Caller, file_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, file_id: str) -> FileDeleted:
         async with self.db.write() as session:
             row = await _require(session, caller, file_id)
             if self.on_delete is not None:
@@ -124,9 +117,9 @@ class Files:
             await session.delete(row)
             await resources.forget_file(session, caller, file_id)
         await self.blobs.delete(file_id)
-        return {"id": file_id, "object": "file", "deleted": True}
+        return deleted(file_id, "file")
 
-    async def list(self, caller: Caller, params: PageParams, purpose: str | None) -> dict[str, Any]:
+    async def list(self, caller: Caller, params: PageParams, purpose: str | None) -> Page[File]:
         async with self.db.read() as session:
             where = [FileRow.purpose == purpose] if purpose else []
-            return await documents.list_page(session, FileRow, caller.project, params, *where)
+            return cast(Page[File], await documents.list_page(session, FileRow, caller.project, params, *where))

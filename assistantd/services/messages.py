@@ -14,11 +14,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, not_found
 from assistantd.protocol import v1
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.messages import (
     CreateMessage,
     ImageFilePart,
     ImageURLPart,
     Message,
+    MessageDeleted,
     ModifyMessage,
     message_document,
     text_part,
@@ -209,14 +211,14 @@ class Messages:
             await on_session(session, lambda conn: save_message(conn, cast(Message, document)))
             return document
 
-    async def delete(self, caller: Caller, thread_id: str, message_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, thread_id: str, message_id: str) -> MessageDeleted:
         async with self.db.write() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             await documents.require(
                 session, MessageRow, caller.project, message_id, "message", MessageRow.thread_id == thread_id
             )
             await on_session(session, lambda conn: delete_message(conn, message_id))
-        return {"id": message_id, "object": "thread.message.deleted", "deleted": True}
+        return deleted(message_id, "thread.message.deleted")
 
     async def list(
         self, caller: Caller, thread_id: str, params: PageParams, run_id: str | None = None

@@ -11,8 +11,9 @@ from typing import Any, cast
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.messages import CreateThread, Message, ModifyThread
-from assistantd.protocol.threads import Thread, thread_document
+from assistantd.protocol.threads import Thread, ThreadDeleted, thread_document
 from assistantd.services import resources
 from assistantd.services.inline import InlineStores
 from assistantd.services.messages import plain_messages, prepare_message, refers_to_files
@@ -83,8 +84,8 @@ class Threads:
             await on_session(session, lambda conn: save_thread(conn, cast(Thread, document)))
             return document
 
-    async def delete(self, caller: Caller, thread_id: str) -> dict[str, Any]:
+    async def delete(self, caller: Caller, thread_id: str) -> ThreadDeleted:
         async with self.db.write() as session:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             await on_session(session, lambda conn: delete_thread(conn, thread_id))
-        return {"id": thread_id, "object": "thread.deleted", "deleted": True}
+        return deleted(thread_id, "thread.deleted")

@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound
 from assistantd.protocol import v1
+from assistantd.protocol.assistants import AssistantFileDeleted
+from assistantd.protocol.deleted import deleted
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.tools import VectorStoreHelper
 from assistantd.services.inline import InlineStores
@@ -111,7 +113,7 @@ class V1Files:
             files = await self._assistant_files(session, caller, row)
         return next(f for f in files if f["id"] == file_id)
 
-    async def detach(self, caller: Caller, assistant_id: str, file_id: str) -> Doc:
+    async def detach(self, caller: Caller, assistant_id: str, file_id: str) -> AssistantFileDeleted:
         async with self.db.write() as session:
             row = await documents.require(session, AssistantRow, caller.project, assistant_id, "assistant")
             current = await assistant_file_ids(session, row.data)
@@ -120,7 +122,7 @@ class V1Files:
             document = dict(row.data)
             await set_assistant_files(session, caller, document, [i for i in current if i != file_id], self.inline)
             documents.save(row, document)
-        return {"id": file_id, "object": "assistant.file.deleted", "deleted": True}
+        return deleted(file_id, "assistant.file.deleted")
 
     async def retrieve(self, caller: Caller, assistant_id: str, file_id: str) -> Doc:
         async with self.db.read() as session:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from assistantd.errors import invalid_value
-from assistantd.protocol.pages import PageParams, page_document
+from assistantd.protocol.pages import Page, PageParams, page
 
 
 def _elements(session: AsyncSession, array: InstrumentedAttribute[Any]) -> tuple[Any, Any, Any]:
@@ -31,7 +31,7 @@ def _elements(session: AsyncSession, array: InstrumentedAttribute[Any]) -> tuple
 
 async def array_page(
     session: AsyncSession, array: InstrumentedAttribute[Any], row: ColumnElement[bool], params: PageParams
-) -> dict[str, Any]:
+) -> Page[Any]:
     """One page of the array in the row ``row`` selects, as ``list_page`` pages a table (``after``,
     ``before``, ``limit``, ``order``)."""
     table, position, element_id = _elements(session, array)
@@ -61,4 +61,4 @@ async def array_page(
     found = found[: params.limit]
     if backwards:
         found.reverse()
-    return page_document(found, has_more)
+    return page(found, has_more)

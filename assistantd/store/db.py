@@ -41,6 +41,11 @@ T = TypeVar("T")
 MMAP_BYTES = 1 << 36
 
 
+def json_document(value: Any) -> Any:
+    """A JSON column read by ``Database.row``: text on SQLite (and from asyncpg), decoded here."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 def _sqlite_pragmas(engine: AsyncEngine | Engine, *, immediate: bool) -> None:
     engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
@@ -168,21 +173,25 @@ class Database:
         return await _in_thread(self._reader_threads, lambda: _run(self._sync_reader.connect(), work))
 
     async def document(self, table: str, where: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """One stored document found by an indexed key (``where`` uses ``:name`` parameters).
+        """One stored document found by an indexed key (``where`` uses ``:name`` parameters)."""
+        found = await self.row(f"SELECT data FROM {table} WHERE {where} LIMIT 1", params)
+        return json_document(found[0]) if found else None
+
+    async def row(self, sql: str, params: dict[str, Any]) -> tuple[Any, ...] | None:
+        """The first row of a read by an indexed key (JSON columns as stored: see ``json_document``).
 
         On SQLite the read runs on the event loop: measured, an indexed read there costs ~20 us of CPU
         while the thread hop that would carry it (SQLAlchemy async + aiosqlite) costs ~2 ms, and a WAL
         reader never waits for the writer. Elsewhere it goes through the pool.
         """
-        sql = f"SELECT data FROM {table} WHERE {where} LIMIT 1"
         if not self.is_sqlite:  # counted by the engine's hook
             async with self.query_engine.connect() as conn:
-                found = (await conn.execute(text(sql), params)).scalar()
-            return json.loads(found) if isinstance(found, str) else found
+                found = (await conn.execute(text(sql), params)).first()
+            return tuple(found) if found is not None else None
         if self.counts is not None and _COUNTED.get():
             self.counts.statements += 1  # the loop's own connection has no hook
-        row = self._loop_reader().execute(sql, params).fetchone()
-        return json.loads(row[0]) if row else None
+        answer: tuple[Any, ...] | None = self._loop_reader().execute(sql, params).fetchone()
+        return answer
 
     def _loop_reader(self) -> sqlean.Connection:
         if self._reader is None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +14,7 @@ from assistantd.protocol.pages import PageParams, page_document
 from assistantd.store.models import DocumentRow
 
 Row = TypeVar("Row", bound=DocumentRow)
-Render = Callable[[dict[str, Any]], dict[str, Any]]
+Render = Callable[[dict[str, Any]], Any]  # a stored document as shown: a wire object's TypedDict, or a dict
 
 
 async def fetch(
@@ -39,9 +39,10 @@ async def require(
     return row
 
 
-def save(row: DocumentRow, data: dict[str, Any]) -> None:
-    """Replace a row's document; JSON columns need telling that they changed."""
-    row.data = data
+def save(row: DocumentRow, data: Mapping[str, Any]) -> None:
+    """Replace a row's document (a wire object's TypedDict, or a plain dict); JSON columns need telling
+    that they changed."""
+    row.data = cast(dict[str, Any], data)
     flag_modified(row, "data")
 
 

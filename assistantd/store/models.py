@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -89,6 +101,8 @@ class FileRow(DocumentRow, Base):
 class VectorStoreRow(DocumentRow, Base):
     __tablename__ = "vector_stores"
     __table_args__ = (UniqueConstraint("id"),)
+    # The embedder that indexed the store's files, by name (migration 0008); its searches embed with it.
+    embedder: Mapped[str | None] = mapped_column(String(256), nullable=True)
 
 
 class VectorStoreFileRow(DocumentRow, Base):
@@ -104,12 +118,16 @@ class VectorStoreFileRow(DocumentRow, Base):
     batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     # Bytes of parsed chunks + embeddings once indexed (migration 0002); the store's usage sums these.
     usage_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The token of the ingestion attempt that may write the file's result (migration 0008).
+    job: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class FileBatchRow(DocumentRow, Base):
     __tablename__ = "vector_store_file_batches"
     __table_args__ = (UniqueConstraint("id"),)
     vector_store_id: Mapped[str] = mapped_column(String(64), index=True)
+    # Cancelled while files were pending (migration 0008): the batch reads ``cancelled`` from then on.
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ChunkRow(Base):

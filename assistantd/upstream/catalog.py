@@ -15,16 +15,13 @@ from typing import Any
 import httpx
 
 from assistantd.errors import NotFound
+from assistantd.protocol.models import Model, model_object
 from assistantd.upstream.routes import Route, Routes
 
 log = logging.getLogger("assistantd.upstream")
 
 CACHE_SECONDS = 60.0
 LIST_TIMEOUT = 5.0
-
-
-def model_object(model_id: str, owned_by: str, created: int = 0) -> dict[str, Any]:
-    return {"id": model_id, "object": "model", "created": created, "owned_by": owned_by}
 
 
 class Catalog:
@@ -48,9 +45,9 @@ class Catalog:
         self.cached[url] = (time.monotonic(), found)
         return found
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[Model]:
         """Configured names first, then each upstream's models that its route would serve."""
-        models: dict[str, dict[str, Any]] = {}
+        models: dict[str, Model] = {}
         for name in self.routes.exact:
             models[name] = model_object(name, "assistantd")
         async with self.lock, httpx.AsyncClient(timeout=LIST_TIMEOUT) as client:
@@ -65,7 +62,7 @@ class Catalog:
                         models[name] = model_object(name, str(item.get("owned_by") or "upstream"), _int(item))
         return list(models.values())
 
-    async def get(self, model_id: str) -> dict[str, Any]:
+    async def get(self, model_id: str) -> Model:
         for model in await self.list():
             if model["id"] == model_id:
                 return model
