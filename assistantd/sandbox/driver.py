@@ -18,6 +18,7 @@ import importlib.abc
 import importlib.util
 import io
 import json
+import math
 import os
 import resource
 import signal
@@ -134,7 +135,9 @@ class Kernel:
         budget = self.limits.get("cpu_seconds")
         if budget:
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            used = int(usage.ru_utime + usage.ru_stime)
+            # RLIMIT_CPU counts whole seconds: rounding what is used down would cut up to a second off the
+            # cell's budget (a memory bomb then hit the CPU limit before the memory limit on a loaded machine).
+            used = math.ceil(usage.ru_utime + usage.ru_stime)
             resource.setrlimit(resource.RLIMIT_CPU, (used + int(budget), resource.RLIM_INFINITY))
         paths = [os.path.join(CAPTURE_DIR, name) for name in ("stdout", "stderr")]
         sys.stdout.flush()
