@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.blobs import BlobStore, StorageUnavailable, from_url
 from assistantd.chatkit.conversation import Conversation
 from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
@@ -51,6 +52,8 @@ from assistantd.store.runs import DbRunStore
 from assistantd.upstream import Routes, build_routes
 from assistantd.upstream.catalog import Catalog
 from assistantd.upstream.chat import RoutedChatModel
+
+log = logging.getLogger("assistantd")
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,12 @@ class Container:
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
+        try:
+            await self.blobs.check()
+        except StorageUnavailable:
+            log.error("object storage at %s does not answer: file requests fail with 503 until it does",
+                      self.settings.blob_url)
+        self.files.start(self.settings.blob_sweep_seconds, self.settings.blob_orphan_grace_seconds)
         await self.ingestion.start()
         if self.sandbox is not None:
             await self.sandbox.start()
@@ -123,6 +132,7 @@ class Container:
         self.sampler.start()
 
     async def stop(self) -> None:
+        await self.files.stop()
         await self.responses.stop()
         await self.sampler.stop()
         await self.executor.stop()
@@ -259,10 +269,20 @@ def build_sampler(executor: Executor, ingestion: Ingestion, sandbox: Sandbox | N
     )
 
 
+def check_extras(settings: Settings) -> None:
+    """What ``build`` refuses for a missing extra (MissingExtra), without building: the supervisor of
+    ``--workers N`` says it once, before any worker starts."""
+    from_url(settings.blob_url, settings.blob_dir)
+    if settings.embedding_provider == "local":
+        from assistantd.retrieval.local_embedder import model_dir
+
+        model_dir()
+
+
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, settings.debug_sql_counts)
-    blobs = LocalBlobs(settings.blob_dir)
+    blobs = from_url(settings.blob_url, settings.blob_dir)
     routes = build_routes(settings)
     retrieval = build_retrieval(settings, db, blobs, routes)
     files = Files(db, blobs, settings.max_upload_bytes, retrieval.cascade.file_deleted)

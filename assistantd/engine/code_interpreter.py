@@ -14,6 +14,7 @@ import logging
 import re
 from typing import Any
 
+from assistantd.blobs import StorageUnavailable
 from assistantd.engine.tools import ToolContext, ToolOutcome
 from assistantd.errors import APIError
 from assistantd.sandbox import MOUNT_POINT, ExecResult, Sandbox, SandboxSession, SandboxUnavailable
@@ -36,7 +37,7 @@ class CodeInterpreterTool:
     function_name = "python"
 
     def __init__(self, sandbox: Sandbox, files: Any, timeout: float | None = None) -> None:
-        # ``files`` is services.files.Files (retrieve, content, store_bytes); kept loose for reuse.
+        # ``files`` is services.files.Files (retrieve, local_copy, store_bytes); kept loose for reuse.
         self.sandbox = sandbox
         self.files = files
         self.timeout = timeout
@@ -90,15 +91,18 @@ class CodeInterpreterTool:
             if session.has_file(file_id):
                 continue
             try:
-                document, path = await self.files.content(context.caller, file_id)
+                async with self.files.local_copy(context.caller, file_id) as (document, path):
+                    name = document.get("filename") or file_id
+                    if session.has_file(name):  # another file of the same name is there already
+                        name = f"{file_id}-{name}"
+                    # The id is a second name for it, as OpenAI's sandbox named its files.
+                    named = await session.put_file(name, path, alias=file_id)
+            except StorageUnavailable:
+                notes.append(f"(File {file_id} could not be read from file storage just now; it is not in /mnt/data.)")
+                continue
             except APIError:
                 notes.append(f"(File {file_id} no longer exists and is not in /mnt/data.)")
                 continue
-            name = document.get("filename") or file_id
-            if session.has_file(name):  # another file of the same name is there already
-                name = f"{file_id}-{name}"
-            # The id is a second name for it, as OpenAI's sandbox named its files.
-            named = await session.put_file(name, path, alias=file_id)
             notes.append(f"(File {file_id} is available at {named} and {MOUNT_POINT}/{file_id}.)")
 
     async def _outcome(self, context: ToolContext, code: str, result: ExecResult, notes: list[str]) -> ToolOutcome:
