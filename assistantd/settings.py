@@ -219,6 +219,12 @@ class Settings(BaseSettings):
     upstream_log_retention_seconds: float = Field(
         default=86400.0, description="How long the upstream log keeps a request, in seconds."
     )
+    advertise_url: str | None = Field(
+        default=None,
+        description="The URL other replicas reach this server at (e.g. `http://10.0.0.5:8000`): a thread's code "
+        "interpreter calls then go to the replica holding its Python session. Unset, a replica runs every call "
+        "itself, and a thread whose session is elsewhere starts a fresh one.",
+    )
     sandbox_python: str | None = Field(
         default=None,
         description="Python the code interpreter runs (needs numpy, pandas, matplotlib); default: the server's own.",

@@ -39,6 +39,7 @@ from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.shared import SharedSandbox
 from assistantd.services.assistants import Assistants
+from assistantd.services.code_sessions import CodeSessions
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
@@ -111,6 +112,8 @@ class Container:
     sandbox: Sandbox | None
     # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool]
+    # Where each thread's code-interpreter session lives, across replicas.
+    code_sessions: CodeSessions
     # Observability (console): the upstream request log when the setting is on; the gauge sampler.
     upstream_log: DbUpstreamLog | None
     sampler: Sampler
@@ -127,6 +130,7 @@ class Container:
         await self.ingestion.start()
         if self.sandbox is not None:
             await self.sandbox.start()
+        self.code_sessions.start()
         await self.executor.start()
         self.responses.start()
         self.sampler.start()
@@ -141,6 +145,7 @@ class Container:
         await self.searcher.embedders.close()
         if isinstance(self.searcher.reranker, HttpReranker):
             await self.searcher.reranker.close()
+        await self.code_sessions.stop()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
@@ -234,7 +239,7 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: 
     return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, file_search, inline, cascade)
 
 
-def build_sandbox(settings: Settings) -> Sandbox:
+def build_sandbox(settings: Settings) -> SharedSandbox:
     limits = Limits(
         wall_seconds=settings.sandbox_wall_seconds,
         cpu_seconds=settings.sandbox_cpu_seconds,
@@ -288,9 +293,10 @@ def build(settings: Settings) -> Container:
     files = Files(db, blobs, settings.max_upload_bytes, retrieval.cascade.file_deleted)
     inline = retrieval.inline_stores
     sandbox = build_sandbox(settings)
+    code_sessions = CodeSessions(db, sandbox, files, settings.advertise_url, settings.sandbox_wall_seconds)
     server_tools: dict[str, ServerTool] = {
         "file_search": retrieval.file_search,
-        "code_interpreter": CodeInterpreterTool(sandbox, files),
+        "code_interpreter": CodeInterpreterTool(code_sessions, files),
     }
     upstream_log = DbUpstreamLog(db, settings.upstream_log_retention_seconds) if settings.upstream_log else None
     routed = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
@@ -327,6 +333,7 @@ def build(settings: Settings) -> Container:
         ingestion=retrieval.ingestion,
         sandbox=sandbox,
         server_tools=server_tools,
+        code_sessions=code_sessions,
         upstream_log=upstream_log,
         sampler=build_sampler(run_parts.executor, retrieval.ingestion, sandbox),
         console=Console(db, upstream_log),

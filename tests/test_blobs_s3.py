@@ -24,6 +24,10 @@ from tests.s3 import MotoS3, blob_ids
 from tests.server import LiveServer, free_port
 from tests.upstream import Upstream
 
+if os.environ.get("ASSISTANTD_TEST_POSTGRES"):
+    # Where the bytes live does not depend on the database: once, in the SQLite pass, is enough.
+    pytest.skip("the S3 blob-store tests run on SQLite only", allow_module_level=True)
+
 UNAVAILABLE = "File storage is unavailable: the object store did not answer. Try again later."
 
 

@@ -149,7 +149,7 @@ async def test_chart_and_generated_file(container: Container) -> None:
 
 async def test_timeout_is_reported_and_the_tool_goes_on(container: Container) -> None:
     tool = tool_of(container)
-    assert tool.sandbox is sandbox_of(container)
+    assert tool.runner.sandbox is sandbox_of(container)  # type: ignore[attr-defined]
     session = await sandbox_of(container).session("thread_tool_timeout")
     result = await session.exec("import time\ntime.sleep(30)", timeout=1)
     assert result.timed_out

@@ -7,6 +7,7 @@ disk. S3 faults (the store unreachable, orphans, aborted uploads) are in ``test_
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,10 @@ from tests.s3 import MotoS3
 from tests.server import LiveServer
 from tests.test_files import *  # noqa: F403  (the tests themselves)
 from tests.upstream import Upstream
+
+if os.environ.get("ASSISTANTD_TEST_POSTGRES"):
+    # Where the bytes live does not depend on the database: once, in the SQLite pass, is enough.
+    pytest.skip("the S3 blob-store tests run on SQLite only", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
