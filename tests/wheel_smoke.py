@@ -3,7 +3,8 @@
 Every module of the package imports there; ``assistantd serve`` starts from the venv's console script
 with nothing of this checkout on its path and completes a run against the scripted upstream
 (``tests/upstream.py``), and lists models (the upstream's too); a setting that needs a missing extra
-stops the server at start with one line naming the extra, not a traceback.
+stops the server at start with one line naming the extra, not a traceback, and the code interpreter
+says at start which extra its data stack needs.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def serve_one_run(venv: Path, data: Path, upstream: Upstream) -> None:
         assert answer.type == "text" and answer.text.value == "The wheel works.", answer
         assert "smoke-model" in {model.id for model in client.models.list()}
         print(f"  assistantd serve: one run completed ({answer.text.value!r}), models listed")
+        said = (data / "server.log").read_text()
+        # No data stack in the venv: the code interpreter names its extra at start (or is off for want of bwrap).
+        assert "assistantd[code-interpreter]" in said or "code interpreter disabled" in said, said[-3000:]
     finally:
         server.terminate()
         server.wait(timeout=30)
