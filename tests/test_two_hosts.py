@@ -46,8 +46,7 @@ def replicas(
         live.env.update(
             ASSISTANTD_EMBEDDING_BASE_URL=embeddings_upstream.url,
             ASSISTANTD_ADVERTISE_URL=live.url,
-            ASSISTANTD_SANDBOX_UID_BASE=str(uid_base),
-            ASSISTANTD_MODEL_TIMEOUT_SECONDS="30",  # a forwarded call waits on the other replica's sandbox
+            ASSISTANTD_SANDBOX_UID_BASE=str(uid_base),  # two sandbox managers on one machine
         )
         made.append(live)
     first, second = made
