@@ -21,6 +21,7 @@ from assistantd.api import (
     console,
     errors,
     files,
+    internal,
     models,
     responses,
     runs,
@@ -103,6 +104,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
     app.include_router(console.router, prefix="/v1")
+    app.include_router(internal.router)  # replica to replica; not part of the API
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

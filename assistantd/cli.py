@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from assistantd.errors import MissingExtra
 from assistantd.observability import logs
 from assistantd.settings import SETTINGS_ENV, Settings, load_settings
 from assistantd.store.migrate import upgrade
@@ -134,6 +135,9 @@ def _serve(settings: Settings) -> int:
             log.warning(OPEN_WARNING)
         uvicorn.run(create_app(settings, container), **options)
         return 0
+    from assistantd.wiring import check_extras
+
+    check_extras(settings)
     if _with_keys(settings, lambda keys: keys.is_open()):
         log.warning(OPEN_WARNING)
     # uvicorn's supervisor binds the port once and starts ``workers`` processes that accept on it; each
@@ -158,4 +162,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     if args.command == "keys":
         sys.exit(_keys(settings, args))
-    sys.exit(_serve(settings))
+    try:
+        status = _serve(settings)
+    except MissingExtra as error:  # a setting needs an extra that is not installed: say which
+        parser.exit(2, f"assistantd: {error}\n")
+    sys.exit(status)

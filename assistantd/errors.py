@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,6 +10,7 @@ from typing import Any
 class APIError(Exception):
     status_code = 400
     error_type = "invalid_request_error"
+    retry_after: int | None = None  # seconds, sent as ``retry-after`` (a 503 worth retrying)
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -64,3 +66,14 @@ def supported(values: Sequence[str]) -> str:
 
 def invalid_value(param: str, message: str) -> InvalidRequest:
     return InvalidRequest(message, param=param, code="invalid_value")
+
+
+class MissingExtra(RuntimeError):
+    """A setting asks for an optional part whose extra is not installed: said at start, not as a traceback."""
+
+
+def require_extra(module: str, extra: str, needed_by: str) -> None:
+    if importlib.util.find_spec(module) is None:
+        raise MissingExtra(
+            f"{needed_by} needs the '{extra}' extra, which is not installed: pip install 'assistantd[{extra}]'"
+        )

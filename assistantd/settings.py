@@ -12,7 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # ``assistantd serve --workers N`` hands its settings to each worker process through this variable.
@@ -162,6 +162,21 @@ class Settings(BaseSettings):
     rerank_api_key: str | None = Field(
         default=None, description="Bearer token for the rerank upstream; unset sends none."
     )
+    blob_url: str | None = Field(
+        default=None,
+        description="Where file bytes live: unset, the data dir's `files` folder; `s3://bucket/prefix`, an "
+        "S3-compatible bucket (the `s3` extra; credentials, region and `AWS_ENDPOINT_URL` from the `AWS_*` "
+        "variables), which replicas share instead of a disk.",
+    )
+    blob_sweep_seconds: float = Field(
+        default=3600.0,
+        description="How often each server looks for blobs without a file (left by a crash between storing "
+        "the bytes and writing the file) and deletes them.",
+    )
+    blob_orphan_grace_seconds: float = Field(
+        default=86400.0,
+        description="How old a blob without a file must be before the sweep deletes it: longer than any upload.",
+    )
     max_upload_bytes: int = Field(
         default=512 * 1024 * 1024, description="Largest file `POST /v1/files` accepts, in bytes."
     )
@@ -204,6 +219,12 @@ class Settings(BaseSettings):
     upstream_log_retention_seconds: float = Field(
         default=86400.0, description="How long the upstream log keeps a request, in seconds."
     )
+    advertise_url: str | None = Field(
+        default=None,
+        description="The URL other replicas reach this server at (e.g. `http://10.0.0.5:8000`): a thread's code "
+        "interpreter calls then go to the replica holding its Python session. Unset, a replica runs every call "
+        "itself, and a thread whose session is elsewhere starts a fresh one.",
+    )
     sandbox_python: str | None = Field(
         default=None,
         description="Python the code interpreter runs (needs numpy, pandas, matplotlib); default: the server's own.",
@@ -244,6 +265,13 @@ class Settings(BaseSettings):
         default=200000,
         description="When the server runs as root, each session runs as its own uid from here up (no account needed).",
     )
+
+    @field_validator("blob_url")
+    @classmethod
+    def _bucket_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith("s3://"):
+            raise ValueError(f"ASSISTANTD_BLOB_URL must be an s3://bucket/prefix URL, not {value!r}")
+        return value or None
 
     @property
     def effective_workers(self) -> int:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from assistantd.blobs import BlobStore, LocalBlobs
+from assistantd.blobs import BlobStore, StorageUnavailable, from_url
 from assistantd.chatkit.conversation import Conversation
 from assistantd.chatkit.responder import RunResponder
 from assistantd.chatkit.sessions import Sessions as ChatKitSessions
@@ -38,6 +39,7 @@ from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.shared import SharedSandbox
 from assistantd.services.assistants import Assistants
+from assistantd.services.code_sessions import CodeSessions
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.messages import Messages
@@ -51,6 +53,8 @@ from assistantd.store.runs import DbRunStore
 from assistantd.upstream import Routes, build_routes
 from assistantd.upstream.catalog import Catalog
 from assistantd.upstream.chat import RoutedChatModel
+
+log = logging.getLogger("assistantd")
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class Container:
     sandbox: Sandbox | None
     # Server-side tools the run engine offers to the model, by tool type.
     server_tools: dict[str, ServerTool]
+    # Where each thread's code-interpreter session lives, across replicas.
+    code_sessions: CodeSessions
     # Observability (console): the upstream request log when the setting is on; the gauge sampler.
     upstream_log: DbUpstreamLog | None
     sampler: Sampler
@@ -115,14 +121,22 @@ class Container:
 
     async def start(self) -> None:
         """Background work (run workers, ingestion) starts here once the server is up."""
+        try:
+            await self.blobs.check()
+        except StorageUnavailable:
+            log.error("object storage at %s does not answer: file requests fail with 503 until it does",
+                      self.settings.blob_url)
+        self.files.start(self.settings.blob_sweep_seconds, self.settings.blob_orphan_grace_seconds)
         await self.ingestion.start()
         if self.sandbox is not None:
             await self.sandbox.start()
+        self.code_sessions.start()
         await self.executor.start()
         self.responses.start()
         self.sampler.start()
 
     async def stop(self) -> None:
+        await self.files.stop()
         await self.responses.stop()
         await self.sampler.stop()
         await self.executor.stop()
@@ -131,6 +145,7 @@ class Container:
         await self.searcher.embedders.close()
         if isinstance(self.searcher.reranker, HttpReranker):
             await self.searcher.reranker.close()
+        await self.code_sessions.stop()
         if self.sandbox is not None:
             await self.sandbox.close()
         await self.db.close()
@@ -224,7 +239,7 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: 
     return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, file_search, inline, cascade)
 
 
-def build_sandbox(settings: Settings) -> Sandbox:
+def build_sandbox(settings: Settings) -> SharedSandbox:
     limits = Limits(
         wall_seconds=settings.sandbox_wall_seconds,
         cpu_seconds=settings.sandbox_cpu_seconds,
@@ -259,18 +274,29 @@ def build_sampler(executor: Executor, ingestion: Ingestion, sandbox: Sandbox | N
     )
 
 
+def check_extras(settings: Settings) -> None:
+    """What ``build`` refuses for a missing extra (MissingExtra), without building: the supervisor of
+    ``--workers N`` says it once, before any worker starts."""
+    from_url(settings.blob_url, settings.blob_dir)
+    if settings.embedding_provider == "local":
+        from assistantd.retrieval.local_embedder import model_dir
+
+        model_dir()
+
+
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, settings.debug_sql_counts)
-    blobs = LocalBlobs(settings.blob_dir)
+    blobs = from_url(settings.blob_url, settings.blob_dir)
     routes = build_routes(settings)
     retrieval = build_retrieval(settings, db, blobs, routes)
     files = Files(db, blobs, settings.max_upload_bytes, retrieval.cascade.file_deleted)
     inline = retrieval.inline_stores
     sandbox = build_sandbox(settings)
+    code_sessions = CodeSessions(db, sandbox, files, settings.advertise_url, settings.sandbox_wall_seconds)
     server_tools: dict[str, ServerTool] = {
         "file_search": retrieval.file_search,
-        "code_interpreter": CodeInterpreterTool(sandbox, files),
+        "code_interpreter": CodeInterpreterTool(code_sessions, files),
     }
     upstream_log = DbUpstreamLog(db, settings.upstream_log_retention_seconds) if settings.upstream_log else None
     routed = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
@@ -307,6 +333,7 @@ def build(settings: Settings) -> Container:
         ingestion=retrieval.ingestion,
         sandbox=sandbox,
         server_tools=server_tools,
+        code_sessions=code_sessions,
         upstream_log=upstream_log,
         sampler=build_sampler(run_parts.executor, retrieval.ingestion, sandbox),
         console=Console(db, upstream_log),

@@ -11,6 +11,7 @@ import pytest
 
 from tests import routed as routing
 from tests.embeddings_upstream import EmbeddingsUpstream
+from tests.s3 import MotoS3
 from tests.server import LiveServer
 from tests.upstream import Upstream
 
@@ -24,6 +25,14 @@ def embeddings_upstream() -> Iterator[EmbeddingsUpstream]:
     fake = EmbeddingsUpstream().start()
     yield fake
     fake.close()
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[MotoS3]:
+    """An S3 server on loopback (moto), started on first use; each test takes a bucket of its own."""
+    moto = MotoS3().start()
+    yield moto
+    moto.close()
 
 
 @pytest.fixture(scope="session")

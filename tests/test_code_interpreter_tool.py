@@ -7,7 +7,6 @@ the stored ``assistants_output`` files, the ``image_file`` parts and the ``file_
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -105,7 +104,7 @@ async def test_logs_and_state_across_calls(container: Container) -> None:
 
 
 async def test_thread_files_are_in_mnt_data(container: Container) -> None:
-    upload = await container.files.upload(CALLER, io.BytesIO(b"x,y\n1,2\n3,4\n"), "points.csv", "assistants")
+    upload = await container.files.store_bytes(CALLER, b"x,y\n1,2\n3,4\n", "points.csv", "assistants")
     tool = tool_of(container)
     code = "import pandas as pd\nprint(pd.read_csv('/mnt/data/points.csv')['y'].sum())\n" \
            f"print(open('/mnt/data/{upload['id']}').read().count(','))"
@@ -125,14 +124,14 @@ async def test_chart_and_generated_file(container: Container) -> None:
     assert [o["type"] for o in outputs] == ["logs", "image"] and [o["index"] for o in outputs] == [0, 1]
     image_id = outputs[1]["image"]["file_id"]
     assert outcome.message_parts == [{"type": "image_file", "image_file": {"file_id": image_id}}]
-    image, path = await container.files.content(CALLER, image_id)
+    image, data = await container.files.read(CALLER, image_id)
     assert image["purpose"] == "assistants_output" and image["filename"].endswith(".png")
-    assert (await asyncio.to_thread(Path(path).read_bytes)).startswith(b"\x89PNG")
+    assert data.startswith(b"\x89PNG")
     written = outcome.annotation_context["files"]
     summary_id = written["/mnt/data/summary.txt"]
-    summary, summary_path = await container.files.content(CALLER, summary_id)
+    summary, summary_data = await container.files.read(CALLER, summary_id)
     assert summary["filename"] == "summary.txt" and summary["purpose"] == "assistants_output"
-    assert await asyncio.to_thread(Path(summary_path).read_bytes) == b"three points"
+    assert summary_data == b"three points"
     assert "sandbox:/mnt/data/summary.txt" in outcome.output
 
     text = "Here it is: [summary](sandbox:/mnt/data/summary.txt). Also sandbox:/mnt/data/unknown.txt."
@@ -150,7 +149,7 @@ async def test_chart_and_generated_file(container: Container) -> None:
 
 async def test_timeout_is_reported_and_the_tool_goes_on(container: Container) -> None:
     tool = tool_of(container)
-    assert tool.sandbox is sandbox_of(container)
+    assert tool.runner.sandbox is sandbox_of(container)  # type: ignore[attr-defined]
     session = await sandbox_of(container).session("thread_tool_timeout")
     result = await session.exec("import time\ntime.sleep(30)", timeout=1)
     assert result.timed_out

@@ -14,6 +14,7 @@ import openai
 import pytest
 
 from tests.checks import assert_error, assert_sdk_error, upload, valid, valid_list, wire
+from tests.s3 import blob_bytes, blob_ids, bucket_of
 from tests.server import LiveServer
 
 UPLOAD_PURPOSES = ["assistants", "vision", "batch", "user_data", "fine-tune"]
@@ -44,6 +45,33 @@ def test_content_download_equals_the_bytes_uploaded(client: openai.OpenAI) -> No
     assert response.http_response.content == data
     assert response.http_response.headers["content-type"] == "application/octet-stream"
     assert response.http_response.headers["content-disposition"] == "attachment; filename*=UTF-8''big.bin"
+
+
+def test_content_honours_range(client: openai.OpenAI, http: httpx.Client) -> None:
+    """One range: 206 with Content-Range; the last N bytes; past the end: 416 with the size; else 200."""
+    data = os.urandom(10 * 1024 * 1024 + 5)  # over one multipart part in a bucket
+    file = upload(client, data, "ranged.bin")
+    url = f"/files/{file.id}/content"
+    size = len(data)
+    for spec, start, end in (
+        ("bytes=0-0", 0, 1),
+        ("bytes=100-199", 100, 200),
+        (f"bytes={size - 3}-", size - 3, size),
+        ("bytes=-10", size - 10, size),
+        ("bytes=8388600-8388615", 8388600, 8388616),  # across the first part's end
+        (f"bytes=5-{size + 100}", 5, size),  # an end past the size is cut to it
+    ):
+        response = http.get(url, headers={"range": spec})
+        assert response.status_code == 206, (spec, response.status_code)
+        assert response.headers["content-range"] == f"bytes {start}-{end - 1}/{size}", spec
+        assert response.content == data[start:end], spec
+    for spec in (f"bytes={size}-", f"bytes={size + 5}-{size + 10}"):
+        response = http.get(url, headers={"range": spec})
+        assert response.status_code == 416, spec
+        assert response.headers["content-range"] == f"bytes */{size}"
+    whole = http.get(url)
+    assert whole.status_code == 200 and whole.content == data
+    assert whole.headers["accept-ranges"] == "bytes"
 
 
 def test_empty_file(client: openai.OpenAI) -> None:
@@ -83,11 +111,10 @@ def test_purpose_filter_and_pagination(client: openai.OpenAI) -> None:
 
 def test_delete_then_every_verb_answers_404(client: openai.OpenAI, server: LiveServer) -> None:
     file = upload(client)
-    blob = server.data_dir / "files" / file.id
-    assert blob.exists()
+    assert file.id in blob_ids(server)
     deleted = client.files.delete(file.id)
     assert valid("DeleteFileResponse", deleted) == {"id": file.id, "object": "file", "deleted": True}
-    assert not blob.exists()
+    assert file.id not in blob_ids(server)
     for call in (
         lambda: client.files.retrieve(file.id),
         lambda: client.files.content(file.id),
@@ -157,20 +184,21 @@ HOSTILE_NAMES = ["../../x", "/etc/passwd-x", "..", "a\\..\\..\\y", "résumé; q'
 def test_hostile_file_names_are_labels_not_paths(tmp_server: LiveServer, tmp_path: Path) -> None:
     tmp_server.start()
     own = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="open", max_retries=0)
-    blobs = tmp_server.data_dir / "files"
     for name in HOSTILE_NAMES:
         before = _tree(tmp_path)
         file = upload(own, name.encode(), name)
         assert valid("OpenAIFile", file)["filename"] == name
         assert wire(own.files.retrieve(file.id))["filename"] == name
-        assert (blobs / file.id).read_bytes() == name.encode()
+        assert blob_bytes(tmp_server, file.id) == name.encode()
         added = _tree(tmp_path) - before
-        # Only the blob (and the database's own journal files) appeared; nothing outside the data dir.
-        assert {p for p in added if not p.startswith("own-server/assistantd.db")} == {f"own-server/files/{file.id}"}
+        # Only the blob (and the database's own journal files) appeared; nothing outside the data dir
+        # (in a bucket, nothing at all on disk).
+        blob = set() if bucket_of(tmp_server) else {f"own-server/files/{file.id}"}
+        assert {p for p in added if not p.startswith("own-server/assistantd.db")} == blob
         response = own.files.with_raw_response.content(file.id)
         assert response.http_response.content == name.encode()
         assert "/" not in response.http_response.headers["content-disposition"].replace("filename*=UTF-8''", "")
-    assert len(list(blobs.iterdir())) == len(HOSTILE_NAMES)
+    assert len(blob_ids(tmp_server)) == len(HOSTILE_NAMES)
 
 
 def test_upload_size_limit(tmp_server: LiveServer) -> None:
@@ -183,8 +211,7 @@ def test_upload_size_limit(tmp_server: LiveServer) -> None:
         with pytest.raises(openai.APIStatusError) as error:
             upload(own, os.urandom(size))
         assert_sdk_error(error, 413, message, param="file", code="file_too_large")
-    blobs = tmp_server.data_dir / "files"
-    assert len(list(blobs.iterdir())) == 1, list(blobs.iterdir())  # no partial blob left behind
+    assert len(blob_ids(tmp_server)) == 1, blob_ids(tmp_server)  # no partial blob left behind
     assert len(own.files.list().data) == 1
 
 
@@ -246,7 +273,7 @@ def test_streamed_uploads_are_cut_off_at_the_limit(tmp_server: LiveServer) -> No
         param="file",
         code="file_too_large",
     )
-    assert list((tmp_server.data_dir / "files").iterdir()) == []
+    assert blob_ids(tmp_server) == set()
 
 
 def test_a_deleted_file_leaves_code_interpreter_resources(client: openai.OpenAI) -> None:

@@ -16,7 +16,8 @@ log = logging.getLogger("assistantd")
 
 
 def error_response(error: APIError) -> JSONResponse:
-    return JSONResponse(error.envelope(), status_code=error.status_code)
+    headers = {"retry-after": str(error.retry_after)} if error.retry_after else None
+    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
 
 
 def install(app: FastAPI) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -10,9 +10,12 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse
 from starlette.datastructures import FormData
 from starlette.datastructures import UploadFile as StarletteUploadFile
+from starlette.responses import Response, StreamingResponse
 from starlette.types import Message
 
 from assistantd.api.deps import caller, container
+from assistantd.api.ranges import requested_range, unsatisfiable
+from assistantd.blobs import PIECE
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, missing_parameter
 from assistantd.protocol.pages import PageParams
@@ -88,9 +91,16 @@ async def upload(request: Request, who: Caller = Depends(caller), c: Container =
         if not isinstance(purpose, str):
             raise missing_parameter("purpose")
         expires = _expires_after(form)
-        return await c.files.upload(who, file.file, file.filename or "upload", purpose, expires)
+        return await c.files.upload(who, _pieces(file), file.filename or "upload", purpose, expires)
     finally:
         await form.close()
+
+
+async def _pieces(upload: StarletteUploadFile) -> AsyncIterator[bytes]:
+    """The spooled upload (on disk past 1 MiB) read back a piece at a time, off the event loop."""
+    await upload.seek(0)
+    while piece := await upload.read(PIECE):
+        yield piece
 
 
 @router.get("/files")
@@ -118,8 +128,26 @@ async def delete(file_id: str, who: Caller = Depends(caller), c: Container = Dep
 
 @router.get("/files/{file_id}/content")
 async def content(
-    file_id: str, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> FileResponse:
-    document, path = await c.files.content(who, file_id)
-    disposition = "attachment; filename*=UTF-8''" + quote(document["filename"], safe="")
-    return FileResponse(path, media_type="application/octet-stream", headers={"content-disposition": disposition})
+    file_id: str, request: Request, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Response:
+    """The bytes, streamed; a ``Range`` of them (206, or 416 past the end) as any file server answers."""
+    document, blob = await c.files.download(who, file_id)
+    headers = {"content-disposition": "attachment; filename*=UTF-8''" + quote(document["filename"], safe="")}
+    media_type = "application/octet-stream"
+    if blob.path is not None:  # local disk: Starlette serves it (sendfile), ranges included
+        return FileResponse(blob.path, media_type=media_type, headers=headers)
+    headers["accept-ranges"] = "bytes"
+    if blob.etag:
+        headers["etag"] = blob.etag
+    wanted = requested_range(request.headers, blob.size, blob.etag)
+    if wanted is None:
+        headers["content-length"] = str(blob.size)
+        body = await c.blobs.open(file_id, 0, blob.size)
+        return StreamingResponse(body, media_type=media_type, headers=headers)
+    start, end = wanted
+    if start >= end:
+        return unsatisfiable(blob.size)
+    headers["content-range"] = f"bytes {start}-{end - 1}/{blob.size}"
+    headers["content-length"] = str(end - start)
+    body = await c.blobs.open(file_id, start, end)
+    return StreamingResponse(body, status_code=206, media_type=media_type, headers=headers)

@@ -1,10 +1,11 @@
 """The ``code_interpreter`` server tool: the model's Python runs in the thread's sandbox session.
 
-Each call copies the files of ``tool_resources.code_interpreter.file_ids`` (assistant and thread; a
-``code_interpreter`` attachment lands in the thread's list) into ``/mnt/data/<filename>`` (also
-reachable as ``/mnt/data/<file id>``, the name OpenAI's sandbox used), runs the code, and turns
-what came out into OpenAI's shapes: ``logs`` and ``image`` outputs in the step, figures and written
-files stored as ``assistants_output`` files, ``image_file`` parts for the next message, and
+Each call goes to a ``CodeRunner`` (``services/code_sessions.py``): the thread's session, on the host
+that holds it, with the files of ``tool_resources.code_interpreter.file_ids`` (assistant and thread;
+a ``code_interpreter`` attachment lands in the thread's list) in ``/mnt/data/<filename>`` (also
+reachable as ``/mnt/data/<file id>``, the name OpenAI's sandbox used). The tool turns what came out
+into OpenAI's shapes: ``logs`` and ``image`` outputs in the step, figures and written files stored
+as ``assistants_output`` files, ``image_file`` parts for the next message, and
 ``sandbox:/mnt/data/...`` links in the answer turned into ``file_path`` annotations.
 """
 
@@ -12,11 +13,11 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from assistantd.engine.tools import ToolContext, ToolOutcome
-from assistantd.errors import APIError
-from assistantd.sandbox import MOUNT_POINT, ExecResult, Sandbox, SandboxSession, SandboxUnavailable
+from assistantd.sandbox import MOUNT_POINT, ExecResult, SandboxUnavailable
 
 log = logging.getLogger("assistantd.code_interpreter")
 OUTPUT_PURPOSE = "assistants_output"
@@ -31,13 +32,38 @@ DESCRIPTION = (
 )
 
 
+@dataclass
+class CodeCall:
+    key: str  # the sandbox session: the thread's, or the one ``ToolContext.sandbox_key`` names
+    project: str
+    file_ids: list[str]  # to be in /mnt/data
+    code: str
+    timeout: float | None = None
+
+
+@dataclass
+class CodeResult:
+    result: ExecResult
+    notes: list[str] = field(default_factory=list)  # told to the model before the output
+
+
+class CodeRunner(Protocol):
+    async def run(self, call: CodeCall) -> CodeResult:
+        """Run the code in the session ``call.key``; raises SandboxUnavailable."""
+        ...
+
+    async def remember(self, key: str, project: str, written: dict[str, str]) -> None:
+        """The files a call wrote (``/mnt/data`` path -> the file stored), for a session started later."""
+        ...
+
+
 class CodeInterpreterTool:
     type = "code_interpreter"
     function_name = "python"
 
-    def __init__(self, sandbox: Sandbox, files: Any, timeout: float | None = None) -> None:
-        # ``files`` is services.files.Files (retrieve, content, store_bytes); kept loose for reuse.
-        self.sandbox = sandbox
+    def __init__(self, runner: CodeRunner, files: Any, timeout: float | None = None) -> None:
+        # ``files`` is services.files.Files (store_bytes); kept loose for reuse.
+        self.runner = runner
         self.files = files
         self.timeout = timeout
 
@@ -63,43 +89,20 @@ class CodeInterpreterTool:
         if not code.strip():
             result = ExecResult(stderr="No code was given: call python with a `code` string argument.")
             return await self._outcome(context, code, result, notes)
+        key = context.sandbox_key or context.thread_id
+        call = CodeCall(key, context.caller.project, resource_file_ids(context), code, self.timeout)
         try:
-            result = await self._run(context, code, notes)
+            ran = await self.runner.run(call)
+            result, notes = ran.result, ran.notes
         except SandboxUnavailable as error:
             log.warning("code interpreter call in %s failed: %s", context.thread_id, error)
             result = ExecResult(stderr=f"The code interpreter is not available on this server: {error}")
         outcome = await self._outcome(context, code, result, notes)
+        if outcome.annotation_context["files"]:
+            await self.runner.remember(key, context.caller.project, outcome.annotation_context["files"])
         if context.emit is not None and outcome.details["outputs"]:
             await context.emit({"outputs": outcome.details["outputs"]})
         return outcome
-
-    async def _run(self, context: ToolContext, code: str, notes: list[str]) -> ExecResult:
-        # A session closed by the idle reaper between lookup and use is simply started again.
-        for attempt in range(2):
-            session = await self.sandbox.session(context.sandbox_key or context.thread_id)
-            try:
-                await self._mount_files(context, session, notes)
-                return await session.exec(code, self.timeout)
-            except SandboxUnavailable:
-                if attempt or not getattr(session, "closed", False):
-                    raise
-        raise AssertionError("unreachable")
-
-    async def _mount_files(self, context: ToolContext, session: SandboxSession, notes: list[str]) -> None:
-        for file_id in resource_file_ids(context):
-            if session.has_file(file_id):
-                continue
-            try:
-                document, path = await self.files.content(context.caller, file_id)
-            except APIError:
-                notes.append(f"(File {file_id} no longer exists and is not in /mnt/data.)")
-                continue
-            name = document.get("filename") or file_id
-            if session.has_file(name):  # another file of the same name is there already
-                name = f"{file_id}-{name}"
-            # The id is a second name for it, as OpenAI's sandbox named its files.
-            named = await session.put_file(name, path, alias=file_id)
-            notes.append(f"(File {file_id} is available at {named} and {MOUNT_POINT}/{file_id}.)")
 
     async def _outcome(self, context: ToolContext, code: str, result: ExecResult, notes: list[str]) -> ToolOutcome:
         outputs: list[dict[str, Any]] = []

@@ -1,6 +1,6 @@
 """``input_file`` parts: the model reads the file, so its text joins the message (as OpenAI does).
 
-Uses the file store (``services.files.Files.content``) and text extraction (``retrieval.extract``,
+Uses the file store (``services.files.Files.read``) and text extraction (``retrieval.extract``,
 which the retrieval package may move: re-point the import here).
 """
 
@@ -27,10 +27,10 @@ async def inline_files(files: Files, caller: Caller, messages: list[dict[str, An
 
 
 async def _text_part(files: Files, caller: Caller, file_id: str) -> dict[str, Any]:
-    document, path = await files.content(caller, file_id)
+    document, data = await files.read(caller, file_id)
     name = document.get("filename") or file_id
     try:
-        text = await asyncio.to_thread(lambda: extract(name, path.read_bytes()))
+        text = await asyncio.to_thread(extract, name, data)
     except ExtractionError as exc:
         raise InvalidRequest(f"Invalid input_file '{file_id}': {exc.message}", code=exc.code) from exc
     return {"type": "text", "text": {"value": f"[File {name}]\n{text}", "annotations": []}}

@@ -18,7 +18,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import httpx
 import numpy as np
 import openai
 
@@ -115,7 +114,8 @@ class OpenAIEmbedder:
         request = {"model": self.model, "input": batch, "encoding_format": "base64"}
         async with self._in_flight:
             try:
-                raw = await self.client.post("/embeddings", cast_to=httpx.Response, body=request)
+                # The SDK's raw-bytes type (what ``files.content`` returns), in every SDK version.
+                raw = await self.client.post("/embeddings", cast_to=openai.HttpxBinaryResponseContent, body=request)
                 body = json.loads(raw.content)
             except openai.APIError as exc:
                 raise EmbeddingError(f"The embeddings upstream failed: {_reason(exc)}") from exc

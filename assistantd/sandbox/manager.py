@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import sys
 from dataclasses import asdict
 from pathlib import Path
@@ -56,6 +57,10 @@ def encode_result(result: ExecResult) -> dict[str, Any]:
 class Manager:
     def __init__(self, sandbox: LocalSandbox) -> None:
         self.sandbox = sandbox
+        # This host's sessions, as other replicas know them (``services/code_sessions.py``): a new
+        # manager is a new host, since the sessions of the last one are gone. The secret is what
+        # another replica must show to run code here; every server process of this host learns it here.
+        self.host = {"id": "host-" + secrets.token_hex(8), "secret": secrets.token_urlsafe(24)}
         self.clients = 0
         self.idle = asyncio.Event()
 
@@ -90,25 +95,25 @@ class Manager:
     async def _answer(self, request: dict[str, Any]) -> dict[str, Any]:
         op = request.get("op")
         if op == "problem":
-            return {"problem": self.sandbox.problem()}
+            return {"problem": self.sandbox.problem(), "host": self.host}
         try:
             session = await self.sandbox.session(str(request["key"]))
             if op == "put_file":
                 path = await session.put_file(request["name"], Path(request["source"]), request.get("alias"))
-                return {"path": path, "files": _files(session)}
+                return {"path": path, **_state(session)}
             if op == "exec":
                 result = await session.exec(request["code"], request.get("timeout"))
-                return {"result": encode_result(result), "files": _files(session)}
+                return {"result": encode_result(result), **_state(session)}
             if op == "close":
                 await session.close()
                 return {}
-            return {"files": _files(session)}  # "session": the live session, started if needed
+            return {**_state(session), "host": self.host}  # "session": the live session, started if needed
         except SandboxUnavailable as error:
             return {"unavailable": str(error)}
 
 
-def _files(session: LocalSession) -> list[str]:
-    return [name for name in session.files if session.has_file(name)]
+def _state(session: LocalSession) -> dict[str, Any]:
+    return {"files": [name for name in session.files if session.has_file(name)], "token": session.token}
 
 
 async def run(root: Path, config: dict[str, Any]) -> None:

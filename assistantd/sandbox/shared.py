@@ -50,10 +50,11 @@ def decode_result(fields: dict[str, Any]) -> ExecResult:
 
 
 class SharedSession:
-    def __init__(self, owner: SharedSandbox, key: str, files: list[str]) -> None:
+    def __init__(self, owner: SharedSandbox, key: str, files: list[str], token: str) -> None:
         self.owner = owner
         self.key = key
         self.files = set(files)
+        self.token = token
 
     def has_file(self, name: str) -> bool:
         return name in self.files
@@ -74,6 +75,7 @@ class SharedSession:
         answer = await self.owner.call({**request, "key": self.key})
         if "files" in answer:
             self.files = set(answer["files"])
+            self.token = answer["token"]
         return answer
 
 
@@ -84,11 +86,14 @@ class SharedSandbox:
         self.name = socket_name(self.root)
         self._problem: str | None = "the sandbox was not started"
         self._presence: asyncio.StreamWriter | None = None
+        # This host as other replicas know it: its manager's id and secret (a new manager, a new host).
+        self.host: dict[str, str] = {"id": "", "secret": ""}
 
     async def start(self) -> None:
         try:
             _, self._presence = await self._connect_or_spawn()
-            self._problem = (await self.call({"op": "problem"}))["problem"]
+            answer = await self.call({"op": "problem"})
+            self._problem, self.host = answer["problem"], answer["host"]
         except SandboxUnavailable as error:
             self._problem = str(error)
 
@@ -99,7 +104,8 @@ class SharedSandbox:
         if self._problem:
             raise SandboxUnavailable(self._problem)
         answer = await self.call({"op": "session", "key": thread_key})
-        return SharedSession(self, thread_key, answer["files"])
+        self.host = answer["host"]  # the manager may have been started anew since
+        return SharedSession(self, thread_key, answer["files"], answer["token"])
 
     async def call(self, request: dict[str, Any]) -> dict[str, Any]:
         try:

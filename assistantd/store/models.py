@@ -182,3 +182,29 @@ class UpstreamRequestRow(Base):
     run_id: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[float] = mapped_column(Float, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class SandboxHostRow(Base):
+    """A host's code-interpreter sessions as other replicas reach them (migration 0009): its sandbox
+    manager's id, the URL of its servers and the secret a call must show; alive while ``heartbeat_at``
+    is recent. Written only by hosts with ``ASSISTANTD_ADVERTISE_URL`` set."""
+
+    __tablename__ = "sandbox_hosts"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    address: Mapped[str] = mapped_column(String(512))
+    secret: Mapped[str] = mapped_column(String(128))
+    heartbeat_at: Mapped[float] = mapped_column(Float)
+
+
+class SandboxSessionRow(Base):
+    """Where a thread's Python session lives (migration 0009): the host, the session's token (another
+    token: the state was reset), and the files its code wrote (``/mnt/data`` path -> file id), which a
+    new session gets back from the blob store."""
+
+    __tablename__ = "sandbox_sessions"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    project: Mapped[str] = mapped_column(String(128))
+    host: Mapped[str] = mapped_column(String(64))
+    token: Mapped[str] = mapped_column(String(64))
+    files: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    updated_at: Mapped[float] = mapped_column(Float)

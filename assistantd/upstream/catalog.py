@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 
 from assistantd.errors import NotFound
 from assistantd.protocol.models import Model, model_object
@@ -30,16 +30,17 @@ class Catalog:
         self.cached: dict[str, tuple[float, list[dict[str, Any]]]] = {}
         self.lock = asyncio.Lock()
 
-    async def _upstream(self, client: httpx.AsyncClient, route: Route) -> list[dict[str, Any]]:
+    async def _upstream(self, client: aiohttp.ClientSession, route: Route) -> list[dict[str, Any]]:
         url = route.base_url.rstrip("/") + "/models"
         hit = self.cached.get(url)
         if hit and time.monotonic() - hit[0] < CACHE_SECONDS:
             return hit[1]
         try:
-            answer = await client.get(url, headers={"Authorization": f"Bearer {route.api_key}"})
-            answer.raise_for_status()
-            found = [m for m in answer.json().get("data") or [] if isinstance(m, dict) and m.get("id")]
-        except (httpx.HTTPError, ValueError, AttributeError) as exc:
+            async with client.get(url, headers={"Authorization": f"Bearer {route.api_key}"}) as answer:
+                answer.raise_for_status()
+                body = await answer.json(content_type=None)
+            found = [m for m in body.get("data") or [] if isinstance(m, dict) and m.get("id")]
+        except (aiohttp.ClientError, TimeoutError, ValueError, AttributeError) as exc:
             log.warning("could not list the models of %s: %s", url, exc)
             found = []
         self.cached[url] = (time.monotonic(), found)
@@ -50,7 +51,8 @@ class Catalog:
         models: dict[str, Model] = {}
         for name in self.routes.exact:
             models[name] = model_object(name, "assistantd")
-        async with self.lock, httpx.AsyncClient(timeout=LIST_TIMEOUT) as client:
+        timeout = aiohttp.ClientTimeout(total=LIST_TIMEOUT)
+        async with self.lock, aiohttp.ClientSession(timeout=timeout) as client:
             for route in self.routes.all():
                 if route.is_azure or not (route.is_pattern or route is self.routes.default):
                     continue  # Azure lists base models, not deployments; exact routes are named above
