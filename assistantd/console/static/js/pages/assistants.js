@@ -173,12 +173,10 @@ async function editor(ctx, assistant) {
             : { type: responseFormat.value },
       metadata: metadata.value.trim() ? JSON.parse(metadata.value) : {},
     };
-    // A cleared field on a saved assistant is sent as null, which resets it to the default; left
-    // out, the old value would stay.
-    if (temperature.value !== "") body.temperature = Number(temperature.value);
-    else if (assistant) body.temperature = null;
-    if (topP.value !== "") body.top_p = Number(topP.value);
-    else if (assistant) body.top_p = null;
+    // A cleared field means OpenAI's default (1), sent as such: left out, or sent as null (which the
+    // API reads as "not given"), the old value would stay.
+    body.temperature = temperature.value === "" ? 1 : Number(temperature.value);
+    body.top_p = topP.value === "" ? 1 : Number(topP.value);
     try {
       const saved = await post(assistant ? `/v1/assistants/${encodeURIComponent(assistant.id)}` : "/v1/assistants", body);
       toast(assistant ? "Assistant saved" : "Assistant created");
