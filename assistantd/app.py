@@ -23,6 +23,7 @@ from assistantd.api import (
     files,
     internal,
     models,
+    openapi,
     responses,
     runs,
     site,
@@ -118,6 +119,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
             return {"statements": counts.statements, "write_transactions": counts.write_transactions}
 
     site.install(app)  # the console at /, /metrics, /docs
+    openapi.install(app)
 
     return app
 

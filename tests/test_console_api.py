@@ -124,6 +124,41 @@ def test_openapi_lists_every_served_route(server: LiveServer) -> None:
     assert "/v1/console/runs/{run_id}" in spec["paths"]
 
 
+def test_openapi_has_a_bearer_scheme_tags_per_resource_and_typed_answers(server: LiveServer) -> None:
+    spec = httpx.get(f"{server.url}/openapi.json", timeout=30).json()
+    # "Try it out" sends the key: every operation but the health probe asks for the bearer scheme.
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An API key of this server (`sk-...`).",
+    }
+    assert spec["security"] == [{"bearer": []}]
+    assert spec["paths"]["/health"]["get"]["security"] == []
+    tags = {path: op["tags"] for path, item in spec["paths"].items() for op in item.values()}
+    assert all(t and t != ["default"] for t in tags.values())
+    assert tags["/v1/assistants/{assistant_id}"] == ["Assistants"]
+    assert tags["/v1/threads/{thread_id}/runs/{run_id}/steps"] == ["Run steps"]
+    assert tags["/v1/vector_stores/{vector_store_id}/files/{file_id}"] == ["Vector store files"]
+    assert tags["/openai/threads/{thread_id}/messages"] == ["Messages"]
+
+    def answer(path: str, method: str) -> dict[str, Any]:
+        return spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+
+    schemas = spec["components"]["schemas"]
+    assistant = schemas[answer("/v1/assistants/{assistant_id}", "get")["$ref"].rsplit("/", 1)[1]]
+    assert {"id", "object", "model", "tools", "tool_resources"} <= set(assistant["properties"])
+    assert assistant["properties"]["object"]["const"] == "assistant"
+    runs = schemas[answer("/v1/threads/{thread_id}/runs", "get")["$ref"].rsplit("/", 1)[1]]
+    run_ref = runs["properties"]["data"]["items"]["$ref"].rsplit("/", 1)[1]
+    assert "required_action" in schemas[run_ref]["properties"]
+
+
+def test_the_console_has_an_icon(server: LiveServer) -> None:
+    icon = httpx.get(f"{server.url}/favicon.ico", timeout=30)
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.content.startswith(b"<svg")
+
+
 def test_docs_page_uses_bundled_assets(server: LiveServer) -> None:
     page = httpx.get(f"{server.url}/docs", timeout=30)
     assert page.status_code == 200 and "/openapi.json" in page.text

@@ -31,6 +31,14 @@ async def console() -> FileResponse:
     return FileResponse(STATIC_DIR / "index.html", headers={**SECURITY_HEADERS, "cache-control": "no-cache"})
 
 
+@router.get("/favicon.ico")
+async def favicon() -> FileResponse:
+    # An SVG under the name browsers ask for by default; every browser that shows tab icons reads SVG.
+    return FileResponse(
+        STATIC_DIR / "favicon.svg", media_type="image/svg+xml", headers={"cache-control": "max-age=86400"}
+    )
+
+
 @router.get("/metrics")
 async def scrape() -> Response:
     body, content_type = metrics.exposition()

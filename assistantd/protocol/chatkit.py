@@ -5,9 +5,10 @@ into these shapes."""
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
 
 from pydantic import Field, field_validator
+from typing_extensions import TypedDict
 
 from assistantd.ids import new_id
 from assistantd.protocol.base import WireModel

@@ -6,7 +6,9 @@ so mypy checks the ``object`` a service passes against the kind it declares it r
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypedDict, TypeVar
+from typing import Generic, Literal, TypeVar
+
+from typing_extensions import TypedDict
 
 Kind = TypeVar("Kind", bound=str)
 

@@ -3,9 +3,10 @@ thread request bodies."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from assistantd.ids import new_id, now
 from assistantd.protocol.base import Metadata, WireModel, tagged

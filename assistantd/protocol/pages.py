@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypedDict, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar, cast
+
+from typing_extensions import TypedDict
 
 Item = TypeVar("Item", bound=Mapping[str, Any])
 

@@ -8,7 +8,9 @@ views of thread messages and run steps (``responses/items.py``).
 
 from __future__ import annotations
 
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired
+
+from typing_extensions import TypedDict
 
 from assistantd.protocol.deleted import Deleted
 from assistantd.protocol.responses import CreateResponse, ResponseStatus, echo_tool

@@ -3,9 +3,10 @@ create-thread-and-run, modify, submit tool outputs)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, StrictBool, field_validator
+from typing_extensions import TypedDict
 
 from assistantd.ids import new_id, now
 from assistantd.protocol.assistants import ReasoningEffort

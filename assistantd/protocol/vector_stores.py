@@ -5,10 +5,11 @@ status) are filled in on read by ``retrieval/documents.py``."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, NotRequired, TypedDict
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import AfterValidator, Discriminator, Field, Tag
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from assistantd.ids import new_id, now
 from assistantd.protocol.base import TAG_PREFIX, Metadata, WireModel, check_key_map

@@ -51,6 +51,17 @@ export const get = (path) => api("GET", path);
 export const post = (path, body) => api("POST", path, body ?? {});
 export const del = (path) => api("DELETE", path);
 
+// A file's name, asked once per page load and shared by every page that shows it.
+const fileNames = new Map();
+export function fileName(fileId) {
+  if (!fileNames.has(fileId))
+    fileNames.set(fileId, get(`/v1/files/${encodeURIComponent(fileId)}`).then((f) => f.filename, () => "(deleted file)"));
+  return fileNames.get(fileId);
+}
+export function rememberFileName(file) {
+  fileNames.set(file.id, Promise.resolve(file.filename));
+}
+
 // Every item of a cursor-paged list (up to `max`).
 export async function all(path, max = 500) {
   const items = [];
@@ -64,9 +75,10 @@ export async function all(path, max = 500) {
   }
 }
 
-// POST a streaming request and call onEvent(name, data) for each server-sent event.
-export async function stream(path, body, onEvent) {
-  const response = await request("POST", path, { ...body, stream: true });
+// POST a streaming request and call onEvent(name, data) for each server-sent event. Aborting
+// `signal` ends the read (the run itself goes on unless it is cancelled too).
+export async function stream(path, body, onEvent, signal) {
+  const response = await request("POST", path, { ...body, stream: true }, signal ? { signal } : {});
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = "";

@@ -124,3 +124,19 @@ export function field(label, control, hint) {
 export function idLink(href, id) {
   return h("a", { href, class: "mono" }, id);
 }
+
+// A search box over a table's rows: hides the rows whose text does not contain what is typed.
+export function filterBox(table, label) {
+  const input = h("input", { type: "search", class: "list-filter", placeholder: `${label}…`, "aria-label": label });
+  const none = h("p", { class: "dim", hidden: true }, "Nothing matches.");
+  input.addEventListener("input", () => {
+    const wanted = input.value.trim().toLowerCase();
+    let shown = 0;
+    for (const row of table.querySelectorAll("tbody tr")) {
+      row.hidden = Boolean(wanted) && !row.textContent.toLowerCase().includes(wanted);
+      shown += row.hidden ? 0 : 1;
+    }
+    none.hidden = shown > 0;
+  });
+  return h("div", {}, input, none);
+}

@@ -1,5 +1,5 @@
 import { all, del, get, post } from "../api.js";
-import { ago, empty, field, h, pageHeader, pretty, toast } from "../dom.js";
+import { ago, empty, field, filterBox, h, pageHeader, pretty, toast } from "../dom.js";
 
 export async function assistantsPage(ctx) {
   const { args } = ctx;
@@ -10,9 +10,7 @@ export async function assistantsPage(ctx) {
     ctx.render(pageHeader("Assistants", "Instructions, a model and tools, reused across threads."), empty("No assistants yet.", create));
     return;
   }
-  ctx.render(
-    pageHeader("Assistants", `${assistants.length} in this project`, create),
-    h(
+  const table = h(
       "table",
       { class: "table" },
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Model"), h("th", {}, "Tools"), h("th", {}, "Created"), h("th", {}, ""))),
@@ -31,8 +29,8 @@ export async function assistantsPage(ctx) {
           ),
         ),
       ),
-    ),
-  );
+    );
+  ctx.render(pageHeader("Assistants", `${assistants.length} in this project`, create), filterBox(table, "Search assistants"), table);
 }
 
 function jsonArea(value, rows = 6) {
@@ -142,6 +140,7 @@ async function editor(ctx, assistant) {
   );
   const error = h("p", { class: "form-error", role: "alert" });
 
+  const saveError = () => error.textContent = "";
   const save = async (event) => {
     event.preventDefault();
     error.textContent = "";
@@ -174,12 +173,16 @@ async function editor(ctx, assistant) {
             : { type: responseFormat.value },
       metadata: metadata.value.trim() ? JSON.parse(metadata.value) : {},
     };
-    if (temperature.value !== "") body.temperature = Number(temperature.value);
-    if (topP.value !== "") body.top_p = Number(topP.value);
+    // A cleared field means OpenAI's default (1), sent as such: left out, or sent as null (which the
+    // API reads as "not given"), the old value would stay.
+    body.temperature = temperature.value === "" ? 1 : Number(temperature.value);
+    body.top_p = topP.value === "" ? 1 : Number(topP.value);
     try {
       const saved = await post(assistant ? `/v1/assistants/${encodeURIComponent(assistant.id)}` : "/v1/assistants", body);
       toast(assistant ? "Assistant saved" : "Assistant created");
-      location.hash = `#/assistants/${encodeURIComponent(saved.id)}`;
+      // Saving an existing assistant keeps the same route, which does not re-render: draw it anew.
+      if (assistant) editor(ctx, saved);
+      else location.hash = `#/assistants/${encodeURIComponent(saved.id)}`;
     } catch (failure) {
       error.textContent = failure.message;
     }
@@ -230,6 +233,9 @@ async function editor(ctx, assistant) {
     ),
   );
   form.addEventListener("submit", save);
+  // "Fix the fields…" speaks of the last attempt: any change makes it stale.
+  form.addEventListener("input", saveError);
+  form.addEventListener("change", saveError);
   ctx.render(
     pageHeader(assistant ? assistant.name || "(unnamed)" : "New assistant", assistant ? assistant.id : "", h("a", { href: "#/assistants" }, "← All assistants")),
     form,

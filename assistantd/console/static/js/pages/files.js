@@ -1,11 +1,13 @@
 import { all, del, download, upload } from "../api.js";
-import { ago, bytes, empty, h, pageHeader, toast } from "../dom.js";
+import { ago, bytes, empty, filterBox, h, pageHeader, toast } from "../dom.js";
 
 const PURPOSES = ["assistants", "batch", "fine-tune", "vision", "user_data"];
+// The purpose last chosen, kept while the page re-renders after an upload.
+let chosenPurpose = "assistants";
 
 export async function filesPage(ctx) {
   const files = await all("/v1/files", 1000);
-  const purpose = h("select", { "aria-label": "Purpose" }, PURPOSES.map((p) => h("option", { value: p }, p)));
+  const purpose = h("select", { "aria-label": "Purpose", onchange: (e) => (chosenPurpose = e.target.value) }, PURPOSES.map((p) => h("option", { value: p, selected: p === chosenPurpose }, p)));
   const input = h("input", { type: "file", multiple: true, "aria-label": "Upload files" });
   input.addEventListener("change", async () => {
     for (const file of input.files) await upload(file, purpose.value);
@@ -18,9 +20,7 @@ export async function filesPage(ctx) {
     toast("File deleted");
     filesPage(ctx);
   };
-  ctx.render(
-    pageHeader("Files", `${files.length} file(s)`, h("div", { class: "inline-form" }, purpose, h("label", { class: "button primary file-button" }, "Upload", input))),
-    files.length
+  const table = files.length
       ? h(
           "table",
           { class: "table" },
@@ -47,6 +47,9 @@ export async function filesPage(ctx) {
             ),
           ),
         )
-      : empty("No files yet."),
+      : null;
+  ctx.render(
+    pageHeader("Files", `${files.length} file(s)`, h("div", { class: "inline-form" }, purpose, h("label", { class: "button primary file-button" }, "Upload", input))),
+    table ? [filterBox(table, "Search files"), table] : empty("No files yet."),
   );
 }

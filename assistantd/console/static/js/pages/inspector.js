@@ -1,19 +1,78 @@
-import { get, imageUrl } from "../api.js";
-import { badge, code, duration, h, idLink, pageHeader, pretty, when } from "../dom.js";
+import { get, imageUrl, post } from "../api.js";
+import { badge, code, duration, field, h, idLink, pageHeader, pretty, toast, when } from "../dom.js";
+import { markdownMessage } from "../markdown.js";
+import { ACTIVE } from "../messages.js";
+
+const LIVE_MS = 1000;
 
 export async function inspectorPage(ctx) {
-  const { args } = ctx;
-  const record = await get(`/v1/console/runs/${encodeURIComponent(args[0])}`);
+  const { args, query } = ctx;
+  const path = `/v1/console/runs/${encodeURIComponent(args[0])}`;
+  let record = await get(path);
+  draw(ctx, record);
+  focusResult(record, query.get("result"));
+  // Live while the run is: re-read and redraw until it ends or the page is left.
+  while (ACTIVE.has(record.run.status) && ctx.isCurrent()) {
+    await new Promise((resolve) => setTimeout(resolve, LIVE_MS));
+    if (!ctx.isCurrent()) return;
+    const fresh = await get(path);
+    // Drawn again only when something changed, so a half-typed tool output is not wiped.
+    if (JSON.stringify(fresh) !== JSON.stringify(record)) draw(ctx, fresh);
+    record = fresh;
+  }
+}
+
+function draw(ctx, record) {
   const { run, steps, messages, citations, upstream_log: upstream } = record;
+  const live = ACTIVE.has(run.status);
   ctx.render(
-    pageHeader(`Run ${run.id}`, null, h("a", { href: `#/threads/${encodeURIComponent(run.thread_id)}` }, "← Thread")),
+    pageHeader(`Run ${run.id}`, live ? "Live: this page follows the run" : null, h("a", { href: `#/threads/${encodeURIComponent(run.thread_id)}` }, "← Thread"), live ? h("button", { type: "button", class: "danger", onclick: () => cancel(ctx, run) }, "Cancel run") : null),
     summary(run),
     problems(run),
+    run.status === "requires_action" ? toolOutputs(ctx, run) : null,
     timeline(run, steps),
     h("h2", {}, `Steps (${steps.length})`),
-    steps.length ? steps.map((step) => stepCard(step, messages, citations)) : h("p", { class: "dim" }, "No steps yet."),
+    steps.length ? steps.map((step) => stepCard(step, messages, citations)) : h("p", { class: "dim" }, live ? "No steps yet." : `No steps: the run ended (${run.status.replace(/_/g, " ")}) before any step.`),
     upstreamLog(upstream),
   );
+}
+
+async function cancel(ctx, run) {
+  try {
+    await post(`/v1/threads/${encodeURIComponent(run.thread_id)}/runs/${encodeURIComponent(run.id)}/cancel`);
+    toast("Cancelling the run");
+  } catch (error) {
+    toast(error.message, "error");
+  }
+}
+
+// The outputs a waiting run needs, submitted from here; the live loop then follows the run on.
+function toolOutputs(ctx, run) {
+  const rows = run.required_action.submit_tool_outputs.tool_calls.map((call) => ({ call, output: h("textarea", { class: "mono", rows: 2, "aria-label": `Output of ${call.function.name}` }) }));
+  const form = h("form", { class: "card tool-form", "aria-label": "Submit tool outputs" }, h("h3", {}, "The run waits for these function outputs"), rows.map((r) => field(`${r.call.function.name} ${r.call.id}`, r.output)), h("button", { type: "submit", class: "primary" }, "Submit tool outputs"));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const tool_outputs = rows.map((r) => ({ tool_call_id: r.call.id, output: r.output.value }));
+    try {
+      await post(`/v1/threads/${encodeURIComponent(run.thread_id)}/runs/${encodeURIComponent(run.id)}/submit_tool_outputs`, { tool_outputs });
+      form.replaceChildren(h("p", { class: "dim" }, "Outputs sent; the run goes on."));
+    } catch (error) {
+      toast(error.message, "error");
+    }
+  });
+  return form;
+}
+
+// `?result=call:rank` (a footnote's link): the cited chunk, scrolled to and marked.
+function focusResult(record, wanted) {
+  const match = /^(\d+):(\d+)$/.exec(wanted || "");
+  if (!match) return;
+  const calls = record.steps.flatMap((s) => s.step_details?.tool_calls || []).filter((c) => c.type === "file_search");
+  const call = calls[Number(match[1])];
+  const target = call && document.getElementById(`${call.id}-${match[2]}`);
+  if (!target) return;
+  target.classList.add("focused");
+  target.scrollIntoView({ block: "center" });
 }
 
 function summary(run) {
@@ -94,7 +153,7 @@ function messageStep(step, messages, citations) {
   if (!message) return h("p", { class: "dim" }, "The message is not available.");
   const mine = citations.filter((c) => c.message_id === message.id);
   return [
-    (message.content || []).map((part) => (part.type === "text" ? h("div", { class: "bubble-text" }, part.text.value) : h("div", { class: "dim" }, `[${part.type}]`))),
+    (message.content || []).map((part) => (part.type === "text" ? markdownMessage(part, step.run_id) : h("div", { class: "dim" }, `[${part.type}]`))),
     mine.length
       ? h(
           "div",

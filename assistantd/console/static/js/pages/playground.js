@@ -1,13 +1,8 @@
-import { all, get, post, stream, upload } from "../api.js";
+import { all, get, post, rememberFileName, stream, upload } from "../api.js";
 import { badge, code, empty, field, h, pageHeader, pretty, toast } from "../dom.js";
+import { ACTIVE, messageNode } from "../messages.js";
 
 const INCLUDE = "include[]=step_details.tool_calls[*].file_search.results[*].content";
-
-function messageText(message) {
-  return (message.content || [])
-    .map((part) => (part.type === "text" ? part.text.value : part.type === "image_file" ? `[image ${part.image_file.file_id}]` : ""))
-    .join("\n");
-}
 
 function bubble(role, text) {
   const body = h("div", { class: "bubble-text" }, text);
@@ -34,15 +29,23 @@ export async function playgroundPage(ctx) {
   const fileInput = h("input", { type: "file", multiple: true, "aria-label": "Attach files" });
   const attachList = h("div", { class: "attachments" });
   const send = h("button", { type: "submit", class: "primary" }, "Send");
+  const stop = h("button", { type: "button", class: "danger", hidden: true, onclick: () => stopRun() }, "Stop");
+  const cancel = h("button", { type: "button", class: "danger", hidden: true, onclick: () => cancelRun() }, "Cancel run");
+  const busyNote = h("span", { class: "hint" });
   const threadLabel = h("span", { class: "mono dim" });
   const actions = h("div", { class: "tool-actions" });
 
   const showThread = () => {
     threadLabel.replaceChildren(state.threadId ? h("a", { href: `#/threads/${encodeURIComponent(state.threadId)}` }, state.threadId) : "new thread");
   };
+  // While a stream is read: Stop shows. While a run is active but not streaming here: Cancel shows.
   const setBusy = (busy) => {
-    send.disabled = busy;
-    input.disabled = busy;
+    const active = ACTIVE.has(state.run?.status);
+    send.disabled = busy || active;
+    input.disabled = busy || active;
+    stop.hidden = !busy;
+    cancel.hidden = busy || !active;
+    busyNote.textContent = !busy && active ? "A run is active on this thread: answer it or cancel it before sending." : "";
   };
   const scroll = () => (log.scrollTop = log.scrollHeight);
 
@@ -50,9 +53,52 @@ export async function playgroundPage(ctx) {
     log.replaceChildren();
     showThread();
     if (!state.threadId) return;
-    const messages = await all(`/v1/threads/${encodeURIComponent(state.threadId)}/messages?order=asc`);
-    for (const message of messages) log.append(bubble(message.role, messageText(message)).node);
+    const thread = encodeURIComponent(state.threadId);
+    const [messages, runs] = await Promise.all([all(`/v1/threads/${thread}/messages?order=asc`), get(`/v1/threads/${thread}/runs?limit=1`)]);
+    for (const message of messages) log.append(messageNode(message));
+    // The thread's latest run, so one that waits for tool outputs can be answered or cancelled.
+    state.run = runs.data[0] || null;
+    if (state.run) showRun(state.run);
+    setBusy(false);
     scroll();
+  }
+
+  async function cancelRun() {
+    const run = state.run;
+    if (!run || !ACTIVE.has(run.status)) return;
+    const path = `/v1/threads/${encodeURIComponent(run.thread_id)}/runs/${encodeURIComponent(run.id)}`;
+    try {
+      state.run = await post(`${path}/cancel`);
+      showRun(state.run);
+      // "cancelling" ends on the server's side; follow it to the end so the composer opens again.
+      for (let n = 0; n < 60 && state.run.status === "cancelling" && ctx.isCurrent(); n += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        state.run = await get(path);
+        showRun(state.run);
+      }
+    } catch (error) {
+      toast(error.message, "error");
+    }
+    setBusy(false);
+  }
+
+  // Stop: leave the stream and cancel its run, as OpenAI's playground does.
+  async function stopRun() {
+    state.reading?.abort();
+    await cancelRun();
+  }
+
+  // Reads one streamed segment; Stop aborts the read.
+  async function follow(path, body) {
+    state.reading = new AbortController();
+    setBusy(true);
+    try {
+      await stream(path, body, handler(), state.reading.signal);
+    } catch (error) {
+      if (error.name !== "AbortError") throw error;
+    } finally {
+      state.reading = null;
+    }
   }
 
   // Renders one streamed segment (a run, or its continuation after tool outputs).
@@ -68,7 +114,8 @@ export async function playgroundPage(ctx) {
         for (const part of data.delta.content || []) if (part.type === "text" && current) current.body.append(part.text.value || "");
         scroll();
       } else if (name === "thread.message.completed" && current) {
-        current.body.classList.remove("streaming");
+        // The whole message, with its citations: shown as markdown with footnotes from here on.
+        current.node.replaceWith((current.node = messageNode(data)));
       } else if (name === "thread.run.step.delta") {
         for (const call of data.delta.step_details?.tool_calls || []) toolCallDelta(calls, call);
       } else if (name === "thread.run.step.completed" && data.type === "tool_calls") {
@@ -88,7 +135,9 @@ export async function playgroundPage(ctx) {
       const title = h("span", { class: "tool-name" }, call.type);
       const args = h("code", {});
       const output = h("div", { class: "tool-output" });
-      const node = h("div", { class: "tool-call" }, h("div", { class: "tool-head" }, "Tool call · ", title), h("pre", { class: "code" }, args), output);
+      // file_search has no arguments to show: its card holds only its results.
+      const argsBox = call.type === "file_search" ? null : h("pre", { class: "code" }, args);
+      const node = h("div", { class: "tool-call" }, h("div", { class: "tool-head" }, "Tool call · ", title), argsBox, output);
       entry = { title, args, output, node, id: call.id };
       calls.set(call.index, entry);
       log.append(node);
@@ -105,7 +154,10 @@ export async function playgroundPage(ctx) {
     if (!entry) return;
     entry.done = true;
     if (call.type === "function" && call.function.output !== null) entry.output.append(h("div", { class: "label" }, "Output"), code(pretty(call.function.output)));
-    if (call.type === "file_search") entry.output.append(`${call.file_search.results?.length ?? 0} results`);
+    if (call.type === "file_search") {
+      const found = call.file_search.results?.length ?? 0;
+      entry.output.append(found === 1 ? "1 result" : `${found} results`);
+    }
     if (call.type === "code_interpreter")
       for (const out of call.code_interpreter.outputs || []) entry.output.append(out.type === "logs" ? code(out.logs) : `[image ${out.image?.file_id}]`);
   }
@@ -116,11 +168,12 @@ export async function playgroundPage(ctx) {
     if (run.incomplete_details) status.append(h("div", { class: "error-box" }, `Incomplete: ${run.incomplete_details.reason}`));
     actions.replaceChildren();
     if (run.status === "requires_action") actions.append(toolOutputsForm(run));
+    setBusy(Boolean(state.reading));
   }
 
   function toolOutputsForm(run) {
     const rows = run.required_action.submit_tool_outputs.tool_calls.map((call) => {
-      const output = h("textarea", { class: "mono", rows: 3, placeholder: '{"result": "..."}', "aria-label": `Output of ${call.function.name}` });
+      const output = h("textarea", { class: "mono", rows: 3, placeholder: "Any text, e.g. JSON", "aria-label": `Output of ${call.function.name}` });
       return {
         call,
         output,
@@ -129,7 +182,7 @@ export async function playgroundPage(ctx) {
           { class: "required-call" },
           h("div", { class: "tool-head" }, "Waiting for ", h("strong", {}, call.function.name), h("span", { class: "mono dim" }, ` ${call.id}`)),
           code(pretty(call.function.arguments)),
-          field("Output (JSON)", output),
+          field("Output", output),
         ),
       };
     });
@@ -138,25 +191,24 @@ export async function playgroundPage(ctx) {
     const form = h("form", { class: "card tool-form", "aria-label": "Submit tool outputs" }, h("h3", {}, "The run needs your function outputs"), rows.map((r) => r.node), error, h("button", { type: "submit", class: "primary" }, "Submit tool outputs"));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
-      for (const row of rows) {
-        try {
-          JSON.parse(row.output.value);
-        } catch {
-          error.textContent = `The output for ${row.call.function.name} is not valid JSON.`;
-          row.output.focus();
-          return;
-        }
+      // The API takes any string as an output; only an empty one is more likely a slip than meant.
+      const blank = rows.find((row) => !row.output.value.trim());
+      if (blank) {
+        error.textContent = `The output for ${blank.call.function.name} is empty.`;
+        blank.output.focus();
+        return;
       }
       actions.replaceChildren();
       for (const row of rows)
         log.append(h("div", { class: "tool-call answered" }, h("div", { class: "tool-head" }, "You answered ", h("strong", {}, row.call.function.name)), code(pretty(row.output.value))));
-      setBusy(true);
       try {
         const outputs = rows.map((r) => ({ tool_call_id: r.call.id, output: r.output.value }));
         const path = `/v1/threads/${encodeURIComponent(run.thread_id)}/runs/${encodeURIComponent(run.id)}/submit_tool_outputs`;
-        await stream(path, { tool_outputs: outputs }, handler());
+        await follow(path, { tool_outputs: outputs });
+      } catch (failure) {
+        toast(failure.message, "error");
       } finally {
-        setBusy(state.run?.status === "requires_action"); // answer the function call first
+        setBusy(false);
       }
     });
     setTimeout(() => rows[0]?.output.focus());
@@ -174,9 +226,9 @@ export async function playgroundPage(ctx) {
         history.replaceState(null, "", `#/playground?assistant=${encodeURIComponent(picker.value)}&thread=${encodeURIComponent(state.threadId)}`);
         showThread();
       }
-      const attachments = state.attachments.map((f) => ({ file_id: f.id, tools: [{ type: f.tool }] }));
-      await post(`/v1/threads/${encodeURIComponent(state.threadId)}/messages`, { role: "user", content: text, attachments });
-      log.append(bubble("user", text).node);
+      const files = state.attachments.map((f) => ({ file_id: f.id, tools: [{ type: f.tool }] }));
+      const message = await post(`/v1/threads/${encodeURIComponent(state.threadId)}/messages`, { role: "user", content: text, attachments: files });
+      log.append(messageNode(message));
       input.value = "";
       state.attachments = [];
       attachList.replaceChildren();
@@ -185,11 +237,11 @@ export async function playgroundPage(ctx) {
       if (model.value.trim()) body.model = model.value.trim();
       if (instructions.value.trim()) body.instructions = instructions.value;
       if (toolChoice.value) body.tool_choice = toolChoice.value;
-      await stream(`/v1/threads/${encodeURIComponent(state.threadId)}/runs?${INCLUDE}`, body, handler());
+      await follow(`/v1/threads/${encodeURIComponent(state.threadId)}/runs?${INCLUDE}`, body);
     } catch (error) {
       toast(error.message, "error");
     } finally {
-      setBusy(state.run?.status === "requires_action"); // answer the function call first
+      setBusy(false);
       input.focus();
     }
   }
@@ -197,6 +249,7 @@ export async function playgroundPage(ctx) {
   fileInput.addEventListener("change", async () => {
     for (const file of fileInput.files) {
       const uploaded = await upload(file, "assistants");
+      rememberFileName(uploaded);
       const tool = /\.(csv|xlsx|json|png|jpg)$/i.test(file.name) ? "code_interpreter" : "file_search";
       state.attachments.push({ id: uploaded.id, tool });
       attachList.append(h("span", { class: "chip" }, `${file.name} → ${tool}`));
@@ -210,11 +263,12 @@ export async function playgroundPage(ctx) {
     state.threadId = null;
     loadThread();
   });
-  const composer = h("form", { class: "composer" }, input, h("div", { class: "row" }, h("label", { class: "button secondary file-button" }, "Attach files", fileInput), attachList, h("span", { class: "spacer" }), send));
+  const composer = h("form", { class: "composer" }, input, h("div", { class: "row" }, h("label", { class: "button secondary file-button" }, "Attach files", fileInput), attachList, h("span", { class: "spacer" }), busyNote, stop, cancel, send));
   composer.addEventListener("submit", sendMessage);
   const newThread = h("button", { type: "button", class: "secondary", onclick: () => {
     state.threadId = null;
     state.run = null;
+    state.reading?.abort();
     setBusy(false);
     history.replaceState(null, "", `#/playground?assistant=${encodeURIComponent(picker.value)}`);
     status.replaceChildren();

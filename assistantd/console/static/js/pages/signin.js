@@ -3,7 +3,7 @@ import { field, h } from "../dom.js";
 import { refreshSession, session } from "../app.js";
 
 export async function signInPage(ctx) {
-  await refreshSession();
+  // The router has just read the session (once per load): reading it again here doubled the request.
   if (session.open) {
     ctx.render(
       h(

@@ -1,13 +1,6 @@
-import { THREADS_URL, all, get } from "../api.js";
-import { ago, badge, empty, h, idLink, pageHeader } from "../dom.js";
-
-function messageParts(message) {
-  return (message.content || []).map((part) => {
-    if (part.type === "text") return h("div", { class: "bubble-text" }, part.text.value);
-    if (part.type === "image_file") return h("div", { class: "dim" }, `[image ${part.image_file.file_id}]`);
-    return h("div", { class: "dim" }, `[${part.type}]`);
-  });
-}
+import { THREADS_URL, all, del, get } from "../api.js";
+import { ago, badge, empty, filterBox, h, idLink, pageHeader, toast } from "../dom.js";
+import { messageNode } from "../messages.js";
 
 export async function threadsPage(ctx) {
   const { args, query } = ctx;
@@ -18,9 +11,7 @@ export async function threadsPage(ctx) {
     ctx.render(pageHeader("Threads"), empty("No threads yet. Start one in the playground.", h("a", { href: "#/playground", class: "button primary" }, "Playground")));
     return;
   }
-  ctx.render(
-    pageHeader("Threads", "Newest first"),
-    h(
+  const table = h(
       "table",
       { class: "table" },
       h("thead", {}, h("tr", {}, h("th", {}, "Thread"), h("th", {}, "Metadata"), h("th", {}, "Created"))),
@@ -37,7 +28,11 @@ export async function threadsPage(ctx) {
           ),
         ),
       ),
-    ),
+    );
+  ctx.render(
+    pageHeader("Threads", "Newest first"),
+    filterBox(table, "Search threads on this page"),
+    table,
     page.has_more ? h("a", { class: "button secondary", href: `#/threads?after=${encodeURIComponent(page.last_id)}` }, "Older threads") : null,
   );
 }
@@ -46,24 +41,34 @@ async function thread(ctx, threadId) {
   const id = encodeURIComponent(threadId);
   const [info, messages, runs] = await Promise.all([get(`/v1/threads/${id}`), all(`/v1/threads/${id}/messages?order=asc`), all(`/v1/threads/${id}/runs?order=asc`)]);
   const runsById = new Map(runs.map((r) => [r.id, r]));
+  const removeThread = async () => {
+    if (!confirm(`Delete thread ${info.id} with its ${messages.length} message(s) and runs?`)) return;
+    await del(`/v1/threads/${id}`);
+    toast("Thread deleted");
+    location.hash = "#/threads";
+  };
+  const removeMessage = async (message) => {
+    if (!confirm("Delete this message?")) return;
+    await del(`/v1/threads/${id}/messages/${encodeURIComponent(message.id)}`);
+    toast("Message deleted");
+    thread(ctx, threadId);
+  };
+  const bubbleOf = (m) => {
+    const node = messageNode(m);
+    const role = node.querySelector(".bubble-role");
+    if (m.run_id) role.append(h("a", { href: `#/runs/${encodeURIComponent(m.run_id)}`, class: "run-link" }, runsById.get(m.run_id)?.status ? ` · run ${runsById.get(m.run_id).status}` : " · run"));
+    role.append(" ", h("button", { type: "button", class: "link danger", "aria-label": `Delete message ${m.id}`, onclick: () => removeMessage(m) }, "Delete"));
+    return node;
+  };
   ctx.render(
-    pageHeader("Thread", info.id, h("a", { href: "#/threads" }, "← All threads"), h("a", { class: "button secondary", href: `#/playground?thread=${id}&assistant=${encodeURIComponent(runs.at(-1)?.assistant_id || "")}` }, "Continue in playground")),
+    pageHeader("Thread", info.id, h("a", { href: "#/threads" }, "← All threads"), h("button", { type: "button", class: "danger", onclick: removeThread }, "Delete thread"), h("a", { class: "button secondary", href: `#/playground?thread=${id}&assistant=${encodeURIComponent(runs.at(-1)?.assistant_id || "")}` }, "Continue in playground")),
     h(
       "div",
       { class: "split" },
       h(
         "section",
         { class: "chat-log static", "aria-label": "Messages" },
-        messages.length
-          ? messages.map((m) =>
-              h(
-                "div",
-                { class: `bubble ${m.role}` },
-                h("div", { class: "bubble-role" }, m.role, m.run_id ? h("a", { href: `#/runs/${encodeURIComponent(m.run_id)}`, class: "run-link" }, runsById.get(m.run_id)?.status ? ` · run ${runsById.get(m.run_id).status}` : " · run") : null),
-                messageParts(m),
-              ),
-            )
-          : empty("No messages."),
+        messages.length ? messages.map(bubbleOf) : empty("No messages."),
       ),
       h(
         "aside",

@@ -48,11 +48,17 @@ function bars(title, column, entries, label) {
 
 export async function usagePage(ctx) {
   const { query } = ctx;
-  const days = Number(query.get("days") || 30);
+  const asked = query.get("days") || "30";
+  const days = /^\d+$/.test(asked) ? Number(asked) : NaN;
+  if (!(days >= 1 && days <= 366)) {
+    ctx.render(pageHeader("Usage"), h("div", { class: "error-box", role: "alert" }, `The period must be a whole number of days from 1 to 366, not "${asked}".`), h("a", { href: "#/usage", class: "button" }, "Last 30 days"));
+    return;
+  }
+  const choices = [...new Set([1, 7, 30, 90, 365, days])].sort((a, b) => a - b);
   const [usage, assistants] = await Promise.all([get(`/v1/console/usage?days=${days}`), all("/v1/assistants").catch(() => [])]);
   const names = new Map(assistants.map((a) => [a.id, a.name || a.id]));
   const rows = usage.data;
-  const period = h("select", { "aria-label": "Period", onchange: (e) => (location.hash = `#/usage?days=${e.target.value}`) }, [1, 7, 30, 90].map((d) => h("option", { value: d, selected: d === days }, `Last ${d} day${d > 1 ? "s" : ""}`)));
+  const period = h("select", { "aria-label": "Period", onchange: (e) => (location.hash = `#/usage?days=${e.target.value}`) }, choices.map((d) => h("option", { value: d, selected: d === days }, `Last ${d} day${d > 1 ? "s" : ""}`)));
   const stat = (label, value) => h("div", { class: "stat card" }, h("div", { class: "label" }, label), h("div", { class: "stat-value" }, value));
   ctx.render(
     pageHeader("Usage", "Runs and tokens by day (UTC), assistant and model", period),

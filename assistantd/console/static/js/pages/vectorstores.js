@@ -1,5 +1,5 @@
-import { all, del, get, post, upload } from "../api.js";
-import { ago, badge, bytes, code, empty, h, idLink, pageHeader, toast } from "../dom.js";
+import { all, del, fileName, get, post, rememberFileName, upload } from "../api.js";
+import { ago, badge, bytes, code, empty, filterBox, h, idLink, pageHeader, toast } from "../dom.js";
 
 export async function vectorStoresPage(ctx) {
   const { args } = ctx;
@@ -12,9 +12,7 @@ export async function vectorStoresPage(ctx) {
     const created = await post("/v1/vector_stores", { name: name.value });
     location.hash = `#/vector-stores/${encodeURIComponent(created.id)}`;
   });
-  ctx.render(
-    pageHeader("Vector stores", "Files chunked and indexed for file_search", form),
-    stores.length
+  const table = stores.length
       ? h(
           "table",
           { class: "table" },
@@ -35,7 +33,10 @@ export async function vectorStoresPage(ctx) {
             ),
           ),
         )
-      : empty("No vector stores yet. Create one, then upload files to it."),
+      : null;
+  ctx.render(
+    pageHeader("Vector stores", "Files chunked and indexed for file_search", form),
+    table ? [filterBox(table, "Search stores"), table] : empty("No vector stores yet. Create one, then upload files to it."),
   );
   name.focus();
 }
@@ -50,7 +51,7 @@ async function store(ctx, storeId) {
   const fileInput = h("input", { type: "file", multiple: true, "aria-label": "Upload files to this store" });
   const query = h("input", { type: "search", placeholder: "Search this store (press / to focus)", "aria-label": "Search query" });
   const results = h("div", { class: "search-results" });
-  const names = new Map();
+  const problems = h("div", { role: "alert" });
 
   async function refresh() {
     const [current, files] = await Promise.all([get(`/v1/vector_stores/${id}`), all(`/v1/vector_stores/${id}/files`)]);
@@ -60,7 +61,8 @@ async function store(ctx, storeId) {
     progress.setAttribute("aria-valuenow", String(done));
     progress.setAttribute("aria-valuemax", String(c.total));
     counts.textContent = `${c.completed} completed · ${c.in_progress} in progress · ${c.failed} failed · ${c.total} total · ${bytes(current.usage_bytes)}`;
-    for (const f of files) if (!names.has(f.id)) names.set(f.id, (await get(`/v1/files/${encodeURIComponent(f.id)}`).catch(() => ({ filename: "(deleted file)" }))).filename);
+    // Names are asked all at once (and once per page load), not one request after another.
+    const names = new Map(await Promise.all(files.map(async (f) => [f.id, await fileName(f.id)])));
     filesBox.replaceChildren(
       files.length
         ? h(
@@ -79,6 +81,7 @@ async function store(ctx, storeId) {
                   h("td", {}, bytes(f.usage_bytes)),
                   h("td", {}, ago(f.created_at)),
                   h("td", { class: "right" }, h("button", { type: "button", class: "link danger", onclick: async () => {
+                    if (!confirm(`Remove ${names.get(f.id)} from this store? The file itself stays.`)) return;
                     await del(`/v1/vector_stores/${id}/files/${encodeURIComponent(f.id)}`);
                     toast("File removed from the store");
                     refresh();
@@ -97,16 +100,44 @@ async function store(ctx, storeId) {
     while (isCurrent() && (await refresh())) await new Promise((resolve) => setTimeout(resolve, 700));
   }
 
-  fileInput.addEventListener("change", async () => {
-    for (const file of fileInput.files) {
-      const uploaded = await upload(file, "assistants");
-      names.set(uploaded.id, uploaded.filename);
+  // Each file on its own: one refused file neither stops the others nor stays behind in Files.
+  async function addFile(file) {
+    const uploaded = await upload(file, "assistants");
+    rememberFileName(uploaded);
+    try {
       await post(`/v1/vector_stores/${id}/files`, { file_id: uploaded.id });
+    } catch (error) {
+      await del(`/v1/files/${encodeURIComponent(uploaded.id)}`).catch(() => null);
+      throw error;
     }
-    toast(`Added ${fileInput.files.length} file(s) to the store`);
+  }
+
+  fileInput.addEventListener("change", async () => {
+    const chosen = [...fileInput.files];
     fileInput.value = "";
+    const failed = [];
+    for (const file of chosen) await addFile(file).catch((error) => failed.push(`${file.name}: ${error.message}`));
+    const added = chosen.length - failed.length;
+    if (added) toast(`Added ${added} file(s) to the store`);
+    problems.replaceChildren(
+      failed.length ? h("div", { class: "error-box" }, h("strong", {}, `${failed.length} file(s) not added:`), h("ul", {}, failed.map((f) => h("li", {}, f)))) : "",
+    );
     poll();
   });
+  const rename = h("input", { value: info.name || "", "aria-label": "Store name" });
+  const renameForm = h("form", { class: "inline-form" }, rename, h("button", { type: "submit" }, "Rename"));
+  renameForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const saved = await post(`/v1/vector_stores/${id}`, { name: rename.value });
+    title.textContent = saved.name || "(unnamed)";
+    toast("Store renamed");
+  });
+  const removeStore = async () => {
+    if (!confirm(`Delete the store ${info.name || info.id}? Its files stay in Files.`)) return;
+    await del(`/v1/vector_stores/${id}`);
+    toast("Vector store deleted");
+    location.hash = "#/vector-stores";
+  };
   const searchForm = h("form", { class: "inline-form search" }, query, h("button", { type: "submit", class: "primary" }, "Search"));
   searchForm.addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -132,8 +163,11 @@ async function store(ctx, storeId) {
     }
   };
   document.addEventListener("keydown", onSlash);
+  const header = pageHeader(info.name || "(unnamed)", info.id, h("a", { href: "#/vector-stores" }, "← All stores"), renameForm, h("label", { class: "button primary file-button" }, "Upload files", fileInput), h("button", { type: "button", class: "danger", onclick: removeStore }, "Delete store"));
+  const title = header.querySelector("h1");
   ctx.render(
-    pageHeader(info.name || "(unnamed)", info.id, h("a", { href: "#/vector-stores" }, "← All stores"), h("label", { class: "button primary file-button" }, "Upload files", fileInput)),
+    header,
+    problems,
     h("section", { class: "card" }, h("h2", {}, "Ingestion"), progress, counts),
     h("section", { class: "card" }, h("h2", {}, "Search"), searchForm, results),
     h("section", {}, h("h2", {}, "Files"), filesBox),
