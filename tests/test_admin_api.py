@@ -3,15 +3,24 @@ API keys, admin API keys; admin keys and project keys kept apart; malformed requ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from alembic import command
 
+from assistantd.services.admin import Admin
+from assistantd.services.keys import Keys, key_hash, key_id
+from assistantd.store.db import Database
+from assistantd.store.migrate import alembic_config, upgrade_async
+from assistantd.store.models import JSONDoc
 from tests.checks import assert_error, cli
 from tests.conftest import upstream_env
-from tests.server import LiveServer
+from tests.server import LiveServer, drop_database, scratch_database
 from tests.upstream import Upstream
 
 ADMIN_KEY = "sk-admin-test-operator"
@@ -319,3 +328,56 @@ def test_cli_projects_and_admin_keys(tmp_server: LiveServer) -> None:
     refused = cli(tmp_server, "projects", "archive", "nope")
     assert refused.returncode == 1
     assert refused.stderr.strip().splitlines()[-1] == "assistantd: No project found with id 'nope'."
+
+
+@pytest.fixture
+async def database_at_0009(tmp_path: Path) -> AsyncIterator[str]:
+    """A database before migration 0012 (PostgreSQL when the suite runs on it): a stored key of project
+    ``legacy`` and an assistant of project ``shop``, projects being plain strings then."""
+    url = await asyncio.to_thread(scratch_database) or f"sqlite:///{tmp_path / 'old.db'}"
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config(url), "0009")
+        db = Database(url)
+        try:
+            async with db.write() as session:
+                key = {"hash": key_hash(LEGACY_KEY), "prefix": LEGACY_KEY[:10]}
+                await session.execute(
+                    sa.text(
+                        "INSERT INTO api_keys (key_hash, prefix, project, created_at) "
+                        "VALUES (:hash, :prefix, 'legacy', 5)"
+                    ),
+                    key,
+                )
+                assistants = sa.table("assistants", *(sa.column(c) for c in ("id", "project", "created_at")),
+                                      sa.column("data", JSONDoc))
+                await session.execute(
+                    sa.insert(assistants), [{"id": "asst_old", "project": "shop", "created_at": 3, "data": {}}]
+                )
+        finally:
+            await db.close()
+        yield url
+    finally:
+        if url.startswith("postgresql"):
+            await asyncio.to_thread(drop_database, url)
+
+
+LEGACY_KEY = "sk-legacy-key-0123456789"
+
+
+async def test_migration_0012_makes_projects_of_existing_strings(database_at_0009: str) -> None:
+    await upgrade_async(database_at_0009)
+    db = Database(database_at_0009)
+    try:
+        admin = Admin(db, Keys(db, {}))
+        projects = await admin.list_projects(100, None, True)
+        found = {p["id"]: (p["name"], p["created_at"]) for p in projects["data"]}
+        assert found["legacy"] == ("legacy", 5) and found["shop"] == ("shop", 3) and "default" in found
+        keys = (await admin.list_project_keys("legacy", 20, None))["data"]
+        assert [k["id"] for k in keys] == [key_id(key_hash(LEGACY_KEY))]
+        assert keys[0]["redacted_value"] == LEGACY_KEY[:10] + "..."
+        assert keys[0]["owner"]["service_account"]["name"] == "assistantd keys create"
+        who = await Keys(db, {}).identify(LEGACY_KEY)
+        assert (who.project, who.api_key_id) == ("legacy", keys[0]["id"])
+    finally:
+        await db.close()
+    await asyncio.to_thread(command.downgrade, alembic_config(database_at_0009), "0009")
