@@ -330,6 +330,19 @@ def test_cli_projects_and_admin_keys(tmp_server: LiveServer) -> None:
     assert refused.stderr.strip().splitlines()[-1] == "assistantd: No project found with id 'nope'."
 
 
+def test_open_server_opens_the_admin_api_until_a_key_exists(tmp_server: LiveServer) -> None:
+    """No key of any kind: everything is open, the Admin API too; its first key locks the server."""
+    tmp_server.start()
+    with raw(tmp_server, None) as anyone:
+        project = new_project(anyone, "first")
+        key = new_account(anyone, project["id"])["api_key"]["value"]
+        assert_error(anyone.get("/assistants"), 401)
+        assert_error(anyone.get("/organization/projects"), 401)
+    with raw(tmp_server, key) as client:
+        assert client.get("/assistants").status_code == 200
+        assert_error(client.get("/organization/projects"), 401, code="insufficient_permissions")
+
+
 @pytest.fixture
 async def database_at_0009(tmp_path: Path) -> AsyncIterator[str]:
     """A database before migration 0012 (PostgreSQL when the suite runs on it): a stored key of project

@@ -231,6 +231,71 @@ class CostsResult(TypedDict):
     api_key_id: str | None
 
 
+Group = tuple[str | None, ...]  # the grouped fields' values, None where not grouped by
+
+
+def completion_result(group: Group, input_tokens: int, output_tokens: int, requests: int) -> CompletionsResult:
+    project, key, model = group
+    return {
+        "object": "organization.usage.completions.result",
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "input_cached_tokens": 0,
+        "input_audio_tokens": 0,
+        "output_audio_tokens": 0,
+        "num_model_requests": requests,
+        "project_id": project,
+        "user_id": None,
+        "api_key_id": key,
+        "model": model,
+        "batch": None,
+    }
+
+
+def embedding_result(group: Group, input_tokens: int, requests: int) -> EmbeddingsResult:
+    project, model = group
+    return {
+        "object": "organization.usage.embeddings.result",
+        "input_tokens": input_tokens,
+        "num_model_requests": requests,
+        "project_id": project,
+        "user_id": None,
+        "api_key_id": None,
+        "model": model,
+    }
+
+
+def stored_bytes_result(project: str | None, size: int) -> VectorStoresResult:
+    return {"object": "organization.usage.vector_stores.result", "usage_bytes": size, "project_id": project}
+
+
+def sessions_result(project: str | None, sessions: int) -> CodeInterpreterSessionsResult:
+    return {
+        "object": "organization.usage.code_interpreter_sessions.result",
+        "num_sessions": sessions,
+        "project_id": project,
+    }
+
+
+def cost_result(group: Group, usd: float) -> CostsResult:
+    project, line_item, key = group
+    return {
+        "object": "organization.costs.result",
+        "amount": {"value": round(usd, 10), "currency": "usd"},
+        "line_item": line_item,
+        "project_id": project,
+        "api_key_id": key,
+    }
+
+
+def bucket(start_time: int, end_time: int, results: list[Result]) -> Bucket[Result]:
+    return {"object": "bucket", "start_time": start_time, "end_time": end_time, "results": results}
+
+
+def bucket_page(data: list[Bucket[Result]], has_more: bool, next_page: str | None) -> BucketPage[Result]:
+    return {"object": "page", "data": data, "has_more": has_more, "next_page": next_page}
+
+
 class CreateProject(WireModel):
     name: str = Field(min_length=1, max_length=256)
 

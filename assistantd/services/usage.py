@@ -135,7 +135,6 @@ class Tally:
     """One group's sums within one bucket."""
 
     input_tokens: int = 0
-    cached_tokens: int = 0
     output_tokens: int = 0
     requests: int = 0
     amount: float = 0.0
@@ -146,21 +145,18 @@ Key = tuple[int, tuple[str | None, ...]]
 Buckets = dict[Key, Tally]
 
 
+def _in(buckets: Buckets, index: int) -> list[tuple[tuple[str | None, ...], Tally]]:
+    """One bucket's groups and their sums."""
+    return [(group, tally) for (at, group), tally in buckets.items() if at == index]
+
+
 def _grouped(fields: Sequence[str], group_by: Sequence[str], values: Sequence[Any]) -> tuple[str | None, ...]:
     return tuple(value if name in group_by else None for name, value in zip(fields, values, strict=True))
 
 
 def bucket_page(w: Window, results: Callable[[int], list[Any]]) -> wire.BucketPage[Any]:
-    data: list[wire.Bucket[Any]] = [
-        {
-            "object": "bucket",
-            "start_time": w.bucket_start(index),
-            "end_time": w.bucket_start(index + 1),
-            "results": results(index),
-        }
-        for index in range(w.count)
-    ]
-    return {"object": "page", "data": data, "has_more": w.has_more, "next_page": next_page(w)}
+    buckets = [wire.bucket(w.bucket_start(i), w.bucket_start(i + 1), results(i)) for i in range(w.count)]
+    return wire.bucket_page(buckets, w.has_more, next_page(w))
 
 
 def _in_window(column: Any, w: Window) -> list[ColumnElement[bool]]:
@@ -218,7 +214,9 @@ class Usage:
             tally.input_tokens += int(prompt)
             tally.output_tokens += int(completion)
             tally.requests += int(requests)
-        return bucket_page(w, lambda index: [_completion(g, t) for (i, g), t in buckets.items() if i == index])
+        return bucket_page(w, lambda index: [
+            wire.completion_result(g, t.input_tokens, t.output_tokens, t.requests) for g, t in _in(buckets, index)
+        ])
 
     async def embeddings(self, q: UsageQuery) -> wire.BucketPage[wire.EmbeddingsResult]:
         """Tokens of the chunks of the files attached to vector stores in each bucket, by store embedder."""
@@ -244,7 +242,9 @@ class Usage:
             tally = buckets.setdefault((index, _grouped(EMBEDDING_FIELDS, group_by, (project, model))), Tally())
             tally.input_tokens += int(tokens or 0)
             tally.requests += int(requests)
-        return bucket_page(w, lambda index: [_embedding(g, t) for (i, g), t in buckets.items() if i == index])
+        return bucket_page(
+            w, lambda index: [wire.embedding_result(g, t.input_tokens, t.requests) for g, t in _in(buckets, index)]
+        )
 
     async def vector_stores(self, q: UsageQuery) -> wire.BucketPage[wire.VectorStoresResult]:
         """Bytes stored at each bucket's end: the files attached by then (files removed since don't count)."""
@@ -267,7 +267,7 @@ class Usage:
                     name = project if group_by else None
                     totals[name] = totals.get(name, 0) + int(size or 0)
             stored.append(dict(totals))
-        return bucket_page(w, lambda index: [_stored_bytes(p, b) for p, b in stored[index].items() if b])
+        return bucket_page(w, lambda index: [wire.stored_bytes_result(p, b) for p, b in stored[index].items() if b])
 
     async def code_interpreter_sessions(self, q: UsageQuery) -> wire.BucketPage[wire.CodeInterpreterSessionsResult]:
         """Threads whose runs ran code in each bucket: a session per thread and bucket."""
@@ -287,7 +287,9 @@ class Usage:
             if any(call.get("type") == "code_interpreter" for call in calls):
                 group = (project if group_by else None,)
                 buckets.setdefault(((created_at - w.start) // w.width, group), Tally()).sessions.add(thread_id)
-        return bucket_page(w, lambda index: [_sessions(g, t) for (i, g), t in buckets.items() if i == index])
+        return bucket_page(
+            w, lambda index: [wire.sessions_result(g[0], len(t.sessions)) for g, t in _in(buckets, index)]
+        )
 
     async def costs(self, q: UsageQuery) -> wire.BucketPage[wire.CostsResult]:
         """USD by bucket (1d), from the completions' tokens and the ``[models]`` prices."""
@@ -305,58 +307,4 @@ class Usage:
             for line_item, micro_usd in items:
                 group = _grouped(("project_id", "line_item", "api_key_id"), group_by, (project, line_item, key))
                 buckets.setdefault((index, group), Tally()).amount += micro_usd / MILLION
-        return bucket_page(w, lambda index: [_cost(g, t) for (i, g), t in buckets.items() if i == index])
-
-
-def _completion(group: tuple[str | None, ...], tally: Tally) -> wire.CompletionsResult:
-    project, key, model = group
-    return {
-        "object": "organization.usage.completions.result",
-        "input_tokens": tally.input_tokens,
-        "output_tokens": tally.output_tokens,
-        "input_cached_tokens": tally.cached_tokens,
-        "input_audio_tokens": 0,
-        "output_audio_tokens": 0,
-        "num_model_requests": tally.requests,
-        "project_id": project,
-        "user_id": None,
-        "api_key_id": key,
-        "model": model,
-        "batch": None,
-    }
-
-
-def _embedding(group: tuple[str | None, ...], tally: Tally) -> wire.EmbeddingsResult:
-    project, model = group
-    return {
-        "object": "organization.usage.embeddings.result",
-        "input_tokens": tally.input_tokens,
-        "num_model_requests": tally.requests,
-        "project_id": project,
-        "user_id": None,
-        "api_key_id": None,
-        "model": model,
-    }
-
-
-def _stored_bytes(project: str | None, size: int) -> wire.VectorStoresResult:
-    return {"object": "organization.usage.vector_stores.result", "usage_bytes": size, "project_id": project}
-
-
-def _sessions(group: tuple[str | None, ...], tally: Tally) -> wire.CodeInterpreterSessionsResult:
-    return {
-        "object": "organization.usage.code_interpreter_sessions.result",
-        "num_sessions": len(tally.sessions),
-        "project_id": group[0],
-    }
-
-
-def _cost(group: tuple[str | None, ...], tally: Tally) -> wire.CostsResult:
-    project, line_item, key = group
-    return {
-        "object": "organization.costs.result",
-        "amount": {"value": round(tally.amount, 10), "currency": "usd"},
-        "line_item": line_item,
-        "project_id": project,
-        "api_key_id": key,
-    }
+        return bucket_page(w, lambda index: [wire.cost_result(g, t.amount) for g, t in _in(buckets, index)])
