@@ -4,6 +4,7 @@ CSV export; malformed queries."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -203,10 +204,26 @@ def test_embeddings_and_vector_store_usage(admin: httpx.Client, spent: dict[str,
     ]
 
 
-def test_code_interpreter_sessions_usage(admin: httpx.Client, spent: dict[str, Any]) -> None:
-    """No run here ran code, so the buckets are empty (sessions are counted per thread and bucket)."""
-    page = ok(admin.get("/organization/usage/code_interpreter_sessions", params={"start_time": today()}))
-    assert page["object"] == "page" and results(page) == []
+NO_SANDBOX = "bubblewrap (bwrap) is not installed; scripts/setup installs it"
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason=NO_SANDBOX)
+def test_code_interpreter_sessions_usage(admin: httpx.Client, usage_server: LiveServer, upstream: Upstream) -> None:
+    """A thread whose runs ran code is one session in the bucket, however many calls it made."""
+    project, _, client = project_client(admin, usage_server, "coder")
+    query = {"start_time": today(), "group_by": "project_id", "project_ids": project}
+    assert results(ok(admin.get("/organization/usage/code_interpreter_sessions", params=query))) == []
+    model = f"coder-{time.time_ns()}"
+    code = Reply(tool_calls=[("python", json.dumps({"code": "print(6 * 7)"}))])
+    upstream.script(model, code, code, Reply(text=["42"]))
+    assistant = client.beta.assistants.create(model=model, tools=[{"type": "code_interpreter"}])
+    thread = client.beta.threads.create(messages=[{"role": "user", "content": "compute"}])
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
+    assert run.status == "completed", run.last_error
+    page = ok(admin.get("/organization/usage/code_interpreter_sessions", params=query))
+    assert results(page) == [
+        {"object": "organization.usage.code_interpreter_sessions.result", "num_sessions": 1, "project_id": project}
+    ]
 
 
 def test_malformed_usage_queries(admin: httpx.Client) -> None:
