@@ -25,6 +25,7 @@ from tests.upstream import Upstream
 
 ADMIN_KEY = "sk-admin-test-operator"
 PROJECT_KEY = "sk-test-gamma"
+ARCHIVED_KEY = "sk-test-epsilon"  # its project is archived by a test
 PROJECT_FIELDS = {"id", "object", "name", "created_at", "archived_at", "status"}
 ACCOUNT_FIELDS = {"id", "object", "name", "role", "created_at"}
 KEY_FIELDS = {
@@ -40,7 +41,7 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -
         env={
             **upstream_env(upstream),
             "ASSISTANTD_ADMIN_KEYS": ADMIN_KEY,
-            "ASSISTANTD_API_KEYS": f"{PROJECT_KEY}=gamma",
+            "ASSISTANTD_API_KEYS": f"{PROJECT_KEY}=gamma,{ARCHIVED_KEY}=epsilon",
         },
     )
     live.start()
@@ -124,12 +125,15 @@ def test_archive_project_stops_its_keys(admin: httpx.Client, admin_server: LiveS
 
 def test_archived_project_of_a_configured_key(admin: httpx.Client, admin_server: LiveServer) -> None:
     """Keys from settings obey archiving too (their projects get rows at start)."""
-    with raw(admin_server, "sk-test-delta") as client:
-        unknown = client.get("/assistants")
-    assert_error(unknown, 401, "Incorrect API key provided: sk-*****elta.", code="invalid_api_key")
-    with raw(admin_server, PROJECT_KEY) as client:
+    with raw(admin_server, ARCHIVED_KEY) as client:
         assert client.get("/assistants").status_code == 200
-    assert ok(admin.get("/organization/projects/gamma"))["status"] == "active"
+        assert ok(admin.get("/organization/projects/epsilon"))["name"] == "epsilon"
+        ok(admin.post("/organization/projects/epsilon/archive"))
+        message = "The project you are requesting has been archived and is no longer accessible."
+        assert_error(client.get("/assistants"), 401, message)
+    with raw(admin_server, "sk-test-unknown") as client:
+        unknown = client.get("/assistants")
+    assert_error(unknown, 401, "Incorrect API key provided: sk-*****nown.", code="invalid_api_key")
 
 
 def test_create_service_account_returns_its_key_once(admin: httpx.Client, admin_server: LiveServer) -> None:
