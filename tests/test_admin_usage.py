@@ -151,6 +151,8 @@ def test_completions_usage_buckets_and_pages(admin: httpx.Client, spent: dict[st
     hourly = ok(admin.get("/organization/usage/completions", params={"start_time": int(time.time()) - 60,
                                                                       "bucket_width": "1h"}))
     assert hourly["data"][0]["end_time"] - hourly["data"][0]["start_time"] == 3600
+    future = ok(admin.get("/organization/usage/completions", params={"start_time": today() + 10 * DAY}))
+    assert future == {"object": "page", "data": [], "has_more": False, "next_page": None}
 
 
 def test_costs_by_project_and_line_item(admin: httpx.Client, spent: dict[str, Any]) -> None:

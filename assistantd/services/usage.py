@@ -76,9 +76,9 @@ def window(query: UsageQuery, limits: Mapping[str, tuple[int, int]], now: int) -
         message = f"Invalid 'limit': with bucket_width '{query.bucket_width}' it must be between 1 and {most}."
         raise invalid_value("limit", message)
     width = SECONDS[query.bucket_width]
-    end = now if query.end_time is None else query.end_time
-    if end <= query.start_time:
+    if query.end_time is not None and query.end_time <= query.start_time:
         raise invalid_value("end_time", "Invalid 'end_time': it must be after 'start_time'.")
+    end = max(now if query.end_time is None else query.end_time, query.start_time)  # a future start: no bucket
     first = query.start_time // width * width
     if query.page is not None:
         first = _page_start(query.page, first, end)
