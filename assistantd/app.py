@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd import __version__
 from assistantd.api import (
+    admin,
     assistants,
     chatkit,
     console,
@@ -105,6 +106,7 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
     app.include_router(console.router, prefix="/v1")
+    app.include_router(admin.router, prefix="/v1")
     app.include_router(internal.router)  # replica to replica; not part of the API
 
     @app.get("/health")

@@ -37,14 +37,37 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, help="server processes sharing the port (default: number of CPUs)")
     serve.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or JSON")
     commands.add_parser("migrate", help="run the database migrations and exit")
-    keys = commands.add_parser("keys", help="manage API keys stored in the database")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True)
-    create = key_commands.add_parser("create", help="create a key for a project and print it once")
-    create.add_argument("--project", required=True)
-    key_commands.add_parser("list", help="list keys (prefix, project, state)")
-    revoke = key_commands.add_parser("revoke", help="revoke a key, given the key or its prefix")
-    revoke.add_argument("key")
+    _key_commands(commands)
     return parser
+
+
+def _key_commands(commands: Any) -> None:
+    keys = commands.add_parser("keys", help="manage project API keys (the Admin API's service accounts)")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True)
+    create = key_commands.add_parser("create", help="create a key for a project (made if missing); print it once")
+    create.add_argument("--project", required=True, help="the project's id (proj_..., or any name of yours)")
+    create.add_argument("--name", default="assistantd keys create", help="the key's service account's name")
+    key_commands.add_parser("list", help="list keys (prefix, project, state, id)")
+    revoke = key_commands.add_parser("revoke", help="revoke a key, given the key, its prefix or its id")
+    revoke.add_argument("key")
+    projects = commands.add_parser("projects", help="manage projects")
+    project_commands = projects.add_subparsers(dest="projects_command", required=True)
+    project_commands.add_parser("list", help="list projects, archived ones too (id, name, status)")
+    made = project_commands.add_parser("create", help="create a project; print its id")
+    made.add_argument("name")
+    made.add_argument("--id", help="the project's id (default: a new proj_...)")
+    rename = project_commands.add_parser("rename", help="rename a project")
+    rename.add_argument("project")
+    rename.add_argument("name")
+    archive = project_commands.add_parser("archive", help="archive a project: its keys stop working")
+    archive.add_argument("project")
+    admin_keys = commands.add_parser("admin-keys", help="manage admin API keys (/v1/organization/...)")
+    admin_commands = admin_keys.add_subparsers(dest="admin_keys_command", required=True)
+    admin_create = admin_commands.add_parser("create", help="create an admin key and print it once")
+    admin_create.add_argument("--name", default="assistantd admin-keys create")
+    admin_commands.add_parser("list", help="list admin keys (id, redacted value, name)")
+    admin_revoke = admin_commands.add_parser("revoke", help="revoke an admin key, given its id")
+    admin_revoke.add_argument("key_id")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -64,16 +87,19 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.effective_database_url)
 
 
-def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
-    # Only the database and the key service: building the whole container would import the run
-    # engine and the model client, seconds of start-up for a one-line answer.
-    from assistantd.services.keys import Keys
+def _with_admin(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> Any:
+    """Run one call of the Admin API's service (``services/admin.py``) against the database.
+
+    Only the database and the key services: building the whole container would import the run engine
+    and the model client, seconds of start-up for a one-line answer."""
+    from assistantd.services.admin import Admin
     from assistantd.store.db import Database
+    from assistantd.wiring import build_keys
 
     async def go() -> Any:
         db = Database(settings.effective_database_url)
         try:
-            return await action(Keys(db, settings.parsed_api_keys(), settings.keys_stamp))
+            return await action(Admin(db, build_keys(settings, db)))
         finally:
             await db.close()
 
@@ -81,18 +107,60 @@ def _with_keys(settings: Settings, action: Callable[[Any], Awaitable[Any]]) -> A
 
 
 def _keys(settings: Settings, args: argparse.Namespace) -> int:
-    _migrate(settings)
     if args.keys_command == "create":
-        print(_with_keys(settings, lambda keys: keys.create(args.project)))
+        print(_with_admin(settings, lambda admin: admin.create_key(args.project, args.name)))
     elif args.keys_command == "list":
-        for key in _with_keys(settings, lambda keys: keys.list()):
+        for key in _with_admin(settings, lambda admin: admin.all_keys()):
             state = "revoked" if key["revoked"] else "active"
-            print(f"{key['prefix']}...\t{key['project']}\t{state}")
+            print(f"{key['prefix']}...\t{key['project']}\t{state}\t{key['key']['id']}")
     else:
-        count = _with_keys(settings, lambda keys: keys.revoke(args.key))
+        count = _with_admin(settings, lambda admin: admin.revoke(args.key))
         print(f"revoked {count} key(s)")
         return 0 if count else 1
     return 0
+
+
+def _projects(settings: Settings, args: argparse.Namespace) -> int:
+    if args.projects_command == "list":
+        listed = _with_admin(settings, lambda admin: admin.list_projects(100, None, True))
+        for project in listed["data"]:
+            print(f"{project['id']}\t{project['name']}\t{project['status']}")
+        return 0
+    if args.projects_command == "create":
+        project = _with_admin(settings, lambda admin: admin.create_project(args.name, args.id))
+    elif args.projects_command == "rename":
+        project = _with_admin(settings, lambda admin: admin.modify_project(args.project, args.name))
+    else:
+        project = _with_admin(settings, lambda admin: admin.archive_project(args.project))
+    print(f"{project['id']}\t{project['name']}\t{project['status']}")
+    return 0
+
+
+def _admin_keys(settings: Settings, args: argparse.Namespace) -> int:
+    if args.admin_keys_command == "create":
+        print(_with_admin(settings, lambda admin: admin.create_admin_key(args.name))["value"])
+    elif args.admin_keys_command == "list":
+        for key in _with_admin(settings, lambda admin: admin.list_admin_keys(100, None, "asc"))["data"]:
+            print(f"{key['id']}\t{key['redacted_value']}\t{key['name']}")
+    else:
+        removed = _with_admin(settings, lambda admin: admin.delete_admin_key(args.key_id))
+        print(f"revoked {removed['id']}")
+    return 0
+
+
+MANAGE = {"keys": _keys, "projects": _projects, "admin-keys": _admin_keys}
+
+
+def _manage(settings: Settings, args: argparse.Namespace) -> int:
+    """``keys``, ``projects`` and ``admin-keys``: a refusal (unknown id, archived project) is one line."""
+    from assistantd.errors import APIError
+
+    _migrate(settings)
+    try:
+        return MANAGE[args.command](settings, args)
+    except APIError as error:
+        print(f"assistantd: {error.message}", file=sys.stderr)
+        return 1
 
 
 async def _is_open(container: Any) -> bool:
@@ -138,7 +206,7 @@ def _serve(settings: Settings) -> int:
     from assistantd.wiring import check_extras
 
     check_extras(settings)
-    if _with_keys(settings, lambda keys: keys.is_open()):
+    if _with_admin(settings, lambda admin: admin.keys.is_open()):
         log.warning(OPEN_WARNING)
     # uvicorn's supervisor binds the port once and starts ``workers`` processes that accept on it; each
     # builds its own app from these settings (flags and config file included) through the factory.
@@ -160,8 +228,8 @@ def main(argv: list[str] | None = None) -> None:
         _migrate(settings)
         print("migrations applied")
         sys.exit(0)
-    if args.command == "keys":
-        sys.exit(_keys(settings, args))
+    if args.command in MANAGE:
+        sys.exit(_manage(settings, args))
     try:
         status = _serve(settings)
     except MissingExtra as error:  # a setting needs an extra that is not installed: say which

@@ -25,6 +25,8 @@ PREFIXES = {
     "chatkit_item": "cthi_",
     "response": "resp_",
     "reasoning": "rs_",
+    "project": "proj_",
+    "service_account": "svc_acct_",
 }
 
 

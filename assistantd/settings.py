@@ -50,6 +50,15 @@ class ModelRoute(BaseModel):
     context_tokens: int | None = Field(
         default=None, description="The model's context length; defaults to `ASSISTANTD_MODEL_CONTEXT_TOKENS`."
     )
+    input_price: float | None = Field(
+        default=None, ge=0, description="USD per 1M input tokens (not cached), for costs; unset counts as 0."
+    )
+    cached_input_price: float | None = Field(
+        default=None, ge=0, description="USD per 1M cached input tokens; defaults to `input_price`."
+    )
+    output_price: float | None = Field(
+        default=None, ge=0, description="USD per 1M output tokens, for costs; unset counts as 0."
+    )
     refuses: list[
         Literal[
             "stream_options",
@@ -95,6 +104,11 @@ class Settings(BaseSettings):
         default=None,
         description="`KEY=PROJECT` pairs, comma-separated. When set (or when keys were created with "
         "`assistantd keys create`), every request needs a key and sees only its project's objects.",
+    )
+    admin_keys: str | None = Field(
+        default=None,
+        description="Admin API keys, comma-separated: they work on `/v1/organization/...` (projects, keys, usage "
+        "and costs) and nowhere else. More are made with `assistantd admin-keys create`.",
     )
     model_base_url: str = Field(
         default="http://127.0.0.1:11434/v1",
@@ -297,6 +311,9 @@ class Settings(BaseSettings):
     @property
     def effective_sandbox_dir(self) -> Path:
         return self.sandbox_dir or self.data_dir / "sandbox"
+
+    def parsed_admin_keys(self) -> list[str]:
+        return [key.strip() for key in (self.admin_keys or "").split(",") if key.strip()]
 
     def parsed_api_keys(self) -> dict[str, str]:
         """``KEY=PROJECT,...`` as a mapping; a bare ``KEY`` belongs to the project ``default``."""

@@ -38,6 +38,7 @@ from assistantd.retrieval.stores import VectorStores
 from assistantd.sandbox import Sandbox
 from assistantd.sandbox.command import Limits
 from assistantd.sandbox.shared import SharedSandbox
+from assistantd.services.admin import Admin
 from assistantd.services.assistants import Assistants
 from assistantd.services.code_sessions import CodeSessions
 from assistantd.services.files import Files
@@ -46,6 +47,7 @@ from assistantd.services.messages import Messages
 from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
+from assistantd.services.usage import Prices, Usage
 from assistantd.services.v1files import V1Files
 from assistantd.settings import Settings
 from assistantd.store.db import Database, uncounted
@@ -78,6 +80,10 @@ class RunParts:
     steps: Steps
 
 
+def build_keys(settings: Settings, db: Database) -> Keys:
+    return Keys(db, settings.parsed_api_keys(), settings.keys_stamp, settings.parsed_admin_keys())
+
+
 @dataclass(frozen=True)
 class Container:
     """Every service, built once in dependency order by ``build``; nothing receives the container."""
@@ -86,6 +92,9 @@ class Container:
     db: Database
     blobs: BlobStore
     keys: Keys
+    # The Admin API (projects, service accounts, keys) and usage and cost by project, key and model.
+    admin: Admin
+    usage: Usage
     assistants: Assistants
     threads: Threads
     messages: Messages
@@ -127,6 +136,7 @@ class Container:
             log.error("object storage at %s does not answer: file requests fail with 503 until it does",
                       self.settings.blob_url)
         self.files.start(self.settings.blob_sweep_seconds, self.settings.blob_orphan_grace_seconds)
+        await self.admin.ensure_projects(self.settings.parsed_api_keys().values())
         await self.ingestion.start()
         if self.sandbox is not None:
             await self.sandbox.start()
@@ -306,11 +316,14 @@ def build(settings: Settings) -> Container:
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
     responses = Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files)
     run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
+    keys = build_keys(settings, db)
     return Container(
         settings=settings,
         db=db,
         blobs=blobs,
-        keys=Keys(db, settings.parsed_api_keys(), settings.keys_stamp),
+        keys=keys,
+        admin=Admin(db, keys),
+        usage=Usage(db, settings.models),
         assistants=Assistants(db, routes.require, inline),
         threads=threads,
         messages=messages,
@@ -336,5 +349,5 @@ def build(settings: Settings) -> Container:
         code_sessions=code_sessions,
         upstream_log=upstream_log,
         sampler=build_sampler(run_parts.executor, retrieval.ingestion, sandbox),
-        console=Console(db, upstream_log),
+        console=Console(db, upstream_log, Prices(settings.models)),
     )

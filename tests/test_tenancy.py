@@ -218,15 +218,16 @@ def test_cli_keys_create_list_revoke(tmp_server: LiveServer) -> None:
     listed = cli(tmp_server, "keys", "list")
     assert listed.returncode == 0, listed.stderr
     assert key not in listed.stdout and second not in listed.stdout  # keys are stored hashed, shown by prefix
-    lines = listed.stdout.strip().splitlines()
-    assert lines == [f"{key[:10]}...\tgamma\tactive", f"{second[:10]}...\tdelta\tactive"]
+    lines = [line.rsplit("\t", 1)[0] for line in listed.stdout.strip().splitlines()]  # the key's id comes last
+    assert lines == [f"{key[:16]}...\tgamma\tactive", f"{second[:16]}...\tdelta\tactive"]
 
-    revoked = cli(tmp_server, "keys", "revoke", key[:10])
+    revoked = cli(tmp_server, "keys", "revoke", key[:16])
     assert revoked.returncode == 0 and revoked.stdout.strip() == "revoked 1 key(s)"
     with pytest.raises(openai.AuthenticationError):
         gamma.beta.assistants.list()
     assert delta.beta.assistants.list().data == []  # the other key still works
-    assert cli(tmp_server, "keys", "list").stdout.strip().splitlines()[0] == f"{key[:10]}...\tgamma\trevoked"
+    first = cli(tmp_server, "keys", "list").stdout.strip().splitlines()[0]
+    assert first.startswith(f"{key[:16]}...\tgamma\trevoked\tkey_")
     again = cli(tmp_server, "keys", "revoke", key)
     assert again.returncode == 1 and again.stdout.strip() == "revoked 0 key(s)"
     assert cli(tmp_server, "keys", "revoke", second).returncode == 0  # by the whole key

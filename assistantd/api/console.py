@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from assistantd.api.csv import table
 from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest
@@ -61,7 +62,13 @@ async def inspect_run(run_id: str, who: Caller = Depends(caller), c: Container =
 
 @router.get("/usage")
 async def usage(
-    days: int = Query(30, ge=1, le=366), who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc:
-    """Runs and tokens by day (UTC), assistant and model."""
-    return await c.console.usage(who, days)
+    days: int = Query(30, ge=1, le=366),
+    format: Literal["json", "csv"] = Query("json", description="`csv`: the rows as CSV, one line per row."),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Any:
+    """Runs, tokens and cost by day (UTC), assistant and model."""
+    found = await c.console.usage(who, days)
+    if format == "csv":
+        return Response(table(found["data"]), media_type="text/csv; charset=utf-8")
+    return found

@@ -59,9 +59,16 @@ def presented_key(request: Request) -> str | None:
 
 async def caller(request: Request) -> Caller:
     keys = app_container(request).keys
-    project = await keys.project_for(presented_key(request))
-    logs.tag(project=project)  # observability hook: JSON log lines carry the project
-    return Caller(project=project, api_version=api_version(request))
+    who = await keys.identify(presented_key(request))
+    logs.tag(project=who.project)  # observability hook: JSON log lines carry the project
+    return Caller(project=who.project, api_version=api_version(request), api_key_id=who.api_key_id)
+
+
+async def require_admin(request: Request) -> str | None:
+    """The Admin API's check (``/v1/organization/...``): an admin key, from ``ASSISTANTD_ADMIN_KEYS`` or
+    stored (``assistantd admin-keys create``); project keys get 401. Answers the admin key's id (None
+    when the server is open: no key of any kind exists)."""
+    return await app_container(request).keys.admin(presented_key(request))
 
 
 async def page(

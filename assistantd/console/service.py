@@ -26,10 +26,15 @@ class UpstreamLogReader(Protocol):
     async def for_run(self, run_id: str) -> list[dict[str, Any]]: ...
 
 
+class PriceList(Protocol):
+    def of(self, model: str) -> Any: ...  # a ``services.usage.Price``: input, cached_input, output per 1M
+
+
 class Console:
-    def __init__(self, db: Database, upstream_log: UpstreamLogReader | None) -> None:
+    def __init__(self, db: Database, upstream_log: UpstreamLogReader | None, prices: PriceList | None = None) -> None:
         self.db = db
         self.upstream_log = upstream_log
+        self.prices = prices
 
     async def run(self, caller: Caller, run_id: str) -> ConsoleRun:
         """A run with every step (file_search contents included), its messages, which chunk each
@@ -53,7 +58,13 @@ class Console:
         query = select(RunRow.data).where(RunRow.project == caller.project, RunRow.created_at >= since)
         async with self.db.read() as session:
             runs = list((await session.execute(query)).scalars())
-        return console_usage(since, days, usage_rows(runs))
+        rows = usage_rows(runs)
+        if self.prices is not None:
+            for row in rows:
+                price = self.prices.of(row["model"])
+                spent = row["prompt_tokens"] * price.input + row["completion_tokens"] * price.output
+                row["cost_usd"] = round(spent / 1_000_000, 10)
+        return console_usage(since, days, rows)
 
 
 async def _all(session: Any, table: Any, project: str, where: Any) -> list[dict[str, Any]]:

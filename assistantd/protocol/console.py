@@ -26,6 +26,7 @@ class UsageRow(TypedDict):
     prompt_tokens: int
     completion_tokens: int
     total_tokens: int
+    cost_usd: float  # the model's ``[models]`` prices times the tokens (0 when it has none)
     statuses: dict[str, int]
 
 
@@ -73,6 +74,7 @@ def usage_row(day: str, assistant_id: str, model: str) -> UsageRow:
         "prompt_tokens": 0,
         "completion_tokens": 0,
         "total_tokens": 0,
+        "cost_usd": 0.0,
         "statuses": {},
     }
 

@@ -98,6 +98,7 @@ class Run:
     project: str
     doc: ThreadRun
     state: RunState
+    api_key_id: str | None = None  # the key that started it (usage per key); kept on the row only
 
     @property
     def id(self) -> str:

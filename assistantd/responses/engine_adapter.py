@@ -79,7 +79,8 @@ class EngineAdapter:
         typed = RunState.from_json(state)
         typed.kind = "response"
         document = typing.cast(ThreadRun, run)  # a response's run: the fields its settings give it
-        await on_session(session, lambda conn: self.life.create(conn, Run(caller.project, document, typed)))
+        run_row = Run(caller.project, document, typed, caller.api_key_id)
+        await on_session(session, lambda conn: self.life.create(conn, run_row))
 
     def launch(self, run_id: str, keep: bool) -> None:
         """Execute the committed run; ``keep``: a reader will subscribe to all of its events."""

@@ -233,7 +233,7 @@ class Runs:
         document = run_document(thread_id, assistant, body, self.expiry_seconds)
         _check_tool_choice(document)
         self.require_model(document["model"])
-        return Run(caller.project, document, state)
+        return Run(caller.project, document, state, caller.api_key_id)
 
     async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:
         row = await documents.fetch(session, RunRow, caller.project, run_id, RunRow.thread_id == thread_id)

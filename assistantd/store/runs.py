@@ -53,6 +53,7 @@ class DbRunStore:
             "expires_at": doc.get("expires_at"),
             "state": run.state.to_json(),
             "data": doc,
+            "api_key_id": run.api_key_id,
         }
         transaction.execute(insert(RunRow), [row])
 
