@@ -349,7 +349,7 @@ def test_open_server_opens_the_admin_api_until_a_key_exists(tmp_server: LiveServ
 
 @pytest.fixture
 async def database_at_0009(tmp_path: Path) -> AsyncIterator[str]:
-    """A database before migration 0012 (PostgreSQL when the suite runs on it): a stored key of project
+    """A database before migration 0010 (PostgreSQL when the suite runs on it): a stored key of project
     ``legacy`` and an assistant of project ``shop``, projects being plain strings then."""
     url = await asyncio.to_thread(scratch_database) or f"sqlite:///{tmp_path / 'old.db'}"
     try:
@@ -381,7 +381,7 @@ async def database_at_0009(tmp_path: Path) -> AsyncIterator[str]:
 LEGACY_KEY = "sk-legacy-key-0123456789"
 
 
-async def test_migration_0012_makes_projects_of_existing_strings(database_at_0009: str) -> None:
+async def test_migration_0010_makes_projects_of_existing_strings(database_at_0009: str) -> None:
     await upgrade_async(database_at_0009)
     db = Database(database_at_0009)
     try:

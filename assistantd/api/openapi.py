@@ -11,6 +11,23 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import TypeAdapter
 
+from assistantd.protocol.admin import (
+    AdminApiKey,
+    AdminApiKeyCreated,
+    AdminApiKeyDeleted,
+    BucketPage,
+    CodeInterpreterSessionsResult,
+    CompletionsResult,
+    CostsResult,
+    EmbeddingsResult,
+    Project,
+    ProjectApiKey,
+    ProjectApiKeyDeleted,
+    ServiceAccount,
+    ServiceAccountCreated,
+    ServiceAccountDeleted,
+    VectorStoresResult,
+)
 from assistantd.protocol.assistants import Assistant, AssistantDeleted
 from assistantd.protocol.chatkit import ChatKitSession, ChatKitThread, ChatKitThreadDeleted, ChatKitThreadItem
 from assistantd.protocol.console import ConsoleRun, ConsoleSession, ConsoleSessionDeleted, ConsoleUsage
@@ -136,6 +153,27 @@ ANSWERS: dict[tuple[str, str], Any] = {
     ("delete", "/console/session"): ConsoleSessionDeleted,
     ("get", "/console/runs/{run_id}"): ConsoleRun,
     ("get", "/console/usage"): ConsoleUsage,
+    ("get", "/organization/projects"): Page[Project],
+    ("post", "/organization/projects"): Project,
+    ("get", "/organization/projects/{project_id}"): Project,
+    ("post", "/organization/projects/{project_id}"): Project,
+    ("post", "/organization/projects/{project_id}/archive"): Project,
+    ("get", "/organization/projects/{project_id}/service_accounts"): Page[ServiceAccount],
+    ("post", "/organization/projects/{project_id}/service_accounts"): ServiceAccountCreated,
+    ("get", "/organization/projects/{project_id}/service_accounts/{service_account_id}"): ServiceAccount,
+    ("delete", "/organization/projects/{project_id}/service_accounts/{service_account_id}"): ServiceAccountDeleted,
+    ("get", "/organization/projects/{project_id}/api_keys"): Page[ProjectApiKey],
+    ("get", "/organization/projects/{project_id}/api_keys/{key_id}"): ProjectApiKey,
+    ("delete", "/organization/projects/{project_id}/api_keys/{key_id}"): ProjectApiKeyDeleted,
+    ("get", "/organization/admin_api_keys"): Page[AdminApiKey],
+    ("post", "/organization/admin_api_keys"): AdminApiKeyCreated,
+    ("get", "/organization/admin_api_keys/{key_id}"): AdminApiKey,
+    ("delete", "/organization/admin_api_keys/{key_id}"): AdminApiKeyDeleted,
+    ("get", "/organization/usage/completions"): BucketPage[CompletionsResult],
+    ("get", "/organization/usage/embeddings"): BucketPage[EmbeddingsResult],
+    ("get", "/organization/usage/vector_stores"): BucketPage[VectorStoresResult],
+    ("get", "/organization/usage/code_interpreter_sessions"): BucketPage[CodeInterpreterSessionsResult],
+    ("get", "/organization/costs"): BucketPage[CostsResult],
 }
 
 

@@ -3,9 +3,10 @@ API keys, and the usage and cost pages."""
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypedDict, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import Field
+from typing_extensions import TypedDict
 
 from assistantd.protocol.base import WireModel
 from assistantd.protocol.deleted import Deleted

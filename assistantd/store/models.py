@@ -64,7 +64,7 @@ class RunRow(DocumentRow, Base):
     __table_args__ = (
         UniqueConstraint("id"),
         Index("ix_runs_thread_seq", "thread_id", "seq"),
-        Index("ix_runs_created_at", "created_at"),  # usage by time range (migration 0012)
+        Index("ix_runs_created_at", "created_at"),  # usage by time range (migration 0010)
     )
     thread_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -75,7 +75,7 @@ class RunRow(DocumentRow, Base):
     expires_at: Mapped[float | None] = mapped_column(Float, nullable=True, index=True)
     # Engine state that is not part of the wire object (pending tool calls, partial output...).
     state: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
-    # The key that started the run (migration 0012), so usage and cost count per key.
+    # The key that started the run (migration 0010), so usage and cost count per key.
     api_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
@@ -159,7 +159,7 @@ class ApiKeyRow(Base):
     project: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[int] = mapped_column(BigInteger)
     revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    # The Admin API's view of the key (migration 0012): its ``key_...`` id, name, shown value and owner.
+    # The Admin API's view of the key (migration 0010): its ``key_...`` id, name, shown value and owner.
     id: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True, index=True)
     name: Mapped[str | None] = mapped_column(String(256), nullable=True)
     redacted_value: Mapped[str | None] = mapped_column(String(64), nullable=True)
@@ -167,7 +167,7 @@ class ApiKeyRow(Base):
 
 
 class ProjectRow(Base):
-    """A project (tenant) of the Admin API (migration 0012); rows of every table name theirs by ``id``."""
+    """A project (tenant) of the Admin API (migration 0010); rows of every table name theirs by ``id``."""
 
     __tablename__ = "projects"
     seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
@@ -178,7 +178,7 @@ class ProjectRow(Base):
 
 
 class ServiceAccountRow(Base):
-    """A project's service account (migration 0012): the owner of the project API keys made for it."""
+    """A project's service account (migration 0010): the owner of the project API keys made for it."""
 
     __tablename__ = "service_accounts"
     seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)
@@ -190,7 +190,7 @@ class ServiceAccountRow(Base):
 
 
 class AdminApiKeyRow(Base):
-    """An admin API key (migration 0012): works on ``/v1/organization/...`` only, stored hashed."""
+    """An admin API key (migration 0010): works on ``/v1/organization/...`` only, stored hashed."""
 
     __tablename__ = "admin_api_keys"
     seq: Mapped[int] = mapped_column(SeqKey, primary_key=True, autoincrement=True)

@@ -5,7 +5,7 @@ its id. ``service_accounts``: the owners of project API keys; each stored key ge
 gains its ``key_...`` id, name, shown value and owner. ``admin_api_keys``: keys for
 ``/v1/organization/...`` only. ``runs.api_key_id``: usage and cost count per key.
 
-Revision ID: 0012
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-12-07 19:40:00
 """
@@ -17,7 +17,7 @@ import time
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
