@@ -178,7 +178,7 @@ def test_sign_in_sets_an_http_only_strict_cookie(server: LiveServer) -> None:
         wrong = browser.post("/v1/console/session", json={"api_key": "sk-nope"}, headers=CONSOLE)
         assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
         answer = browser.post("/v1/console/session", json={"api_key": KEY_A}, headers=CONSOLE)
-        assert answer.json() == {"object": "console.session", "project": "alpha", "open": False}
+        assert answer.json() == {"object": "console.session", "project": "alpha", "open": False, "admin": False}
         cookie = answer.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
         # With the console's header the cookie signs requests in...

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from assistantd.api.csv import table
-from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container
+from assistantd.api.deps import CONSOLE_COOKIE, CONSOLE_HEADER, caller, container, presented_key
 from assistantd.caller import Caller
-from assistantd.errors import InvalidRequest
+from assistantd.errors import InvalidRequest, Unauthorized
 from assistantd.protocol.console import console_session, console_session_deleted
+from assistantd.services.keys import OPEN_PROJECT
 from assistantd.wiring import Container
 
 router = APIRouter(prefix="/console", tags=["console"])
@@ -23,10 +24,22 @@ class SignIn(BaseModel):
     api_key: str = Field(min_length=1, max_length=512, description="An API key of the project to sign in to.")
 
 
+async def session_of(key: str | None, c: Container) -> Doc:
+    """A project key's session, or an admin key's (which has the Admin API and no project); 401 else.
+    An open server answers everything, the Admin API too."""
+    if await c.keys.is_open():
+        return console_session(OPEN_PROJECT, True, admin=True)
+    try:
+        return console_session(await c.keys.project_for(key), False, admin=False)
+    except Unauthorized:
+        await c.keys.admin(key)  # 401 for a key that is neither
+        return console_session(None, False, admin=True)
+
+
 @router.get("/session")
-async def session(who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
+async def session(request: Request, c: Container = Depends(container)) -> Doc:
     """Who the console is signed in as (or that the server is open: no key needed)."""
-    return console_session(who.project, await c.keys.is_open())
+    return await session_of(presented_key(request), c)
 
 
 @router.post("/session")
@@ -36,7 +49,7 @@ async def sign_in(body: SignIn, request: Request, response: Response, c: Contain
     The console's header is required here too, so no other site can sign a browser in (to its own key)."""
     if not request.headers.get(CONSOLE_HEADER):
         raise InvalidRequest(f"Signing in needs the '{CONSOLE_HEADER}' header that the console sends.")
-    project = await c.keys.project_for(body.api_key)
+    signed_in = await session_of(body.api_key, c)
     response.set_cookie(
         CONSOLE_COOKIE,
         body.api_key,
@@ -45,7 +58,7 @@ async def sign_in(body: SignIn, request: Request, response: Response, c: Contain
         secure=request.url.scheme == "https",
         path="/",
     )
-    return console_session(project, await c.keys.is_open())
+    return signed_in
 
 
 @router.delete("/session")

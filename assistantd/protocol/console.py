@@ -9,8 +9,9 @@ from typing_extensions import TypedDict
 
 class ConsoleSession(TypedDict):
     object: Literal["console.session"]
-    project: str
+    project: str | None  # None when signed in with an admin key, which belongs to no project
     open: bool  # the server takes requests without a key
+    admin: bool  # the Admin API (/v1/organization/...) answers this session
 
 
 class ConsoleSessionDeleted(TypedDict):
@@ -79,8 +80,8 @@ def usage_row(day: str, assistant_id: str, model: str) -> UsageRow:
     }
 
 
-def console_session(project: str, is_open: bool) -> ConsoleSession:
-    return {"object": "console.session", "project": project, "open": is_open}
+def console_session(project: str | None, is_open: bool, admin: bool) -> ConsoleSession:
+    return {"object": "console.session", "project": project, "open": is_open, "admin": admin}
 
 
 def console_session_deleted() -> ConsoleSessionDeleted:

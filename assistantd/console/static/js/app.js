@@ -1,6 +1,7 @@
 // The console's shell: session, navigation, hash routes, keyboard shortcuts.
 import { ApiError, del, get } from "./api.js";
 import { h, render, toast } from "./dom.js";
+import { adminKeysPage, costsPage, projectsPage } from "./pages/admin.js";
 import { assistantsPage } from "./pages/assistants.js";
 import { filesPage } from "./pages/files.js";
 import { inspectorPage } from "./pages/inspector.js";
@@ -19,16 +20,20 @@ const ROUTES = {
   "vector-stores": vectorStoresPage,
   files: filesPage,
   usage: usagePage,
+  projects: projectsPage,
+  "admin-keys": adminKeysPage,
+  costs: costsPage,
 };
+const ADMIN_PAGES = new Set(["projects", "admin-keys", "costs"]);
 
-export const session = { project: null, open: false, known: false };
+export const session = { project: null, open: false, admin: false, known: false };
 
 export async function refreshSession() {
   try {
     const answer = await get("/v1/console/session");
-    Object.assign(session, { project: answer.project, open: answer.open, known: true });
+    Object.assign(session, { project: answer.project, open: answer.open, admin: answer.admin, known: true });
   } catch (error) {
-    Object.assign(session, { project: null, open: false, known: error instanceof ApiError && error.status === 401 });
+    Object.assign(session, { project: null, open: false, admin: false, known: error instanceof ApiError && error.status === 401 });
   }
   showSession();
   return session;
@@ -40,12 +45,16 @@ function showSession() {
   banner.textContent = session.open
     ? "This server is open: no API key is configured, so anyone who can reach it can read and change everything."
     : "";
-  document.body.classList.toggle("signed-out", !session.project);
+  document.body.classList.toggle("signed-out", !session.project && !session.admin);
+  // Project pages need a project key; the shop's pages need an admin key (both on an open server).
+  for (const link of document.querySelectorAll("#nav a")) link.parentElement.hidden = ADMIN_PAGES.has(link.dataset.page) ? !session.admin : !session.project;
   const who = document.getElementById("who");
   who.replaceChildren();
-  if (session.project && !session.open) {
+  if ((session.project || session.admin) && !session.open) {
     who.append(
-      h("span", { class: "project", title: "Everything shown belongs to this project" }, `Project: ${session.project}`),
+      session.project
+        ? h("span", { class: "project", title: "Everything shown belongs to this project" }, `Project: ${session.project}`)
+        : h("span", { class: "project", title: "The Admin API: projects, keys, limits, usage and cost" }, "Administrator"),
       h("button", { class: "link", type: "button", onclick: signOut }, "Sign out"),
     );
   } else if (session.open) {
@@ -69,12 +78,15 @@ let generation = 0;
 
 async function route() {
   const current = ++generation;
-  const { page, args, query } = parseHash();
+  const parsed = parseHash();
+  const { args, query } = parsed;
   if (!session.known) await refreshSession();
-  if (!session.project && page !== "sign-in") {
+  if (!session.project && !session.admin && parsed.page !== "sign-in") {
     location.hash = "#/sign-in";
     return;
   }
+  // An admin key has no project: its home is the projects page.
+  const page = !session.project && !ADMIN_PAGES.has(parsed.page) && parsed.page !== "sign-in" && !location.hash.replace(/^#\/?/, "") ? "projects" : parsed.page;
   for (const link of document.querySelectorAll("#nav a")) {
     const active = link.dataset.page === page || (page === "runs" && link.dataset.page === "threads");
     link.classList.toggle("active", active);
@@ -100,7 +112,7 @@ async function route() {
 }
 
 // "g" then a letter jumps to a page, as in many consoles; ignored while typing.
-const JUMPS = { a: "assistants", p: "playground", t: "threads", v: "vector-stores", f: "files", u: "usage" };
+const JUMPS = { a: "assistants", p: "playground", t: "threads", v: "vector-stores", f: "files", u: "usage", o: "projects", c: "costs" };
 let pendingG = false;
 document.addEventListener("keydown", (event) => {
   const target = event.target;

@@ -23,7 +23,7 @@ export async function signInPage(ctx) {
     "form",
     { class: "signin card", "aria-label": "Sign in" },
     h("h1", {}, "Sign in"),
-    h("p", { class: "subtitle" }, "Use an API key of this server. Everything you see belongs to that key's project."),
+    h("p", { class: "subtitle" }, "Use an API key of this server. Everything you see belongs to that key's project; an admin key opens the projects, keys, limits and costs."),
     field("API key", key),
     error,
     h("button", { type: "submit", class: "primary" }, "Sign in"),
@@ -40,7 +40,7 @@ export async function signInPage(ctx) {
       await post("/v1/console/session", { api_key: key.value.trim() });
       key.value = "";
       await refreshSession();
-      location.hash = "#/assistants";
+      location.hash = session.project ? "#/assistants" : "#/projects";
     } catch (failure) {
       error.textContent = failure instanceof ApiError ? failure.message : String(failure);
     }
