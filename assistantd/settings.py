@@ -195,6 +195,18 @@ class Settings(BaseSettings):
         description="Seconds after creation when a run that has not ended (queued, in progress or waiting for "
         "tool outputs) expires (OpenAI: 600).",
     )
+    responses_websocket_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long one Responses WebSocket connection may stay open (OpenAI: 60 minutes); then "
+        "it gets a `websocket_connection_limit_reached` error event and is closed.",
+    )
+    compaction_key: str | None = Field(
+        default=None,
+        description="The Fernet key `/v1/responses/compact` encrypts compaction items with. Unset, a key is "
+        "generated once in `compaction.key` in the data dir (shared by the servers on it); replicas on "
+        "separate data dirs must share this setting.",
+    )
     debug_sql_counts: bool = Field(
         default=False,
         description="Count the SQL statements and write transactions the server sends (background sweeps "
