@@ -25,6 +25,7 @@ PREFIXES = {
     "chatkit_item": "cthi_",
     "response": "resp_",
     "reasoning": "rs_",
+    "compaction": "cmp_",
 }
 
 

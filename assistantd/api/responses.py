@@ -17,6 +17,7 @@ from assistantd.api.deps import app_container, caller, container, page, socket_c
 from assistantd.api.validation import first_error
 from assistantd.caller import Caller
 from assistantd.errors import APIError, InvalidRequest, ServerError
+from assistantd.protocol.compaction import CompactRequest
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.responses import (
     CountTokens,
@@ -42,7 +43,7 @@ async def sse(events: AsyncIterator[Doc]) -> AsyncIterator[bytes]:
 async def create_response(
     body: CreateResponse, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc | StreamingResponse:
-    result = await c.responses.create(who, body)
+    result = await c.responses.create(who, c.compactor.open(who, body))
     if isinstance(result, dict):
         return result
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -131,7 +132,7 @@ async def responses_socket(socket: WebSocket) -> None:
     c = app_container(socket)
     limit = c.settings.responses_websocket_max_seconds
     deadline = time.monotonic() + limit
-    session = SocketSession(c.responses, who)
+    session = SocketSession(c.responses, c.compactor, who)
     await socket.accept()
     try:
         while (text := await next_message(socket, deadline - time.monotonic())) is not None:
@@ -151,7 +152,14 @@ async def responses_socket(socket: WebSocket) -> None:
 async def count_input_tokens(
     body: CountTokens, who: Caller = Depends(caller), c: Container = Depends(container)
 ) -> Doc:
-    return await c.responses.input_tokens(who, body)
+    return await c.responses.input_tokens(who, c.compactor.open(who, body))
+
+
+@router.post("/responses/compact")
+async def compact_response(
+    body: CompactRequest, who: Caller = Depends(caller), c: Container = Depends(container)
+) -> Doc:
+    return await c.compactor.compact(who, body)
 
 
 @router.get("/responses/{response_id}")

@@ -17,6 +17,7 @@ from typing import Any
 from assistantd.caller import Caller
 from assistantd.errors import APIError, InvalidRequest, NotFound
 from assistantd.protocol.responses import CreateResponse
+from assistantd.responses.compact import Compactor
 from assistantd.responses.service import Responses
 
 # store:false responses one connection can continue; older ones fall out (their chains still work
@@ -57,8 +58,9 @@ def given_items(value: str | list[Any] | None) -> list[Any]:
 class SocketSession:
     """One WebSocket connection's turns, run one after another."""
 
-    def __init__(self, responses: Responses, caller: Caller) -> None:
+    def __init__(self, responses: Responses, compactor: Compactor, caller: Caller) -> None:
         self.responses = responses
+        self.compactor = compactor
         self.caller = caller
         # By response id: the stored response its chain starts from (if any), and the items since.
         self.unstored: OrderedDict[str, tuple[str | None, list[Any]]] = OrderedDict()
@@ -78,7 +80,7 @@ class SocketSession:
             await self._require(previous)
         final: dict[str, Any] | None = None
         try:
-            events = await self.responses.create(self.caller, request)
+            events = await self.responses.create(self.caller, self.compactor.open(self.caller, request))
             assert not isinstance(events, dict)  # a streamed request answers with its events
             async for event in events:
                 if "response" in event and cached is not None:
