@@ -97,10 +97,13 @@ class SocketSession:
             self._remember(final, request.previous_response_id, given_items(request.input))
 
     async def _require(self, response_id: str) -> None:
+        """A stored response; an unstored one (of another connection) may linger briefly but is not there."""
         try:
-            await self.responses.retrieve(self.caller, response_id)
+            previous = await self.responses.retrieve(self.caller, response_id)
         except NotFound as exc:
             raise previous_not_found(response_id) from exc
+        if previous.get("store") is False:
+            raise previous_not_found(response_id)
 
     def _evict(self, response_id: str | None) -> None:
         if response_id is not None:
