@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -277,6 +278,19 @@ class Settings(BaseSettings):
         default=200000,
         description="When the server runs as root, each session runs as its own uid from here up (no account needed).",
     )
+
+    @field_validator("compaction_key")
+    @classmethod
+    def _fernet_key(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                Fernet(value)
+            except ValueError:
+                raise ValueError(
+                    "ASSISTANTD_COMPACTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes, "
+                    "as Fernet.generate_key() makes)"
+                ) from None
+        return value or None
 
     @field_validator("blob_url")
     @classmethod

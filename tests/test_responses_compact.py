@@ -10,10 +10,12 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from cryptography.fernet import Fernet
 from websockets.sync.client import connect
 
+from assistantd.settings import Settings
 from tests.checks import assert_error
-from tests.conftest import KEY_A, KEY_B
+from tests.conftest import KEY_A, KEY_B, upstream_env
 from tests.runhelp import new_model
 from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
@@ -54,6 +56,8 @@ def test_compaction_then_a_response_from_it(http: httpx.Client, client: openai.O
     assert "compact conversations" in asked[0]["content"] and "Be a launch planner." in asked[0]["content"]
     assert [m["content"] for m in asked[1:3]] == [WINDOW[0]["content"], "Understood: Tuesday, support first."]
     assert asked[-1]["role"] == "user" and "Summarise the conversation" in asked[-1]["content"]
+    counted = http.post("/responses/input_tokens", json={"model": model, "input": output})
+    assert counted.status_code == 200 and counted.json()["input_tokens"] > 0
     # The compacted window, given back as input, starts a new chain.
     later = client.responses.create(model=model, input=[*output, {"role": "user", "content": "When do we launch?"}])
     assert later.output_text == "Tuesday."
@@ -152,3 +156,27 @@ def test_key_is_generated_once_per_data_dir(tmp_server: LiveServer, upstream: Up
     assert key_file.read_bytes() == key
     answer = httpx.post(f"{tmp_server.url}/v1/responses", json={"model": model, "input": [item]}, timeout=30)
     assert answer.status_code == 200 and answer.json()["status"] == "completed"
+
+
+def test_replicas_sharing_the_key_setting_read_each_others_items(tmp_path: Path, upstream: Upstream) -> None:
+    shared = {"ASSISTANTD_COMPACTION_KEY": Fernet.generate_key().decode()}
+    env = {**upstream_env(upstream), **shared}
+    first, second = LiveServer(tmp_path / "a", env=env), LiveServer(tmp_path / "b", env=env)
+    try:
+        first.start()
+        second.start()
+        model = new_model()
+        upstream.script(model, Reply(text=[SUMMARY]), Reply(text=["ok"]))
+        with httpx.Client(base_url=f"{first.url}/v1", timeout=30) as made_on:
+            item = compact(made_on, model, input=WINDOW)["output"][-1]  # type: ignore[index]
+        answer = httpx.post(f"{second.url}/v1/responses", json={"model": model, "input": [item]}, timeout=30)
+        assert answer.status_code == 200 and answer.json()["status"] == "completed"
+        assert not (tmp_path / "a" / "compaction.key").exists()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_key_setting_that_is_no_fernet_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="ASSISTANTD_COMPACTION_KEY must be a Fernet key"):
+        Settings(compaction_key="not-a-key")

@@ -112,6 +112,11 @@ def test_function_call_round_trip_unstored(socket: ClientConnection, upstream: U
     sent = upstream.requests(model)[1].messages
     assert sent[-2]["tool_calls"][0]["id"] == call["call_id"]
     assert sent[-1] == {"role": "tool", "tool_call_id": call["call_id"], "content": "-5C"}
+    # A later turn sees the conversation as a stored chain shows it: the messages, in order.
+    upstream.script(model, Reply(text=["Wrap up."]))
+    answered = second[-1]["response"]["id"]
+    turn(socket, create(model, store=False, previous_response_id=answered, input="Thanks"))
+    assert [m["content"] for m in upstream.requests(model)[2].messages] == ["Weather in Oslo?", "Cold.", "Thanks"]
 
 
 def test_stored_response_continues_on_another_connection(server: LiveServer, upstream: Upstream) -> None:

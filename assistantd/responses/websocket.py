@@ -55,6 +55,18 @@ def given_items(value: str | list[Any] | None) -> list[Any]:
     return list(value)
 
 
+def is_message(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("type", "message") == "message"
+
+
+def settled(items: list[Any]) -> list[Any]:
+    """The items a continuation starts from: the messages, and what follows the last one (calls waiting
+    for their outputs). Tool turns answered before a later message are left out, as a stored chain
+    leaves them out of its copied history (and the model would otherwise get them after that message)."""
+    last = max((index for index, item in enumerate(items) if is_message(item)), default=-1)
+    return [item for index, item in enumerate(items) if index > last or is_message(item)]
+
+
 class SocketSession:
     """One WebSocket connection's turns, run one after another."""
 
@@ -111,6 +123,6 @@ class SocketSession:
 
     def _remember(self, response: dict[str, Any], stored: str | None, given: list[Any]) -> None:
         outputs = [as_input(item) for item in response.get("output") or []]
-        self.unstored[response["id"]] = (stored, [*given, *[item for item in outputs if item is not None]])
+        self.unstored[response["id"]] = (stored, settled([*given, *[item for item in outputs if item]]))
         while len(self.unstored) > CACHED_RESPONSES:
             self.unstored.popitem(last=False)
