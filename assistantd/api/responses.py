@@ -9,9 +9,11 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi import APIRouter, Body, Depends
+from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from assistantd.api.deps import app_container, caller, container, page, socket_caller
 from assistantd.api.validation import first_error
