@@ -131,9 +131,9 @@ def test_forged_compaction_item_is_refused(
         ),
         (
             {"model": "m", "previous_response_id": "resp_nope"},
-            "No response found with id 'resp_nope'.",
-            None,
-            None,
+            "Previous response with id 'resp_nope' not found.",
+            "previous_response_id",
+            "previous_response_not_found",
         ),
     ],
 )
@@ -141,7 +141,7 @@ def test_bad_compact_requests(
     http: httpx.Client, body: dict[str, object], message: str, param: str | None, code: str | None
 ) -> None:
     answer = http.post("/responses/compact", json=body)
-    assert_error(answer, 404 if "No response" in message else 400, message, param=param, code=code)
+    assert_error(answer, 400, message, param=param, code=code)
 
 
 def test_key_is_generated_once_per_data_dir(tmp_server: LiveServer, upstream: Upstream) -> None:

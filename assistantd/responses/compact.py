@@ -23,6 +23,7 @@ from assistantd.ids import new_id, now
 from assistantd.protocol.compaction import Compaction, CompactRequest, compaction, compaction_item
 from assistantd.protocol.response_objects import ResponseUsage
 from assistantd.protocol.responses import CreateResponse
+from assistantd.responses.previous import require_previous
 from assistantd.responses.service import Responses
 
 KEY_FILE = "compaction.key"
@@ -137,6 +138,8 @@ class Compactor:
         return copy
 
     async def compact(self, caller: Caller, body: CompactRequest) -> Compaction:
+        if body.previous_response_id:
+            await require_previous(self.responses, caller, body.previous_response_id)
         window: list[Any] = [{"role": "user", "content": body.input}] if isinstance(body.input, str) else []
         if isinstance(body.input, list):
             window = list(body.input)

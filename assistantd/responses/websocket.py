@@ -15,23 +15,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from assistantd.caller import Caller
-from assistantd.errors import APIError, InvalidRequest, NotFound
+from assistantd.errors import APIError, InvalidRequest
 from assistantd.protocol.responses import CreateResponse
 from assistantd.responses.compact import Compactor
+from assistantd.responses.previous import require_previous
 from assistantd.responses.service import Responses
 
 # store:false responses one connection can continue; older ones fall out (their chains still work
 # through the newest one, which carries the whole history since the last stored response).
 CACHED_RESPONSES = 16
 TERMINAL = ("response.completed", "response.incomplete", "response.failed")
-
-
-def previous_not_found(response_id: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Previous response with id '{response_id}' not found.",
-        param="previous_response_id",
-        code="previous_response_not_found",
-    )
 
 
 def as_input(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -89,7 +82,7 @@ class SocketSession:
             given = [*history, *given_items(body.input)]
             request = request.model_copy(update={"previous_response_id": stored, "input": given})
         elif previous:
-            await self._require(previous)
+            await require_previous(self.responses, self.caller, previous)
         final: dict[str, Any] | None = None
         try:
             events = await self.responses.create(self.caller, self.compactor.open(self.caller, request))
@@ -107,15 +100,6 @@ class SocketSession:
             self._evict(previous)
         elif not body.store:
             self._remember(final, request.previous_response_id, given_items(request.input))
-
-    async def _require(self, response_id: str) -> None:
-        """A stored response; an unstored one (of another connection) may linger briefly but is not there."""
-        try:
-            previous = await self.responses.retrieve(self.caller, response_id)
-        except NotFound as exc:
-            raise previous_not_found(response_id) from exc
-        if previous.get("store") is False:
-            raise previous_not_found(response_id)
 
     def _evict(self, response_id: str | None) -> None:
         if response_id is not None:
