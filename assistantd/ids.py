@@ -24,8 +24,8 @@ PREFIXES = {
     "chatkit_thread": "cthr_",
     "chatkit_item": "cthi_",
     "response": "resp_",
-    "reasoning": "rs_",
     "compaction": "cmp_",
+    "reasoning": "rs_",
 }
 
 
