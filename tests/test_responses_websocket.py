@@ -36,6 +36,10 @@ def socket(server: LiveServer) -> Iterator[ClientConnection]:
 def turn(ws: ClientConnection, message: dict[str, Any] | str) -> list[dict[str, Any]]:
     """Send one message; the events it got, up to its terminal one (or its error event)."""
     ws.send(message if isinstance(message, str) else json.dumps(message))
+    return turn_events(ws)
+
+
+def turn_events(ws: ClientConnection) -> list[dict[str, Any]]:
     events = []
     while True:
         event = json.loads(ws.recv(timeout=30))
@@ -98,6 +102,18 @@ def test_sequential_turns_chain_store_false_on_the_connection(socket: ClientConn
         "cobalt",
         "Its colour?",
     ]
+
+
+def test_a_message_sent_during_a_turn_waits_for_it(socket: ClientConnection, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["first", "."], delay=0.05), Reply(text=["second"]))
+    socket.send(json.dumps(create(model, input="One")))
+    socket.send(json.dumps(create(model, input="Two")))
+    first, second = turn_events(socket), turn_events(socket)
+    assert [e["sequence_number"] for e in first] == list(range(10))  # all of the first, then the second
+    assert [e["sequence_number"] for e in second] == list(range(9))
+    assert first[-1]["response"]["output"][0]["content"][0]["text"] == "first."
+    assert second[-1]["response"]["output"][0]["content"][0]["text"] == "second"
 
 
 def test_function_call_round_trip_unstored(socket: ClientConnection, upstream: Upstream) -> None:
