@@ -259,3 +259,16 @@ def test_connection_closes_at_its_time_limit(tmp_server: LiveServer) -> None:
         assert error["error"]["message"].startswith("Responses websocket connection limit reached")
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=30)
+
+
+def test_client_leaving_mid_turn_is_no_error(tmp_server: LiveServer, upstream: Upstream) -> None:
+    tmp_server.start()
+    model = new_model()
+    upstream.script(model, Reply(text=["slow"] * 5, delay=0.2), Reply(text=["fine"]))
+    with connect(ws_url(tmp_server)) as ws:
+        ws.send(json.dumps(create(model, input="Take your time")))
+        assert json.loads(ws.recv(timeout=30))["type"] == "response.created"
+    upstream.wait_requests(model, 1)[0].finished.wait(30)
+    with connect(ws_url(tmp_server)) as ws:
+        assert turn(ws, create(model, input="Again"))[-1]["type"] == "response.completed"
+    assert "Traceback" not in tmp_server.log()
