@@ -24,6 +24,7 @@ PREFIXES = {
     "chatkit_thread": "cthr_",
     "chatkit_item": "cthi_",
     "response": "resp_",
+    "compaction": "cmp_",
     "reasoning": "rs_",
     "project": "proj_",
     "service_account": "svc_acct_",

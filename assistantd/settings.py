@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.fernet import Fernet
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -209,6 +210,18 @@ class Settings(BaseSettings):
         description="Seconds after creation when a run that has not ended (queued, in progress or waiting for "
         "tool outputs) expires (OpenAI: 600).",
     )
+    responses_websocket_max_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="How long one Responses WebSocket connection may stay open (OpenAI: 60 minutes); then "
+        "it gets a `websocket_connection_limit_reached` error event and is closed.",
+    )
+    compaction_key: str | None = Field(
+        default=None,
+        description="The Fernet key `/v1/responses/compact` encrypts compaction items with. Unset, a key is "
+        "generated once in `compaction.key` in the data dir (shared by the servers on it); replicas on "
+        "separate data dirs must share this setting.",
+    )
     debug_sql_counts: bool = Field(
         default=False,
         description="Count the SQL statements and write transactions the server sends (background sweeps "
@@ -279,6 +292,19 @@ class Settings(BaseSettings):
         default=200000,
         description="When the server runs as root, each session runs as its own uid from here up (no account needed).",
     )
+
+    @field_validator("compaction_key")
+    @classmethod
+    def _fernet_key(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                Fernet(value)
+            except ValueError:
+                raise ValueError(
+                    "ASSISTANTD_COMPACTION_KEY must be a Fernet key (32 url-safe base64-encoded bytes, "
+                    "as Fernet.generate_key() makes)"
+                ) from None
+        return value or None
 
     @field_validator("blob_url")
     @classmethod

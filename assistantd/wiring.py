@@ -22,6 +22,7 @@ from assistantd.llm import ChatModel
 from assistantd.observability import metrics
 from assistantd.observability.runs import ObservedChatModel, Sampler, observe_run_event
 from assistantd.observability.upstream_log import DbUpstreamLog
+from assistantd.responses.compact import Compactor, compaction_key
 from assistantd.responses.conversations import Conversations
 from assistantd.responses.engine_adapter import EngineAdapter
 from assistantd.responses.service import Responses
@@ -104,6 +105,8 @@ class Container:
     chatkit_threads: ChatKitThreads
     chatkit_conversation: Conversation
     responses: Responses
+    # POST /v1/responses/compact, and the compaction items later requests give back.
+    compactor: Compactor
     conversations: Conversations
     # Which upstream serves each model name (the [models] table and the default route).
     routes: Routes
@@ -333,6 +336,7 @@ def build(settings: Settings) -> Container:
         chatkit_threads=ChatKitThreads(db, responder.forget),
         chatkit_conversation=Conversation(db, responder),
         responses=responses,
+        compactor=Compactor(responses, compaction_key(settings.compaction_key, settings.data_dir)),
         conversations=Conversations(db, threads),
         routes=routes,
         chat=routed,

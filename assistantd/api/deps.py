@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import Query, Request
+from fastapi import Query, Request, WebSocket
+from starlette.requests import HTTPConnection
 
 from assistantd.caller import Caller
 from assistantd.observability import logs
@@ -15,7 +16,7 @@ from assistantd.protocol.pages import PageParams
 from assistantd.wiring import Container
 
 
-def app_container(request: Request) -> Container:
+def app_container(request: HTTPConnection) -> Container:
     found: Container = request.app.state.container
     return found
 
@@ -28,7 +29,7 @@ async def container(request: Request) -> Container:
 AZURE_FIRST_V2 = "2024-05-01-preview"
 
 
-def api_version(request: Request) -> Literal["v1", "v2"]:
+def api_version(request: HTTPConnection) -> Literal["v1", "v2"]:
     """Azure's ``api-version`` decides when given (the SDK sends its beta header regardless);
     otherwise ``OpenAI-Beta: assistants=v1`` selects v1, and anything else (or nothing) is v2."""
     azure = request.query_params.get("api-version")
@@ -47,7 +48,7 @@ CONSOLE_COOKIE = "assistantd_console_key"
 CONSOLE_HEADER = "x-assistantd-console"
 
 
-def presented_key(request: Request) -> str | None:
+def presented_key(request: HTTPConnection) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip() or None
@@ -69,6 +70,12 @@ async def require_admin(request: Request) -> str | None:
     stored (``assistantd admin-keys create``); project keys get 401. Answers the admin key's id (None
     when the server is open: no key of any kind exists)."""
     return await app_container(request).keys.admin(presented_key(request))
+
+
+async def socket_caller(socket: WebSocket) -> Caller:
+    """The caller of a WebSocket, by the same headers as HTTP (raises ``Unauthorized``)."""
+    project = await app_container(socket).keys.project_for(presented_key(socket))
+    return Caller(project=project, api_version=api_version(socket))
 
 
 async def page(
