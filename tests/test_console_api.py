@@ -153,6 +153,15 @@ def test_openapi_has_a_bearer_scheme_tags_per_resource_and_typed_answers(server:
     assert "required_action" in schemas[run_ref]["properties"]
 
 
+def test_protocol_typed_dicts_are_the_spelling_pydantic_reads() -> None:
+    """/docs builds its answer schemas with pydantic, which (before Python 3.12) reads only
+    typing_extensions' TypedDict: a protocol module on typing's would break the document."""
+    protocol = Path(app_module.__file__).parent / "protocol"
+    spelling = re.compile(r"^from typing import .*\bTypedDict\b", re.M)
+    wrong = [p.name for p in protocol.glob("*.py") if spelling.search(p.read_text())]
+    assert wrong == []
+
+
 def test_the_console_has_an_icon(server: LiveServer) -> None:
     icon = httpx.get(f"{server.url}/favicon.ico", timeout=30)
     assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")

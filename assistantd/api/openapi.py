@@ -30,6 +30,7 @@ from assistantd.protocol.admin import (
 )
 from assistantd.protocol.assistants import Assistant, AssistantDeleted
 from assistantd.protocol.chatkit import ChatKitSession, ChatKitThread, ChatKitThreadDeleted, ChatKitThreadItem
+from assistantd.protocol.compaction import Compaction
 from assistantd.protocol.console import ConsoleRun, ConsoleSession, ConsoleSessionDeleted, ConsoleUsage
 from assistantd.protocol.files import File, FileDeleted
 from assistantd.protocol.messages import Message, MessageDeleted
@@ -130,6 +131,7 @@ ANSWERS: dict[tuple[str, str], Any] = {
     ("delete", "/responses/{response_id}"): ResponseDeleted,
     ("post", "/responses/{response_id}/cancel"): Response,
     ("post", "/responses/input_tokens"): InputTokens,
+    ("post", "/responses/compact"): Compaction,
     ("get", "/responses/{response_id}/input_items"): Page[InputItem],
     ("post", "/conversations"): Conversation,
     ("get", "/conversations"): Page[Conversation],

@@ -6,7 +6,9 @@ compacted part of the conversation (``responses/compact.py``).
 
 from __future__ import annotations
 
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
+
+from typing_extensions import TypedDict
 
 from assistantd.protocol.base import WireModel
 from assistantd.protocol.response_objects import ResponseUsage
