@@ -97,6 +97,7 @@ class FunctionCallOutputItem(TypedDict):
 
 
 class FileSearchHit(TypedDict):
+    vector_store_id: str | None
     file_id: str
     filename: str | None
     score: float | None
@@ -222,13 +223,19 @@ class ResponseEcho(TypedDict):
     tools: list[dict[str, Any]]
     top_p: float
     truncation: Literal["auto", "disabled"]
+    presence_penalty: float
+    frequency_penalty: float
+    top_logprobs: int
+    safety_identifier: str | None
+    prompt_cache_key: str | None
+    prompt_cache_retention: str | None
+    usage: ResponseUsage | None
     user: NotRequired[str]
 
 
 class Response(ResponseEcho):
     id: str
     created_at: int
-    usage: NotRequired[ResponseUsage]  # absent until the run has spent some (the spec has no null usage)
 
 
 class InputTokens(TypedDict):
@@ -279,6 +286,13 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
         "tools": [echo_tool(t) for t in body.tools or []],
         "top_p": 1.0 if run["top_p"] is None else run["top_p"],
         "truncation": body.truncation or "disabled",
+        "presence_penalty": body.presence_penalty or 0.0,
+        "frequency_penalty": body.frequency_penalty or 0.0,
+        "top_logprobs": body.top_logprobs or 0,
+        "safety_identifier": body.safety_identifier,
+        "prompt_cache_key": body.prompt_cache_key,
+        "prompt_cache_retention": body.prompt_cache_retention,
+        "usage": None,
     }
     if body.user is not None:
         echo["user"] = body.user

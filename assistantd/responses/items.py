@@ -166,11 +166,12 @@ def file_search_item(
     query = _arguments(transcript, call["id"]).get("query")
     found: list[FileSearchHit] = [
         {
+            "vector_store_id": r.get("vector_store_id"),
             "file_id": r["file_id"],
             "filename": r.get("file_name"),
             "score": r.get("score"),
             "text": "".join(c.get("text", "") for c in r.get("content") or []),
-            "attributes": {},
+            "attributes": r.get("attributes") or {},
         }
         for r in (call.get("file_search") or {}).get("results") or []
     ]

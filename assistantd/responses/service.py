@@ -78,9 +78,8 @@ def render(
     reasoning = run.state.get("reasoning")
     container = views.run_container(run.thread_id, run.state)
     document["output"] = views.run_items(steps, messages, transcript, container, False, results, reasoning)
-    usage = views.usage(run.document, run.state) if status != "in_progress" else None
-    if usage is not None:  # the spec has no null usage: absent until there is some
-        document["usage"] = usage
+    # Null until known, as OpenAI's (``response.created`` and ``response.in_progress`` carry none).
+    document["usage"] = views.usage(run.document, run.state) if status not in ("queued", "in_progress") else None
     error = run.document.get("last_error")
     if status == "failed" and error:
         document["error"] = {"code": error.get("code") or "server_error", "message": error.get("message") or ""}
