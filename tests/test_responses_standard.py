@@ -179,3 +179,33 @@ def test_file_search_filter_refused(http: httpx.Client) -> None:
         param="tools[0].ranking_options.ranker",
         code="invalid_value",
     )
+
+
+def _walk_items(client: openai.OpenAI, conversation_id: str, order: str) -> list[str]:
+    ids: list[str] = []
+    after = None
+    while True:
+        page = client.conversations.items.list(
+            conversation_id, limit=1, order=order, **({"after": after} if after else {})
+        )  # type: ignore[arg-type]
+        ids += [item.id for item in page.data]
+        if not page.has_more:
+            return ids
+        after = page.data[-1].id
+
+
+def test_conversation_items_in_creation_order(client: openai.OpenAI, upstream: Upstream) -> None:
+    """Turns made within one second list user, assistant, user, assistant (the fake upstream answers
+    at once, so the turns here share their second most of the time), by one page and by cursor."""
+    for attempt in range(3):
+        model = new_model()
+        upstream.script(model, Reply(text=["A1"]), Reply(text=["A2"]), Reply(text=["A3"]))
+        conversation = client.conversations.create()
+        for turn in (1, 2, 3):
+            client.responses.create(model=model, input=f"U{turn}", conversation=conversation.id)
+        items = client.conversations.items.list(conversation.id, order="asc").data
+        texts = [item.content[0].text for item in items]  # type: ignore[union-attr]
+        assert texts == ["U1", "A1", "U2", "A2", "U3", "A3"], (attempt, texts)
+        ids = [item.id for item in items]
+        assert _walk_items(client, conversation.id, "asc") == ids
+        assert _walk_items(client, conversation.id, "desc") == list(reversed(ids))
