@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import openai
+import pytest
 
-from tests.checks import assert_error
+from tests.checks import assert_error, assert_sdk_error
 from tests.retrieval_helpers import unique_word
 from tests.runhelp import new_model
 from tests.schema import RESPONSES_SPEC, assert_valid
@@ -209,3 +210,31 @@ def test_conversation_items_in_creation_order(client: openai.OpenAI, upstream: U
         ids = [item.id for item in items]
         assert _walk_items(client, conversation.id, "asc") == ids
         assert _walk_items(client, conversation.id, "desc") == list(reversed(ids))
+
+
+def test_unstored_response_unreadable_once_returned(client: openai.OpenAI, upstream: Upstream) -> None:
+    """``store=False``: right after the body (or the stream's end) arrives, GET and input items are
+    404 and chaining is OpenAI's 400, every time (the rows go before the client has the response)."""
+    model = new_model()
+    upstream.script(model, *[Reply(text=["Secret"]) for _ in range(20)])
+    for attempt in range(10):
+        response = client.responses.create(model=model, input=f"Forget {attempt}", store=False)
+        assert response.output_text == "Secret"
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.responses.retrieve(response.id)
+        assert_sdk_error(missing, 404, f"No response found with id '{response.id}'.")
+        with pytest.raises(openai.NotFoundError):
+            client.responses.input_items.list(response.id)
+    for attempt in range(10):
+        with client.responses.stream(model=model, input=f"Forget {attempt}", store=False) as stream:
+            response = stream.get_final_response()
+        with pytest.raises(openai.BadRequestError) as refused:
+            client.responses.create(model=model, input="And?", previous_response_id=response.id)
+        assert_sdk_error(
+            refused,
+            400,
+            f"Previous response with id '{response.id}' not found.",
+            param="previous_response_id",
+            code="previous_response_not_found",
+        )
+    assert len(upstream.requests(model)) == 20  # no chained turn reached the model

@@ -200,14 +200,20 @@ class Responses:
                 return
 
     def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> asyncio.Future[Response]:
-        """Once the run ends: read the response (the future's result), then delete it and its thread."""
+        """Once the run ends: read the response (the future's result), then delete it and its thread.
+
+        The future is set only once the rows are gone, and the final document (the body, or the
+        stream's terminal event) waits for it: nothing of the response is readable, by any worker,
+        once the client has it. The task runs on if the client leaves meanwhile.
+        """
         document: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
         async def forget() -> None:
             try:
                 await self._wait(run_id)
-                document.set_result(await self.retrieve(caller, response_id))
+                final = await self.retrieve(caller, response_id)
                 await self._remove(caller, response_id)
+                document.set_result(final)
             except Exception as exc:
                 log.exception("could not forget unstored response %s", response_id)
                 if not document.done():
