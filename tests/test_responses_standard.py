@@ -238,3 +238,50 @@ def test_unstored_response_unreadable_once_returned(client: openai.OpenAI, upstr
             code="previous_response_not_found",
         )
     assert len(upstream.requests(model)) == 20  # no chained turn reached the model
+
+
+def test_background_stream_resumes(client: openai.OpenAI, upstream: Upstream) -> None:
+    """A background stream left after a few events resumes from ``starting_after``: the kept events
+    past it, then the live ones, numbered on, until the response ends."""
+    model = new_model()
+    upstream.script(model, Reply(text=["a", "b", "c", "d", "e", "f"], delay=0.3))
+    stream = client.responses.create(model=model, input="Slowly", background=True, stream=True)
+    seen = []
+    for event in stream:
+        seen.append(event)
+        if event.type == "response.output_text.delta":
+            break
+    stream.close()
+    response_id = seen[0].response.id  # type: ignore[union-attr]
+    assert [e.type for e in seen[:2]] == ["response.created", "response.queued"]
+    cursor = seen[-1].sequence_number
+    resumed = list(client.responses.retrieve(response_id, stream=True, starting_after=cursor))
+    numbers = [e.sequence_number for e in resumed]
+    assert numbers == list(range(cursor + 1, cursor + 1 + len(resumed)))
+    assert resumed[-1].type == "response.completed"
+    final = resumed[-1].response  # type: ignore[union-attr]
+    assert final.output_text == "abcdef" and final.usage is not None
+    deltas = [e.delta for e in seen + resumed if e.type == "response.output_text.delta"]  # type: ignore[union-attr]
+    assert "".join(deltas) == "abcdef"
+    # Once it has ended: every event again from the start, and the stream ends.
+    again = list(client.responses.retrieve(response_id, stream=True))
+    assert [e.sequence_number for e in again] == list(range(len(again)))
+    assert again[0].type == "response.created" and again[-1].type == "response.completed"
+    client.responses.delete(response_id)
+    with pytest.raises(openai.NotFoundError):
+        list(client.responses.retrieve(response_id, stream=True, starting_after=0))
+
+
+def test_stream_resume_needs_a_background_stream(http: httpx.Client, upstream: Upstream) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=["Hi"]))
+    plain = http.post("/responses", json={"model": model, "input": "Hi"}).json()
+    answer = http.get(f"/responses/{plain['id']}", params={"stream": "true"})
+    assert_error(
+        answer,
+        400,
+        "This response cannot be streamed: only a background response created with 'stream': true keeps its events.",
+        param="stream",
+    )
+    answer = http.get(f"/responses/{plain['id']}", params={"stream": "true", "starting_after": -1})
+    assert answer.status_code == 400 and answer.json()["error"]["param"] == "starting_after"

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from assistantd.api.deps import caller, container, page
@@ -23,6 +23,7 @@ from assistantd.wiring import Container
 
 router = APIRouter()
 Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def sse(events: AsyncIterator[Doc]) -> AsyncIterator[bytes]:
@@ -37,8 +38,7 @@ async def create_response(
     result = await c.responses.create(who, body)
     if isinstance(result, dict):
         return result
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(sse(result), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(sse(result), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.post("/responses/input_tokens")
@@ -48,9 +48,18 @@ async def count_input_tokens(
     return await c.responses.input_tokens(who, body)
 
 
-@router.get("/responses/{response_id}")
-async def retrieve_response(response_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
-    return await c.responses.retrieve(who, response_id)
+@router.get("/responses/{response_id}", response_model=None)
+async def retrieve_response(
+    response_id: str,
+    stream: bool = False,
+    starting_after: int | None = Query(None, ge=0),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc | StreamingResponse:
+    if not stream:
+        return await c.responses.retrieve(who, response_id)
+    events = await c.responses.stream_events(who, response_id, starting_after)
+    return StreamingResponse(sse(events), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.delete("/responses/{response_id}")

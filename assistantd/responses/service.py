@@ -40,6 +40,7 @@ from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
 from assistantd.responses.input_files import inline_files
+from assistantd.responses.kept_events import KeptEvents, forget_events, has_kept_events, kept_marker, replay
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
 from assistantd.responses.stream import ResponseEvents
 from assistantd.services.files import Files
@@ -137,7 +138,8 @@ class Responses:
 
         if body.stream:
             container = views.container_id(plan.sandbox or row.thread_id)
-            return ResponseEvents(initial, container, self.engine.events(run_id), final).events()
+            events = ResponseEvents(initial, container, self.engine.events(run_id), final).events()
+            return self._kept(row.id, events) if body.background else events
         if body.background:
             return initial
         await self._wait(run_id)
@@ -192,6 +194,8 @@ class Responses:
             input_items=plan.input_items,
         )
         session.add(row)
+        if body.background and body.stream:
+            session.add(kept_marker(row.id))
         return row, run["id"]
 
     async def _wait(self, run_id: str) -> None:
@@ -223,6 +227,52 @@ class Responses:
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
         return document
+
+    def _kept(self, response_id: str, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        """A background stream: its events kept (``KeptEvents``) and relayed to this client, by a task
+        that goes on when the client leaves, so its stream can be resumed (``stream_events``)."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            kept = KeptEvents(self.db, response_id)
+            try:
+                async for event in events:
+                    queue.put_nowait(event)
+                    kept.add(event)
+            except Exception:
+                log.exception("stream of background response %s failed", response_id)
+            finally:
+                queue.put_nowait(None)
+                await kept.close()
+
+        task = asyncio.create_task(produce())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+        async def relay() -> AsyncIterator[dict[str, Any]]:
+            while (event := await queue.get()) is not None:
+                yield event
+
+        return relay()
+
+    async def stream_events(
+        self, caller: Caller, response_id: str, starting_after: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A background response's kept events after ``starting_after``, then its live ones until it ends."""
+        async with self.db.read() as session:
+            await self._row(session, caller, response_id)
+            if not await has_kept_events(session, response_id):
+                raise InvalidRequest(
+                    "This response cannot be streamed: only a background response created with "
+                    "'stream': true keeps its events.",
+                    param="stream",
+                )
+        return replay(self.db, response_id, -1 if starting_after is None else starting_after, self._status)
+
+    async def _status(self, response_id: str) -> Response | None:
+        async with self.db.read() as session:
+            row = (await session.execute(select(ResponseRow).where(ResponseRow.id == response_id))).scalars().first()
+            return None if row is None else await self._render(session, row)
 
     async def _render_row(self, row: ResponseRow) -> Response:
         async with self.db.read() as session:
@@ -302,6 +352,7 @@ class Responses:
                 return
             own_thread = None if row.conversation else row.thread_id
             await session.delete(row)
+            await forget_events(session, response_id)
         if own_thread is not None:
             await self.threads.delete(caller, own_thread)
 
