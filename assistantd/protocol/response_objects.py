@@ -62,7 +62,9 @@ class InputImageFile(TypedDict):
 
 class InputFile(TypedDict):
     type: Literal["input_file"]
-    file_id: str
+    file_id: NotRequired[str]
+    file_url: NotRequired[str]
+    filename: NotRequired[str]
 
 
 MessageContent = OutputText | InputText | InputImageURL | InputImageFile | InputFile

@@ -99,27 +99,58 @@ def _text_of(part: dict[str, Any], param: str) -> str:
 
 
 def content_part(part: Any, param: str) -> dict[str, Any]:
-    """One Responses content part as a thread message part (text, image URL or image file)."""
+    """One Responses content part as a thread message part (text, image URL or image file).
+
+    A part to read or fetch carries its ``param`` (its path in the request, for errors) until then."""
     if not isinstance(part, dict):
         raise _bad(param, "expected an object.")
     kind = part.get("type")
     if kind in ("input_text", "output_text", "text"):
         return {"type": "text", "text": {"value": _text_of(part, param), "annotations": []}}
     if kind == "input_image":
+        detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
         if isinstance(part.get("file_id"), str):
-            return {"type": "image_file", "image_file": {"file_id": part["file_id"], "detail": "auto"}}
+            image = {"file_id": part["file_id"], "detail": detail}
+            return {"type": "image_file", "image_file": image, "param": f"{param}.file_id"}
         if isinstance(part.get("image_url"), str):
-            detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
-            return {"type": "image_url", "image_url": {"url": part["image_url"], "detail": detail}}
+            _url_scheme(part["image_url"], f"{param}.image_url")
+            image = {"url": part["image_url"], "detail": detail}
+            return {"type": "image_url", "image_url": image, "param": f"{param}.image_url"}
         raise missing_parameter(f"{param}.image_url")
     if kind == "input_file":
-        if not isinstance(part.get("file_id"), str):
-            raise missing_parameter(f"{param}.file_id")
-        return {"type": "input_file", "file_id": part["file_id"]}
+        return _input_file(part, param)
     raise _bad(
         f"{param}.type",
         f"'{kind}' is not a supported content part; expected 'input_text', 'input_image' or 'input_file'.",
     )
+
+
+def _url_scheme(url: str, param: str) -> None:
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("http", "https", "data"):
+        raise _bad(param, f"expected an 'http', 'https' or 'data' URL, got scheme '{scheme}'.")
+
+
+def _input_file(part: dict[str, Any], param: str) -> dict[str, Any]:
+    """An ``input_file`` by ``file_id``, by ``file_data`` (a base64 data URL, with ``filename``) or by
+    ``file_url``; the file is read (and a URL fetched) when a response is made (``responses/input_files.py``)."""
+    if isinstance(part.get("file_id"), str):
+        return {"type": "input_file", "file_id": part["file_id"]}
+    if part.get("file_data") is not None:
+        if not isinstance(part["file_data"], str):
+            raise _bad(f"{param}.file_data", "expected a string.")
+        return {
+            "type": "input_file",
+            "file_data": part["file_data"],
+            "filename": _string_field(part, "filename", param),
+            "param": f"{param}.file_data",
+        }
+    if part.get("file_url") is not None:
+        if not isinstance(part["file_url"], str):
+            raise _bad(f"{param}.file_url", "expected a string.")
+        _url_scheme(part["file_url"], f"{param}.file_url")
+        return {"type": "input_file", "file_url": part["file_url"], "param": f"{param}.file_url"}
+    raise missing_parameter(f"{param}.file_id")
 
 
 def _message(item: dict[str, Any], param: str) -> dict[str, Any]:

@@ -47,8 +47,10 @@ def item_messages(thread_id: str, entries: list[dict[str, Any]], param: str) -> 
 
 def item_message(thread_id: str, entry: dict[str, Any], run_id: str | None = None) -> Message:
     """An input message item as a thread message (written by ``store/threads.py``)."""
-    parts = [p for p in entry["parts"] if p["type"] != "input_file"]
-    files = [p["file_id"] for p in entry["parts"] if p["type"] == "input_file"]
+    # A stored file is an attachment; one given by URL or data stays a part (its text is beside it).
+    given = [{k: v for k, v in p.items() if k != "param"} for p in entry["parts"]]
+    parts = [p for p in given if p["type"] != "input_file" or "file_id" not in p]
+    files = [p["file_id"] for p in entry["parts"] if p["type"] == "input_file" and "file_id" in p]
     attachments = [{"file_id": f, "tools": [{"type": "file_search"}]} for f in files]
     document = message_document(thread_id, entry["role"], parts, attachments=attachments, run_id=run_id)
     document["id"] = entry.get("id") or document["id"]

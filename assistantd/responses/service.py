@@ -39,7 +39,7 @@ from assistantd.protocol.runs import EXECUTABLE
 from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
-from assistantd.responses.input_files import inline_files
+from assistantd.responses.input_files import InputFiles
 from assistantd.responses.kept_events import KeptEvents, forget_events, has_kept_events, kept_marker, replay
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
 from assistantd.responses.stream import ResponseEvents
@@ -50,6 +50,7 @@ from assistantd.store.array_pages import array_page
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
 from assistantd.store.threads import insert_messages
+from assistantd.upstream.fetch import URLLimits
 
 log = logging.getLogger("assistantd.responses")
 
@@ -94,9 +95,10 @@ def render(
 
 
 class Responses:
-    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads, files: Files) -> None:
+    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads, files: Files, limits: URLLimits) -> None:
         self.db = db
         self.files = files
+        self.inputs = InputFiles(files, limits)
         self.engine = engine
         self.threads = threads
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -115,7 +117,7 @@ class Responses:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
-        await inline_files(self.files, caller, plan.messages)
+        await self.inputs.prepare(caller, plan.messages)
         if plan.run["truncation_strategy"]["type"] != "auto":
             await self._refuse_overflow(plan)
         if plan.settle is not None:
