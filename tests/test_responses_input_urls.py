@@ -52,9 +52,10 @@ class FileServer:
                 pass
 
             def do_GET(self) -> None:
-                if self.path == "/moved":
+                moves = {"/moved": "/notes.txt", "/to-file": "file:///etc/passwd", "/loop": "/loop"}
+                if self.path in moves:
                     self.send_response(302)
-                    self.send_header("Location", "/notes.txt")
+                    self.send_header("Location", moves[self.path])
                     self.end_headers()
                     return
                 if self.path == "/slow.txt":
@@ -68,11 +69,14 @@ class FileServer:
                 if not kind:
                     self.send_error(404)
                     return
-                self.send_response(200)
-                self.send_header("Content-Type", kind)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the server under test gave up first (the slow file)
 
         return Handler
 
@@ -146,6 +150,8 @@ def test_fetch_limits(tmp_server: LiveServer, files: FileServer) -> None:
             ("/big.txt", "the file is larger than 1000 bytes"),
             ("/slow.txt", "it took longer than 1 seconds"),
             ("/missing.txt", "the server answered 404"),
+            ("/to-file", "the URL scheme 'file' is not supported; expected 'http' or 'https'"),  # each hop is checked
+            ("/loop", "more than 5 redirects"),
         ):
             url = files.url(path)
             answer = http.post("/responses", json=_ask([{"type": "input_file", "file_url": url}]))
