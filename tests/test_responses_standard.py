@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,9 +13,12 @@ import openai
 import pytest
 
 from tests.checks import assert_error, assert_sdk_error
+from tests.conftest import upstream_env
 from tests.retrieval_helpers import unique_word
 from tests.runhelp import new_model
 from tests.schema import RESPONSES_SPEC, assert_valid
+from tests.server import LiveServer
+from tests.test_workers import sharing
 from tests.upstream import Reply, Upstream
 
 
@@ -285,3 +289,35 @@ def test_stream_resume_needs_a_background_stream(http: httpx.Client, upstream: U
     )
     answer = http.get(f"/responses/{plain['id']}", params={"stream": "true", "starting_after": -1})
     assert answer.status_code == 400 and answer.json()["error"]["param"] == "starting_after"
+
+
+def test_resume_and_unstored_across_servers(tmp_path: Path, upstream: Upstream) -> None:
+    """Two servers on one database: a background stream begun on one resumes on the other, and an
+    unstored response returned by one is unreadable on the other at once."""
+    first = LiveServer(tmp_path / "data", env=upstream_env(upstream))
+    second = sharing(first, "second")
+    try:
+        first.start()
+        second.start()
+        one, two = (openai.OpenAI(base_url=f"{s.url}/v1", api_key="none", max_retries=0) for s in (first, second))
+        model = new_model()
+        upstream.script(model, Reply(text=["x", "y", "z", "w"], delay=0.3), Reply(text=["Gone"]))
+        stream = one.responses.create(model=model, input="Slowly", background=True, stream=True)
+        seen = []
+        for event in stream:
+            seen.append(event)
+            if event.type == "response.output_text.delta":
+                break
+        stream.close()
+        resumed = list(
+            two.responses.retrieve(seen[0].response.id, stream=True, starting_after=seen[-1].sequence_number)
+        )  # type: ignore[union-attr]
+        assert resumed[0].sequence_number == seen[-1].sequence_number + 1
+        assert resumed[-1].type == "response.completed"
+        assert resumed[-1].response.output_text == "xyzw"  # type: ignore[union-attr]
+        unstored = one.responses.create(model=model, input="Forget", store=False)
+        with pytest.raises(openai.NotFoundError):
+            two.responses.retrieve(unstored.id)
+    finally:
+        second.close()
+        first.close()
