@@ -301,6 +301,18 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
     return echo
 
 
+# Fields a response stored before they were echoed shows with OpenAI's defaults.
+ECHO_DEFAULTS: dict[str, Any] = {
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+    "prompt_cache_retention": None,
+    "usage": None,
+}
+
+
 def response_document(echo: ResponseEcho, response_id: str, created_at: int) -> Response:
     """The stored response: its echo, then its id and creation time (in that order on the wire)."""
     return {**echo, "id": response_id, "created_at": created_at}

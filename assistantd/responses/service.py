@@ -27,6 +27,7 @@ from assistantd.protocol.events import StreamEnd
 from assistantd.protocol.messages import CreateThread, Message
 from assistantd.protocol.pages import Page, PageParams
 from assistantd.protocol.response_objects import (
+    ECHO_DEFAULTS,
     InputItem,
     InputTokens,
     Response,
@@ -68,7 +69,7 @@ def render(
     data: dict[str, Any], run: RunView | None, steps: list[dict[str, Any]], messages: dict[str, Any]
 ) -> Response:
     """The response object: the request as stored, with status, output and usage read from its run."""
-    document = cast(Response, dict(data))
+    document = cast(Response, {**data, **{k: v for k, v in ECHO_DEFAULTS.items() if k not in data}})
     if run is None:
         return document
     status = RESPONSE_STATUS.get(run.status, "in_progress")
