@@ -34,6 +34,10 @@ def test_defaults_echoed_as_openai(client: openai.OpenAI, upstream: Upstream) ->
     assert document["presence_penalty"] == 0 and document["frequency_penalty"] == 0
     assert document["top_logprobs"] == 0
     assert document["safety_identifier"] is None and document["prompt_cache_key"] is None
+    assert document["max_tool_calls"] is None and document["text"] == {
+        "format": {"type": "text"},
+        "verbosity": "medium",
+    }
     assert document["usage"]["output_tokens"] == 1
 
 
@@ -49,6 +53,8 @@ def test_given_parameters_echoed(client: openai.OpenAI, upstream: Upstream) -> N
         temperature=0.3,
         top_p=0.9,
         max_output_tokens=64,
+        max_tool_calls=3,
+        text={"verbosity": "low"},
         extra_body={"presence_penalty": 0.5, "frequency_penalty": -0.25},  # not in this SDK's signature
     )
     document = client.responses.retrieve(response.id).to_dict()
@@ -61,6 +67,8 @@ def test_given_parameters_echoed(client: openai.OpenAI, upstream: Upstream) -> N
         "temperature": 0.3,
         "top_p": 0.9,
         "max_output_tokens": 64,
+        "max_tool_calls": 3,
+        "text": {"format": {"type": "text"}, "verbosity": "low"},
     }.items():
         assert document[key] == value, key
 
@@ -88,6 +96,17 @@ def test_out_of_range_parameters_refused(http: httpx.Client) -> None:
     ):
         answer = http.post("/responses", json={"model": "m", "input": "Hi", field: value})
         assert_error(answer, 400, f"Invalid '{field}': {message}", param=field, code=code)
+
+
+def test_bad_verbosity_refused(http: httpx.Client) -> None:
+    answer = http.post("/responses", json={"model": "m", "input": "Hi", "text": {"verbosity": "loud"}})
+    assert_error(
+        answer,
+        400,
+        "Invalid 'text.verbosity': expected 'low', 'medium' or 'high', got 'loud'.",
+        param="text.verbosity",
+        code="invalid_value",
+    )
 
 
 def test_usage_null_until_known(http: httpx.Client, upstream: Upstream) -> None:

@@ -178,6 +178,7 @@ class ReasoningConfig(TypedDict):
 
 class TextConfig(TypedDict):
     format: dict[str, Any]
+    verbosity: Literal["low", "medium", "high"]
 
 
 class InputTokensDetails(TypedDict):
@@ -271,7 +272,7 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
         "incomplete_details": None,
         "instructions": run["instructions"] or None,
         "max_output_tokens": body.max_output_tokens,
-        "max_tool_calls": None,
+        "max_tool_calls": body.max_tool_calls,
         "metadata": body.metadata or {},
         "model": run["model"],
         "output": [],
@@ -283,7 +284,7 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
         "service_tier": "default",
         "store": body.store,
         "temperature": 1.0 if run["temperature"] is None else run["temperature"],
-        "text": {"format": fmt},
+        "text": {"format": fmt, "verbosity": (body.text or {}).get("verbosity") or "medium"},
         "tool_choice": body.tool_choice or "auto",
         "tools": [echo_tool(t) for t in body.tools or []],
         "top_p": 1.0 if run["top_p"] is None else run["top_p"],

@@ -57,6 +57,7 @@ class CreateResponse(WireModel):
     safety_identifier: str | None = Field(default=None, max_length=64)
     prompt_cache_key: str | None = None
     prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    max_tool_calls: int | None = Field(default=None, ge=1)
 
     @property
     def conversation_id(self) -> str | None:
@@ -374,7 +375,10 @@ def tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]]
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | str:
-    """``text.format`` as the run engine's response_format."""
+    """``text.format`` as the run engine's response_format (``text.verbosity`` is checked, and echoed)."""
+    verbosity = (text or {}).get("verbosity")
+    if verbosity is not None and verbosity not in ("low", "medium", "high"):
+        raise _bad("text.verbosity", f"expected 'low', 'medium' or 'high', got {verbosity!r}.")
     fmt = (text or {}).get("format")
     if not fmt or fmt.get("type") == "text":
         return "auto"
