@@ -221,6 +221,12 @@ def test_malformed_inputs_refused(http: httpx.Client) -> None:
             "invalid_value",
         ),
         (
+            {"type": "input_image", "image_url": "data:text/plain;base64,aGVsbG8="},
+            "input[0].content[0].image_url",
+            "Invalid 'input[0].content[0].image_url': expected an image, got 'text/plain'.",
+            "invalid_image_format",
+        ),
+        (
             {"type": "input_file", "file_data": "data:text/plain;base64,aGVsbG8="},
             "input[0].content[0].filename",
             "Missing required parameter: 'input[0].content[0].filename'.",

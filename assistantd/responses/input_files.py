@@ -43,6 +43,13 @@ def decode_data_url(url: str, param: str) -> tuple[str, bytes]:
     return head[len("data:") : -len(";base64")] or "application/octet-stream", data
 
 
+def _check_image(kind: str, param: str) -> None:
+    if not kind.startswith("image/"):
+        raise InvalidRequest(
+            f"Invalid '{param}': expected an image, got '{kind}'.", param=param, code="invalid_image_format"
+        )
+
+
 class InputFiles:
     def __init__(self, files: Files, limits: URLLimits) -> None:
         self.files = files
@@ -68,7 +75,7 @@ class InputFiles:
             document, data = await self.files.read(caller, part["file_id"])
             name, label = document.get("filename") or part["file_id"], part["file_id"]
         elif "file_data" in part:
-            _, data = decode_data_url(part["file_data"], param)
+            _, data = await asyncio.to_thread(decode_data_url, part["file_data"], param)
             name = label = part["filename"]
         else:
             fetched = await fetch_input(part["file_url"], self.limits, param)
@@ -89,14 +96,12 @@ class InputFiles:
         else:
             url, detail = part["image_url"]["url"], part["image_url"].get("detail", "auto")
             if url.startswith("data:"):
-                decode_data_url(url, param)
+                kind, _ = await asyncio.to_thread(decode_data_url, url, param)
+                _check_image(kind, param)
                 return part
             fetched = await fetch_input(url, self.limits, param)
             data, kind, source = fetched.data, fetched.content_type, {"image_url": url}
-        if not kind.startswith("image/"):
-            raise InvalidRequest(
-                f"Invalid '{param}': expected an image, got '{kind}'.", param=param, code="invalid_image_format"
-            )
+        _check_image(kind, param)
         encoded = await asyncio.to_thread(base64.b64encode, data)
         url = f"data:{kind};base64,{encoded.decode()}"
         return {"type": "image_url", "image_url": {"url": url, "detail": detail}, "source": source}
