@@ -324,7 +324,7 @@ def build(settings: Settings) -> Container:
         chatkit_threads=ChatKitThreads(db, responder.forget),
         chatkit_conversation=Conversation(db, responder),
         responses=responses,
-        conversations=Conversations(db, threads),
+        conversations=Conversations(db, threads, responses.inputs),
         routes=routes,
         chat=routed,
         catalog=Catalog(routes),

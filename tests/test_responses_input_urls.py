@@ -242,3 +242,30 @@ def test_malformed_inputs_refused(http: httpx.Client) -> None:
     for part, param, message, code in cases:
         answer = http.post("/responses", json=_ask([part]))
         assert_error(answer, 400, message, param=param, code=code)
+
+
+def test_conversation_items_guarded_too(http: httpx.Client, files: FileServer) -> None:
+    """Items added to a conversation are read as a response's input is: a URL is fetched (so guarded)
+    then, never left for the model upstream to fetch."""
+    conversation = http.post("/conversations", json={}).json()
+    url = files.url("/pixel.png")
+    item = {"type": "message", "role": "user", "content": [{"type": "input_image", "image_url": url}]}
+    answer = http.post(f"/conversations/{conversation['id']}/items", json={"items": [item]})
+    assert_error(
+        answer,
+        400,
+        f"Error while downloading {url}: the address 127.0.0.1 is not a public address.",
+        param="items[0].content[0].image_url",
+        code="invalid_value",
+    )
+    data = "data:text/plain;base64," + base64.b64encode(b"Kept as text.").decode()
+    item = {
+        "type": "message",
+        "role": "user",
+        "content": [{"type": "input_file", "file_data": data, "filename": "k.txt"}],
+    }
+    added = http.post(f"/conversations/{conversation['id']}/items", json={"items": [item]}).json()
+    assert added["data"][0]["content"] == [
+        {"type": "input_text", "text": "[File k.txt]\nKept as text."},
+        {"type": "input_file", "filename": "k.txt"},
+    ]
