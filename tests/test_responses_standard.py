@@ -12,10 +12,11 @@ import httpx
 import openai
 import pytest
 
+from tests import db
 from tests.checks import assert_error, assert_sdk_error
 from tests.conftest import upstream_env
 from tests.retrieval_helpers import unique_word
-from tests.runhelp import new_model
+from tests.runhelp import new_model, wait_for
 from tests.schema import RESPONSES_SPEC, assert_valid
 from tests.server import LiveServer
 from tests.test_workers import sharing
@@ -340,3 +341,17 @@ def test_resume_and_unstored_across_servers(tmp_path: Path, upstream: Upstream) 
     finally:
         second.close()
         first.close()
+
+
+def test_deleted_background_stream_keeps_no_events(
+    client: openai.OpenAI, server: LiveServer, upstream: Upstream
+) -> None:
+    model = new_model()
+    upstream.script(model, Reply(text=[f"t{n} " for n in range(8)], delay=0.2))
+    stream = client.responses.create(model=model, input="Slowly", background=True, stream=True)
+    first = next(iter(stream))
+    response_id = first.response.id  # type: ignore[union-attr]
+    wait_for(lambda: db.count(server, "response_events", "response_id = :r", r=response_id) > 0, what="kept events")
+    client.responses.delete(response_id)
+    list(stream)  # the stream ends (the response was cancelled, then deleted)
+    assert db.count(server, "response_events", "response_id = :r", r=response_id) == 0

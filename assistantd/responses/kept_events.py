@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.protocol.response_objects import Response
 from assistantd.store.db import Database
-from assistantd.store.models import ResponseEventRow
+from assistantd.store.models import ResponseEventRow, ResponseRow
 
 log = logging.getLogger("assistantd.responses")
 
@@ -77,8 +77,13 @@ class KeptEvents:
                 done = False
             try:
                 async with self.db.write() as session:
+                    # A response deleted meanwhile took its events: none are kept after it.
+                    alive = select(ResponseRow.seq).where(ResponseRow.id == self.response_id).with_for_update()
+                    if (await session.execute(alive)).first() is None:
+                        self.pending.clear()
+                        return
                     session.add_all(rows)
-            except Exception:  # e.g. the response was deleted meanwhile: its events go with it
+            except Exception:
                 log.warning("could not keep events of response %s", self.response_id, exc_info=True)
                 return
 
