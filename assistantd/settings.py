@@ -246,6 +246,17 @@ class Settings(BaseSettings):
     upstream_log_retention_seconds: float = Field(
         default=86400.0, description="How long the upstream log keeps a request, in seconds."
     )
+    input_url_allow_private: bool = Field(
+        default=False,
+        description="Let Responses fetch `file_url` and `image_url` inputs from loopback, private, link-local "
+        "and other non-public addresses (refused by default: a client could otherwise reach your network).",
+    )
+    input_url_max_bytes: int = Field(
+        default=50 << 20, description="Largest file or image a Responses input URL may answer with, in bytes."
+    )
+    input_url_timeout_seconds: float = Field(
+        default=20.0, description="How long fetching one Responses input URL may take, redirects included, in seconds."
+    )
     advertise_url: str | None = Field(
         default=None,
         description="The URL other replicas reach this server at (e.g. `http://10.0.0.5:8000`): a thread's code "

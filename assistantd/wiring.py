@@ -56,6 +56,7 @@ from assistantd.store.runs import DbRunStore
 from assistantd.upstream import Routes, build_routes
 from assistantd.upstream.catalog import Catalog
 from assistantd.upstream.chat import RoutedChatModel
+from assistantd.upstream.fetch import URLLimits
 
 log = logging.getLogger("assistantd")
 
@@ -317,7 +318,10 @@ def build(settings: Settings) -> Container:
     run_parts = build_runs(settings, db, routes, model, server_tools, inline)
     threads, messages = Threads(db, inline), Messages(db, inline)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
-    responses = Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files)
+    limits = URLLimits(
+        settings.input_url_allow_private, settings.input_url_max_bytes, settings.input_url_timeout_seconds
+    )
+    responses = Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files, limits)
     run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
     keys = build_keys(settings, db)
     return Container(
@@ -337,7 +341,7 @@ def build(settings: Settings) -> Container:
         chatkit_conversation=Conversation(db, responder),
         responses=responses,
         compactor=Compactor(responses, compaction_key(settings.compaction_key, settings.data_dir)),
-        conversations=Conversations(db, threads),
+        conversations=Conversations(db, threads, responses.inputs),
         routes=routes,
         chat=routed,
         catalog=Catalog(routes),

@@ -326,7 +326,7 @@ def test_responses_belong_to_their_project(client: openai.OpenAI, other_client: 
     response = client.responses.create(model=new_model(), input="mine")
     with pytest.raises(openai.NotFoundError):
         other_client.responses.retrieve(response.id)
-    with pytest.raises(openai.NotFoundError):
+    with pytest.raises(openai.BadRequestError):  # OpenAI's previous_response_not_found
         other_client.responses.create(model="m", input="x", previous_response_id=response.id)
     conv = client.conversations.create()
     with pytest.raises(openai.NotFoundError):

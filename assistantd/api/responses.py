@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends
+from fastapi import APIRouter, Body, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
@@ -34,6 +34,7 @@ from assistantd.wiring import Container
 log = logging.getLogger("assistantd.responses")
 router = APIRouter()
 Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def sse(events: AsyncIterator[Doc]) -> AsyncIterator[bytes]:
@@ -48,8 +49,7 @@ async def create_response(
     result = await c.responses.create(who, c.compactor.open(who, body))
     if isinstance(result, dict):
         return result
-    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(sse(result), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(sse(result), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 def socket_error(error: APIError) -> dict[str, Any]:
@@ -164,9 +164,18 @@ async def compact_response(
     return await c.compactor.compact(who, body)
 
 
-@router.get("/responses/{response_id}")
-async def retrieve_response(response_id: str, who: Caller = Depends(caller), c: Container = Depends(container)) -> Doc:
-    return await c.responses.retrieve(who, response_id)
+@router.get("/responses/{response_id}", response_model=None)
+async def retrieve_response(
+    response_id: str,
+    stream: bool = False,
+    starting_after: int | None = Query(None, ge=0),
+    who: Caller = Depends(caller),
+    c: Container = Depends(container),
+) -> Doc | StreamingResponse:
+    if not stream:
+        return await c.responses.retrieve(who, response_id)
+    events = await c.responses.stream_events(who, response_id, starting_after)
+    return StreamingResponse(sse(events), media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 @router.delete("/responses/{response_id}")

@@ -16,8 +16,9 @@ Step = TypeVar("Step", bound=Mapping[str, Any])  # a RunStep, or one as read fro
 
 
 def step_as_asked(step: Step, include: list[str]) -> Step:
-    """The step as a reader asked for it: file_search result contents (always stored) only when included."""
-    if RESULT_CONTENT in include or step.get("type") != "tool_calls":
+    """The step as a reader asked for it: file_search result contents (always stored) only when included,
+    and never the result fields only Responses show."""
+    if step.get("type") != "tool_calls":
         return step
     calls = (step.get("step_details") or {}).get("tool_calls") or []
     if not any((call.get("file_search") or {}).get("results") for call in calls):
@@ -27,7 +28,7 @@ def step_as_asked(step: Step, include: list[str]) -> Step:
             **call,
             "file_search": {
                 **call["file_search"],
-                "results": [_without_content(r) for r in call["file_search"]["results"]],
+                "results": [_as_asked(r, RESULT_CONTENT in include) for r in call["file_search"]["results"]],
             },
         }
         if (call.get("file_search") or {}).get("results")
@@ -37,8 +38,12 @@ def step_as_asked(step: Step, include: list[str]) -> Step:
     return cast(Step, {**step, "step_details": {**step["step_details"], "tool_calls": shown}})
 
 
-def _without_content(result: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in result.items() if k != "content"}
+RESPONSES_ONLY = ("vector_store_id", "attributes")
+
+
+def _as_asked(result: dict[str, Any], with_content: bool) -> dict[str, Any]:
+    hidden = RESPONSES_ONLY if with_content else (*RESPONSES_ONLY, "content")
+    return {k: v for k, v in result.items() if k not in hidden}
 
 
 FINAL_STEP: dict[StepStatus, Literal["completed_at", "failed_at", "cancelled_at", "expired_at"]] = {

@@ -64,7 +64,9 @@ class InputImageFile(TypedDict):
 
 class InputFile(TypedDict):
     type: Literal["input_file"]
-    file_id: str
+    file_id: NotRequired[str]
+    file_url: NotRequired[str]
+    filename: NotRequired[str]
 
 
 MessageContent = OutputText | InputText | InputImageURL | InputImageFile | InputFile
@@ -99,6 +101,7 @@ class FunctionCallOutputItem(TypedDict):
 
 
 class FileSearchHit(TypedDict):
+    vector_store_id: str | None
     file_id: str
     filename: str | None
     score: float | None
@@ -177,6 +180,7 @@ class ReasoningConfig(TypedDict):
 
 class TextConfig(TypedDict):
     format: dict[str, Any]
+    verbosity: Literal["low", "medium", "high"]
 
 
 class InputTokensDetails(TypedDict):
@@ -224,13 +228,19 @@ class ResponseEcho(TypedDict):
     tools: list[dict[str, Any]]
     top_p: float
     truncation: Literal["auto", "disabled"]
+    presence_penalty: float
+    frequency_penalty: float
+    top_logprobs: int
+    safety_identifier: str | None
+    prompt_cache_key: str | None
+    prompt_cache_retention: str | None
+    usage: ResponseUsage | None
     user: NotRequired[str]
 
 
 class Response(ResponseEcho):
     id: str
     created_at: int
-    usage: NotRequired[ResponseUsage]  # absent until the run has spent some (the spec has no null usage)
 
 
 class InputTokens(TypedDict):
@@ -264,7 +274,7 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
         "incomplete_details": None,
         "instructions": run["instructions"] or None,
         "max_output_tokens": body.max_output_tokens,
-        "max_tool_calls": None,
+        "max_tool_calls": body.max_tool_calls,
         "metadata": body.metadata or {},
         "model": run["model"],
         "output": [],
@@ -276,15 +286,34 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
         "service_tier": "default",
         "store": body.store,
         "temperature": 1.0 if run["temperature"] is None else run["temperature"],
-        "text": {"format": fmt},
+        "text": {"format": fmt, "verbosity": (body.text or {}).get("verbosity") or "medium"},
         "tool_choice": body.tool_choice or "auto",
         "tools": [echo_tool(t) for t in body.tools or []],
         "top_p": 1.0 if run["top_p"] is None else run["top_p"],
         "truncation": body.truncation or "disabled",
+        "presence_penalty": body.presence_penalty or 0.0,
+        "frequency_penalty": body.frequency_penalty or 0.0,
+        "top_logprobs": body.top_logprobs or 0,
+        "safety_identifier": body.safety_identifier,
+        "prompt_cache_key": body.prompt_cache_key,
+        "prompt_cache_retention": body.prompt_cache_retention,
+        "usage": None,
     }
     if body.user is not None:
         echo["user"] = body.user
     return echo
+
+
+# Fields a response stored before they were echoed shows with OpenAI's defaults.
+ECHO_DEFAULTS: dict[str, Any] = {
+    "presence_penalty": 0.0,
+    "frequency_penalty": 0.0,
+    "top_logprobs": 0,
+    "safety_identifier": None,
+    "prompt_cache_key": None,
+    "prompt_cache_retention": None,
+    "usage": None,
+}
 
 
 def response_document(echo: ResponseEcho, response_id: str, created_at: int) -> Response:

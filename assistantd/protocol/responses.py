@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, StrictBool
+from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 
 from assistantd.errors import InvalidRequest, invalid_value, missing_parameter
 from assistantd.protocol.base import Metadata, WireModel
+from assistantd.protocol.vector_stores import Filter
 
 TOOL_TYPES = ("function", "file_search", "code_interpreter")
 ROLES = ("user", "assistant", "system", "developer")
@@ -49,6 +50,14 @@ class CreateResponse(WireModel):
     reasoning: dict[str, Any] | None = None
     prompt: PromptRef | None = None
     user: str | None = None
+    # Accepted and echoed (the upstream contract has no place for them).
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    safety_identifier: str | None = Field(default=None, max_length=64)
+    prompt_cache_key: str | None = None
+    prompt_cache_retention: Literal["in_memory", "24h"] | None = None
+    max_tool_calls: int | None = Field(default=None, ge=1)
 
     @property
     def conversation_id(self) -> str | None:
@@ -91,27 +100,58 @@ def _text_of(part: dict[str, Any], param: str) -> str:
 
 
 def content_part(part: Any, param: str) -> dict[str, Any]:
-    """One Responses content part as a thread message part (text, image URL or image file)."""
+    """One Responses content part as a thread message part (text, image URL or image file).
+
+    A part to read or fetch carries its ``param`` (its path in the request, for errors) until then."""
     if not isinstance(part, dict):
         raise _bad(param, "expected an object.")
     kind = part.get("type")
     if kind in ("input_text", "output_text", "text"):
         return {"type": "text", "text": {"value": _text_of(part, param), "annotations": []}}
     if kind == "input_image":
+        detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
         if isinstance(part.get("file_id"), str):
-            return {"type": "image_file", "image_file": {"file_id": part["file_id"], "detail": "auto"}}
+            image = {"file_id": part["file_id"], "detail": detail}
+            return {"type": "image_file", "image_file": image, "param": f"{param}.file_id"}
         if isinstance(part.get("image_url"), str):
-            detail = part.get("detail") if part.get("detail") in ("low", "high") else "auto"
-            return {"type": "image_url", "image_url": {"url": part["image_url"], "detail": detail}}
+            _url_scheme(part["image_url"], f"{param}.image_url")
+            image = {"url": part["image_url"], "detail": detail}
+            return {"type": "image_url", "image_url": image, "param": f"{param}.image_url"}
         raise missing_parameter(f"{param}.image_url")
     if kind == "input_file":
-        if not isinstance(part.get("file_id"), str):
-            raise missing_parameter(f"{param}.file_id")
-        return {"type": "input_file", "file_id": part["file_id"]}
+        return _input_file(part, param)
     raise _bad(
         f"{param}.type",
         f"'{kind}' is not a supported content part; expected 'input_text', 'input_image' or 'input_file'.",
     )
+
+
+def _url_scheme(url: str, param: str) -> None:
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme not in ("http", "https", "data"):
+        raise _bad(param, f"expected an 'http', 'https' or 'data' URL, got scheme '{scheme}'.")
+
+
+def _input_file(part: dict[str, Any], param: str) -> dict[str, Any]:
+    """An ``input_file`` by ``file_id``, by ``file_data`` (a base64 data URL, with ``filename``) or by
+    ``file_url``; the file is read (and a URL fetched) when a response is made (``responses/input_files.py``)."""
+    if isinstance(part.get("file_id"), str):
+        return {"type": "input_file", "file_id": part["file_id"]}
+    if part.get("file_data") is not None:
+        if not isinstance(part["file_data"], str):
+            raise _bad(f"{param}.file_data", "expected a string.")
+        return {
+            "type": "input_file",
+            "file_data": part["file_data"],
+            "filename": _string_field(part, "filename", param),
+            "param": f"{param}.file_data",
+        }
+    if part.get("file_url") is not None:
+        if not isinstance(part["file_url"], str):
+            raise _bad(f"{param}.file_url", "expected a string.")
+        _url_scheme(part["file_url"], f"{param}.file_url")
+        return {"type": "input_file", "file_url": part["file_url"], "param": f"{param}.file_url"}
+    raise missing_parameter(f"{param}.file_id")
 
 
 def _message(item: dict[str, Any], param: str) -> dict[str, Any]:
@@ -234,21 +274,7 @@ def tool_definition(tool: Any, param: str) -> dict[str, Any]:
             function["strict"] = True
         return {"type": "function", "function": function}
     if kind == "file_search":
-        ids = tool.get("vector_store_ids")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise missing_parameter(f"{param}.vector_store_ids")
-        options: dict[str, Any] = {}
-        if tool.get("max_num_results") is not None:
-            count = tool["max_num_results"]
-            if not isinstance(count, int) or not 1 <= count <= 50:
-                raise _bad(f"{param}.max_num_results", "expected an integer from 1 to 50.")
-            options["max_num_results"] = count
-        ranking = tool.get("ranking_options") or {}
-        options["ranking_options"] = {
-            "ranker": "default_2024_08_21",
-            "score_threshold": float(ranking.get("score_threshold") or 0.0),
-        }
-        return {"type": "file_search", "file_search": options}
+        return {"type": "file_search", "file_search": _file_search_options(tool, param)}
     if kind == "code_interpreter":
         container = tool.get("container")
         if container is None:
@@ -259,6 +285,46 @@ def tool_definition(tool: Any, param: str) -> dict[str, Any]:
         f"{param}.type",
         f"'{kind}' is not supported; supported tools are 'function', 'file_search' and 'code_interpreter'.",
     )
+
+
+FILTER = TypeAdapter(Filter)
+RANKERS = ("auto", "default-2024-11-15", "default_2024_08_21")
+
+
+def _file_search_options(tool: dict[str, Any], param: str) -> dict[str, Any]:
+    """A Responses file_search tool's options as the run engine's (``filters`` kept as given)."""
+    ids = tool.get("vector_store_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise missing_parameter(f"{param}.vector_store_ids")
+    options: dict[str, Any] = {}
+    if tool.get("max_num_results") is not None:
+        count = tool["max_num_results"]
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 50:
+            raise _bad(f"{param}.max_num_results", "expected an integer from 1 to 50.")
+        options["max_num_results"] = count
+    ranking = tool.get("ranking_options") or {}
+    if not isinstance(ranking, dict) or ranking.get("ranker", "auto") not in RANKERS:
+        raise _bad(f"{param}.ranking_options.ranker", "expected 'auto' or 'default-2024-11-15'.")
+    threshold = ranking.get("score_threshold") or 0.0
+    if not isinstance(threshold, (int, float)) or not 0 <= threshold <= 1:
+        raise _bad(f"{param}.ranking_options.score_threshold", "expected a number from 0 to 1.")
+    options["ranking_options"] = {"ranker": "default_2024_08_21", "score_threshold": float(threshold)}
+    if tool.get("filters") is not None:
+        try:
+            FILTER.validate_python(tool["filters"])
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"] if "=" not in str(p))
+            if problem["type"] == "missing":
+                raise missing_parameter(f"{param}.filters{where}") from None
+            raise _bad(f"{param}.filters{where}", str(problem["msg"]).rstrip(".") + ".") from None
+        options["filters"] = tool["filters"]
+    return options
+
+
+def search_filter(options: dict[str, Any]) -> Any:
+    """A file_search tool's ``filters`` (checked when the response was created) as the search's condition."""
+    return None if options.get("filters") is None else FILTER.validate_python(options["filters"])
 
 
 def _container(container: Any, param: str) -> None:
@@ -309,7 +375,10 @@ def tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]]
 
 
 def response_format(text: dict[str, Any] | None) -> dict[str, Any] | str:
-    """``text.format`` as the run engine's response_format."""
+    """``text.format`` as the run engine's response_format (``text.verbosity`` is checked, and echoed)."""
+    verbosity = (text or {}).get("verbosity")
+    if verbosity is not None and verbosity not in ("low", "medium", "high"):
+        raise _bad("text.verbosity", f"expected 'low', 'medium' or 'high', got {verbosity!r}.")
     fmt = (text or {}).get("format")
     if not fmt or fmt.get("type") == "text":
         return "auto"
@@ -332,6 +401,21 @@ def echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
             "description": tool.get("description"),
             "parameters": tool.get("parameters"),
             "strict": tool.get("strict", True),
+        }
+    if tool.get("type") == "file_search":
+        ranking = tool.get("ranking_options") or {}
+        ranking_echo = {
+            "ranker": ranking.get("ranker") or "auto",
+            "score_threshold": ranking.get("score_threshold") or 0.0,
+        }
+        if ranking.get("hybrid_search") is not None:
+            ranking_echo["hybrid_search"] = ranking["hybrid_search"]
+        return {
+            "type": "file_search",
+            "vector_store_ids": tool.get("vector_store_ids") or [],
+            "filters": tool.get("filters"),
+            "max_num_results": tool.get("max_num_results") or 20,
+            "ranking_options": ranking_echo,
         }
     return dict(tool)
 

@@ -24,11 +24,12 @@ from assistantd.protocol.responses import CreateConversation, CreateItems, Updat
 from assistantd.responses import items as views
 from assistantd.responses import references
 from assistantd.responses.engine_adapter import active_run
+from assistantd.responses.input_files import InputFiles
 from assistantd.responses.item_pages import find_item, locate, thread_page
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.db import Database, on_session
-from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+from assistantd.store.models import MessageRow, ResponseEventRow, ResponseRow, ThreadRow
 from assistantd.store.threads import delete_message, insert_messages
 
 
@@ -47,8 +48,10 @@ def item_messages(thread_id: str, entries: list[dict[str, Any]], param: str) -> 
 
 def item_message(thread_id: str, entry: dict[str, Any], run_id: str | None = None) -> Message:
     """An input message item as a thread message (written by ``store/threads.py``)."""
-    parts = [p for p in entry["parts"] if p["type"] != "input_file"]
-    files = [p["file_id"] for p in entry["parts"] if p["type"] == "input_file"]
+    # A stored file is an attachment; one given by URL or data stays a part (its text is beside it).
+    given = [{k: v for k, v in p.items() if k != "param"} for p in entry["parts"]]
+    parts = [p for p in given if p["type"] != "input_file" or "file_id" not in p]
+    files = [p["file_id"] for p in entry["parts"] if p["type"] == "input_file" and "file_id" in p]
     attachments = [{"file_id": f, "tools": [{"type": "file_search"}]} for f in files]
     document = message_document(thread_id, entry["role"], parts, attachments=attachments, run_id=run_id)
     document["id"] = entry.get("id") or document["id"]
@@ -56,9 +59,10 @@ def item_message(thread_id: str, entry: dict[str, Any], run_id: str | None = Non
 
 
 class Conversations:
-    def __init__(self, db: Database, threads: Threads) -> None:
+    def __init__(self, db: Database, threads: Threads, inputs: InputFiles) -> None:
         self.db = db
         self.threads = threads
+        self.inputs = inputs
 
     async def _entries(self, caller: Caller, items: list[Any], conversation_id: str | None) -> list[dict[str, Any]]:
         """Checked input items; an ``item_reference`` is the stored item it names (as in a response's input).
@@ -66,8 +70,13 @@ class Conversations:
         ``conversation_id``: the conversation they go to, checked first (its 404 before any item's).
         """
         entries = [input_item(item, f"items[{i}]") for i, item in enumerate(items)]
-        if not any(entry["type"] == "item_reference" for entry in entries):
-            return entries
+        if any(entry["type"] == "item_reference" for entry in entries):
+            await self._resolve(caller, entries, conversation_id)
+        # Files and images given by data or URL are read (and fetched) as a response's input is.
+        await self.inputs.prepare(caller, [entry for entry in entries if entry["type"] == "message"])
+        return entries
+
+    async def _resolve(self, caller: Caller, entries: list[dict[str, Any]], conversation_id: str | None) -> None:
         async with self.db.read() as session:
             if conversation_id is not None:
                 await self._thread(session, caller, conversation_id)
@@ -82,7 +91,6 @@ class Conversations:
                         "a conversation item must be a user or assistant message.",
                     )
                 entries[index] = input_item(stored, entry["param"])
-        return entries
 
     async def create(self, caller: Caller, body: CreateConversation) -> Conversation:
         entries = await self._entries(caller, body.items or [], None)
@@ -108,6 +116,8 @@ class Conversations:
         await self.threads.delete(caller, conversation_id)
         async with self.db.write() as session:
             # Responses read their output from the thread's runs: they go with it.
+            responses = select(ResponseRow.id).where(ResponseRow.thread_id == conversation_id)
+            await session.execute(delete(ResponseEventRow).where(ResponseEventRow.response_id.in_(responses)))
             await session.execute(delete(ResponseRow).where(ResponseRow.thread_id == conversation_id))
         return deleted(conversation_id, "conversation.deleted")
 

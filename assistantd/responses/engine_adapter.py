@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, select
+from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
@@ -113,6 +113,7 @@ class RunView:
     seq: int
     document: dict[str, Any]
     state: dict[str, Any]
+    after_message_seq: int = 0  # where the run lists among its thread's messages
 
     @property
     def transcript(self) -> list[dict[str, Any]]:
@@ -128,7 +129,8 @@ def _view(row: RunRow) -> RunView:
     }
     if not (state.prompt_tokens or state.completion_tokens):
         seen["usage"] = None
-    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), seen)
+    anchor = row.after_message_seq or 0
+    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), seen, anchor)
 
 
 async def active_run(session: AsyncSession, thread_id: str) -> RunView | None:
@@ -161,16 +163,17 @@ async def run_keys(
     ascending: bool,
     count: int,
 ) -> list[tuple[int, int, str]]:
-    """Up to ``count`` of a thread's runs as ``(created_at, seq, id)``, in that order (or its reverse).
+    """Up to ``count`` of a thread's runs as ``(after_message_seq, seq, id)``, in that order (or its reverse).
 
-    ``where(created_at, seq)``: the condition on those columns a page's cursor sets.
+    ``where(after_message_seq, seq)``: the condition on those columns a page's cursor sets.
     """
-    query = select(RunRow.created_at, RunRow.seq, RunRow.id).where(RunRow.thread_id == thread_id)
+    anchor = func.coalesce(RunRow.after_message_seq, 0)
+    query = select(anchor, RunRow.seq, RunRow.id).where(RunRow.thread_id == thread_id)
     if where is not None:
-        query = query.where(where(RunRow.created_at, RunRow.seq))
-    order = (RunRow.created_at, RunRow.seq) if ascending else (RunRow.created_at.desc(), RunRow.seq.desc())
+        query = query.where(where(anchor, RunRow.seq))
+    order = (anchor, RunRow.seq) if ascending else (anchor.desc(), RunRow.seq.desc())
     rows = await session.execute(query.order_by(*order).limit(count))
-    return [(created, seq, run_id) for created, seq, run_id in rows]
+    return [(after, seq, run_id) for after, seq, run_id in rows]
 
 
 async def runs_with_call(session: AsyncSession, thread_id: str, call_id: str) -> list[str]:

@@ -2,8 +2,9 @@
 
 The items come in blocks: a message of the thread's own (not written by a run) is one item; a run
 is the items of its steps and reasoning (``items.run_items``), possibly none. Blocks are ordered by
-``(created_at, kind, seq)``, kind 0 for messages and 1 for runs: what was said in a second comes
-before what the runs of that second did. A page reads the blocks beyond its cursor in batches of
+``(anchor, kind, seq)``, kind 0 for messages and 1 for runs; a message's anchor is its own ``seq``, a
+run's the thread's last message ``seq`` when it was created: the order things were made in, whatever
+the clock says. A page reads the blocks beyond its cursor in batches of
 at most the items it still needs, so its cost follows the page, not the conversation; a run is read
 whole (its state holds its transcript anyway). A cursor item is found through its own row: a
 message by its id, a tool call in its step, reasoning in its run's state.
@@ -26,7 +27,7 @@ from assistantd.responses.engine_adapter import run_keys, run_views, runs_steps,
 from assistantd.store.models import MessageRow
 
 MESSAGE, RUN = 0, 1
-Key = tuple[int, int, int]  # a block's (created_at, kind, seq)
+Key = tuple[int, int, int]  # a block's (anchor, kind, seq)
 Position = tuple[int, int, int, int]  # an item's block key and its index in the block
 Where = Callable[[Any, Any], ColumnElement[bool]]
 
@@ -39,10 +40,10 @@ class Block:
 
 
 def _beyond(key: Key, kind: int, ascending: bool) -> Where:
-    """The condition on a kind's ``(created_at, seq)`` columns for blocks past ``key`` in the walk."""
+    """The condition on a kind's ``(anchor, seq)`` columns for blocks past ``key`` in the walk."""
     created, at_kind, seq = key
 
-    def where(created_at: Any, row_seq: Any) -> ColumnElement[bool]:
+    def where(created_at: Any, row_seq: Any) -> ColumnElement[bool]:  # created_at: the anchor
         if ascending:
             if at_kind == kind:
                 return or_(created_at > created, and_(created_at == created, row_seq > seq))
@@ -57,15 +58,14 @@ def _beyond(key: Key, kind: int, ascending: bool) -> Where:
 async def _message_blocks(
     session: AsyncSession, thread_id: str, where: Where | None, ascending: bool, count: int
 ) -> list[Block]:
-    # No index orders by created_at: the database sorts the thread's keys, then the page's documents
-    # are read by id (sorting with the documents in tow costs three times as much).
-    query = select(MessageRow.created_at, MessageRow.seq, MessageRow.id).where(
+    # A message's anchor is its own seq. The keys are read first, then the page's documents by id
+    # (sorting with the documents in tow costs three times as much).
+    query = select(MessageRow.seq, MessageRow.seq, MessageRow.id).where(
         MessageRow.thread_id == thread_id, MessageRow.run_id.is_(None)
     )
     if where is not None:
-        query = query.where(where(MessageRow.created_at, MessageRow.seq))
-    order = (MessageRow.created_at, MessageRow.seq)
-    query = query.order_by(*(order if ascending else (c.desc() for c in order))).limit(count)
+        query = query.where(where(MessageRow.seq, MessageRow.seq))
+    query = query.order_by(MessageRow.seq if ascending else MessageRow.seq.desc()).limit(count)
     keys = list(await session.execute(query))
     if not keys:
         return []
@@ -114,12 +114,12 @@ async def _expand_runs(session: AsyncSession, thread_id: str, blocks: list[Block
 
 async def locate(session: AsyncSession, thread_id: str, item_id: str) -> tuple[Position, Block] | None:
     """Where the item is in the thread's items, with its block (None: the thread has no such item)."""
-    query = select(MessageRow.created_at, MessageRow.seq, MessageRow.run_id, MessageRow.data).where(
+    query = select(MessageRow.seq, MessageRow.run_id, MessageRow.data).where(
         MessageRow.thread_id == thread_id, MessageRow.id == item_id
     )
     message = (await session.execute(query)).first()
     if message is not None and message.run_id is None:
-        block = Block((message.created_at, MESSAGE, message.seq), item_id, [views.message_item(message.data)])
+        block = Block((message.seq, MESSAGE, message.seq), item_id, [views.message_item(message.data)])
         return (*block.key, 0), block
     if message is not None:
         candidates = [message.run_id]
@@ -130,7 +130,7 @@ async def locate(session: AsyncSession, thread_id: str, item_id: str) -> tuple[P
     else:
         return None
     runs = await run_views(session, thread_id, candidates)
-    blocks = [Block((run.created_at, RUN, run.seq), run.id) for run in runs.values()]
+    blocks = [Block((run.after_message_seq, RUN, run.seq), run.id) for run in runs.values()]
     await _expand_runs(session, thread_id, blocks)
     for block in blocks:
         for index, item in enumerate(block.items):

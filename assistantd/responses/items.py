@@ -24,6 +24,7 @@ from assistantd.protocol.response_objects import (
     FileSearchHit,
     FunctionCallItem,
     FunctionCallOutputItem,
+    InputFile,
     ItemStatus,
     MessageContent,
     MessageItem,
@@ -90,6 +91,15 @@ def output_text(text: str, annotations: list[FileCitation | ContainerFileCitatio
     return {"type": "output_text", "text": text, "annotations": annotations, "logprobs": []}
 
 
+def _image_item(part: Mapping[str, Any]) -> MessageContent:
+    """An image part as given: a fetched or read image is sent as a data URL, shown as its source."""
+    url, source = part["image_url"], part.get("source") or {}
+    detail = url.get("detail", "auto")
+    if source.get("file_id"):
+        return {"type": "input_image", "file_id": source["file_id"], "detail": detail}
+    return {"type": "input_image", "image_url": source.get("image_url") or url["url"], "detail": detail}
+
+
 def message_item(message: Mapping[str, Any], container: str = "") -> MessageItem:
     """A thread message as a ``message`` item (user parts as ``input_*``, assistant text as ``output_text``).
 
@@ -105,10 +115,14 @@ def message_item(message: Mapping[str, Any], container: str = "") -> MessageItem
         elif kind == "text":
             content.append({"type": "input_text", "text": part["text"]["value"]})
         elif kind == "image_url":
-            url = part["image_url"]
-            content.append({"type": "input_image", "image_url": url["url"], "detail": url.get("detail", "auto")})
+            content.append(_image_item(part))
         elif kind == "input_file":
-            content.append({"type": "input_file", "file_id": part["file_id"]})
+            # As given: by file_id, by URL, or by its data (shown by its name only).
+            shown: InputFile = {"type": "input_file"}
+            for key in ("file_id", "file_url", "filename"):
+                if key in part:
+                    shown[key] = part[key]
+            content.append(shown)
         elif kind == "image_file" and not assistant:
             image = part["image_file"]
             content.append({"type": "input_image", "file_id": image["file_id"], "detail": image.get("detail", "auto")})
@@ -166,11 +180,12 @@ def file_search_item(
     query = _arguments(transcript, call["id"]).get("query")
     found: list[FileSearchHit] = [
         {
+            "vector_store_id": r.get("vector_store_id"),
             "file_id": r["file_id"],
             "filename": r.get("file_name"),
             "score": r.get("score"),
             "text": "".join(c.get("text", "") for c in r.get("content") or []),
-            "attributes": {},
+            "attributes": r.get("attributes") or {},
         }
         for r in (call.get("file_search") or {}).get("results") or []
     ]

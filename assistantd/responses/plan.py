@@ -204,7 +204,9 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
         pending = await waiting_run(session, plan.conversation_id)
         plan.settle = pending.id if pending is not None else None
     elif body.previous_response_id:
-        previous = await documents.require(session, ResponseRow, caller.project, body.previous_response_id, "response")
+        previous = await documents.fetch(session, ResponseRow, caller.project, body.previous_response_id)
+        if previous is None:
+            raise references.previous_not_found(body.previous_response_id)
         plan.history = await thread_messages(session, previous.thread_id)
         row = await run_view(session, previous.run_id)
         if row is not None and row.status in ("requires_action", "expired") and pending_call_ids(row):

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from assistantd.caller import Caller
-from assistantd.errors import InvalidRequest, NotFound
+from assistantd.errors import NotFound
+from assistantd.responses.references import previous_not_found
 from assistantd.responses.service import Responses
-
-
-def previous_not_found(response_id: str) -> InvalidRequest:
-    return InvalidRequest(
-        f"Previous response with id '{response_id}' not found.",
-        param="previous_response_id",
-        code="previous_response_not_found",
-    )
 
 
 async def require_previous(responses: Responses, caller: Caller, response_id: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import String, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
-from assistantd.errors import NotFound
+from assistantd.errors import InvalidRequest, NotFound
 from assistantd.responses import items as views
 from assistantd.responses.item_pages import find_item
 from assistantd.store.models import MessageRow, ResponseRow, RunRow, RunStepRow
@@ -63,3 +63,12 @@ async def resolve(session: AsyncSession, caller: Caller, item_id: str, param: st
     if given is None:
         raise NotFound(f"No item found with id '{item_id}'.", param=f"{param}.id")
     return given
+
+
+def previous_not_found(response_id: str) -> InvalidRequest:
+    """OpenAI's answer to a ``previous_response_id`` that names nothing continuable."""
+    return InvalidRequest(
+        f"Previous response with id '{response_id}' not found.",
+        param="previous_response_id",
+        code="previous_response_not_found",
+    )

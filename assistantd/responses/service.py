@@ -27,6 +27,7 @@ from assistantd.protocol.events import StreamEnd
 from assistantd.protocol.messages import CreateThread, Message
 from assistantd.protocol.pages import Page, PageParams
 from assistantd.protocol.response_objects import (
+    ECHO_DEFAULTS,
     InputItem,
     InputTokens,
     Response,
@@ -39,7 +40,8 @@ from assistantd.protocol.runs import EXECUTABLE
 from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
-from assistantd.responses.input_files import inline_files
+from assistantd.responses.input_files import InputFiles
+from assistantd.responses.kept_events import KeptEvents, forget_events, has_kept_events, kept_marker, replay
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
 from assistantd.responses.stream import ResponseEvents
 from assistantd.services.files import Files
@@ -49,6 +51,7 @@ from assistantd.store.array_pages import array_page
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
 from assistantd.store.threads import insert_messages
+from assistantd.upstream.fetch import URLLimits
 
 log = logging.getLogger("assistantd.responses")
 
@@ -66,7 +69,7 @@ def render(
     data: dict[str, Any], run: RunView | None, steps: list[dict[str, Any]], messages: dict[str, Any]
 ) -> Response:
     """The response object: the request as stored, with status, output and usage read from its run."""
-    document = cast(Response, dict(data))
+    document = cast(Response, {**data, **{k: v for k, v in ECHO_DEFAULTS.items() if k not in data}})
     if run is None:
         return document
     status = RESPONSE_STATUS.get(run.status, "in_progress")
@@ -78,9 +81,8 @@ def render(
     reasoning = run.state.get("reasoning")
     container = views.run_container(run.thread_id, run.state)
     document["output"] = views.run_items(steps, messages, transcript, container, False, results, reasoning)
-    usage = views.usage(run.document, run.state) if status != "in_progress" else None
-    if usage is not None:  # the spec has no null usage: absent until there is some
-        document["usage"] = usage
+    # Null until known, as OpenAI's (``response.created`` and ``response.in_progress`` carry none).
+    document["usage"] = views.usage(run.document, run.state) if status not in ("queued", "in_progress") else None
     error = run.document.get("last_error")
     if status == "failed" and error:
         document["error"] = {"code": error.get("code") or "server_error", "message": error.get("message") or ""}
@@ -94,9 +96,10 @@ def render(
 
 
 class Responses:
-    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads, files: Files) -> None:
+    def __init__(self, db: Database, engine: EngineAdapter, threads: Threads, files: Files, limits: URLLimits) -> None:
         self.db = db
         self.files = files
+        self.inputs = InputFiles(files, limits)
         self.engine = engine
         self.threads = threads
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -115,7 +118,7 @@ class Responses:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
-        await inline_files(self.files, caller, plan.messages)
+        await self.inputs.prepare(caller, plan.messages)
         if plan.run["truncation_strategy"]["type"] != "auto":
             await self._refuse_overflow(plan)
         if plan.settle is not None:
@@ -138,7 +141,8 @@ class Responses:
 
         if body.stream:
             container = views.container_id(plan.sandbox or row.thread_id)
-            return ResponseEvents(initial, container, self.engine.events(run_id), final).events()
+            events = ResponseEvents(initial, container, self.engine.events(run_id), final).events()
+            return self._kept(row.id, events) if body.background else events
         if body.background:
             return initial
         await self._wait(run_id)
@@ -193,6 +197,8 @@ class Responses:
             input_items=plan.input_items,
         )
         session.add(row)
+        if body.background and body.stream:
+            session.add(kept_marker(row.id))
         return row, run["id"]
 
     async def _wait(self, run_id: str) -> None:
@@ -201,14 +207,20 @@ class Responses:
                 return
 
     def _forget_when_done(self, caller: Caller, response_id: str, run_id: str) -> asyncio.Future[Response]:
-        """Once the run ends: read the response (the future's result), then delete it and its thread."""
+        """Once the run ends: read the response (the future's result), then delete it and its thread.
+
+        The future is set only once the rows are gone, and the final document (the body, or the
+        stream's terminal event) waits for it: nothing of the response is readable, by any worker,
+        once the client has it. The task runs on if the client leaves meanwhile.
+        """
         document: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
 
         async def forget() -> None:
             try:
                 await self._wait(run_id)
-                document.set_result(await self.retrieve(caller, response_id))
+                final = await self.retrieve(caller, response_id)
                 await self._remove(caller, response_id)
+                document.set_result(final)
             except Exception as exc:
                 log.exception("could not forget unstored response %s", response_id)
                 if not document.done():
@@ -218,6 +230,52 @@ class Responses:
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
         return document
+
+    def _kept(self, response_id: str, events: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+        """A background stream: its events kept (``KeptEvents``) and relayed to this client, by a task
+        that goes on when the client leaves, so its stream can be resumed (``stream_events``)."""
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def produce() -> None:
+            kept = KeptEvents(self.db, response_id)
+            try:
+                async for event in events:
+                    queue.put_nowait(event)
+                    kept.add(event)
+            except Exception:
+                log.exception("stream of background response %s failed", response_id)
+            finally:
+                queue.put_nowait(None)
+                await kept.close()
+
+        task = asyncio.create_task(produce())
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+
+        async def relay() -> AsyncIterator[dict[str, Any]]:
+            while (event := await queue.get()) is not None:
+                yield event
+
+        return relay()
+
+    async def stream_events(
+        self, caller: Caller, response_id: str, starting_after: int | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """A background response's kept events after ``starting_after``, then its live ones until it ends."""
+        async with self.db.read() as session:
+            await self._row(session, caller, response_id)
+            if not await has_kept_events(session, response_id):
+                raise InvalidRequest(
+                    "This response cannot be streamed: only a background response created with "
+                    "'stream': true keeps its events.",
+                    param="stream",
+                )
+        return replay(self.db, response_id, -1 if starting_after is None else starting_after, self._status)
+
+    async def _status(self, response_id: str) -> Response | None:
+        async with self.db.read() as session:
+            row = (await session.execute(select(ResponseRow).where(ResponseRow.id == response_id))).scalars().first()
+            return None if row is None else await self._render(session, row)
 
     async def _render_row(self, row: ResponseRow) -> Response:
         async with self.db.read() as session:
@@ -297,6 +355,7 @@ class Responses:
                 return
             own_thread = None if row.conversation else row.thread_id
             await session.delete(row)
+            await forget_events(session, response_id)
         if own_thread is not None:
             await self.threads.delete(caller, own_thread)
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from assistantd.caller import Caller
 from assistantd.engine.tools import ToolContext, ToolOutcome
 from assistantd.errors import APIError
+from assistantd.protocol.responses import search_filter
 from assistantd.protocol.tools import DEFAULT_RANKER
 
 MAX_TRACKED_RUNS = 10_000
@@ -39,6 +40,10 @@ class Result(Protocol):
     def score(self) -> float: ...
     @property
     def text(self) -> str: ...
+    @property
+    def vector_store_id(self) -> str: ...
+    @property
+    def attributes(self) -> Mapping[str, Any]: ...
 
 
 class Searcher(Protocol):
@@ -53,7 +58,7 @@ class Searcher(Protocol):
         texts: list[str],
         limit: int,
         threshold: float = 0.0,
-        *,
+        condition: Any = None,
         ranker: str | None = None,
     ) -> Sequence[Result]: ...
 
@@ -79,7 +84,15 @@ def _file_label(name: str) -> str:
 
 
 def _result_detail(result: Result, with_content: bool) -> dict[str, Any]:
-    detail: dict[str, Any] = {"file_id": result.file_id, "file_name": result.filename, "score": result.score}
+    # ``vector_store_id`` and ``attributes`` are for Responses; Assistants readers never see them
+    # (``engine/objects.step_as_asked``).
+    detail: dict[str, Any] = {
+        "file_id": result.file_id,
+        "file_name": result.filename,
+        "score": result.score,
+        "vector_store_id": result.vector_store_id,
+        "attributes": dict(result.attributes),
+    }
     if with_content:
         detail["content"] = [{"type": "text", "text": result.text}]
     return detail
@@ -112,15 +125,15 @@ class FileSearch:
             },
         }
 
-    def _options(self, context: ToolContext) -> tuple[int, float]:
+    def _options(self, context: ToolContext) -> tuple[int, float, Any]:
         options = (context.definition or {}).get("file_search") or {}
         default = 5 if context.model.startswith("gpt-3.5") else 20
         limit = int(options.get("max_num_results") or default)
         threshold = float((options.get("ranking_options") or {}).get("score_threshold") or 0.0)
-        return limit, threshold
+        return limit, threshold, search_filter(options)
 
     async def execute(self, context: ToolContext, arguments: dict[str, Any]) -> ToolOutcome:
-        limit, threshold = self._options(context)
+        limit, threshold, condition = self._options(context)
         ranking = {"ranker": DEFAULT_RANKER, "score_threshold": threshold}
         query = arguments.get("query")
         queries = (
@@ -135,7 +148,9 @@ class FileSearch:
         # assistant's, which was prepared ahead of time).
         await self.searcher.wait_ready(thread_store_ids(context), THREAD_STORE_WAIT_SECONDS)
         try:
-            results = await self.searcher.search(context.caller, stores, queries, limit, threshold, ranker="auto")
+            results = await self.searcher.search(
+                context.caller, stores, queries, limit, threshold, condition, ranker="auto"
+            )
         except APIError as exc:
             return ToolOutcome(
                 output=f"File search failed: {exc.message}",

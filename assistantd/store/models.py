@@ -77,6 +77,9 @@ class RunRow(DocumentRow, Base):
     state: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     # The key that started the run (migration 0010), so usage and cost count per key.
     api_key_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The thread's last message seq when the run was created (migration 0011): where the run's items
+    # list among the thread's messages, whatever the clock says.
+    after_message_seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class RunStepRow(DocumentRow, Base):
@@ -255,3 +258,13 @@ class SandboxSessionRow(Base):
     token: Mapped[str] = mapped_column(String(64))
     files: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class ResponseEventRow(Base):
+    """A background response's stream event as sent (migration 0011), kept so its stream can be
+    resumed (``starting_after``) from any worker; deleted with the response."""
+
+    __tablename__ = "response_events"
+    response_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    sequence_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)

@@ -12,7 +12,7 @@ import json
 import time
 from typing import Any, cast
 
-from sqlalchemy import Connection, String, bindparam, delete, func, insert, literal_column, select, update
+from sqlalchemy import Connection, String, bindparam, delete, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -37,6 +37,9 @@ class DbRunStore:
         # The run's UPDATE, by shape (columns set, metadata kept, statuses expected), likewise: built
         # fresh, each write compiled anew, ~0.5 ms of CPU against ~0.05 ms (measured).
         self._updates: dict[tuple[tuple[str, ...], bool, int | None], Any] = {}
+        # A run lists after the messages its thread had when it was created (conversation items order).
+        last_message = select(func.max(MessageRow.seq)).where(MessageRow.thread_id == bindparam("run_thread"))
+        self._insert_run = insert(RunRow).values(after_message_seq=last_message.scalar_subquery())
 
     def add(self, transaction: object, run: Run, owner: str, lease_until: float) -> None:
         """Insert the run in the caller's Core transaction (``Database.transact``, or ``on_session``)."""
@@ -54,8 +57,9 @@ class DbRunStore:
             "state": run.state.to_json(),
             "data": doc,
             "api_key_id": run.api_key_id,
+            "run_thread": doc["thread_id"],
         }
-        transaction.execute(insert(RunRow), [row])
+        transaction.execute(self._insert_run, row)
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
         if warm is not None and warm.history is not None:
