@@ -6,7 +6,9 @@ The fake upstream waits ``--token-delay`` (default 50 ms) before each token, so 
     ``stream: true`` until the first ``thread.message.delta``) and calling the upstream directly
     (``POST /chat/completions`` until the first content chunk), each arm with one kept-alive httpx
     client reading the stream's lines, and the difference (what the server adds);
-  * server CPU per streamed run with ``--runs`` runs streaming at once (all server processes, /proc).
+  * server CPU per streamed run with ``--runs`` runs streaming at once (all server processes, /proc);
+  * beside each, the floor: the same upstream stream relayed by ``floor_proxy.py`` (uvicorn and
+    aiohttp, as assistantd uses them, and nothing else): what this stack costs before any work.
 
 Usage: ``.venv/bin/python bench/bench_runs.py [--runs 50] [--samples 40] [--workers N] [--source DIR]``.
 """
@@ -16,8 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -26,7 +31,8 @@ import openai
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.harness import Server, add_server_options, bench_server, describe  # noqa: E402
+from bench.harness import Server, _cpu_of, add_server_options, bench_server, describe  # noqa: E402
+from tests.server import free_port  # noqa: E402
 from tests.upstream import Reply, Upstream  # noqa: E402
 
 TOKENS = [f" tok{i}" for i in range(5)]
@@ -62,6 +68,58 @@ async def run_ttft(http: httpx.AsyncClient, upstream: Upstream, assistant_id: st
     return first
 
 
+async def concurrent_cpu(
+    server: Server,
+    http: httpx.AsyncClient,
+    floor_http: httpx.AsyncClient,
+    upstream: Upstream,
+    assistant_id: str,
+    model: str,
+    args: argparse.Namespace,
+) -> None:
+    """CPU per streamed run with ``--runs`` at once, and the floor proxy's per stream likewise (the
+    median of ``--rounds`` rounds: one round on a loaded machine is noisy)."""
+    ours, floors, walls = [], [], []
+    floor_pid = args.floor[1]
+    for _ in range(args.rounds):
+        before, wall = server.cpu(), time.perf_counter()
+        await asyncio.gather(
+            *(run_ttft(http, upstream, assistant_id, model, args.token_delay) for _ in range(args.runs))
+        )
+        walls.append(time.perf_counter() - wall)
+        ours.append((server.cpu() - before) / args.runs * 1000)
+        before = _cpu_of(floor_pid)
+        await asyncio.gather(*(direct_ttft(floor_http, upstream, model, args.token_delay) for _ in range(args.runs)))
+        floors.append((_cpu_of(floor_pid) - before) / args.runs * 1000)
+    print(
+        f"{args.runs} concurrent streamed runs ({len(TOKENS)} tokens each), median of {args.rounds} rounds: "
+        f"wall {statistics.median(walls):.2f} s, server CPU per run {statistics.median(ours):.1f} ms "
+        f"(rounds {' '.join(f'{c:.1f}' for c in ours)}); "
+        f"the floor proxy's per stream {statistics.median(floors):.1f} ms"
+    )
+
+
+@contextmanager
+def floor_proxy(upstream_url: str) -> Iterator[tuple[str, int]]:
+    """``floor_proxy.py`` in front of the upstream: its URL and pid."""
+    port = free_port()
+    argv = [sys.executable, str(ROOT / "bench" / "floor_proxy.py"), upstream_url, str(port)]
+    process = subprocess.Popen(argv)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url, process.pid
+    finally:
+        process.terminate()
+        process.wait()
+
+
 def quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[int(q * 100) - 1] if len(values) > 1 else values[0]
 
@@ -71,32 +129,27 @@ async def measure(server: Server, upstream: Upstream, args: argparse.Namespace) 
     model = "bench-model"
     assistant = await sdk.beta.assistants.create(model=model, instructions="Answer.")
     direct_http = httpx.AsyncClient(base_url=upstream.url, timeout=300)
-    async with httpx.AsyncClient(base_url=f"{server.url}/v1", timeout=300) as http, direct_http:
-        for _ in range(3):  # warm up both paths
+    floor_url = args.floor[0]
+    floor_http = httpx.AsyncClient(base_url=floor_url, timeout=300)
+    async with httpx.AsyncClient(base_url=f"{server.url}/v1", timeout=300) as http, direct_http, floor_http:
+        for _ in range(3):  # warm up every path
             await run_ttft(http, upstream, assistant.id, model, args.token_delay)
             await direct_ttft(direct_http, upstream, model, args.token_delay)
-        direct, through = [], []
+            await direct_ttft(floor_http, upstream, model, args.token_delay)
+        direct, floor, through = [], [], []
         for _ in range(args.samples):
             direct.append(await direct_ttft(direct_http, upstream, model, args.token_delay))
+            floor.append(await direct_ttft(floor_http, upstream, model, args.token_delay))
             through.append(await run_ttft(http, upstream, assistant.id, model, args.token_delay))
         print(describe(args))
         print(f"TTFT over {args.samples} samples each   {'p50 ms':>8}{'p90 ms':>8}")
-        for name, values in (("upstream called directly", direct), ("through assistantd", through)):
+        arms = (("upstream called directly", direct), ("through the floor proxy", floor))
+        for name, values in (*arms, ("through assistantd", through)):
             print(f"{name:36}{quantile(values, 0.5) * 1000:>8.1f}{quantile(values, 0.9) * 1000:>8.1f}")
-        added = (quantile(through, 0.5) - quantile(direct, 0.5)) * 1000
-        print(f"{'added by assistantd (p50)':36}{added:>8.1f}")
+        for name, values in (("added by the floor proxy (p50)", floor), ("added by assistantd (p50)", through)):
+            print(f"{name:36}{(quantile(values, 0.5) - quantile(direct, 0.5)) * 1000:>8.1f}")
 
-        before = server.cpu()
-        wall = time.perf_counter()
-        await asyncio.gather(
-            *(run_ttft(http, upstream, assistant.id, model, args.token_delay) for _ in range(args.runs))
-        )
-        wall = time.perf_counter() - wall
-        spent = server.cpu() - before
-        print(
-            f"{args.runs} concurrent streamed runs ({len(TOKENS)} tokens each): wall {wall:.2f} s, "
-            f"server CPU per run {spent / args.runs * 1000:.1f} ms"
-        )
+        await concurrent_cpu(server, http, floor_http, upstream, assistant.id, model, args)
     await sdk.close()
 
 
@@ -104,11 +157,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of --runs concurrent runs (CPU: their median)")
     parser.add_argument("--token-delay", type=float, default=0.05, help="upstream seconds before each token")
     add_server_options(parser)
     args = parser.parse_args()
     with bench_server(args, ASSISTANTD_RUN_WORKERS=str(max(args.runs, 64))) as (server, upstream):
-        asyncio.run(measure(server, upstream, args))
+        with floor_proxy(upstream.url) as args.floor:
+            asyncio.run(measure(server, upstream, args))
 
 
 if __name__ == "__main__":

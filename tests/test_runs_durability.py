@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from tests.conftest import upstream_env
-from tests.runhelp import WEATHER, assistant, new_model, texts, thread_with, wait_status
+from tests.runhelp import WEATHER, assistant, new_model, texts, thread_with, wait_for, wait_status
 from tests.server import POSTGRES_ADMIN_URL, LiveServer, drop_database, free_port
 from tests.upstream import Reply, Upstream
 
@@ -121,7 +121,8 @@ def test_sigkill_mid_run_then_restart_resumes(tmp_server: LiveServer, upstream: 
     thread = thread_with(client, "hi")
     run = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
     upstream.wait_requests(model, 1)
-    wait_status(client, thread.id, run.id, {"in_progress"})
+    # Killed mid-output: its message is written (in progress) when the first token comes.
+    wait_for(lambda: len(client.beta.threads.messages.list(thread_id=thread.id).data) == 2, what="the output")
     tmp_server.kill()
     tmp_server.start()
     done = wait_status(client, thread.id, run.id)

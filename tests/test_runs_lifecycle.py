@@ -110,7 +110,7 @@ def test_cancel_through_another_replica_stops_the_run(
     asst = assistant(a, model)
     thread = thread_with(a, "hi")
     run = a.beta.threads.runs.create(thread_id=thread.id, assistant_id=asst.id)
-    wait_status(a, thread.id, run.id, {"in_progress"})
+    upstream.wait_requests(model, 1)  # its model call under way (the run reads in_progress before it is)
     assert b.beta.threads.runs.cancel(run_id=run.id, thread_id=thread.id).status == "cancelling"
     assert wait_status(b, thread.id, run.id).status == "cancelled"
     assert upstream.requests(model)[0].disconnected.wait(10), "the upstream call was not closed"

@@ -22,6 +22,7 @@ from assistantd import tokens
 from assistantd.engine.life import RunLife
 from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
 from assistantd.engine.seams import Leases
+from assistantd.ids import now
 from assistantd.protocol.run_record import Warm
 from assistantd.protocol.runs import FINISHED
 
@@ -58,6 +59,8 @@ class Executor:
         self.local: set[str] = set()  # leased here: waiting for a slot or executing
         self.warm: dict[str, Warm] = {}
         self.waiting: set[asyncio.Task[None]] = set()
+        # Slots promised to runs about to be submitted (``reserve``).
+        self.reserved = 0
         self.running: dict[str, asyncio.Task[None]] = {}
         self._tasks: list[asyncio.Task[None]] = []
         # Called with the id of an unstored run found orphaned (``RunState.stored`` false), once it
@@ -80,8 +83,23 @@ class Executor:
         with contextlib.suppress(Exception):
             await self.leases.release_all(self.life.owner)
 
-    def submit(self, run_id: str, warm: Warm | None = None) -> None:
+    def reserve(self) -> int | None:
+        """A free slot promised to the run submitted next, which then starts the moment it is: it is
+        stored ``in_progress`` at once, started at the time returned (one write where the claim and the
+        start would be two). None when runs wait in line: the run is stored ``queued``. Either way the
+        caller then calls ``submit`` with it, or ``unreserve`` if the run was not stored."""
+        if len(self.running) + len(self.waiting) + self.reserved >= self.workers:
+            return None
+        self.reserved += 1
+        return now()
+
+    def unreserve(self, started_at: int | None) -> None:
+        if started_at is not None:
+            self.reserved -= 1
+
+    def submit(self, run_id: str, warm: Warm | None = None, started_at: int | None = None) -> None:
         """Execute a run this process has leased (its row names us as ``lease_owner``)."""
+        self.unreserve(started_at)
         self.local.add(run_id)
         if warm is not None:
             self.warm[run_id] = warm

@@ -110,13 +110,18 @@ class RunLife:
 
     # -- start, pause, resume -------------------------------------------------------------------
 
-    def start(self, rec: Recorder) -> None:
-        """queued -> in_progress. Persisted with the run's first output (or its end), not alone."""
+    async def start(self, rec: Recorder) -> None:
+        """queued -> in_progress, written at once (in the background) unless the run was stored so
+        already (``started``): whoever reads the run, here or in another process, sees it started."""
         run = rec.record.run
+        stored = run["status"] == "in_progress"
         run["status"] = "in_progress"
         run["started_at"] = run.get("started_at") or now()
         rec.dirty = True
         rec.publish("thread.run.in_progress", run)
+        # A response's status reads ``in_progress`` from its start unless it is a background one.
+        if not stored and rec.record.state.kind == "thread.run":
+            await rec.persist(run=True)
 
     async def pause(self, rec: Recorder, tool_calls: list[dict[str, Any]], step: RunStep) -> None:
         """in_progress -> requires_action: wait for the client's tool outputs, holding no lease."""
@@ -287,6 +292,13 @@ class RunLife:
         if current.status in FINISHED:
             rec.publish(f"thread.run.{current.status}", current.doc)  # type: ignore[arg-type]
         rec.end()
+
+
+def started(run: Run, started_at: int | None) -> Run:
+    """The run as stored when a worker starts it the moment it is submitted (``Executor.reserve``)."""
+    if started_at is None:
+        return run
+    return Run(run.project, {**run.doc, "status": "in_progress", "started_at": started_at}, run.state)
 
 
 def close_open(

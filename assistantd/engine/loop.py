@@ -58,7 +58,7 @@ class RunEngine:
             if status == "cancelling":
                 await self.life.end(rec, "cancelled")
                 return
-            self.life.start(rec)
+            await self.life.start(rec)
             decision = await self._loop(record, rec)
             await self._finish(rec, decision)
         except Superseded as moved:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.engine.executor import Executor
-from assistantd.engine.life import RunLife, Superseded
+from assistantd.engine.life import RunLife, Superseded, started
 from assistantd.errors import InvalidRequest, invalid_value, not_found
 from assistantd.ids import now
 from assistantd.protocol.events import Event
@@ -140,27 +140,45 @@ class Runs:
     ) -> ThreadRun:
         found = await _find_assistant(self.db, caller, body.assistant_id)
         state = RunState(include=include or [], additional_instructions=body.additional_instructions)
+        started_at = self.executor.reserve()
+        try:
+            run, thread = await self._insert(caller, thread_id, found, body, state, started_at)
+        except BaseException:
+            self.executor.unreserve(started_at)
+            raise
+        self.life.announce(run, None, keep=bool(body.stream))
+        warm = Warm(started(run, started_at), thread, _require_assistant(found, body.assistant_id))
+        self.executor.submit(run.id, warm, started_at)
+        return run.doc
+
+    async def _insert(
+        self,
+        caller: Caller,
+        thread_id: str,
+        found: dict[str, Any] | None,
+        body: CreateRun,
+        state: RunState,
+        started_at: int | None,
+    ) -> tuple[Run, Thread]:
+        """The new run, stored (``in_progress`` from ``started_at`` when a worker starts it at once)."""
         additional = body.additional_messages or []
         if not any(refers_to_files(message) for message in additional):
-            run, thread = await self.db.transact(
-                lambda conn: self._create_plain(conn, caller, thread_id, found, body, state)
+            return await self.db.transact(
+                lambda conn: self._create_plain(conn, caller, thread_id, found, body, state, started_at)
             )
-        else:
-            async with self.db.write() as session:
-                query = thread_with_active_run(caller, thread_id, ThreadRow.data)
-                thread = writable_thread((await session.execute(query)).first(), thread_id, BUSY)
-                assistant = _require_assistant(found, body.assistant_id)
-                resources = thread.get("tool_resources")
-                messages = [
-                    await prepare_message(session, caller, thread, m, self.inline, f"additional_messages[{i}].")
-                    for i, m in enumerate(additional)
-                ]
-                run = self._new(caller, thread_id, assistant, body, state)
-                changed = thread if thread.get("tool_resources") != resources else None
-                await on_session(session, lambda conn: self._store(conn, run, messages, changed))
-        self.life.announce(run, None, keep=bool(body.stream))
-        self.executor.submit(run.id, Warm(run, thread, _require_assistant(found, body.assistant_id)))
-        return run.doc
+        async with self.db.write() as session:
+            query = thread_with_active_run(caller, thread_id, ThreadRow.data)
+            thread = writable_thread((await session.execute(query)).first(), thread_id, BUSY)
+            assistant = _require_assistant(found, body.assistant_id)
+            resources = thread.get("tool_resources")
+            messages = [
+                await prepare_message(session, caller, thread, m, self.inline, f"additional_messages[{i}].")
+                for i, m in enumerate(additional)
+            ]
+            run = self._new(caller, thread_id, assistant, body, state)
+            changed = thread if thread.get("tool_resources") != resources else None
+            await on_session(session, lambda conn: self._store(conn, started(run, started_at), messages, changed))
+        return run, thread
 
     def _create_plain(
         self,
@@ -170,6 +188,7 @@ class Runs:
         found: dict[str, Any] | None,
         body: CreateRun,
         state: RunState,
+        started_at: int | None,
     ) -> tuple[Run, Thread]:
         """``create`` when no additional message names files: one Core transaction (``Database.transact``)."""
         found_thread = conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.data)).first()
@@ -177,7 +196,7 @@ class Runs:
         assistant = _require_assistant(found, body.assistant_id)
         messages = plain_messages(caller, thread_id, body.additional_messages or [], "additional_messages")
         run = self._new(caller, thread_id, assistant, body, state)
-        self._store(conn, run, messages, None)
+        self._store(conn, started(run, started_at), messages, None)
         return run, thread
 
     def _store(self, conn: Connection, run: Run, messages: list[Message], thread: Thread | None) -> None:
@@ -200,19 +219,28 @@ class Runs:
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
         state = RunState(include=include or [])
         if not is_plain(thread_body):
-            async with self.db.write() as session:
-                thread, messages = await prepare_thread(session, caller, thread_body, self.inline)
-                run = self._new(caller, thread["id"], assistant, body, state)
-                await on_session(session, lambda conn: self._store_thread(conn, run, thread, messages))
+            started_at = self.executor.reserve()
+            try:
+                async with self.db.write() as session:
+                    thread, messages = await prepare_thread(session, caller, thread_body, self.inline)
+                    run = self._new(caller, thread["id"], assistant, body, state)
+                    stored = started(run, started_at)
+                    await on_session(session, lambda conn: self._store_thread(conn, stored, thread, messages))
+            except BaseException:
+                self.executor.unreserve(started_at)
+                raise
             self.life.announce(run, thread, keep=bool(body.stream))
-            self.executor.submit(run.id, Warm(run, thread, assistant))
+            self.executor.submit(run.id, Warm(stored, thread, assistant), started_at)
             return thread, run.doc
         thread, messages = plain_thread(caller, thread_body)
         run = self._new(caller, thread["id"], assistant, body, state)
         self.life.creating(run.id)
         self.life.announce(run, thread, keep=bool(body.stream))
-        self.executor.submit(run.id, Warm(run, thread, assistant, messages))
-        storing = asyncio.ensure_future(self.db.transact(lambda conn: self._store_thread(conn, run, thread, messages)))
+        started_at = self.executor.reserve()
+        stored = started(run, started_at)
+        self.executor.submit(run.id, Warm(stored, thread, assistant, messages), started_at)
+        store = self._store_thread
+        storing = asyncio.ensure_future(self.db.transact(lambda conn: store(conn, stored, thread, messages)))
         # Settled however the request ends: a client gone mid-commit leaves a run that still executes.
         storing.add_done_callback(lambda done: self._stored(run.id, done))
         await asyncio.shield(storing)

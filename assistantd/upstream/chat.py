@@ -1,7 +1,8 @@
 """The ChatModel seam over OpenAI-compatible upstreams, one client per route, picked by model name.
 
-The official ``openai`` client does the HTTP work (SSE parsing, retries with backoff on
-408/409/429/5xx/timeouts/refused connections). Everything an upstream does differently is settled
+``lean.LeanStreams`` does the HTTP work (SSE parsing, retries with backoff on 408/409/429/5xx/
+timeouts/refused connections, as the official ``openai`` client does them); Azure routes go through
+the official client. Everything an upstream does differently is settled
 here (see ``normalise`` and ``refusals``), so the engine reads clean deltas; failures leave as
 ``UpstreamError`` carrying the run ``last_error`` code they map to.
 """
@@ -28,13 +29,16 @@ from assistantd.llm import (
     never_connected,
 )
 from assistantd.upstream import refusals
+from assistantd.upstream.lean import LeanStreams, StatusError, StreamLineError
 from assistantd.upstream.normalise import Normaliser
 from assistantd.upstream.routes import Profile, Route, Routes, model_not_found
 
 ATTEMPTS = 6  # one per parameter an upstream may refuse, at most
 
 
-def make_client(route: Route, timeout: float, max_retries: int) -> openai.AsyncOpenAI:
+def make_client(route: Route, timeout: float, max_retries: int) -> openai.AsyncOpenAI | LeanStreams:
+    if not route.is_azure:
+        return LeanStreams(route.base_url, route.api_key, timeout, max_retries)
     # aiohttp under the SDK (its own supported transport): the default one (httpcore on anyio) spent
     # about a quarter of a run's CPU on the upstream call's reads and writes (py-spy).
     http = openai.DefaultAioHttpClient()
@@ -57,11 +61,14 @@ class OpenAIChatModel:
     """Any OpenAI-compatible ``/chat/completions`` endpoint (vLLM, Ollama, llama.cpp, OpenAI, Azure...)."""
 
     def __init__(
-        self, base_url: str, api_key: str, timeout: float, max_retries: int, client: openai.AsyncOpenAI | None = None
+        self,
+        base_url: str,
+        api_key: str,
+        timeout: float,
+        max_retries: int,
+        client: openai.AsyncOpenAI | LeanStreams | None = None,
     ) -> None:
-        self.client = client or openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
-        )
+        self.client = client or LeanStreams(base_url, api_key, timeout, max_retries)
         # What each model's upstream refused, so later calls are shaped right at the first try.
         self.refused: dict[str, set[str]] = {}
 
@@ -79,6 +86,8 @@ class OpenAIChatModel:
         for _ in range(ATTEMPTS):
             request = refusals.shape(body, refused, model)
             try:
+                if isinstance(self.client, LeanStreams):
+                    return await self.client.open({**request, "stream": True})
                 # Chunks arrive as plain dicts: building the SDK's pydantic chunk objects cost more CPU
                 # than the rest of a run's streaming put together (measured with py-spy).
                 return await self.client.post(
@@ -88,7 +97,9 @@ class OpenAIChatModel:
                     stream=True,
                     stream_cls=openai.AsyncStream[object],
                 )
-            except openai.BadRequestError as exc:
+            except (openai.BadRequestError, StatusError) as exc:
+                if isinstance(exc, StatusError) and exc.status != 400:
+                    raise
                 culprit = refusals.refused_parameter(str(exc.message), request)
                 if culprit is None or culprit in refused:
                     raise
@@ -176,26 +187,35 @@ class RoutedChatModel:
 def map_error(exc: Exception) -> UpstreamError:
     if isinstance(exc, UpstreamError):
         return exc
-    if isinstance(exc, openai.RateLimitError):
-        return UpstreamError("rate_limit_exceeded", f"The model upstream is rate limited: {_detail(exc)}")
+    if isinstance(exc, StatusError):
+        return _status_error(exc.status, _detail(exc.status, exc.content_type, exc.message))
+    if isinstance(exc, StreamLineError):
+        return _stream_error(exc.body, exc.message)
     if isinstance(exc, openai.APITimeoutError) and not never_connected(exc):
         return UpstreamError("server_error", "The model upstream did not answer in time.")
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamError("server_error", "Could not connect to the model upstream.")
-    if isinstance(exc, openai.APIStatusError) and exc.status_code < 500 and exc.status_code != 408:
-        return UpstreamError("invalid_prompt", f"The model upstream rejected the request: {_detail(exc)}")
     if isinstance(exc, openai.APIStatusError):
-        return UpstreamError("server_error", f"The model upstream failed: {_detail(exc)}")
+        response = exc.response
+        kind = response.headers.get("content-type", "") if response is not None else ""
+        return _status_error(exc.status_code, _detail(exc.status_code, kind, exc.message))
     if isinstance(exc, openai.APIError):
-        return _stream_error(exc)
+        return _stream_error(exc.body if isinstance(exc.body, dict) else {}, exc.message)
     return UpstreamError("server_error", f"The model upstream failed: {exc}")
 
 
-def _stream_error(exc: openai.APIError) -> UpstreamError:
+def _status_error(status: int, detail: str) -> UpstreamError:
+    if status == 429:
+        return UpstreamError("rate_limit_exceeded", f"The model upstream is rate limited: {detail}")
+    if status < 500 and status != 408:
+        return UpstreamError("invalid_prompt", f"The model upstream rejected the request: {detail}")
+    return UpstreamError("server_error", f"The model upstream failed: {detail}")
+
+
+def _stream_error(body: dict[str, Any], said: str) -> UpstreamError:
     """An ``{"error": ...}`` line inside a 200 stream: its own code or type decides the run's error."""
-    body = exc.body if isinstance(exc.body, dict) else {}
     signs = " ".join(str(body.get(k, "")) for k in ("code", "type", "status")).lower()
-    message = str(body.get("message") or exc.message)
+    message = str(body.get("message") or said)
     if "429" in signs or "rate" in signs:
         return UpstreamError("rate_limit_exceeded", f"The model upstream is rate limited: {message}")
     if "context" in signs or "invalid_request" in signs or signs.strip().startswith("400"):
@@ -206,12 +226,8 @@ def _stream_error(exc: openai.APIError) -> UpstreamError:
 TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
-def _detail(exc: openai.APIError) -> str:
+def _detail(status: int, kind: str, message: str) -> str:
     """The upstream's status and message; an HTML page (a proxy's error) is named, not pasted."""
-    status = getattr(exc, "status_code", None)
-    response = getattr(exc, "response", None)
-    kind = response.headers.get("content-type", "") if response is not None else ""
-    message = exc.message
     if "html" in kind or re.search(r"<(!doctype|html|head|body)\b", message, re.IGNORECASE):
         title = TITLE.search(message)
         named = f" ({' '.join(title.group(1).split())})" if title else ""
