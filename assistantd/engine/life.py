@@ -12,6 +12,7 @@ order in the background, so the next token never waits on the database.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -298,7 +299,7 @@ def started(run: Run, started_at: int | None) -> Run:
     """The run as stored when a worker starts it the moment it is submitted (``Executor.reserve``)."""
     if started_at is None:
         return run
-    return Run(run.project, {**run.doc, "status": "in_progress", "started_at": started_at}, run.state)
+    return dataclasses.replace(run, doc={**run.doc, "status": "in_progress", "started_at": started_at})
 
 
 def close_open(
