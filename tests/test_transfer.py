@@ -7,6 +7,8 @@ imported it answers too, object by object.
 from __future__ import annotations
 
 import io
+import json
+import os
 import re
 import subprocess
 import sys
@@ -31,13 +33,16 @@ ARCHIVE_V0 = Path(__file__).resolve().parent / "data" / "archive-v0"
 WORD = "zqtransferlighthouse"
 
 
-def _server(root: Path, upstream: Upstream, embeddings: EmbeddingsUpstream, postgres: bool) -> LiveServer:
+def _server(
+    root: Path, upstream: Upstream, embeddings: EmbeddingsUpstream, postgres: bool, env: dict[str, str]
+) -> LiveServer:
     live = LiveServer(
         root,
         env={
             "ASSISTANTD_API_KEYS": API_KEYS,
             **upstream_env(upstream),
             "ASSISTANTD_EMBEDDING_BASE_URL": embeddings.url,
+            **env,
         },
     )
     if live.database_url and not postgres:  # this server is the SQLite end of a move
@@ -56,8 +61,8 @@ def _client(server: LiveServer, key: str = KEY_A) -> openai.OpenAI:
 def servers(tmp_path: Path, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream) -> Iterator[Any]:
     started: list[LiveServer] = []
 
-    def start(name: str, postgres: bool = False) -> LiveServer:
-        started.append(_server(tmp_path / name, upstream, embeddings_upstream, postgres))
+    def start(name: str, postgres: bool = False, **env: str) -> LiveServer:
+        started.append(_server(tmp_path / name, upstream, embeddings_upstream, postgres, env))
         return started[-1]
 
     yield start
@@ -143,11 +148,12 @@ def differences(got: Any, want: Any, path: str = "") -> list[str]:
 
 
 def _move(source: LiveServer, target: LiveServer, archive: Path, *extra: str) -> str:
+    """Export from one server and import into the other, both running; what the import printed."""
     exported = cli(source, "export", *extra, str(archive))
     assert exported.returncode == 0, exported.stderr
     imported = cli(target, "import", str(archive))
     assert imported.returncode == 0, imported.stderr
-    return imported.stdout
+    return imported.stdout + imported.stderr
 
 
 def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstream: Upstream, tmp_path: Path) -> None:
@@ -172,8 +178,11 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstrea
     assert _snapshot(_client(last), threads) == before
     assert len(_client(last, KEY_B).beta.assistants.list().data) == 1
 
-    only = servers("only-alpha")
-    _move(last, only, tmp_path / "alpha.tar", "--project", "alpha")
+    # Another embedder here: the chunks are embedded again (the fake upstream's vectors do not depend on
+    # the model's name, so the searches find what they found).
+    only = servers("only-alpha", ASSISTANTD_EMBEDDING_MODEL="text-embedding-3-large")
+    moved = _move(last, only, tmp_path / "alpha.tar", "--project", "alpha")
+    assert "re-embedding" in moved and "-> openai:text-embedding-3-large" in moved
     assert _snapshot(_client(only), threads) == before
     with pytest.raises(openai.NotFoundError):
         _client(only, KEY_B).beta.assistants.retrieve(other.id)
@@ -286,3 +295,38 @@ def test_a_backup_taken_while_the_server_writes_restores(servers: Any, upstream:
     target.start()
     assert _snapshot(_client(target), threads) == before
     assert _client(target, KEY_B).beta.assistants.list(limit=1).data  # the writes before the copy are in it
+
+
+def test_what_is_not_an_archive_is_said_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "ASSISTANTD_DATA_DIR": str(tmp_path / "data")}
+    env.pop("ASSISTANTD_DATABASE_URL", None)
+    (tmp_path / "junk.tar").write_bytes(b"not a tar at all" * 100)
+    newer = tmp_path / "newer.tar"
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "assistantd-export", "version": 99}))
+    with tarfile.open(newer, "w") as tar:
+        tar.add(tmp_path / "manifest.json", arcname="manifest.json")
+    cases = {
+        "junk.tar": "assistantd import: " + str(tmp_path / "junk.tar") + " is not an assistantd archive",
+        "newer.tar": "assistantd import: the archive is format version 99; this assistantd reads versions 0 to 1",
+        "missing.tar": "assistantd import: [Errno 2] No such file or directory",
+    }
+    for name, message in cases.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "assistantd", "import", str(tmp_path / name)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 1 and done.stderr.splitlines()[-1].startswith(message), done.stderr
+        assert "Traceback" not in done.stderr
+    done = subprocess.run(
+        [sys.executable, "-m", "assistantd", "restore", str(tmp_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1 and "holds no assistantd.db: not a backup" in done.stderr, done.stderr
