@@ -5,15 +5,19 @@ file's bytes are stored before its row is written. A store's chunks keep their v
 store's embedder is this deployment's; otherwise they are embedded again with this deployment's, in
 pages, with progress. Vector store files still ``in_progress`` (in the archive, or in a dump from
 OpenAI, which has no chunks) are ingested here before the import ends.
+
+The archive is read on the command's own event loop, which serves nothing else: reading a member is
+the import's only work at that moment, so it is not handed to a thread.
 """
 
 from __future__ import annotations
 
 import base64
 import itertools
+import json
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -79,7 +83,6 @@ class Importer:
         await self.blobs.put(file_id, _pieces(stream), sys.maxsize)
 
     async def rows(self, kind: str, rows: Iterable[dict[str, Any]]) -> None:
-        found = restore.table(kind)
         iterator = iter(rows)
         while batch := list(itertools.islice(iterator, PAGE)):
             if self.project is not None:
@@ -88,7 +91,7 @@ class Importer:
             if kind == "chunks":
                 await self._chunks(batch)
             else:
-                await self._write(found.name, batch)
+                await self._write(kind, batch)
             self.counts[kind] += len(batch)
 
     async def _write(self, kind: str, batch: list[dict[str, Any]]) -> None:
@@ -165,8 +168,6 @@ def _default(name: str) -> Any:
 
 
 def _json(stream: IO[bytes]) -> Any:
-    import json
-
     try:
         return json.load(stream)
     except ValueError as error:
@@ -176,7 +177,3 @@ def _json(stream: IO[bytes]) -> Any:
 async def _pieces(stream: IO[bytes]) -> AsyncIterator[bytes]:
     while piece := stream.read(PIECE):
         yield piece
-
-
-def members_of(directory: Path) -> Iterator[Path]:
-    yield from sorted(directory.iterdir())
