@@ -25,7 +25,7 @@ from tests.checks import cli, wire
 from tests.conftest import API_KEYS, KEY_A, KEY_B, upstream_env
 from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.runhelp import WEATHER, new_model, wait_status
-from tests.server import POSTGRES_ADMIN_URL, LiveServer, drop_database
+from tests.server import LiveServer, drop_database
 from tests.upstream import Reply, Upstream
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -61,7 +61,8 @@ def _client(server: LiveServer, key: str = KEY_A) -> openai.OpenAI:
 def servers(tmp_path: Path, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream) -> Iterator[Any]:
     started: list[LiveServer] = []
 
-    def start(name: str, postgres: bool = False, **env: str) -> LiveServer:
+    def start(name: str, postgres: bool = True, **env: str) -> LiveServer:
+        """On PostgreSQL when the suite runs on it (ASSISTANTD_TEST_POSTGRES) and ``postgres``, else SQLite."""
         started.append(_server(tmp_path / name, upstream, embeddings_upstream, postgres, env))
         return started[-1]
 
@@ -157,8 +158,9 @@ def _move(source: LiveServer, target: LiveServer, archive: Path, *extra: str) ->
 
 
 def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstream: Upstream, tmp_path: Path) -> None:
-    """The middle deployment is PostgreSQL when the suite has one (ASSISTANTD_TEST_POSTGRES), else SQLite."""
-    first = servers("first")
+    """The middle deployment is PostgreSQL when the suite has one (ASSISTANTD_TEST_POSTGRES), else SQLite;
+    the last one imports its archive twice."""
+    first = servers("first", postgres=False)
     threads = _populate(_client(first), upstream)
     other = _client(first, KEY_B).beta.assistants.create(model="m", name="beta's")
     before = _snapshot(_client(first), threads)
@@ -166,12 +168,12 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstrea
     assert len(before["steps " + before["runs " + threads[0]][0]["id"]]) == 2
     assert before["search " + before["stores"][0]["id"]]
 
-    middle = servers("middle", postgres=bool(POSTGRES_ADMIN_URL))
+    middle = servers("middle")
     _move(first, middle, tmp_path / "one.tar.gz")
     assert _snapshot(_client(middle), threads) == before
     assert wire(_client(middle, KEY_B).beta.assistants.retrieve(other.id)) == wire(other)
 
-    last = servers("last")
+    last = servers("last", postgres=False)
     _move(middle, last, tmp_path / "two.tar")
     again = cli(last, "import", str(tmp_path / "two.tar"))  # twice is once
     assert again.returncode == 0, again.stderr
@@ -264,7 +266,7 @@ def test_a_dump_made_with_the_readme_script_imports_with_openai_ids(
 
 
 def test_a_backup_taken_while_the_server_writes_restores(servers: Any, upstream: Upstream, tmp_path: Path) -> None:
-    source = servers("live")
+    source = servers("live", postgres=False)
     client = _client(source)
     threads = _populate(client, upstream)
     writing = threading.Event()
@@ -286,7 +288,7 @@ def test_a_backup_taken_while_the_server_writes_restores(servers: Any, upstream:
     finally:
         stop.set()
         thread.join()
-    target = servers("restored")
+    target = servers("restored", postgres=False)
     target.stop()
     refused = cli(target, "restore", str(tmp_path / "backup"))
     assert refused.returncode == 1 and "pass --force" in refused.stderr
