@@ -111,6 +111,24 @@ def _populate(client: openai.OpenAI, upstream: Upstream) -> list[str]:
     return threads
 
 
+def _respond(client: openai.OpenAI, upstream: Upstream) -> tuple[str, str]:
+    """A conversation with a stored response in it: their ids."""
+    model = new_model()
+    upstream.script(model, Reply(text=["Noted", "."]))
+    conversation = client.conversations.create(metadata={"topic": "moving"}, items=[{"role": "user", "content": "Hi"}])
+    response = client.responses.create(model=model, input="Remember this.", conversation=conversation.id)
+    return conversation.id, response.id
+
+
+def _responses(client: openai.OpenAI, conversation_id: str, response_id: str) -> dict[str, Any]:
+    return {
+        "conversation": wire(client.conversations.retrieve(conversation_id)),
+        "items": [wire(i) for i in client.conversations.items.list(conversation_id, order="asc")],
+        "response": wire(client.responses.retrieve(response_id)),
+        "input": [wire(i) for i in client.responses.input_items.list(response_id, order="asc")],
+    }
+
+
 def _snapshot(client: openai.OpenAI, thread_ids: list[str]) -> dict[str, Any]:
     shot: dict[str, Any] = {
         "assistants": [wire(a) for a in client.beta.assistants.list(order="asc")],
@@ -163,21 +181,22 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstrea
     first = servers("first", postgres=False)
     threads = _populate(_client(first), upstream)
     other = _client(first, KEY_B).beta.assistants.create(model="m", name="beta's")
-    before = _snapshot(_client(first), threads)
+    conversation = _respond(_client(first), upstream)
+    before = _snapshot(_client(first), threads) | _responses(_client(first), *conversation)
     assert before["runs " + threads[0]][0]["status"] == "completed"
     assert len(before["steps " + before["runs " + threads[0]][0]["id"]]) == 2
     assert before["search " + before["stores"][0]["id"]]
 
     middle = servers("middle")
     _move(first, middle, tmp_path / "one.tar.gz")
-    assert _snapshot(_client(middle), threads) == before
+    assert _snapshot(_client(middle), threads) | _responses(_client(middle), *conversation) == before
     assert wire(_client(middle, KEY_B).beta.assistants.retrieve(other.id)) == wire(other)
 
     last = servers("last", postgres=False)
     _move(middle, last, tmp_path / "two.tar")
     again = cli(last, "import", str(tmp_path / "two.tar"))  # twice is once
     assert again.returncode == 0, again.stderr
-    assert _snapshot(_client(last), threads) == before
+    assert _snapshot(_client(last), threads) | _responses(_client(last), *conversation) == before
     assert len(_client(last, KEY_B).beta.assistants.list().data) == 1
 
     # Another embedder here: the chunks are embedded again (the fake upstream's vectors do not depend on
@@ -185,7 +204,7 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstrea
     only = servers("only-alpha", ASSISTANTD_EMBEDDING_MODEL="text-embedding-3-large")
     moved = _move(last, only, tmp_path / "alpha.tar", "--project", "alpha")
     assert "re-embedding" in moved and "-> openai:text-embedding-3-large" in moved
-    assert _snapshot(_client(only), threads) == before
+    assert _snapshot(_client(only), threads) | _responses(_client(only), *conversation) == before
     with pytest.raises(openai.NotFoundError):
         _client(only, KEY_B).beta.assistants.retrieve(other.id)
 
