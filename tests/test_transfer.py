@@ -25,6 +25,7 @@ from tests.checks import cli, wire
 from tests.conftest import API_KEYS, KEY_A, KEY_B, upstream_env
 from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.runhelp import WEATHER, new_model, wait_status
+from tests.s3 import MotoS3, blob_ids
 from tests.server import LiveServer, drop_database
 from tests.upstream import Reply, Upstream
 
@@ -175,9 +176,11 @@ def _move(source: LiveServer, target: LiveServer, archive: Path, *extra: str) ->
     return imported.stdout + imported.stderr
 
 
-def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstream: Upstream, tmp_path: Path) -> None:
-    """The middle deployment is PostgreSQL when the suite has one (ASSISTANTD_TEST_POSTGRES), else SQLite;
-    the last one imports its archive twice."""
+def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(
+    servers: Any, upstream: Upstream, tmp_path: Path, s3: MotoS3
+) -> None:
+    """The middle deployment is PostgreSQL when the suite has one (ASSISTANTD_TEST_POSTGRES), else SQLite,
+    with its files in a bucket (S3 on loopback); the last one imports its archive twice."""
     first = servers("first", postgres=False)
     threads = _populate(_client(first), upstream)
     other = _client(first, KEY_B).beta.assistants.create(model="m", name="beta's")
@@ -187,8 +190,9 @@ def test_sqlite_to_postgresql_to_sqlite_keeps_every_object(servers: Any, upstrea
     assert len(before["steps " + before["runs " + threads[0]][0]["id"]]) == 2
     assert before["search " + before["stores"][0]["id"]]
 
-    middle = servers("middle")
+    middle = servers("middle", **s3.bucket().env())
     _move(first, middle, tmp_path / "one.tar.gz")
+    assert {f["id"] for f in before["files"]} <= blob_ids(middle)  # the bytes went to the bucket
     assert _snapshot(_client(middle), threads) | _responses(_client(middle), *conversation) == before
     assert wire(_client(middle, KEY_B).beta.assistants.retrieve(other.id)) == wire(other)
 
