@@ -106,6 +106,8 @@ def read_members(path: Path) -> Iterator[tuple[tarfile.TarInfo, IO[bytes]]]:
                 stream = tar.extractfile(member)
                 assert stream is not None
                 yield member, stream
+                # tarfile keeps every header it read: an archive of many files would add up.
+                tar.members = []  # type: ignore[attr-defined]
     except tarfile.TarError as error:
         raise ArchiveError(f"{path} is not an assistantd archive: {error}") from None
 
