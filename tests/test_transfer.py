@@ -355,3 +355,17 @@ def test_what_is_not_an_archive_is_said_in_one_line(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 1 and "holds no assistantd.db: not a backup" in done.stderr, done.stderr
+    on_postgres = {**env, "ASSISTANTD_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}
+    done = subprocess.run(
+        [sys.executable, "-m", "assistantd", "backup", str(tmp_path / "copy")],
+        env=on_postgres,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert (
+        done.stderr
+        == "assistantd backup: the database is PostgreSQL: back it up with pg_dump (see the README's Deploying)\n"
+    )
