@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -26,7 +27,7 @@ from tests.conftest import API_KEYS, KEY_A, KEY_B, upstream_env
 from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.runhelp import WEATHER, new_model, wait_status
 from tests.s3 import MotoS3, blob_ids
-from tests.server import LiveServer, drop_database
+from tests.server import POSTGRES_ADMIN_URL, LiveServer, drop_database
 from tests.upstream import Reply, Upstream
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -35,7 +36,12 @@ WORD = "zqtransferlighthouse"
 
 
 def _server(
-    root: Path, upstream: Upstream, embeddings: EmbeddingsUpstream, postgres: bool, env: dict[str, str]
+    root: Path,
+    upstream: Upstream,
+    embeddings: EmbeddingsUpstream,
+    postgres: bool,
+    env: dict[str, str],
+    start: bool = True,
 ) -> LiveServer:
     live = LiveServer(
         root,
@@ -50,7 +56,8 @@ def _server(
         drop_database(live.database_url)
         live.database_url = None
         del live.env["ASSISTANTD_DATABASE_URL"]
-    live.start()
+    if start:
+        live.start()
     return live
 
 
@@ -369,3 +376,28 @@ def test_what_is_not_an_archive_is_said_in_one_line(tmp_path: Path) -> None:
         done.stderr
         == "assistantd backup: the database is PostgreSQL: back it up with pg_dump (see the README's Deploying)\n"
     )
+
+
+@pytest.mark.skipif(
+    not POSTGRES_ADMIN_URL or not shutil.which("pg_dump"),
+    reason="the pg_dump path needs PostgreSQL (ASSISTANTD_TEST_POSTGRES) and its client tools",
+)
+def test_the_readme_pg_dump_path_restores(
+    servers: Any, upstream: Upstream, embeddings_upstream: EmbeddingsUpstream, tmp_path: Path, s3: MotoS3
+) -> None:
+    bucket = s3.bucket().env()  # the bytes stay in the bucket; the database is what pg_dump moves
+    source = servers("pg-source", **bucket)
+    threads = _populate(_client(source), upstream)
+    before = _snapshot(_client(source), threads)
+    assert source.database_url
+    dump = tmp_path / "assistantd.dump"
+    subprocess.run(["pg_dump", "--format=custom", "--file", str(dump), source.database_url], check=True, timeout=120)
+    target = _server(tmp_path / "pg-target", upstream, embeddings_upstream, True, bucket, start=False)
+    try:
+        assert target.database_url
+        restore = ["pg_restore", "--clean", "--if-exists", "--no-owner", "--dbname", target.database_url, str(dump)]
+        subprocess.run(restore, check=True, timeout=120)
+        target.start()
+        assert _snapshot(_client(target), threads) == before
+    finally:
+        target.close()
