@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from assistantd.errors import MissingExtra
+from assistantd.errors import APIError, MissingExtra
 from assistantd.observability import logs
 from assistantd.settings import SETTINGS_ENV, Settings, load_settings
 from assistantd.store.migrate import upgrade
@@ -116,15 +116,17 @@ def _progress(line: str) -> None:
 
 def _data(settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """export / import / backup / restore, their failures said in one line."""
+    from assistantd.retrieval.embedders import EmbeddingError
     from assistantd.transfer.archive import ArchiveError
     from assistantd.transfer.backup import BackupError
 
+    # APIError: a blob store that does not answer (StorageUnavailable); EmbeddingError: the embeddings upstream.
     try:
         if args.command in ("backup", "restore"):
             return _backup(settings, args)
         _migrate(settings)
         counts = asyncio.run(_transfer(settings, args))
-    except (ArchiveError, BackupError, OSError, ValueError) as error:
+    except (ArchiveError, BackupError, APIError, EmbeddingError, MissingExtra, OSError, ValueError) as error:
         parser.exit(1, f"assistantd {args.command}: {error}\n")
     print(", ".join(f"{count} {kind}" for kind, count in counts.items() if count) or "nothing to move")
     return 0
