@@ -254,6 +254,11 @@ def test_an_archive_of_format_0_and_schema_0007_is_upgraded(servers: Any, tmp_pa
     assert hits.data[0].content[0].text.startswith("Lighthouse keepers")
 
 
+def _archive_rows(archive: Path, *kinds: str) -> dict[str, list[dict[str, Any]]]:
+    with tarfile.open(archive) as tar:
+        return {kind: [json.loads(line) for line in tar.extractfile(f"{kind}.jsonl") or []] for kind in kinds}
+
+
 def _dump_script() -> str:
     found = re.search(r"```python\n(# dump\.py:.*?)```", README.read_text(), re.S)
     assert found, "the README's dump script (a python block beginning '# dump.py:')"
@@ -296,6 +301,8 @@ def test_a_dump_made_with_the_readme_script_imports_with_openai_ids(
 
 
 def test_a_backup_taken_while_the_server_writes_restores(servers: Any, upstream: Upstream, tmp_path: Path) -> None:
+    """The backup, and an export, each taken while threads with messages are being made: each is one
+    moment of the deployment (no message whose thread it lacks)."""
     source = servers("live", postgres=False)
     client = _client(source)
     threads = _populate(client, upstream)
@@ -306,6 +313,7 @@ def test_a_backup_taken_while_the_server_writes_restores(servers: Any, upstream:
         writer = _client(source, KEY_B)
         while not stop.is_set():
             writer.beta.assistants.create(model="m", name="while backing up")
+            writer.beta.threads.create(messages=[{"role": "user", "content": "made while copying"}])
             writing.set()
 
     thread = threading.Thread(target=keep_writing)
@@ -315,9 +323,13 @@ def test_a_backup_taken_while_the_server_writes_restores(servers: Any, upstream:
         before = _snapshot(client, threads)
         done = cli(source, "backup", str(tmp_path / "backup"))
         assert done.returncode == 0, done.stderr
+        exported = cli(source, "export", str(tmp_path / "during.tar"))
+        assert exported.returncode == 0, exported.stderr
     finally:
         stop.set()
         thread.join()
+    kinds = _archive_rows(tmp_path / "during.tar", "threads", "messages")
+    assert {m["thread_id"] for m in kinds["messages"]} <= {t["id"] for t in kinds["threads"]}
     target = servers("restored", postgres=False)
     target.stop()
     refused = cli(target, "restore", str(tmp_path / "backup"))

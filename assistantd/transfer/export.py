@@ -2,9 +2,10 @@
 
 Rows are read in keyset pages of ``PAGE`` and each kind is spooled to a temporary file before it joins
 the archive (a tar member states its size first); bytes stream from the blob store in pieces. Memory
-stays bounded by a page, whatever the size of the deployment. Pages are read one after another, not
-in one snapshot: export a stopped server, or a copy made with ``assistantd backup``, for a single
-point in time.
+stays bounded by a page, whatever the size of the deployment. Every page is read in one read
+transaction (``Database.snapshot``), so the archive is the deployment at one moment even while servers
+write; a file's bytes never change once stored, and a file deleted meanwhile is left out (its row
+without its bytes, logged).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol, TypeVar
+
+from sqlalchemy import Connection
 
 from assistantd.blobs import BlobStore
 from assistantd.store import restore
@@ -27,6 +30,13 @@ from assistantd.transfer.archive import BLOBS, FORMAT, KINDS, MANIFEST, VERSION,
 log = logging.getLogger("assistantd.transfer")
 PAGE = 500
 Progress = Callable[[str], None]
+T = TypeVar("T")
+
+
+class Reader(Protocol):
+    """Where rows are read: ``Database.snapshot``'s transaction (``Database.query`` has the same shape)."""
+
+    async def query(self, work: Callable[[Connection], T]) -> T: ...
 
 
 async def export(
@@ -35,30 +45,37 @@ async def export(
     """Write the archive; how many objects of each kind it holds."""
     writer = ArchiveWriter(out)
     try:
-        manifest = {
-            "format": FORMAT,
-            "version": VERSION,
-            "schema_revision": await db.query(restore.schema_revision),
-            "created_at": int(time.time()),
-            "project": project,
-            "embedder": embedder,
-        }
-        writer.add_json(MANIFEST, manifest)
-        counts = {}
-        for kind in KINDS:
-            with tempfile.TemporaryFile() as spool:
-                counts[kind] = await _spool(db, blobs, writer, kind, project, spool)
-                writer.add_file(f"{kind}.jsonl", spool)
-            progress(f"exported {counts[kind]} {kind}")
+        async with db.snapshot() as reader:
+            return await _export(reader, blobs, writer, project, embedder, progress)
     finally:
         writer.close()
+
+
+async def _export(
+    reader: Reader, blobs: BlobStore, writer: ArchiveWriter, project: str | None, embedder: str, progress: Progress
+) -> dict[str, int]:
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "schema_revision": await reader.query(restore.schema_revision),
+        "created_at": int(time.time()),
+        "project": project,
+        "embedder": embedder,
+    }
+    writer.add_json(MANIFEST, manifest)
+    counts = {}
+    for kind in KINDS:
+        with tempfile.TemporaryFile() as spool:
+            counts[kind] = await _spool(reader, blobs, writer, kind, project, spool)
+            writer.add_file(f"{kind}.jsonl", spool)
+        progress(f"exported {counts[kind]} {kind}")
     return counts
 
 
 async def _spool(
-    db: Database, blobs: BlobStore, writer: ArchiveWriter, kind: str, project: str | None, spool: IO[bytes]
+    reader: Reader, blobs: BlobStore, writer: ArchiveWriter, kind: str, project: str | None, spool: IO[bytes]
 ) -> int:
-    rows = _chunks(db, project) if kind == "chunks" else rows_of(db, kind, project)
+    rows = _chunks(reader, project) if kind == "chunks" else rows_of(reader, kind, project)
     count = 0
     async for row in rows:
         if kind == "files" and not await _add_blob(blobs, writer, row["id"]):
@@ -74,10 +91,10 @@ def _encode(value: Any) -> str:
     raise TypeError(f"cannot export a {type(value).__name__}")
 
 
-async def rows_of(db: Database, kind: str, project: str | None) -> AsyncIterator[dict[str, Any]]:
+async def rows_of(reader: Reader, kind: str, project: str | None) -> AsyncIterator[dict[str, Any]]:
     found = restore.table(kind)
     after = 0
-    while page := await db.query(
+    while page := await reader.query(
         functools.partial(restore.read_page, found=found, project=project, after=after, limit=PAGE)
     ):
         for row in page:
@@ -85,12 +102,12 @@ async def rows_of(db: Database, kind: str, project: str | None) -> AsyncIterator
             yield row
 
 
-async def _chunks(db: Database, project: str | None) -> AsyncIterator[dict[str, Any]]:
+async def _chunks(reader: Reader, project: str | None) -> AsyncIterator[dict[str, Any]]:
     """Each store's file's chunks together, by position: an import writes a file's chunks as a whole."""
-    async for attached in rows_of(db, "vector_store_files", project):
+    async for attached in rows_of(reader, "vector_store_files", project):
         store_id, file_id, after = attached["vector_store_id"], attached["id"], -1
         read = functools.partial(restore.read_chunks, store_id=store_id, file_id=file_id, limit=PAGE)
-        while page := await db.query(functools.partial(read, after=after)):
+        while page := await reader.query(functools.partial(read, after=after)):
             for chunk in page:
                 after = chunk["position"]
                 yield chunk
