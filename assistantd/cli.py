@@ -1,4 +1,4 @@
-"""``assistantd serve | migrate | keys``."""
+"""``assistantd serve | migrate | keys | export | import | backup | restore``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from assistantd.errors import MissingExtra
+from assistantd.errors import APIError, MissingExtra
 from assistantd.observability import logs
 from assistantd.settings import SETTINGS_ENV, Settings, load_settings
 from assistantd.store.migrate import upgrade
@@ -38,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or JSON")
     commands.add_parser("migrate", help="run the database migrations and exit")
     _key_commands(commands)
+    _data_commands(commands)
     return parser
 
 
@@ -68,6 +69,20 @@ def _key_commands(commands: Any) -> None:
     admin_commands.add_parser("list", help="list admin keys (id, redacted value, name)")
     admin_revoke = admin_commands.add_parser("revoke", help="revoke an admin key, given its id")
     admin_revoke.add_argument("key_id")
+
+
+def _data_commands(commands: Any) -> None:
+    export = commands.add_parser("export", help="write every object (or one project's) and its files to an archive")
+    export.add_argument("--project", help="only this project's objects (default: every project)")
+    export.add_argument("out", help="the archive to write: NAME.tar, or NAME.tar.gz to compress it")
+    into = commands.add_parser("import", help="import an archive, or a directory dumped from OpenAI's API")
+    into.add_argument("--project", help="put every object in this project (a dump from OpenAI: default 'default')")
+    into.add_argument("source", help="an archive made by `assistantd export`, or a dump directory")
+    backup = commands.add_parser("backup", help="a consistent copy of a SQLite deployment, while it runs")
+    backup.add_argument("out", help="a new directory for the copy")
+    restore = commands.add_parser("restore", help="put a backup in place (stop the servers first)")
+    restore.add_argument("--force", action="store_true", help="replace the data dir's existing database")
+    restore.add_argument("source", help="a directory made by `assistantd backup`")
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -153,14 +168,84 @@ MANAGE = {"keys": _keys, "projects": _projects, "admin-keys": _admin_keys}
 
 def _manage(settings: Settings, args: argparse.Namespace) -> int:
     """``keys``, ``projects`` and ``admin-keys``: a refusal (unknown id, archived project) is one line."""
-    from assistantd.errors import APIError
-
     _migrate(settings)
     try:
         return MANAGE[args.command](settings, args)
     except APIError as error:
         print(f"assistantd: {error.message}", file=sys.stderr)
         return 1
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _data(settings: Settings, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """export / import / backup / restore, their failures said in one line."""
+    from assistantd.retrieval.embedders import EmbeddingError
+    from assistantd.transfer.archive import ArchiveError
+    from assistantd.transfer.backup import BackupError
+
+    # APIError: a blob store that does not answer (StorageUnavailable); EmbeddingError: the embeddings upstream.
+    try:
+        if args.command in ("backup", "restore"):
+            return _backup(settings, args)
+        _migrate(settings)
+        counts = asyncio.run(_transfer(settings, args))
+    except (ArchiveError, BackupError, APIError, EmbeddingError, MissingExtra, OSError, ValueError) as error:
+        parser.exit(1, f"assistantd {args.command}: {error}\n")
+    print(", ".join(f"{count} {kind}" for kind, count in counts.items() if count) or "nothing to move")
+    return 0
+
+
+def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from assistantd.transfer import backup
+    from assistantd.transfer.backup import BackupError
+
+    if settings.database_url:
+        raise BackupError("the database is PostgreSQL: back it up with pg_dump (see the README's Deploying)")
+    database = settings.data_dir / backup.DATABASE
+    blob_dir = None if settings.blob_url else settings.blob_dir  # a bucket is backed up by its own tools
+    if args.command == "backup":
+        copied = backup.backup(database, blob_dir, Path(args.out))
+        print(f"backed up the database and {copied} files to {args.out}")
+    else:
+        restored = backup.restore(Path(args.source), database, blob_dir, args.force)
+        print(f"restored the database and {restored} files from {args.source}")
+    return 0
+
+
+async def _transfer(settings: Settings, args: argparse.Namespace) -> dict[str, int]:
+    from pathlib import Path
+
+    from assistantd.blobs import from_url
+    from assistantd.store.db import Database
+    from assistantd.transfer import openai_dump
+    from assistantd.transfer.export import export
+    from assistantd.transfer.importer import Importer
+    from assistantd.upstream import build_routes
+    from assistantd.wiring import build_retrieval
+
+    db = Database(settings.effective_database_url)
+    blobs = from_url(settings.blob_url, settings.blob_dir)
+    retrieval = build_retrieval(settings, db, blobs, build_routes(settings))
+    embedders = retrieval.searcher.embedders
+    try:
+        if args.command == "export":
+            return await export(db, blobs, Path(args.out), args.project, embedders.default.name, _progress)
+        ingestion = retrieval.ingestion
+        importer = Importer(db, blobs, ingestion.index, embedders, ingestion.process, _progress, args.project)
+        source = Path(args.source)
+        if openai_dump.is_dump(source):
+            await openai_dump.import_dump(importer, source)
+        else:
+            await importer.archive(source)
+        return dict(importer.counts)
+    finally:
+        await embedders.close()
+        await db.close()
 
 
 async def _is_open(container: Any) -> bool:
@@ -230,6 +315,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0)
     if args.command in MANAGE:
         sys.exit(_manage(settings, args))
+    if args.command in ("export", "import", "backup", "restore"):
+        sys.exit(_data(settings, args, parser))
     try:
         status = _serve(settings)
     except MissingExtra as error:  # a setting needs an extra that is not installed: say which

@@ -20,8 +20,8 @@ LAYERS: tuple[tuple[str, frozenset[str]], ...] = (
     # Builds every service in dependency order; the edge reads its services from the container.
     ("container", frozenset({"wiring"})),
     # The services, in three tiers. APIs built on the Assistants services: Responses and Conversations,
-    # ChatKit, the console's reads.
-    ("product services", frozenset({"responses", "chatkit", "console"})),
+    # ChatKit, the console's reads, and moving data (export, import, backups).
+    ("product services", frozenset({"responses", "chatkit", "console", "transfer"})),
     # Vector stores, ingestion and search, and the file_search tool the engine is handed in wiring.
     ("vector store services", frozenset({"retrieval"})),
     # The Assistants API's use cases; they reach vector stores only through ``services/inline.py``.

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import sqlean
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import QueuePool
 
 from assistantd.store import sqlite_driver
@@ -172,6 +172,17 @@ class Database:
             self._reader_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sqlite-reader")
         return await _in_thread(self._reader_threads, lambda: _run(self._sync_reader.connect(), work))
 
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        """Reads that all see the database as one moment left it, while writers go on: one read
+        transaction (``REPEATABLE READ`` on PostgreSQL; on SQLite, WAL keeps the snapshot of the
+        transaction's first read). For long reads such as an export; it holds one connection."""
+        async with self.read_engine.connect() as conn:
+            if not self.is_sqlite:
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+            async with conn.begin():
+                yield Snapshot(conn)
+
     async def document(self, table: str, where: str, params: dict[str, Any]) -> dict[str, Any] | None:
         """One stored document found by an indexed key (``where`` uses ``:name`` parameters)."""
         found = await self.row(f"SELECT data FROM {table} WHERE {where} LIMIT 1", params)
@@ -217,6 +228,16 @@ class Database:
             self._writer_thread = self._reader_threads = None
             self._sync_writer.dispose()
             self._sync_reader.dispose()
+
+
+class Snapshot:
+    """``Database.query`` inside ``Database.snapshot``'s transaction."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def query(self, work: Callable[[Connection], T]) -> T:
+        return await self._conn.run_sync(work)
 
 
 async def on_session(session: AsyncSession, work: Callable[[Connection], T]) -> T:

@@ -12,13 +12,14 @@ import json
 import time
 from typing import Any, cast
 
-from sqlalchemy import Connection, String, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import Connection, String, Table, bindparam, delete, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 
 from assistantd.protocol.run_record import Change, Current, Run, RunRecord, RunState, Warm
 from assistantd.protocol.runs import ACTIVE, EXECUTABLE, RunStatus, ThreadRun
 from assistantd.protocol.threads import Thread
+from assistantd.store import restore
 from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, MessageRow, RunRow, RunStepRow, ThreadRow
 
@@ -212,3 +213,11 @@ def _run_values(change: Change, owner: str, lease_until: float) -> dict[str, Any
     elif change.lease == "release":
         values.update(lease_owner=None, lease_expires_at=None)
     return values
+
+
+def restore_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Runs or run steps as an archive holds them (``assistantd import``), upserted by id. A run still
+    active when exported has no lease here: the executor's orphan recovery resumes it like any
+    run whose replica went away."""
+    assert table.name in (RunRow.__tablename__, RunStepRow.__tablename__)
+    restore.upsert(conn, table, rows)

@@ -5,10 +5,13 @@ in an ORM session's transaction through ``store.db.on_session``.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, update
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, update
 
 from assistantd.protocol.messages import Message
 from assistantd.protocol.threads import Thread
+from assistantd.store import restore
 from assistantd.store.models import MessageRow, RunRow, RunStepRow, ThreadRow
 
 
@@ -51,3 +54,9 @@ def delete_thread(conn: Connection, thread_id: str) -> None:
 
 def delete_message(conn: Connection, message_id: str) -> None:
     conn.execute(delete(MessageRow).where(MessageRow.id == message_id))
+
+
+def restore_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Threads or messages as an archive holds them (``assistantd import``), upserted by id."""
+    assert table.name in (ThreadRow.__tablename__, MessageRow.__tablename__)
+    restore.upsert(conn, table, rows)

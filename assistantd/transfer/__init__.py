@@ -1,0 +1,1 @@
+"""Moving data: ``assistantd export`` and ``assistantd import`` (archives, and dumps from OpenAI's API)."""
