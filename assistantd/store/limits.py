@@ -30,12 +30,22 @@ class Taken:
 
 def _take_sql(postgres: bool) -> str:
     big, small, floor = ("GREATEST", "LEAST", "FLOOR") if postgres else ("max", "min", "")
-    base = f"{big}(limit_counters.tat, :now)"
-    due = f"{floor}((:now + :tau - {base}) / :interval + {EPSILON})"
-    granted = f"CASE WHEN :force THEN :n ELSE {big}(0, {small}(:n, CAST({due} AS BIGINT))) END"
+
+    def typed(name: str, kind: str) -> str:  # PostgreSQL cannot infer a type for ``:a + :b``
+        return f"CAST(:{name} AS {kind})" if postgres else f":{name}"
+
+    at, tau, interval = (
+        typed("now", "DOUBLE PRECISION"),
+        typed("tau", "DOUBLE PRECISION"),
+        typed("interval", "DOUBLE PRECISION"),
+    )
+    n, force = typed("n", "BIGINT"), typed("force", "BOOLEAN")
+    base = f"{big}(limit_counters.tat, {at})"
+    due = f"{floor}(({at} + {tau} - {base}) / {interval} + {EPSILON})"
+    granted = f"CASE WHEN {force} THEN {n} ELSE {big}(0, {small}({n}, CAST({due} AS BIGINT))) END"
     return (
         "INSERT INTO limit_counters (key, tat, granted) VALUES (:key, :first_tat, :first_granted) "
-        f"ON CONFLICT (key) DO UPDATE SET granted = {granted}, tat = {base} + ({granted}) * :interval "
+        f"ON CONFLICT (key) DO UPDATE SET granted = {granted}, tat = {base} + ({granted}) * {interval} "
         "RETURNING granted, tat"
     )
 
