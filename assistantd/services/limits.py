@@ -87,7 +87,8 @@ class Bucket:
     expires: float = 0.0  # monotonic: when the leased permits are dropped
     blocked_until: float = 0.0  # Unix time before which the shared bucket has nothing
     tat: float = 0.0  # the shared bucket's arrival time as last seen
-    recent: list[float] = field(default_factory=lambda: [0.0, 0.0])  # [window start, admissions in it]
+    # Admissions here: [start of this second, in this second, in the second before].
+    recent: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
@@ -102,11 +103,12 @@ class Bucket:
 
     def lease_size(self) -> int:
         """About a quarter second of this process's recent admissions, within 1% of the limit."""
-        return max(1, min(int(self.recent[1]) // 4, self.limit // 100, 1000))
+        return max(1, min(int(max(self.recent[1], self.recent[2])) // 4, self.limit // 100, 1000))
 
     def count(self, mono: float) -> None:
         if mono - self.recent[0] > 1.0:
-            self.recent[:] = [mono, 0.0]
+            before = self.recent[1] if mono - self.recent[0] < 2.0 else 0.0
+            self.recent[:] = [mono, 0.0, before]
         self.recent[1] += 1
 
 
@@ -128,6 +130,7 @@ class Limits:
         self.defaults = defaults
         self._buckets: dict[str, Bucket] = {}
         self._rows: dict[str, tuple[dict[str, dict[str, int | None]], float]] = {}
+        self._subjects: dict[tuple[str, str | None], tuple[dict[str, dict[str, int | None]], list[Subject]]] = {}
         self._debts: dict[str, tuple[int, int]] = {}  # counter key -> (limit, tokens not yet charged)
         self._flushing: asyncio.Task[None] | None = None
 
@@ -151,7 +154,18 @@ class Limits:
         self._rows.pop(project, None)
 
     async def subjects(self, project: str, key: str | None) -> list[Subject]:
+        """Whose limits a request of this project and key draws on (kept while the rows are)."""
         rows = await self.rows(project)
+        cached = self._subjects.get((project, key))
+        if cached is not None and cached[0] is rows:
+            return cached[1]
+        found = self._subjects_of(rows, project, key)
+        if len(self._subjects) > 10_000:
+            self._subjects.clear()
+        self._subjects[(project, key)] = (rows, found)
+        return found
+
+    def _subjects_of(self, rows: dict[str, dict[str, int | None]], project: str, key: str | None) -> list[Subject]:
         found = [Subject(f"p:{project}", f"project {project}", self.defaults.merged(rows.get("")), project)]
         if key is not None and key in rows:
             found.append(Subject(f"k:{project}:{key}", f"key {key}", Policy().merged(rows[key]), project, key))
