@@ -10,8 +10,13 @@ API lists and modifies the limits as ``project.rate_limit`` objects, for admin k
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import secrets
+import socket
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import openai
@@ -227,3 +232,35 @@ def test_storage_past_the_quota_is_403_quota_exceeded(server: LiveServer) -> Non
     )
     client.files.delete(first.id)
     assert client.files.create(file=("b.txt", b"y" * 80), purpose="assistants").bytes == 80
+
+
+def redis_url() -> str | None:
+    """The Redis on this machine (``ASSISTANTD_TEST_REDIS``, default the local one), when it answers."""
+    url = os.environ.get("ASSISTANTD_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    try:
+        with socket.create_connection((urlsplit(url).hostname or "", urlsplit(url).port or 6379), timeout=1):
+            return url
+    except OSError:
+        return None
+
+
+def test_replicas_without_a_shared_database_count_together_in_redis(tmp_path: Path, upstream: Upstream) -> None:
+    url = redis_url()
+    if url is None:
+        pytest.skip("no Redis answers at ASSISTANTD_TEST_REDIS (default redis://127.0.0.1:6379/0)")
+    project, key = "redis-" + secrets.token_hex(4), "sk-redis-" + secrets.token_hex(8)  # buckets outlive runs
+    env = {**upstream_env(upstream), "ASSISTANTD_API_KEYS": f"{key}={project}", "ASSISTANTD_LIMIT_RPM": "4"}
+    replicas = [LiveServer(tmp_path / name, env={**env, "ASSISTANTD_LIMITS_URL": url}) for name in ("a", "b")]
+    try:
+        for replica in replicas:
+            replica.start()
+        answers = [
+            httpx.get(f"{replicas[i % 2].url}/v1/assistants", headers={"Authorization": f"Bearer {key}"})
+            for i in range(8)
+        ]
+        statuses = [a.status_code for a in answers]
+        assert statuses.count(200) in (4, 5) and statuses[-1] == 429, statuses  # a fifth: a refill after 15 s
+        assert_refusal(answers[-1])
+    finally:
+        for replica in replicas:
+            replica.close()
