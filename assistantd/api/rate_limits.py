@@ -68,9 +68,7 @@ async def modify_rate_limit(
 ) -> ProjectRateLimit:
     for name in UNSUPPORTED:
         if getattr(body, name) is not None:
-            raise InvalidRequest(
-                f"'{name}' is not supported: limits here hold per project, not per model.", param=name
-            )
+            raise InvalidRequest(f"'{name}' is not supported: limits here hold per project, not per model.", param=name)
     if rate_limit_id == PROJECT_LIMIT_ID:
         key = ""
     elif rate_limit_id.startswith(KEY_LIMIT_PREFIX + "key_"):
