@@ -39,7 +39,7 @@ RATE_MESSAGE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[LiveServer]:
+def limited(tmp_path_factory: pytest.TempPathFactory, upstream: Upstream) -> Iterator[LiveServer]:
     live = LiveServer(
         tmp_path_factory.mktemp("limits"),
         env={
@@ -87,8 +87,8 @@ def assert_refusal(answer: httpx.Response, kind: str = "requests") -> None:
         assert DURATION.match(answer.headers[f"x-ratelimit-reset-{kind}"]), answer.headers
 
 
-def test_requests_past_the_default_rpm_are_refused_across_both_workers(server: LiveServer) -> None:
-    answers = [fresh_get(server, "alpha") for _ in range(2 * DEFAULT_RPM)]
+def test_requests_past_the_default_rpm_are_refused_across_both_workers(limited: LiveServer) -> None:
+    answers = [fresh_get(limited, "alpha") for _ in range(2 * DEFAULT_RPM)]
     passed = [a for a in answers if a.status_code == 200]
     # One permit comes back every 10 s: a slow machine may let a seventh through, never more.
     assert DEFAULT_RPM <= len(passed) <= DEFAULT_RPM + 1, [a.status_code for a in answers]
@@ -104,12 +104,12 @@ def test_requests_past_the_default_rpm_are_refused_across_both_workers(server: L
         f"Rate limit reached in project alpha on requests per min (RPM): Limit {DEFAULT_RPM}, Used {DEFAULT_RPM}"
     )
     # Another project has its own bucket; /health counts for nobody.
-    assert fresh_get(server, "beta").status_code == 200
-    assert httpx.get(f"{server.url}/health").status_code == 200
+    assert fresh_get(limited, "beta").status_code == 200
+    assert httpx.get(f"{limited.url}/health").status_code == 200
 
 
-def test_the_sdk_raises_rate_limit_error_with_the_headers(server: LiveServer) -> None:
-    client = client_of(server, "beta")
+def test_the_sdk_raises_rate_limit_error_with_the_headers(limited: LiveServer) -> None:
+    client = client_of(limited, "beta")
     with pytest.raises(openai.RateLimitError) as refused:
         for _ in range(2 * DEFAULT_RPM):
             client.beta.assistants.list()
@@ -119,19 +119,19 @@ def test_the_sdk_raises_rate_limit_error_with_the_headers(server: LiveServer) ->
     assert int(error.response.headers["retry-after"]) >= 1
 
 
-def test_a_key_has_limits_of_its_own_within_its_project(server: LiveServer) -> None:
+def test_a_key_has_limits_of_its_own_within_its_project(limited: LiveServer) -> None:
     key = "key_" + hashlib.sha256(KEYS["zeta"].encode()).hexdigest()[:16]
-    made = set_limits(server, "zeta", f"rl-{key}", max_requests_per_1_minute=2)
+    made = set_limits(limited, "zeta", f"rl-{key}", max_requests_per_1_minute=2)
     assert made["id"] == f"rl-{key}" and made["max_requests_per_1_minute"] == 2
-    answers = [fresh_get(server, "zeta") for _ in range(4)]
+    answers = [fresh_get(limited, "zeta") for _ in range(4)]
     assert [a.status_code for a in answers][:2] == [200, 200] and answers[-1].status_code == 429
     assert_refusal(answers[-1])
     assert f"in key {key} on requests per min" in answers[-1].json()["error"]["message"]
     assert answers[0].headers["x-ratelimit-limit-requests"] == "2"  # the tighter of key and project
 
 
-def test_the_admin_api_lists_and_modifies_project_rate_limits(server: LiveServer) -> None:
-    with admin(server) as http:
+def test_the_admin_api_lists_and_modifies_project_rate_limits(limited: LiveServer) -> None:
+    with admin(limited) as http:
         listed = http.get("/organization/projects/gamma/rate_limits").json()
         assert listed["object"] == "list" and listed["has_more"] is False
         assert listed["first_id"] == listed["last_id"] == "rl-default"
@@ -156,15 +156,15 @@ def test_the_admin_api_lists_and_modifies_project_rate_limits(server: LiveServer
         assert back.json()["max_requests_per_1_minute"] == DEFAULT_RPM
 
 
-def test_the_admin_api_refuses_project_keys_and_bad_bodies(server: LiveServer) -> None:
-    url = f"{server.url}/v1/organization/projects/gamma/rate_limits"
+def test_the_admin_api_refuses_project_keys_and_bad_bodies(limited: LiveServer) -> None:
+    url = f"{limited.url}/v1/organization/projects/gamma/rate_limits"
     no_key = httpx.get(url)
     assert no_key.status_code == 401 and "You didn't provide an API key" in no_key.json()["error"]["message"]
     project_key = httpx.get(url, headers={"Authorization": f"Bearer {KEYS['gamma']}"})
     assert project_key.status_code == 401
     assert project_key.json()["error"]["code"] == "invalid_api_key"
     assert "The Admin API needs an admin key." in project_key.json()["error"]["message"]
-    with admin(server) as http:
+    with admin(limited) as http:
         unknown = http.post("/organization/projects/gamma/rate_limits/rl-gpt-4o", json={"max_requests_per_1_minute": 1})
         assert unknown.status_code == 404
         assert unknown.json()["error"]["message"] == "No rate limit found with id 'rl-gpt-4o'."
@@ -179,9 +179,9 @@ def test_the_admin_api_refuses_project_keys_and_bad_bodies(server: LiveServer) -
         assert "max_tokens_per_1_minute" in negative.json()["error"]["message"]
 
 
-def test_concurrent_runs_past_the_limit_are_refused(server: LiveServer, upstream: Upstream) -> None:
-    set_limits(server, "delta", max_requests_per_1_minute=1000, max_concurrent_runs=1)
-    client = client_of(server, "delta")
+def test_concurrent_runs_past_the_limit_are_refused(limited: LiveServer, upstream: Upstream) -> None:
+    set_limits(limited, "delta", max_requests_per_1_minute=1000, max_concurrent_runs=1)
+    client = client_of(limited, "delta")
     model = new_model()
     upstream.script(model, Reply(tool_calls=[("lookup", "{}")]))
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -199,28 +199,30 @@ def test_concurrent_runs_past_the_limit_are_refused(server: LiveServer, upstream
     assert second.status == "queued"
 
 
-def test_tokens_are_charged_as_runs_use_them_and_then_refused(server: LiveServer, upstream: Upstream) -> None:
-    set_limits(server, "eta", max_requests_per_1_minute=1000, max_tokens_per_1_minute=20)
-    client = client_of(server, "eta")
+def test_tokens_are_charged_as_runs_use_them_and_then_refused(limited: LiveServer, upstream: Upstream) -> None:
+    set_limits(limited, "eta", max_requests_per_1_minute=1000, max_tokens_per_1_minute=20)
+    client = client_of(limited, "eta")
     asst = assistant(client, new_model())
     thread = thread_with(client, "a question long enough to spend the whole minute's tokens " * 3)
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=asst.id, poll_interval_ms=50)
     assert run.status == "completed" and run.usage is not None and run.usage.total_tokens > 20  # past it, finished
-    with httpx.Client(base_url=f"{server.url}/v1", headers={"Authorization": f"Bearer {KEYS['eta']}"}) as http:
+    with httpx.Client(base_url=f"{limited.url}/v1", headers={"Authorization": f"Bearer {KEYS['eta']}"}) as http:
         for _ in range(50):  # the charge is written in the background, just after the model call
             refused = http.post(f"/threads/{thread.id}/runs", json={"assistant_id": asst.id})
             if refused.status_code == 429:
                 break
             wait_status(client, thread.id, refused.json()["id"])
-    assert_refusal(refused, "tokens")
+        assert_refusal(refused, "tokens")
+        response = http.post("/responses", json={"model": asst.model, "input": "hi"})  # model work too
+        assert_refusal(response, "tokens")
     assert refused.headers["x-ratelimit-limit-tokens"] == "20"
     assert "on tokens per min (TPM): Limit 20, Used" in refused.json()["error"]["message"]
-    assert fresh_get(server, "eta").status_code == 200  # reads need no tokens
+    assert fresh_get(limited, "eta").status_code == 200  # reads need no tokens
 
 
-def test_storage_past_the_quota_is_403_quota_exceeded(server: LiveServer) -> None:
-    set_limits(server, "theta", max_requests_per_1_minute=1000, max_storage_bytes=100)
-    client = client_of(server, "theta")
+def test_storage_past_the_quota_is_403_quota_exceeded(limited: LiveServer) -> None:
+    set_limits(limited, "theta", max_requests_per_1_minute=1000, max_storage_bytes=100)
+    client = client_of(limited, "theta")
     first = client.files.create(file=("a.txt", b"x" * 40), purpose="assistants")
     assert first.bytes == 40
     with pytest.raises(openai.PermissionDeniedError) as refused:
@@ -264,3 +266,18 @@ def test_replicas_without_a_shared_database_count_together_in_redis(tmp_path: Pa
     finally:
         for replica in replicas:
             replica.close()
+
+
+def test_the_admin_api_is_off_without_admin_keys(server: LiveServer) -> None:
+    """The suite's shared server (conftest) has project keys and no admin key."""
+    answer = httpx.get(
+        f"{server.url}/v1/organization/projects/alpha/rate_limits",
+        headers={"Authorization": "Bearer sk-test-alpha"},
+    )
+    assert answer.status_code == 403
+    assert answer.json()["error"] == {
+        "message": "The Admin API is off on this server: set ASSISTANTD_ADMIN_KEYS to use it.",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
