@@ -28,7 +28,7 @@ from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
 
 ADMIN = "sk-admin-limits"
-KEYS = {name: f"sk-limits-{name}" for name in ("alpha", "beta", "gamma", "delta", "zeta", "eta", "theta")}
+KEYS = {name: f"sk-limits-{name}" for name in ("alpha", "beta", "gamma", "delta", "zeta", "eta", "theta", "iota")}
 DEFAULT_RPM = 6
 # OpenAI's reset format: Go durations such as 20ms, 1s, 7.66s, 6m0s.
 DURATION = re.compile(r"^(\d+ms|(\d+h)?(\d+m)?\d+(\.\d+)?s)$")
@@ -120,7 +120,7 @@ def test_the_sdk_raises_rate_limit_error_with_the_headers(limited: LiveServer) -
 
 
 def test_a_key_has_limits_of_its_own_within_its_project(limited: LiveServer) -> None:
-    key = "key_" + hashlib.sha256(KEYS["zeta"].encode()).hexdigest()[:16]
+    key = key_of("zeta")
     made = set_limits(limited, "zeta", f"rl-{key}", max_requests_per_1_minute=2)
     assert made["id"] == f"rl-{key}" and made["max_requests_per_1_minute"] == 2
     answers = [fresh_get(limited, "zeta") for _ in range(4)]
@@ -179,9 +179,17 @@ def test_the_admin_api_refuses_project_keys_and_bad_bodies(limited: LiveServer) 
         assert "max_tokens_per_1_minute" in negative.json()["error"]["message"]
 
 
-def test_concurrent_runs_past_the_limit_are_refused(limited: LiveServer, upstream: Upstream) -> None:
-    set_limits(limited, "delta", max_requests_per_1_minute=1000, max_concurrent_runs=1)
-    client = client_of(limited, "delta")
+def key_of(project: str) -> str:
+    return "key_" + hashlib.sha256(KEYS[project].encode()).hexdigest()[:16]
+
+
+@pytest.mark.parametrize("whose", ["project", "key"])
+def test_concurrent_runs_past_the_limit_are_refused(limited: LiveServer, upstream: Upstream, whose: str) -> None:
+    project = "delta" if whose == "project" else "iota"
+    set_limits(limited, project, max_requests_per_1_minute=1000)
+    limit_id = "rl-default" if whose == "project" else f"rl-{key_of(project)}"
+    set_limits(limited, project, limit_id, max_concurrent_runs=1)
+    client = client_of(limited, project)
     model = new_model()
     upstream.script(model, Reply(tool_calls=[("lookup", "{}")]))
     tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
@@ -192,7 +200,8 @@ def test_concurrent_runs_past_the_limit_are_refused(limited: LiveServer, upstrea
     with pytest.raises(openai.RateLimitError) as refused:
         client.beta.threads.runs.create(thread_id=thread_with(client, "two").id, assistant_id=asst.id)
     assert refused.value.code == "rate_limit_exceeded"
-    assert "on concurrent runs: Limit 1, Used 1, Requested 1." in refused.value.message
+    label = f"project {project}" if whose == "project" else f"key {key_of(project)}"
+    assert f"in {label} on concurrent runs: Limit 1, Used 1, Requested 1." in refused.value.message
     client.beta.threads.runs.cancel(thread_id=waiting.thread_id, run_id=waiting.id)
     wait_status(client, waiting.thread_id, waiting.id)
     second = client.beta.threads.runs.create(thread_id=thread_with(client, "three").id, assistant_id=asst.id)
