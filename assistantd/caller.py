@@ -10,5 +10,5 @@ from typing import Literal
 class Caller:
     project: str
     api_version: Literal["v1", "v2"] = "v2"
-    # The API key's limits id (services/limits.py ``key_id``); None on an open server.
-    key: str | None = None
+    # The key's ``key_...`` id (services/limits.py ``key_id``; None on an open server): its limits.
+    api_key_id: str | None = None

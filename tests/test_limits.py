@@ -180,7 +180,7 @@ def test_the_admin_api_refuses_project_keys_and_bad_bodies(limited: LiveServer) 
 
 
 def key_of(project: str) -> str:
-    return "key_" + hashlib.sha256(KEYS[project].encode()).hexdigest()[:16]
+    return "key_" + hashlib.sha256(KEYS[project].encode()).hexdigest()[:24]
 
 
 @pytest.mark.parametrize("whose", ["project", "key"])

@@ -73,7 +73,7 @@ async def caller(request: Request) -> Caller:
     key = presented_key(request)
     project = await c.keys.project_for(key)
     logs.tag(project=project)  # observability hook: JSON log lines carry the project
-    who = Caller(project=project, api_version=api_version(request), key=key_id(key) if key else None)
+    who = Caller(project=project, api_version=api_version(request), api_key_id=key_id(key) if key else None)
     await admit(request, c, who)
     return who
 
@@ -97,7 +97,7 @@ _rate_headers: ContextVar[dict[str, str] | None] = ContextVar("assistantd_rate_h
 
 async def admit(request: Request, c: Container, who: Caller) -> None:
     """The caller's limits (README "Limits"): a permit per request, and more for what the request starts."""
-    subjects = await c.limits.subjects(who.project, who.key)
+    subjects = await c.limits.subjects(who.project, who.api_key_id)
     if not any(subject.policy != ZERO for subject in subjects):
         return
     headers = _rate_headers.get()

@@ -150,7 +150,7 @@ class RunEngine:
             await writer.cut_off()
             return Failed(exc.code, exc.message)
         if self.on_tokens is not None:
-            self.on_tokens(record.project, state.key, spent.prompt_tokens + spent.completion_tokens)
+            self.on_tokens(record.project, state.api_key_id, spent.prompt_tokens + spent.completion_tokens)
         state.prompt_tokens += spent.prompt_tokens
         state.completion_tokens += spent.completion_tokens  # written with the run's next change
         decision = await writer.finish(reason, usage_document(spent.prompt_tokens, spent.completion_tokens))

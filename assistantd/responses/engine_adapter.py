@@ -78,7 +78,7 @@ class EngineAdapter:
     ) -> None:
         typed = RunState.from_json(state)
         typed.kind = "response"
-        typed.key = caller.key  # its tokens count against the key's limits too
+        typed.api_key_id = caller.api_key_id  # its tokens count against the key's limits too
         document = typing.cast(ThreadRun, run)  # a response's run: the fields its settings give it
         await on_session(session, lambda conn: self.life.create(conn, Run(caller.project, document, typed)))
 

@@ -62,8 +62,8 @@ def _pick(value: int | None, default: int) -> int:
 
 
 def key_id(secret: str) -> str:
-    """How limits name an API key: ``key_`` and the start of its SHA-256 (the secret itself is never kept)."""
-    return "key_" + key_hash(secret)[:16]
+    """An API key's ``key_...`` id: ``key_`` and the start of its SHA-256 (the secret itself is never kept)."""
+    return "key_" + key_hash(secret)[:24]
 
 
 def duration(seconds: float) -> str:
