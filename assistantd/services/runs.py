@@ -139,7 +139,9 @@ class Runs:
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
     ) -> ThreadRun:
         found = await _find_assistant(self.db, caller, body.assistant_id)
-        state = RunState(include=include or [], additional_instructions=body.additional_instructions)
+        state = RunState(
+            include=include or [], additional_instructions=body.additional_instructions, api_key_id=caller.api_key_id
+        )
         additional = body.additional_messages or []
         if not any(refers_to_files(message) for message in additional):
             run, thread = await self.db.transact(
@@ -198,7 +200,7 @@ class Runs:
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
-        state = RunState(include=include or [])
+        state = RunState(include=include or [], api_key_id=caller.api_key_id)
         if not is_plain(thread_body):
             async with self.db.write() as session:
                 thread, messages = await prepare_thread(session, caller, thread_body, self.inline)
