@@ -36,7 +36,7 @@ def _object(limit_id: str, policy: Policy) -> ProjectRateLimit:
 
 
 async def _objects(limits: Limits, project: str) -> list[ProjectRateLimit]:
-    rows = await limits.rows(project)
+    rows = await limits.stored_rows(project)
     found = [_object(PROJECT_LIMIT_ID, limits.defaults.merged(rows.get("")))]
     found += [_object(KEY_LIMIT_PREFIX + key, Policy().merged(rows[key])) for key in sorted(rows) if key]
     return found
@@ -78,6 +78,6 @@ async def modify_rate_limit(
     values = {FIELDS[name]: getattr(body, name) for name in body.model_fields_set if name in FIELDS}
     if values:
         await c.limits.set_limits(project_id, key, values)
-    rows = await c.limits.rows(project_id)
+    rows = await c.limits.stored_rows(project_id)
     base = c.limits.defaults if not key else Policy()
     return _object(rate_limit_id, base.merged(rows.get(key)))

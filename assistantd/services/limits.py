@@ -147,6 +147,11 @@ class Limits:
         self._rows[project] = (found, time.monotonic())
         return found
 
+    async def stored_rows(self, project: str) -> dict[str, dict[str, int | None]]:
+        """The rows as stored now, for the Admin API: not cached, so this process never keeps a view older
+        than a change made through another one (which would then outlive the change by ``CACHE_SECONDS``)."""
+        return await store.read_limits(self.db, project)
+
     async def project_policy(self, project: str) -> Policy:
         return self.defaults.merged((await self.rows(project)).get(""))
 
