@@ -26,6 +26,7 @@ from assistantd.api import (
     internal,
     models,
     openapi,
+    rate_limits,
     responses,
     runs,
     site,
@@ -34,6 +35,7 @@ from assistantd.api import (
     vector_stores,
 )
 from assistantd.api.bodies import JSONBodies
+from assistantd.api.deps import RateLimitHeaders
 from assistantd.observability import logs
 from assistantd.observability.http import ObservedRequests
 from assistantd.settings import SETTINGS_ENV, Settings
@@ -107,11 +109,13 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     app.add_middleware(ObservedRequests)
     app.add_middleware(JSONBodies)
     app.add_middleware(RequestIdMiddleware)
+    app.add_middleware(RateLimitHeaders)
     for prefix in PREFIXES:
         for router in ROUTERS:
             app.include_router(router, prefix=prefix)
     app.include_router(console.router, prefix="/v1")
     app.include_router(admin.router, prefix="/v1")
+    app.include_router(rate_limits.router, prefix="/v1")  # OpenAI's Admin API: no Azure spelling
     app.include_router(internal.router)  # replica to replica; not part of the API
 
     @app.get("/health")

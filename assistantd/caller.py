@@ -10,5 +10,5 @@ from typing import Literal
 class Caller:
     project: str
     api_version: Literal["v1", "v2"] = "v2"
-    # The key's ``key_...`` id (None on an open server): runs record it, so usage counts per key.
+    # The key's ``key_...`` id (None on an open server): runs record it (usage per key), and its limits.
     api_key_id: str | None = None

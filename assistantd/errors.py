@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ class APIError(Exception):
     status_code = 400
     error_type = "invalid_request_error"
     retry_after: int | None = None  # seconds, sent as ``retry-after`` (a 503 worth retrying)
+    headers: dict[str, str] | None = None  # more headers the answer carries (a 429's x-ratelimit-*)
 
     def __init__(self, message: str, *, param: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -34,6 +36,22 @@ class NotFound(APIError):
 
 class Unauthorized(APIError):
     status_code = 401
+
+
+class Forbidden(APIError):
+    status_code = 403
+
+
+class RateLimited(APIError):
+    """429 ``rate_limit_exceeded``; ``error_type`` is what ran out, as OpenAI says it: requests or tokens."""
+
+    status_code = 429
+
+    def __init__(self, message: str, kind: str, retry_after: float, headers: dict[str, str]) -> None:
+        super().__init__(message, code="rate_limit_exceeded")
+        self.error_type = kind
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.headers = {**headers, "retry-after-ms": str(max(1, math.ceil(retry_after * 1000)))}
 
 
 class PayloadTooLarge(APIError):

@@ -317,11 +317,41 @@ class Settings(BaseSettings):
                 ) from None
         return value or None
 
+    # Limits (README "Limits"). 0 turns a limit off; the Admin API sets them per project and per key.
+    limit_rpm: int = Field(
+        default=0, ge=0, description="Requests per minute each project may make (every `/v1` request counts)."
+    )
+    limit_tpm: int = Field(
+        default=0,
+        ge=0,
+        description="Model tokens (prompt + completion) per minute each project may spend: counted as runs "
+        "use them; past it, requests that start model work answer 429 until the minute allows.",
+    )
+    limit_concurrent_runs: int = Field(
+        default=0, ge=0, description="Runs a project may have queued, in progress or waiting for tool outputs."
+    )
+    limit_storage_bytes: int = Field(
+        default=0, ge=0, description="Bytes of files and vector stores a project may keep; past it, uploads answer 403."
+    )
+    limits_url: str | None = Field(
+        default=None,
+        description="Where the limits' counters live: unset, the database (SQLite: shared by `--workers`; "
+        "PostgreSQL: by replicas); `redis://host:port/db` (the `redis` extra) for replicas without a database "
+        "write per permit batch.",
+    )
+
     @field_validator("blob_url")
     @classmethod
     def _bucket_url(cls, value: str | None) -> str | None:
         if value and not value.startswith("s3://"):
             raise ValueError(f"ASSISTANTD_BLOB_URL must be an s3://bucket/prefix URL, not {value!r}")
+        return value or None
+
+    @field_validator("limits_url")
+    @classmethod
+    def _limits_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(f"ASSISTANTD_LIMITS_URL must be a redis:// URL (or unset: the database), not {value!r}")
         return value or None
 
     @property

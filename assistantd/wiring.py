@@ -18,6 +18,7 @@ from assistantd.engine.executor import Executor, new_owner
 from assistantd.engine.life import RunLife
 from assistantd.engine.loop import RunEngine
 from assistantd.engine.tools import ServerTool
+from assistantd.errors import require_extra
 from assistantd.llm import ChatModel
 from assistantd.observability import metrics
 from assistantd.observability.runs import ObservedChatModel, Sampler, observe_run_event
@@ -37,13 +38,14 @@ from assistantd.retrieval.rerank import HttpReranker
 from assistantd.retrieval.search import Searcher
 from assistantd.retrieval.stores import VectorStores
 from assistantd.sandbox import Sandbox
-from assistantd.sandbox.command import Limits
+from assistantd.sandbox.command import Limits as SandboxLimits
 from assistantd.sandbox.shared import SharedSandbox
 from assistantd.services.admin import Admin
 from assistantd.services.assistants import Assistants
 from assistantd.services.code_sessions import CodeSessions
 from assistantd.services.files import Files
 from assistantd.services.keys import Keys
+from assistantd.services.limits import Counter, Limits, Policy
 from assistantd.services.messages import Messages
 from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
@@ -52,6 +54,7 @@ from assistantd.services.usage import Prices, Usage
 from assistantd.services.v1files import V1Files
 from assistantd.settings import Settings
 from assistantd.store.db import Database, uncounted
+from assistantd.store.limits import SqlCounter
 from assistantd.store.runs import DbRunStore
 from assistantd.upstream import Routes, build_routes
 from assistantd.upstream.catalog import Catalog
@@ -97,6 +100,8 @@ class Container:
     # The Admin API (projects, service accounts, keys) and usage and cost by project, key and model.
     admin: Admin
     usage: Usage
+    # Requests, tokens, runs and bytes per project and key (README "Limits").
+    limits: Limits
     assistants: Assistants
     threads: Threads
     messages: Messages
@@ -162,6 +167,7 @@ class Container:
         await self.code_sessions.stop()
         if self.sandbox is not None:
             await self.sandbox.close()
+        await self.limits.close()
         await self.db.close()
 
 
@@ -172,12 +178,13 @@ def build_runs(
     model: ChatModel,
     server_tools: Mapping[str, ServerTool],
     inline: InlineStores,
+    limits: Limits,
 ) -> RunParts:
     """The run engine: its store, its event bus, the owner of a run's life, the executor, the services."""
     store = DbRunStore(db)
     bus = EventBus(observe_run_event)  # observability hook: runs started/ended, the log's run id
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
-    engine = RunEngine(model, life, server_tools, routes.context_tokens)
+    engine = RunEngine(model, life, server_tools, routes.context_tokens, limits.token_meter())
     executor = Executor(store, life, engine, settings.run_workers, background=uncounted)
     runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require, inline)
     return RunParts(bus, life, executor, runs, Steps(db))
@@ -254,7 +261,7 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: 
 
 
 def build_sandbox(settings: Settings) -> SharedSandbox:
-    limits = Limits(
+    limits = SandboxLimits(
         wall_seconds=settings.sandbox_wall_seconds,
         cpu_seconds=settings.sandbox_cpu_seconds,
         memory_bytes=settings.sandbox_memory_bytes,
@@ -288,10 +295,30 @@ def build_sampler(executor: Executor, ingestion: Ingestion, sandbox: Sandbox | N
     )
 
 
+def build_limits(settings: Settings, db: Database) -> Limits:
+    """The limits' defaults from settings, their counters where every process and replica sees them."""
+    counter: Counter
+    if settings.limits_url:
+        from assistantd.store.redis_counter import RedisCounter
+
+        counter = RedisCounter(settings.limits_url)
+    else:
+        counter = SqlCounter(db)
+    defaults = Policy(
+        requests_per_minute=settings.limit_rpm,
+        tokens_per_minute=settings.limit_tpm,
+        concurrent_runs=settings.limit_concurrent_runs,
+        storage_bytes=settings.limit_storage_bytes,
+    )
+    return Limits(db, counter, defaults)
+
+
 def check_extras(settings: Settings) -> None:
     """What ``build`` refuses for a missing extra (MissingExtra), without building: the supervisor of
     ``--workers N`` says it once, before any worker starts."""
     from_url(settings.blob_url, settings.blob_dir)
+    if settings.limits_url:
+        require_extra("redis", "redis", "ASSISTANTD_LIMITS_URL=redis://...")
     if settings.embedding_provider == "local":
         from assistantd.retrieval.local_embedder import model_dir
 
@@ -315,13 +342,15 @@ def build(settings: Settings) -> Container:
     upstream_log = DbUpstreamLog(db, settings.upstream_log_retention_seconds) if settings.upstream_log else None
     routed = RoutedChatModel(routes, settings.model_timeout_seconds, settings.model_max_retries)
     model = ObservedChatModel(routed, upstream_log)
-    run_parts = build_runs(settings, db, routes, model, server_tools, inline)
+    limits = build_limits(settings, db)
+    run_parts = build_runs(settings, db, routes, model, server_tools, inline, limits)
     threads, messages = Threads(db, inline), Messages(db, inline)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
-    limits = URLLimits(
+    url_limits = URLLimits(
         settings.input_url_allow_private, settings.input_url_max_bytes, settings.input_url_timeout_seconds
     )
-    responses = Responses(db, EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs), threads, files, limits)
+    adapter = EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs)
+    responses = Responses(db, adapter, threads, files, url_limits)
     run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
     keys = build_keys(settings, db)
     return Container(
@@ -331,6 +360,7 @@ def build(settings: Settings) -> Container:
         keys=keys,
         admin=Admin(db, keys),
         usage=Usage(db, settings.models),
+        limits=limits,
         assistants=Assistants(db, routes.require, inline),
         threads=threads,
         messages=messages,

@@ -89,6 +89,18 @@ def test_a_project_gets_a_key_shown_once_that_works_until_revoked(
         client.beta.assistants.list()
 
 
+def test_a_project_s_limits_are_set_from_its_page(admin: Any, shop: LiveServer) -> None:
+    go(admin, "#/projects/alpha")
+    expect(admin.get_by_role("heading", name="alpha", level=1)).to_be_visible()
+    form = admin.get_by_role("form", name="Limits for *")
+    form.get_by_label("Requests per minute (*)").fill("600")
+    form.get_by_role("button", name="Save").click()
+    expect(admin.get_by_text("Limits saved for *")).to_be_visible()
+    listed = sdk(shop, ADMIN_KEY).get("/organization/projects/alpha/rate_limits", cast_to=dict)
+    (default,) = [limit for limit in listed["data"] if limit["model"] == "*"]
+    assert default["max_requests_per_1_minute"] == 600
+
+
 def test_a_project_is_renamed_then_archived(admin: Any, shop: LiveServer) -> None:
     go(admin, "#/projects")
     admin.get_by_label("New project name").fill("Shop B")

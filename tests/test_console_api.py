@@ -17,7 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from assistantd import app as app_module
-from assistantd.api import admin, console
+from assistantd.api import admin, console, rate_limits
 from tests.conftest import KEY_A, KEY_B
 from tests.retrieval_helpers import unique_word
 from tests.runhelp import new_model, wait_status
@@ -105,7 +105,7 @@ def served_routes() -> set[tuple[str, str]]:
     """Every (method, path) the app mounts, read from the routers themselves."""
     routes = {("GET", "/health")}
     mounted = [(prefix, router) for prefix in app_module.PREFIXES for router in app_module.ROUTERS]
-    for prefix, router in [*mounted, ("/v1", console.router), ("/v1", admin.router)]:
+    for prefix, router in [*mounted, ("/v1", console.router), ("/v1", admin.router), ("/v1", rate_limits.router)]:
         for route in router.routes:
             for method in getattr(route, "methods", ()) or ():
                 if method != "HEAD":

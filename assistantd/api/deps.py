@@ -5,14 +5,18 @@ thread, and that hop was most of a read's CPU (profiled: 4.3 of 8.5 s for 100 re
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Literal
 
 from fastapi import Query, Request, WebSocket
 from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistantd.caller import Caller
+from assistantd.errors import RateLimited
 from assistantd.observability import logs
 from assistantd.protocol.pages import PageParams
+from assistantd.services.limits import Policy
 from assistantd.wiring import Container
 
 
@@ -59,10 +63,86 @@ def presented_key(request: HTTPConnection) -> str | None:
 
 
 async def caller(request: Request) -> Caller:
-    keys = app_container(request).keys
-    who = await keys.identify(presented_key(request))
+    c = app_container(request)
+    who = await c.keys.identify(presented_key(request))
     logs.tag(project=who.project)  # observability hook: JSON log lines carry the project
-    return Caller(project=who.project, api_version=api_version(request), api_key_id=who.api_key_id)
+    caller = Caller(project=who.project, api_version=api_version(request), api_key_id=who.api_key_id)
+    await admit(request, c, caller)
+    return caller
+
+
+# What a request starts beyond itself, by method and route (without its /v1 or /openai prefix): a run
+# (model work, one more active run), model work on a run that exists, or stored bytes.
+WORK = {
+    ("POST", "threads/runs"): "run",
+    ("POST", "threads/{thread_id}/runs"): "run",
+    ("POST", "responses"): "run",
+    ("POST", "chatkit/conversation"): "run",
+    ("POST", "threads/{thread_id}/runs/{run_id}/submit_tool_outputs"): "model",
+    ("POST", "files"): "bytes",
+    ("POST", "vector_stores"): "bytes",
+    ("POST", "vector_stores/{vector_store_id}/files"): "bytes",
+    ("POST", "vector_stores/{vector_store_id}/file_batches"): "bytes",
+}
+ZERO = Policy()
+_rate_headers: ContextVar[dict[str, str] | None] = ContextVar("assistantd_rate_headers", default=None)
+
+
+async def admit(request: Request, c: Container, who: Caller) -> None:
+    """The caller's limits (README "Limits"): a permit per request, and more for what the request starts."""
+    subjects = await c.limits.subjects(who.project, who.api_key_id)
+    if not any(subject.policy != ZERO for subject in subjects):
+        return
+    headers = _rate_headers.get()
+    if headers is None:
+        headers = {}
+    headers.update(await c.limits.admit(subjects))
+    route = _route(request)
+    work = WORK.get((request.method, route))
+    if work in ("run", "model"):
+        try:
+            headers.update(await c.limits.admit_model_work(subjects))
+        except RateLimited as refused:
+            refused.headers = {**headers, **(refused.headers or {})}
+            headers.clear()  # the error's answer carries them
+            raise
+    if work == "run":
+        await c.limits.admit_run(subjects)
+    elif work == "bytes":
+        await c.limits.admit_storage(who.project, 1)  # refused once used up (an upload checks its size too)
+
+
+def _route(request: Request) -> str:
+    """The matched route's template without its prefix (an included router's route may or may not
+    carry it, by FastAPI version)."""
+    template = str(getattr(request.scope.get("route"), "path", ""))
+    for prefix in ("/v1/", "/openai/"):
+        if template.startswith(prefix):
+            return template.removeprefix(prefix)
+    return template.lstrip("/")
+
+
+class RateLimitHeaders:
+    """Puts the ``x-ratelimit-*`` headers ``admit`` found on the request's answer, whatever it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found: dict[str, str] = {}
+        _rate_headers.set(found)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start" and found:
+                taken = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(n.encode(), v.encode()) for n, v in found.items() if n.encode() not in taken]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 async def require_admin(request: Request) -> str | None:

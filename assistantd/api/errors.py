@@ -16,8 +16,8 @@ log = logging.getLogger("assistantd")
 
 
 def error_response(error: APIError) -> JSONResponse:
-    headers = {"retry-after": str(error.retry_after)} if error.retry_after else None
-    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers)
+    headers = {**(error.headers or {}), **({"retry-after": str(error.retry_after)} if error.retry_after else {})}
+    return JSONResponse(error.envelope(), status_code=error.status_code, headers=headers or None)
 
 
 def install(app: FastAPI) -> None:

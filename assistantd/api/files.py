@@ -91,6 +91,7 @@ async def upload(request: Request, who: Caller = Depends(caller), c: Container =
         if not isinstance(purpose, str):
             raise missing_parameter("purpose")
         expires = _expires_after(form)
+        await c.limits.admit_storage(who.project, file.size or 0)  # the quota, now the size is known
         return await c.files.upload(who, _pieces(file), file.filename or "upload", purpose, expires)
     finally:
         await form.close()

@@ -36,6 +36,7 @@ from assistantd.protocol.files import File, FileDeleted
 from assistantd.protocol.messages import Message, MessageDeleted
 from assistantd.protocol.models import Model, ModelList
 from assistantd.protocol.pages import Page
+from assistantd.protocol.rate_limits import ProjectRateLimit
 from assistantd.protocol.response_objects import (
     Conversation,
     ConversationDeleted,
@@ -167,6 +168,8 @@ ANSWERS: dict[tuple[str, str], Any] = {
     ("get", "/organization/projects/{project_id}/api_keys"): Page[ProjectApiKey],
     ("get", "/organization/projects/{project_id}/api_keys/{key_id}"): ProjectApiKey,
     ("delete", "/organization/projects/{project_id}/api_keys/{key_id}"): ProjectApiKeyDeleted,
+    ("get", "/organization/projects/{project_id}/rate_limits"): Page[ProjectRateLimit],
+    ("post", "/organization/projects/{project_id}/rate_limits/{rate_limit_id}"): ProjectRateLimit,
     ("get", "/organization/admin_api_keys"): Page[AdminApiKey],
     ("post", "/organization/admin_api_keys"): AdminApiKeyCreated,
     ("get", "/organization/admin_api_keys/{key_id}"): AdminApiKey,

@@ -41,7 +41,10 @@ class RunEngine:
         life: RunLife,
         server_tools: Mapping[str, ServerTool],
         context_tokens: int | Callable[[str], int | None] | None = None,
+        on_tokens: Callable[[str, str | None, int], None] | None = None,
     ) -> None:
+        # Told each model call's tokens (project, API key id, tokens): the limits' tokens per minute.
+        self.on_tokens = on_tokens
         self.model = model
         self.life = life
         self.server_tools = server_tools
@@ -146,6 +149,8 @@ class RunEngine:
         except UpstreamError as exc:
             await writer.cut_off()
             return Failed(exc.code, exc.message)
+        if self.on_tokens is not None:
+            self.on_tokens(record.project, state.api_key_id, spent.prompt_tokens + spent.completion_tokens)
         state.prompt_tokens += spent.prompt_tokens
         state.completion_tokens += spent.completion_tokens  # written with the run's next change
         decision = await writer.finish(reason, usage_document(spent.prompt_tokens, spent.completion_tokens))

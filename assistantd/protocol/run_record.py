@@ -68,6 +68,8 @@ class RunState:
     # The sandbox session the code interpreter runs in (a response naming a container: that
     # container's thread); None: the run's own thread's.
     sandbox: str | None = None
+    # The API key (its ``key_...`` id) that started the run, whose tokens per minute its model calls spend.
+    api_key_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {name: clone(getattr(self, name)) for name in self.__dataclass_fields__}

@@ -78,6 +78,7 @@ class EngineAdapter:
     ) -> None:
         typed = RunState.from_json(state)
         typed.kind = "response"
+        typed.api_key_id = caller.api_key_id  # its tokens count against the key's limits too
         document = typing.cast(ThreadRun, run)  # a response's run: the fields its settings give it
         run_row = Run(caller.project, document, typed, caller.api_key_id)
         await on_session(session, lambda conn: self.life.create(conn, run_row))

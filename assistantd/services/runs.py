@@ -139,7 +139,9 @@ class Runs:
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
     ) -> ThreadRun:
         found = await _find_assistant(self.db, caller, body.assistant_id)
-        state = RunState(include=include or [], additional_instructions=body.additional_instructions)
+        state = RunState(
+            include=include or [], additional_instructions=body.additional_instructions, api_key_id=caller.api_key_id
+        )
         started_at = self.executor.reserve()
         try:
             run, thread = await self._insert(caller, thread_id, found, body, state, started_at)
@@ -217,7 +219,7 @@ class Runs:
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
-        state = RunState(include=include or [])
+        state = RunState(include=include or [], api_key_id=caller.api_key_id)
         if not is_plain(thread_body):
             started_at = self.executor.reserve()
             try:

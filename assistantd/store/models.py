@@ -268,3 +268,27 @@ class ResponseEventRow(Base):
     response_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     sequence_number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     data: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
+
+
+class RateLimitRow(Base):
+    """A project's limits (``key_id`` empty), or one key's within its project (migration 0012); a column
+    left null falls back to the settings' default (project) or to no key limit. 0 means no limit."""
+
+    __tablename__ = "rate_limits"
+    project: Mapped[str] = mapped_column(String(128), primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    requests_per_minute: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    tokens_per_minute: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    concurrent_runs: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    storage_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class LimitCounterRow(Base):
+    """One GCRA bucket of the limits (migration 0012): its theoretical arrival time, in Unix seconds, and
+    what the last take granted (read back in the same statement)."""
+
+    __tablename__ = "limit_counters"
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float)
+    granted: Mapped[int] = mapped_column(BigInteger)

@@ -91,6 +91,8 @@ function keyTable(base, keys, refresh) {
 const LIMIT_FIELDS = [
   ["max_requests_per_1_minute", "Requests per minute"],
   ["max_tokens_per_1_minute", "Tokens per minute"],
+  ["max_concurrent_runs", "Concurrent runs"],
+  ["max_storage_bytes", "Stored bytes"],
 ];
 
 // The project's rate limits (OpenAI's project.rate_limit objects); each row saved on its own.
@@ -102,7 +104,8 @@ async function limitsBox(base) {
     return h("p", { class: "dim" }, `Limits could not be read: ${error.message}`);
   }
   if (!limits.length) return h("p", { class: "dim" }, "No limits are set for this project.");
-  return limits.map((limit) => {
+  const hint = h("p", { class: "hint" }, "0 means no limit. The row for * is the project's; a key's own row holds within it.");
+  return [hint, ...limits.map((limit) => {
     const inputs = LIMIT_FIELDS.filter(([key]) => key in limit).map(([key, label]) => [key, h("input", { type: "number", min: "0", step: "1", value: limit[key] ?? "", "aria-label": `${label} (${limit.model})` }), label]);
     const form = h("form", { class: "inline-form limit", "aria-label": `Limits for ${limit.model}` }, h("span", { class: "mono" }, limit.model), inputs.map(([, input, label]) => h("label", {}, h("span", { class: "hint" }, label), input)), h("button", { type: "submit" }, "Save"));
     form.addEventListener("submit", async (event) => {
@@ -112,7 +115,7 @@ async function limitsBox(base) {
       toast(`Limits saved for ${limit.model}`);
     });
     return form;
-  });
+  })];
 }
 
 export async function adminKeysPage(ctx) {
