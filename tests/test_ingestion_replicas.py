@@ -94,7 +94,9 @@ def test_a_killed_replica_leaves_its_files_to_the_other(
     store = a.vector_stores.create(name="shared")
     slow_embeddings.gate.clear()  # every worker stops at its first embedding request
     batch = a.vector_stores.file_batches.create(
-        vector_store_id=store.id, file_ids=ids, chunking_strategy=STATIC_100  # type: ignore[arg-type]
+        vector_store_id=store.id,
+        file_ids=ids,
+        chunking_strategy=STATIC_100,  # type: ignore[arg-type]
     )
     assert first.process is not None
     owner = f":{first.process.pid}:"
