@@ -245,7 +245,7 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: 
     vector_stores = VectorStores(db, cascade, ingestion.after_commit, default_embedder)
     inline = InlineStores(cascade, ingestion.after_commit, default_embedder)
     searcher = Searcher(db, index, embedders, settings.search_mode, build_reranker(settings, routes))
-    file_search = FileSearch(searcher)
+    file_search = FileSearch(searcher, settings.file_search_wait_seconds)
     return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, file_search, inline, cascade)
 
 

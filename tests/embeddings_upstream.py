@@ -35,6 +35,7 @@ class EmbeddingsUpstream:
         self.gate = threading.Event()
         self.gate.set()
         self.delay = 0.0  # seconds every answer waits: a slow upstream
+        self.hold: str | None = None  # when set, the gate holds only requests whose input contains it
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -46,7 +47,8 @@ class EmbeddingsUpstream:
                 upstream.requests.append(
                     {"path": self.path, "body": body, "authorization": self.headers.get("authorization")}
                 )
-                upstream.gate.wait(timeout=120)
+                if upstream.hold is None or upstream.hold in json.dumps(body.get("input")):
+                    upstream.gate.wait(timeout=120)
                 if upstream.delay:
                     time.sleep(upstream.delay)
                 if upstream.fail_next > 0:
