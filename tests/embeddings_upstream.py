@@ -36,6 +36,7 @@ class EmbeddingsUpstream:
         self.gate.set()
         self.delay = 0.0  # seconds every answer waits: a slow upstream
         self.hold: str | None = None  # when set, the gate holds only requests whose input contains it
+        self.refuse: str | None = None  # when set, requests whose input contains it are answered 400
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,6 +55,9 @@ class EmbeddingsUpstream:
                 if upstream.fail_next > 0:
                     upstream.fail_next -= 1
                     self._answer(500, {"error": {"message": "scripted failure", "type": "server_error"}})
+                    return
+                if upstream.refuse is not None and upstream.refuse in json.dumps(body.get("input")):
+                    self._answer(400, {"error": {"message": "scripted refusal", "type": "invalid_request_error"}})
                     return
                 if not self.path.endswith("/embeddings"):
                     self._answer(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
