@@ -21,7 +21,8 @@ ingesting process's CPU seconds per MB (all its threads) and the upstream's, the
 RSS while ingesting, how ``file_counts.completed`` moved (five samples), and the load average.
 
 Modes: the default is large files (8 MB of text in 32 files: MB/s); ``--small`` is 1,050 files of
-~8 KB (man-page sized: files/s); ``--many`` is 10,000 such files (peak RSS growth, progress).
+~8 KB (man-page sized: files/s) in one batch; ``--many`` is 10,000 such files in five batches of
+2,000, the most one takes (peak RSS growth, progress).
 Usage: ``.venv/bin/python bench/bench_ingest.py [--small | --many] [--mb 8] [--files 32]
 [--baseline DIR] [--embedders upstream,hash,none]``.
 """
@@ -139,6 +140,9 @@ def profiler() -> subprocess.Popen[bytes] | None:
 # The child: one measurement, with assistantd imported from the checkout it is given.
 
 
+BATCH_LIMIT = 2000  # file_ids of one file batch at most
+
+
 async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> dict[str, Any]:
     from assistantd import tokens
     from assistantd.blobs import from_url
@@ -176,13 +180,17 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
         await embedder.embed(["warm up"])  # and opens its first upstream connection
         spy = profiler()
         reset_peak_rss()
-        rss = memory("VmRSS")
+        rss, anon = memory("VmRSS"), memory("RssAnon")
         cpu, started = time.process_time(), time.perf_counter()
         threads_before = thread_cpu()
-        await FileBatches(stores).create(caller, store["id"], CreateFileBatch(file_ids=ids))
+        for start in range(0, len(ids), BATCH_LIMIT):  # one batch, or 10,000 files in batches of 2,000
+            await FileBatches(stores).create(
+                caller, store["id"], CreateFileBatch(file_ids=ids[start : start + BATCH_LIMIT])
+            )
         progress = await wait_done(stores, caller, store["id"], started)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak = memory("VmHWM") - rss
+        peak_anon = max(sample[2] for sample in progress) - anon
         per_thread = {name: spent - threads_before.get(name, 0.0) for name, spent in thread_cpu().items()}
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -200,16 +208,18 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
         "cpu": cpu,
         "threads": per_thread,
         "peak_rss": peak,
+        "peak_anon": peak_anon,
         "progress": progress,
     }
 
 
-async def wait_done(stores: Any, caller: Any, store_id: str, started: float) -> list[tuple[float, int]]:
-    """Poll the store as a client would, until no file is in progress; (seconds, completed) samples."""
-    samples: list[tuple[float, int]] = []
+async def wait_done(stores: Any, caller: Any, store_id: str, started: float) -> list[tuple[float, int, int]]:
+    """Poll the store as a client would, until no file is in progress; (seconds, completed, anonymous
+    RSS) samples. Anonymous: the database file, mapped (``mmap_size``), counts in RSS as it grows."""
+    samples: list[tuple[float, int, int]] = []
     while True:
         counts = (await stores.retrieve(caller, store_id))["file_counts"]
-        samples.append((time.perf_counter() - started, int(counts["completed"])))
+        samples.append((time.perf_counter() - started, int(counts["completed"]), memory("RssAnon")))
         if not counts["in_progress"]:
             return samples
         await asyncio.sleep(0.1)
@@ -275,10 +285,10 @@ def report(embedder: str, label: str, r: dict[str, Any], upstream_cpu: float) ->
     row += f"  CPU {r['cpu'] / r['mb']:.3f} s/MB (ingesting process)"
     if embedder == "upstream":
         row += f" + {upstream_cpu / r['mb']:.3f} s/MB (upstream)"
-    row += f"  peak RSS +{r['peak_rss'] / 1e6:.0f} MB"
+    row += f"  peak RSS +{r['peak_rss'] / 1e6:.0f} MB (anonymous +{r['peak_anon'] / 1e6:.0f} MB)"
     samples = r["progress"]
     picks = [samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 4))] for i in range(5)]
-    row += "  completed " + " ".join(f"{done}@{at:.0f}s" for at, done in picks)
+    row += "  completed " + " ".join(f"{done}@{at:.0f}s" for at, done, _ in picks)
     return row
 
 
