@@ -143,12 +143,9 @@ def profiler() -> subprocess.Popen[bytes] | None:
 BATCH_LIMIT = 2000  # file_ids of one file batch at most
 
 
-async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> dict[str, Any]:
-    from assistantd import tokens
+async def open_stack(tmp: str, embedder: Any, workers: int) -> tuple[Any, Any, Any, Any]:
+    """A database, blob store, ``Ingestion`` and ``VectorStores`` in ``tmp``, as a server wires them."""
     from assistantd.blobs import from_url
-    from assistantd.caller import Caller
-    from assistantd.protocol.vector_stores import CreateFileBatch, CreateVectorStore
-    from assistantd.retrieval.batches import FileBatches
     from assistantd.retrieval.cascade import Cascade
     from assistantd.retrieval.embedders import Embedders
     from assistantd.retrieval.index.sql_index import SqlIndex
@@ -158,22 +155,27 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
     from assistantd.store.db import Database
     from assistantd.store.migrate import upgrade_async
 
+    url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    await upgrade_async(url)
+    db = Database(url)
+    blobs = from_url(None, Path(tmp) / "blobs")
+    index = SqlIndex(db)
+    cascade = Cascade(index)
+    ingestion = Ingestion(db, blobs, index, cascade, Embedders(embedder, lambda _name: embedder), workers=workers)
+    stores = VectorStores(db, cascade, ingestion.after_commit, lambda: embedder.name)
+    return db, ingestion, stores, Files(db, blobs, 1 << 30)
+
+
+async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> dict[str, Any]:
+    from assistantd import tokens
+    from assistantd.caller import Caller
+    from assistantd.protocol.vector_stores import CreateFileBatch, CreateVectorStore
+    from assistantd.retrieval.batches import FileBatches
+
     caller = Caller(project="bench")
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        await upgrade_async(url)
-        db = Database(url)
-        blobs = from_url(None, Path(tmp) / "blobs")
-        index = SqlIndex(db)
-        cascade = Cascade(index)
-        ingestion = Ingestion(db, blobs, index, cascade, Embedders(embedder, lambda _name: embedder), workers=workers)
-        stores = VectorStores(db, cascade, ingestion.after_commit, lambda: embedder.name)
-        service = Files(db, blobs, 1 << 30)
-        piece = len(text) // files
-        ids = []
-        for n in range(files):
-            data = text[n * piece : (n + 1) * piece].encode()
-            ids.append((await service.store_bytes(caller, data, f"f{n}.md", "assistants"))["id"])
+        db, ingestion, stores, service = await open_stack(tmp, embedder, workers)
+        ids = await upload_all(service, caller, text, files)
         store = await stores.create(caller, CreateVectorStore(name="bench"))
         await ingestion.start()
         tokens.encode("warm up")  # a server loads the o200k ranks once, at its first chunking
@@ -184,13 +186,11 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
         cpu, started = time.process_time(), time.perf_counter()
         threads_before = thread_cpu()
         for start in range(0, len(ids), BATCH_LIMIT):  # one batch, or 10,000 files in batches of 2,000
-            await FileBatches(stores).create(
-                caller, store["id"], CreateFileBatch(file_ids=ids[start : start + BATCH_LIMIT])
-            )
+            batch = CreateFileBatch(file_ids=ids[start : start + BATCH_LIMIT])
+            await FileBatches(stores).create(caller, store["id"], batch)
         progress = await wait_done(stores, caller, store["id"], started)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         peak = memory("VmHWM") - rss
-        peak_anon = max(sample[2] for sample in progress) - anon
         per_thread = {name: spent - threads_before.get(name, 0.0) for name, spent in thread_cpu().items()}
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -200,17 +200,26 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
         await db.close()
     if counts["completed"] != files:
         raise SystemExit(f"not every file completed: {counts}")
-    size = len(text[: piece * files].encode()) / 1e6
     return {
-        "mb": size,
+        "mb": len(text[: len(text) // files * files].encode()) / 1e6,
         "files": files,
         "seconds": elapsed,
         "cpu": cpu,
         "threads": per_thread,
         "peak_rss": peak,
-        "peak_anon": peak_anon,
+        "peak_anon": max(sample[2] for sample in progress) - anon,
         "progress": progress,
     }
+
+
+async def upload_all(service: Any, caller: Any, text: str, files: int) -> list[str]:
+    """``text`` cut into ``files`` files of equal length, uploaded; their ids."""
+    piece = len(text) // files
+    ids = []
+    for n in range(files):
+        data = text[n * piece : (n + 1) * piece].encode()
+        ids.append((await service.store_bytes(caller, data, f"f{n}.md", "assistants"))["id"])
+    return ids
 
 
 async def wait_done(stores: Any, caller: Any, store_id: str, started: float) -> list[tuple[float, int, int]]:
