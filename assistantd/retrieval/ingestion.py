@@ -8,10 +8,10 @@ no file is ingested twice at the same time, and nothing is queued again blindly 
 one conditional ``UPDATE ... RETURNING``: on PostgreSQL its rows picked ``FOR UPDATE SKIP LOCKED``,
 so replicas claim different files; SQLite has one writer at a time.
 
-A claimed batch is processed in groups of at most ``GROUP_BYTES`` of files: the files of a group are
-read and parsed in parallel (threads: parsing and tokenising release the GIL or are short), their
-chunks embedded in shared requests (the embedder splits them by its batch size), and their results
-written in one transaction, so a batch's per-file fixed cost is a few statements per group. A worker
+A claim holds up to ``batch_files`` files and at most ``GROUP_BYTES`` of them (at least one file): its
+files are read and parsed in parallel (threads: tokenising releases the GIL), their chunks embedded
+in shared requests (the embedder splits them by its batch size), and their results written in one
+transaction, so the per-file fixed cost is a few statements per claim. A worker
 writes a file's result only if the file is still ``in_progress`` under the job token it claimed and
 still leased to this process, so a cancel, a detach, a re-attach or a takeover in the meantime wins.
 """
@@ -48,9 +48,11 @@ from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 log = logging.getLogger("assistantd.ingestion")
 EXPIRY_SWEEP_SECONDS = 600
 PROGRESS_EVERY_SECONDS = 10.0
-# Files of a claimed batch processed (read, parsed, embedded, written) together: bounded by bytes, so
-# a batch of large files never sits in memory at once.
-GROUP_BYTES = 8 << 20
+# A claim keeps at most this many bytes of files (at least one file), and gives the rest back at once:
+# a batch of large files never sits in one worker's memory, other workers share it, and its
+# ``file_counts`` move a few files at a time. Small files fill a whole claim (a few ms of fixed cost
+# per claim against ~0.5 s of work per MB).
+GROUP_BYTES = 1 << 20
 VSF = VectorStoreFileRow
 FILES = cast(Table, VSF.__table__)
 # Claimable: in progress and leased to nobody (or to a process whose lease ran out).
@@ -124,17 +126,14 @@ def _parse(filename: str, data: bytes, strategy: StaticStrategy) -> tuple[list[c
     return pieces, len(text.encode())
 
 
-def groups(jobs: list[Job], limit: int = GROUP_BYTES) -> list[list[Job]]:
-    """Consecutive jobs in groups of at most ``limit`` bytes of files (a larger file alone)."""
-    found: list[list[Job]] = []
+def first_bytes(jobs: list[Job], limit: int = GROUP_BYTES) -> list[Job]:
+    """The first jobs holding at most ``limit`` bytes of files (or the first alone, if larger)."""
     size = 0
-    for job in jobs:
-        if not found or size + job.size > limit:
-            found.append([])
-            size = 0
-        found[-1].append(job)
+    for count, job in enumerate(jobs):
         size += job.size
-    return found
+        if count and size > limit:
+            return jobs[:count]
+    return jobs
 
 
 class Ingestion:
@@ -300,7 +299,13 @@ class Ingestion:
             data = about.get(job.file_id) or {}
             job.filename, job.size = data.get("filename") or "", int(data.get("bytes") or 0)
             job.embedder = embedders.get(job.store_id)
-        return jobs
+        kept = first_bytes(jobs)
+        if len(kept) < len(jobs):
+            given_back = [job.seq for job in jobs[len(kept) :]]
+            conn.execute(
+                update(FILES).where(FILES.c.seq.in_(given_back)).values(lease_owner=None, lease_expires_at=None)
+            )
+        return kept
 
     async def _renew_leases(self) -> None:
         while True:
@@ -328,12 +333,12 @@ class Ingestion:
     # Processing a batch.
 
     async def process(self, jobs: list[Job]) -> None:
-        for group in groups(jobs):
-            await self._parse_all(group)
-            await self._embed_all([job for job in group if job.failure is None])
-            await self._finish(group)
-            done = [job for job in group if job.failure is None]
-            self.progress.done(len(done), sum(job.text_bytes for job in done), self.held - len(done))
+        """A claim's files: read and parsed in parallel, embedded together, written in one transaction."""
+        await self._parse_all(jobs)
+        await self._embed_all([job for job in jobs if job.failure is None])
+        await self._finish(jobs)
+        done = [job for job in jobs if job.failure is None]
+        self.progress.done(len(done), sum(job.text_bytes for job in done), self.held - len(done))
 
     async def _parse_all(self, group: list[Job]) -> None:
         await asyncio.gather(*(self._parse_one(job) for job in group))
