@@ -1,10 +1,13 @@
 """Files of a batch share the per-file costs: their chunks go out in shared embedding requests, and a
-file that cannot be read fails alone while the others of its group complete."""
+file that cannot be read fails alone while the others of its claim complete; a claim of large files
+keeps about a megabyte of them and leaves the rest to other workers."""
 
 from __future__ import annotations
 
 import openai
 
+from assistantd.retrieval import chunking
+from assistantd.retrieval.ingestion import GROUP_BYTES, Job, first_bytes
 from tests.embeddings_upstream import EmbeddingsUpstream
 from tests.retrieval_helpers import new_store, unique_word, wait_store_idle
 
@@ -55,3 +58,16 @@ def test_a_file_the_embedder_refuses_fails_alone(
     failed = client.vector_stores.files.retrieve(file_id=ids[-1], vector_store_id=store.id)
     assert failed.last_error is not None and failed.last_error.code == "server_error"
     assert "scripted refusal" in failed.last_error.message
+
+
+def test_a_claim_keeps_a_megabyte_of_files_or_one_larger_file() -> None:
+    def claim(*sizes: int) -> list[int]:
+        jobs = [
+            Job(n, "vs", f"file-{n}", "t", "p", chunking.static_strategy(), size=size) for n, size in enumerate(sizes)
+        ]
+        return [job.size for job in first_bytes(jobs)]
+
+    assert claim(*[8_000] * 32) == [8_000] * 32
+    assert claim(600_000, 600_000, 10_000) == [600_000]
+    assert claim(5_000_000, 10) == [5_000_000]
+    assert claim(GROUP_BYTES - 10, 10, 1) == [GROUP_BYTES - 10, 10]
