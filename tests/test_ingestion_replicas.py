@@ -124,3 +124,23 @@ def test_a_killed_replica_leaves_its_files_to_the_other(
     embedded_after = Counter(text for r in slow_embeddings.requests[mark:] for text in r["body"]["input"])
     assert max(embedded_after.values()) == 1, "a file embedded twice after the kill"
     assert b.vector_stores.search(store.id, query=texts[5].split()[0]).data[0].file_id == ids[5]
+
+
+def test_a_lease_is_renewed_while_the_work_outlasts_it(
+    pair: tuple[LiveServer, LiveServer], slow_embeddings: EmbeddingsUpstream
+) -> None:
+    """Every embedding answer takes longer than the lease: the claiming process renews it, so the
+    other process never takes the file over and each file is embedded once."""
+    first, _ = pair
+    a = openai.OpenAI(base_url=f"{first.url}/v1", api_key="none", max_retries=0)
+    texts = [f"renewed {unique_word()}" for _ in range(6)]
+    ids = [a.files.create(file=("r.txt", text.encode()), purpose="assistants").id for text in texts]
+    store = a.vector_stores.create(name="renewed")
+    slow_embeddings.delay = 4.5  # the lease is 3 s
+    try:
+        batch = a.vector_stores.file_batches.create_and_poll(vector_store_id=store.id, file_ids=ids)
+    finally:
+        slow_embeddings.delay = 0.0
+    assert batch.file_counts.completed == 6, batch.file_counts
+    embedded = Counter(text for r in slow_embeddings.requests for text in r["body"]["input"] if text in texts)
+    assert embedded == dict.fromkeys(texts, 1)
