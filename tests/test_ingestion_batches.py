@@ -1,6 +1,6 @@
 """Files of a batch share the per-file costs: their chunks go out in shared embedding requests, and a
 file that cannot be read fails alone while the others of its claim complete; a claim of large files
-keeps about a megabyte of them and leaves the rest to other workers."""
+keeps about half a megabyte of them and leaves the rest to other workers."""
 
 from __future__ import annotations
 
@@ -60,7 +60,7 @@ def test_a_file_the_embedder_refuses_fails_alone(
     assert "scripted refusal" in failed.last_error.message
 
 
-def test_a_claim_keeps_a_megabyte_of_files_or_one_larger_file() -> None:
+def test_a_claim_keeps_half_a_megabyte_of_files_or_one_larger_file() -> None:
     def claim(*sizes: int) -> list[int]:
         jobs = [
             Job(n, "vs", f"file-{n}", "t", "p", chunking.static_strategy(), size=size) for n, size in enumerate(sizes)

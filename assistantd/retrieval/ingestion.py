@@ -52,7 +52,7 @@ PROGRESS_EVERY_SECONDS = 10.0
 # a batch of large files never sits in one worker's memory, other workers share it, and its
 # ``file_counts`` move a few files at a time. Small files fill a whole claim (a few ms of fixed cost
 # per claim against ~0.5 s of work per MB).
-GROUP_BYTES = 1 << 20
+GROUP_BYTES = 512 << 10
 VSF = VectorStoreFileRow
 FILES = cast(Table, VSF.__table__)
 # Claimable: in progress and leased to nobody (or to a process whose lease ran out).
