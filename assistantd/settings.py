@@ -159,7 +159,34 @@ class Settings(BaseSettings):
         "(the offline MiniLM uses 0.6).",
     )
     ingestion_workers: int = Field(
-        default=2, description="How many vector-store files one server process ingests at once."
+        default=2,
+        ge=1,
+        description="How many batches of vector-store files one server process ingests at once (each "
+        "worker claims a batch from the database; every process and replica takes work).",
+    )
+    ingestion_batch_files: int = Field(
+        default=32,
+        ge=1,
+        description="How many files an ingestion worker claims at once; their chunks share embedding "
+        "requests and their results one transaction.",
+    )
+    ingestion_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a claim on a file being ingested holds without renewal (renewed every "
+        "third of it): a file whose process died is taken over by another within this time.",
+    )
+    ingestion_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often an idle process looks for files to ingest that another process "
+        "attached (its own attaches wake it at once).",
+    )
+    file_search_wait_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="How long a run's file_search waits for files still being ingested into the thread's "
+        "vector store or a v1 assistant's files, as OpenAI's runs did, before it searches anyway.",
     )
     search_mode: Literal["hybrid", "vector", "keyword"] = Field(
         default="hybrid",

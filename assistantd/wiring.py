@@ -248,7 +248,17 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: 
     embedders = build_embedders(settings, routes)
     index = SqlIndex(db)
     cascade = Cascade(index)
-    ingestion = Ingestion(db, blobs, index, cascade, embedders, settings.ingestion_workers)
+    ingestion = Ingestion(
+        db,
+        blobs,
+        index,
+        cascade,
+        embedders,
+        settings.ingestion_workers,
+        lease_seconds=settings.ingestion_lease_seconds,
+        batch_files=settings.ingestion_batch_files,
+        poll_seconds=settings.ingestion_poll_seconds,
+    )
 
     def default_embedder() -> str:
         return embedders.default.name
@@ -256,7 +266,7 @@ def build_retrieval(settings: Settings, db: Database, blobs: BlobStore, routes: 
     vector_stores = VectorStores(db, cascade, ingestion.after_commit, default_embedder)
     inline = InlineStores(cascade, ingestion.after_commit, default_embedder)
     searcher = Searcher(db, index, embedders, settings.search_mode, build_reranker(settings, routes))
-    file_search = FileSearch(searcher)
+    file_search = FileSearch(searcher, settings.file_search_wait_seconds)
     return Retrieval(vector_stores, FileBatches(vector_stores), searcher, ingestion, file_search, inline, cascade)
 
 
@@ -289,7 +299,7 @@ def build_sampler(executor: Executor, ingestion: Ingestion, sandbox: Sandbox | N
     return Sampler(
         {
             metrics.runs_queued: lambda: len(executor.waiting),
-            metrics.ingestion_backlog: ingestion.queue.qsize,
+            metrics.ingestion_backlog: lambda: ingestion.held,
             metrics.sandbox_sessions: lambda: len(getattr(sandbox, "sessions", ())),
         }
     )

@@ -13,9 +13,18 @@ Embedders:
 - ``hash``: a hashed bag of words computed in the ingesting process itself (384 dimensions), as
   this benchmark measured before; it competes with the pipeline for the same interpreter.
 
-Reported beside each figure: the ingesting process's CPU seconds per MB (all its threads) and the
-upstream's, and the load average. Usage:
-``.venv/bin/python bench/bench_ingest.py [--mb 8] [--files 32] [--baseline DIR] [--embedders upstream,hash]``.
+- ``none``: keyword-only, as far as ingestion goes: a one-number vector per chunk, no embedding
+  work at all, so the figure is the pipeline's own cost (extraction, chunking, writes).
+
+The files go into one vector store as one file batch. Reported beside each figure: files/s, the
+ingesting process's CPU seconds per MB (all its threads) and the upstream's, the peak growth of its
+RSS while ingesting, how ``file_counts.completed`` moved (five samples), and the load average.
+
+Modes: the default is large files (8 MB of text in 32 files: MB/s); ``--small`` is 1,050 files of
+~8 KB (man-page sized: files/s) in one batch; ``--many`` is 10,000 such files in five batches of
+2,000, the most one takes (peak RSS growth, progress).
+Usage: ``.venv/bin/python bench/bench_ingest.py [--small | --many] [--mb 8] [--files 32]
+[--baseline DIR] [--embedders upstream,hash,none]``.
 """
 
 from __future__ import annotations
@@ -69,6 +78,29 @@ class HashEmbedder:
         return await asyncio.to_thread(self.embed_sync, texts)
 
 
+class NoEmbedder:
+    """Keyword-only ingestion: one constant number per chunk, no embedding work."""
+
+    name = "bench:none"
+    vector_weight = 0.0
+
+    async def embed(self, texts: Sequence[str]) -> np.ndarray:
+        return np.ones((len(texts), 1), dtype=np.float32)
+
+
+def memory(field: str) -> int:
+    """A ``/proc/self/status`` figure (VmRSS, VmHWM), in bytes."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def reset_peak_rss() -> None:
+    """From here VmHWM is the peak since now (Linux: ``clear_refs`` 5)."""
+    Path("/proc/self/clear_refs").write_text("5")
+
+
 def corpus_text(megabytes: float) -> str:
     sys.path.insert(0, str(ROOT))
     from bench.corpus import build_docs
@@ -108,11 +140,12 @@ def profiler() -> subprocess.Popen[bytes] | None:
 # The child: one measurement, with assistantd imported from the checkout it is given.
 
 
-async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> dict[str, float]:
-    from assistantd import tokens
-    from assistantd.blobs import LocalBlobs
-    from assistantd.caller import Caller
-    from assistantd.protocol.vector_stores import CreateVectorStore
+BATCH_LIMIT = 2000  # file_ids of one file batch at most
+
+
+async def open_stack(tmp: str, embedder: Any, workers: int) -> tuple[Any, Any, Any, Any]:
+    """A database, blob store, ``Ingestion`` and ``VectorStores`` in ``tmp``, as a server wires them."""
+    from assistantd.blobs import from_url
     from assistantd.retrieval.cascade import Cascade
     from assistantd.retrieval.embedders import Embedders
     from assistantd.retrieval.index.sql_index import SqlIndex
@@ -122,33 +155,42 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
     from assistantd.store.db import Database
     from assistantd.store.migrate import upgrade_async
 
+    url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+    await upgrade_async(url)
+    db = Database(url)
+    blobs = from_url(None, Path(tmp) / "blobs")
+    index = SqlIndex(db)
+    cascade = Cascade(index)
+    ingestion = Ingestion(db, blobs, index, cascade, Embedders(embedder, lambda _name: embedder), workers=workers)
+    stores = VectorStores(db, cascade, ingestion.after_commit, lambda: embedder.name)
+    return db, ingestion, stores, Files(db, blobs, 1 << 30)
+
+
+async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> dict[str, Any]:
+    from assistantd import tokens
+    from assistantd.caller import Caller
+    from assistantd.protocol.vector_stores import CreateFileBatch, CreateVectorStore
+    from assistantd.retrieval.batches import FileBatches
+
     caller = Caller(project="bench")
     with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
-        await upgrade_async(url)
-        db = Database(url)
-        blobs = LocalBlobs(Path(tmp) / "blobs")
-        index = SqlIndex(db)
-        cascade = Cascade(index)
-        ingestion = Ingestion(db, blobs, index, cascade, Embedders(embedder, lambda _name: embedder), workers=workers)
-        stores = VectorStores(db, cascade, ingestion.after_commit, lambda: embedder.name)
-        service = Files(db, blobs, 1 << 30)
-        piece = len(text) // files
-        ids = []
-        for n in range(files):
-            data = text[n * piece : (n + 1) * piece].encode()
-            ids.append((await service.store_bytes(caller, data, f"f{n}.md", "assistants"))["id"])
+        db, ingestion, stores, service = await open_stack(tmp, embedder, workers)
+        ids = await upload_all(service, caller, text, files)
+        store = await stores.create(caller, CreateVectorStore(name="bench"))
         await ingestion.start()
         tokens.encode("warm up")  # a server loads the o200k ranks once, at its first chunking
         await embedder.embed(["warm up"])  # and opens its first upstream connection
         spy = profiler()
+        reset_peak_rss()
+        rss, anon = memory("VmRSS"), memory("RssAnon")
         cpu, started = time.process_time(), time.perf_counter()
         threads_before = thread_cpu()
-        store = await stores.create(caller, CreateVectorStore(name="bench", file_ids=ids))
-        # Poll the store as a client would (no event to wait on from outside the ingestion queue).
-        while (await stores.retrieve(caller, store["id"]))["file_counts"]["in_progress"]:  # noqa: ASYNC110
-            await asyncio.sleep(0.1)
+        for start in range(0, len(ids), BATCH_LIMIT):  # one batch, or 10,000 files in batches of 2,000
+            batch = CreateFileBatch(file_ids=ids[start : start + BATCH_LIMIT])
+            await FileBatches(stores).create(caller, store["id"], batch)
+        progress = await wait_done(stores, caller, store["id"], started)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        peak = memory("VmHWM") - rss
         per_thread = {name: spent - threads_before.get(name, 0.0) for name, spent in thread_cpu().items()}
         if spy is not None:
             spy.send_signal(signal.SIGINT)
@@ -158,8 +200,38 @@ async def child_ingest(text: str, files: int, embedder: Any, workers: int) -> di
         await db.close()
     if counts["completed"] != files:
         raise SystemExit(f"not every file completed: {counts}")
-    size = len(text[: piece * files].encode()) / 1e6
-    return {"mb": size, "seconds": elapsed, "cpu": cpu, "threads": per_thread}
+    return {
+        "mb": len(text[: len(text) // files * files].encode()) / 1e6,
+        "files": files,
+        "seconds": elapsed,
+        "cpu": cpu,
+        "threads": per_thread,
+        "peak_rss": peak,
+        "peak_anon": max(sample[2] for sample in progress) - anon,
+        "progress": progress,
+    }
+
+
+async def upload_all(service: Any, caller: Any, text: str, files: int) -> list[str]:
+    """``text`` cut into ``files`` files of equal length, uploaded; their ids."""
+    piece = len(text) // files
+    ids = []
+    for n in range(files):
+        data = text[n * piece : (n + 1) * piece].encode()
+        ids.append((await service.store_bytes(caller, data, f"f{n}.md", "assistants"))["id"])
+    return ids
+
+
+async def wait_done(stores: Any, caller: Any, store_id: str, started: float) -> list[tuple[float, int, int]]:
+    """Poll the store as a client would, until no file is in progress; (seconds, completed, anonymous
+    RSS) samples. Anonymous: the database file, mapped (``mmap_size``), counts in RSS as it grows."""
+    samples: list[tuple[float, int, int]] = []
+    while True:
+        counts = (await stores.retrieve(caller, store_id))["file_counts"]
+        samples.append((time.perf_counter() - started, int(counts["completed"]), memory("RssAnon")))
+        if not counts["in_progress"]:
+            return samples
+        await asyncio.sleep(0.1)
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -168,6 +240,8 @@ def child_main(args: argparse.Namespace) -> None:
     embedder: Any
     if args.embedder == "hash":
         embedder = HashEmbedder()
+    elif args.embedder == "none":
+        embedder = NoEmbedder()
     elif args.embedder == "minilm":
         from assistantd.retrieval.local_embedder import LocalEmbedder
 
@@ -214,6 +288,19 @@ def measure(checkout: Path, embedder: str, text_path: Path, files: int, workers:
 MINILM_MB, MINILM_FILES = 0.12, 4
 
 
+def report(embedder: str, label: str, r: dict[str, Any], upstream_cpu: float) -> str:
+    row = f"  {embedder:<9} {label:<14} {r['files'] / r['seconds']:8.1f} files/s {r['mb'] / r['seconds']:7.3f} MB/s"
+    row += f" ({r['files']} files, {r['mb']:.2f} MB, {r['seconds']:.1f} s)"
+    row += f"  CPU {r['cpu'] / r['mb']:.3f} s/MB (ingesting process)"
+    if embedder == "upstream":
+        row += f" + {upstream_cpu / r['mb']:.3f} s/MB (upstream)"
+    row += f"  peak RSS +{r['peak_rss'] / 1e6:.0f} MB (anonymous +{r['peak_anon'] / 1e6:.0f} MB)"
+    samples = r["progress"]
+    picks = [samples[min(len(samples) - 1, round(i * (len(samples) - 1) / 4))] for i in range(5)]
+    row += "  completed " + " ".join(f"{done}@{at:.0f}s" for at, done, _ in picks)
+    return row
+
+
 def run(args: argparse.Namespace) -> None:
     text = corpus_text(args.mb)
     checkouts = [("this checkout", ROOT)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
@@ -232,11 +319,7 @@ def run(args: argparse.Namespace) -> None:
                         before = upstream.cpu()
                         r = measure(checkout, embedder, text_path, files, args.workers, upstream.url)
                         spent = upstream.cpu() - before
-                        row = f"  {embedder:<9} {label:<14} {r['mb'] / r['seconds']:7.3f} MB/s ({r['mb']:.2f} MB)"
-                        row += f"  CPU {r['cpu'] / r['mb']:.3f} s/MB (ingesting process)"
-                        if embedder == "upstream":
-                            row += f" + {spent / r['mb']:.3f} s/MB (upstream)"
-                        print(f"{row}  load {load:.1f}", flush=True)
+                        print(f"{report(embedder, label, r, spent)}  load {load:.1f}", flush=True)
     finally:
         upstream.stop()
 
@@ -249,12 +332,17 @@ def main() -> None:
     parser.add_argument("--embedders", default="upstream,hash", help="upstream, hash, minilm")
     parser.add_argument("--baseline", type=Path, help="another checkout of assistantd, measured in the same run")
     parser.add_argument("--rounds", type=int, default=1, help="repeat each measurement (alternating checkouts)")
+    parser.add_argument("--small", action="store_true", help="1,050 files of ~8 KB (sets --files and --mb)")
+    parser.add_argument("--many", action="store_true", help="10,000 files of ~8 KB (sets --files and --mb)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--checkout", type=Path, default=ROOT, help=argparse.SUPPRESS)
     parser.add_argument("--text", help=argparse.SUPPRESS)
     parser.add_argument("--embedder", default="upstream", help=argparse.SUPPRESS)
     parser.add_argument("--upstream", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.small or args.many:
+        args.files = 1050 if args.small else 10_000
+        args.mb = args.files * 8_000 / 1e6
     if args.child:
         child_main(args)
     else:

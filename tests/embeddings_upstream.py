@@ -6,10 +6,12 @@ search results are predictable without a model. Every request is recorded.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -32,6 +34,9 @@ class EmbeddingsUpstream:
         # Cleared by a test to hold every answer until it is set again (to observe work in flight).
         self.gate = threading.Event()
         self.gate.set()
+        self.delay = 0.0  # seconds every answer waits: a slow upstream
+        self.hold: str | None = None  # when set, the gate holds only requests whose input contains it
+        self.refuse: str | None = None  # when set, requests whose input contains it are answered 400
         upstream = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -43,10 +48,16 @@ class EmbeddingsUpstream:
                 upstream.requests.append(
                     {"path": self.path, "body": body, "authorization": self.headers.get("authorization")}
                 )
-                upstream.gate.wait(timeout=120)
+                if upstream.hold is None or upstream.hold in json.dumps(body.get("input")):
+                    upstream.gate.wait(timeout=120)
+                if upstream.delay:
+                    time.sleep(upstream.delay)
                 if upstream.fail_next > 0:
                     upstream.fail_next -= 1
                     self._answer(500, {"error": {"message": "scripted failure", "type": "server_error"}})
+                    return
+                if upstream.refuse is not None and upstream.refuse in json.dumps(body.get("input")):
+                    self._answer(400, {"error": {"message": "scripted refusal", "type": "invalid_request_error"}})
                     return
                 if not self.path.endswith("/embeddings"):
                     self._answer(404, {"error": {"message": "not found", "type": "invalid_request_error"}})
@@ -65,11 +76,12 @@ class EmbeddingsUpstream:
 
             def _answer(self, status: int, payload: dict[str, Any]) -> None:
                 raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a killed server's request
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(raw)))
+                    self.end_headers()
+                    self.wfile.write(raw)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"

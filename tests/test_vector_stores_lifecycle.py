@@ -49,7 +49,8 @@ def run_sql(live: LiveServer, sqlite_sql: str, postgres_sql: str, *args: object)
 
 
 def test_files_in_progress_at_a_crash_are_ingested_after_restart(tmp_path: Path, upstream: EmbeddingsUpstream) -> None:
-    live = own_server(tmp_path / "srv", upstream)
+    # The crashed process's lease on the file runs out, then the restarted one claims it.
+    live = own_server(tmp_path / "srv", upstream, ASSISTANTD_INGESTION_LEASE_SECONDS="3")
     try:
         live.start()
         client = sdk(live)

@@ -59,7 +59,9 @@ upstream_errors = Counter(
 runs_queued = Gauge("assistantd_runs_queued", "Runs waiting for a worker.", multiprocess_mode="livesum")
 streams_active = Gauge("assistantd_streams_active", "Server-sent event streams open.", multiprocess_mode="livesum")
 ingestion_backlog = Gauge(
-    "assistantd_ingestion_backlog", "Vector store files waiting to be ingested.", multiprocess_mode="livesum"
+    "assistantd_ingestion_backlog",
+    "Vector store files claimed for ingestion and not yet done.",
+    multiprocess_mode="livesum",
 )
 sandbox_sessions = Gauge("assistantd_sandbox_sessions", "Live code interpreter sessions.", multiprocess_mode="livesum")
 

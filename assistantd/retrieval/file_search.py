@@ -19,7 +19,7 @@ from assistantd.protocol.responses import search_filter
 from assistantd.protocol.tools import DEFAULT_RANKER
 
 MAX_TRACKED_RUNS = 10_000
-THREAD_STORE_WAIT_SECONDS = 60.0
+WAIT_SECONDS = 60.0  # the default of ``file_search_wait_seconds``
 INCLUDE_CONTENT = "step_details.tool_calls[*].file_search.results[*].content"
 MARKER = re.compile(r"【(\d+):(\d+)†[^】]*】")
 DESCRIPTION = (
@@ -49,7 +49,7 @@ class Result(Protocol):
 class Searcher(Protocol):
     """What the tool needs of the vector-store search (the engine imports no service)."""
 
-    async def wait_ready(self, store_ids: list[str], seconds: float) -> None: ...
+    async def wait_ready(self, store_ids: list[str], seconds: float, flagged: Sequence[str] = ()) -> None: ...
 
     async def search(
         self,
@@ -79,6 +79,11 @@ def thread_store_ids(context: ToolContext) -> list[str]:
     return list(search.get("vector_store_ids") or [])
 
 
+def assistant_store_ids(context: ToolContext) -> list[str]:
+    search = (context.assistant_resources or {}).get("file_search") or {}
+    return list(search.get("vector_store_ids") or [])
+
+
 def _file_label(name: str) -> str:
     return name.replace("【", "[").replace("】", "]") or "file"
 
@@ -102,8 +107,9 @@ class FileSearch:
     type = "file_search"
     function_name = "file_search"
 
-    def __init__(self, searcher: Searcher) -> None:
+    def __init__(self, searcher: Searcher, wait_seconds: float = WAIT_SECONDS) -> None:
         self.searcher = searcher
+        self.wait_seconds = wait_seconds
         # Numbers the calls of each run from 0, so markers are unique within a run and predictable.
         self._calls: OrderedDict[str, int] = OrderedDict()
 
@@ -144,9 +150,11 @@ class FileSearch:
         if not queries or not stores:
             reason = "No query was given." if not queries else "No files are attached to search."
             return ToolOutcome(output=reason, details={"ranking_options": ranking, "results": []})
-        # As OpenAI did: files still being ingested into the thread's store are waited for (not the
-        # assistant's, which was prepared ahead of time).
-        await self.searcher.wait_ready(thread_store_ids(context), THREAD_STORE_WAIT_SECONDS)
+        # As OpenAI did: files still being ingested into the thread's store, or a v1 assistant's files
+        # (flagged stores), are waited for; not an assistant's own v2 stores, prepared ahead of time.
+        threads = thread_store_ids(context)
+        assistants = [store_id for store_id in assistant_store_ids(context) if store_id not in threads]
+        await self.searcher.wait_ready(threads, self.wait_seconds, assistants)
         try:
             results = await self.searcher.search(
                 context.caller, stores, queries, limit, threshold, condition, ranker="auto"

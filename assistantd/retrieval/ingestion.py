@@ -1,11 +1,19 @@
 """Background ingestion: extract, chunk, embed and index files attached to vector stores.
 
-Jobs are ``(vector_store_id, file_id)`` pairs on an asyncio queue served by a few worker tasks that
-``Container.start()`` launches. Files reach it one way: ``after_commit``, inside the transaction
-that records them ``in_progress``. The database is the truth: at start every file still ``in_progress``
-is queued again (a crash loses no work), and a worker writes its result only if the file is still
-``in_progress`` under the job token it read, so a cancel, a detach or a re-attach in the meantime
-wins. Parsing and chunking run in threads; the event loop never blocks on them.
+The database is the queue. A file attached to a store is recorded ``in_progress``; the worker tasks of
+every server process (and replica) claim such files in batches, each claim a lease
+(``lease_owner``, ``lease_expires_at``) that the claiming process renews while it works, as for runs.
+A file whose process died is claimed again once its lease runs out; a live lease is never taken, so
+no file is ingested twice at the same time, and nothing is queued again blindly at start. A claim is
+one conditional ``UPDATE ... RETURNING``: on PostgreSQL its rows picked ``FOR UPDATE SKIP LOCKED``,
+so replicas claim different files; SQLite has one writer at a time.
+
+A claim holds up to ``batch_files`` files and at most ``GROUP_BYTES`` of them (at least one file): its
+files are read and parsed in parallel (threads: tokenising releases the GIL), their chunks embedded
+in shared requests (the embedder splits them by its batch size), and their results written in one
+transaction, so the per-file fixed cost is a few statements per claim. A worker
+writes a file's result only if the file is still ``in_progress`` under the job token it claimed and
+still leased to this process, so a cancel, a detach, a re-attach or a takeover in the meantime wins.
 """
 
 from __future__ import annotations
@@ -13,12 +21,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import secrets
+import socket
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, Table, bindparam, event, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.blobs import BlobStore, StorageUnavailable
@@ -28,48 +41,70 @@ from assistantd.retrieval.cascade import Cascade
 from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.extract import ExtractionError, extract
-from assistantd.retrieval.index.base import IndexedChunk, VectorIndex
-from assistantd.store import documents
+from assistantd.retrieval.index.base import FileChunks, IndexedChunk, VectorIndex
 from assistantd.store.db import Database
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 
 log = logging.getLogger("assistantd.ingestion")
 EXPIRY_SWEEP_SECONDS = 600
 PROGRESS_EVERY_SECONDS = 10.0
+# A claim keeps at most this many bytes of files (at least one file), and gives the rest back at once:
+# a batch of large files never sits in one worker's memory, other workers share it, and its
+# ``file_counts`` move a few files at a time. Small files fill a whole claim (a few ms of fixed cost
+# per claim against ~0.5 s of work per MB).
+GROUP_BYTES = 512 << 10
+VSF = VectorStoreFileRow
+FILES = cast(Table, VSF.__table__)
+# Claimable: in progress and leased to nobody (or to a process whose lease ran out).
+CLAIMABLE_SQL = (
+    "SELECT 1 FROM vector_store_files WHERE status = 'in_progress' "
+    "AND (lease_expires_at IS NULL OR lease_expires_at < :now) LIMIT 1"
+)
 
 
 class Progress:
-    """Files and text ingested since the queue was last empty; logged at most every 10 seconds."""
+    """Files and text ingested since this process was last idle; logged at most every 10 seconds."""
 
     def __init__(self) -> None:
         self.files = self.bytes = 0
         self.started = self.logged = 0.0
 
-    def done(self, size: int, queued: int) -> None:
+    def done(self, files: int, size: int, held: int) -> None:
         clock = time.monotonic()
         if not self.files:
             self.started = self.logged = clock
-        self.files += 1
+        self.files += files
         self.bytes += size
-        if queued == 0 or clock - self.logged >= PROGRESS_EVERY_SECONDS:
+        if held == 0 or clock - self.logged >= PROGRESS_EVERY_SECONDS:
             rate = self.bytes / max(clock - self.started, 1e-6) / 1e6
             log.info(
-                "ingested %d files (%.1f MB of text, %.2f MB/s); %d queued", self.files, self.bytes / 1e6, rate, queued
+                "ingested %d files (%.1f MB of text, %.2f MB/s); %d claimed here",
+                self.files,
+                self.bytes / 1e6,
+                rate,
+                held,
             )
             self.logged = clock
-        if queued == 0:
+        if held == 0:
             self.files = self.bytes = 0
 
 
 @dataclass
 class Job:
+    seq: int
     store_id: str
     file_id: str
     token: str
     project: str
     strategy: StaticStrategy
-    filename: str
-    embedder: str | None
+    filename: str = ""
+    size: int = 0
+    embedder: str | None = None
+    # Filled while the group is processed: the chunks' texts and vectors, or why the file failed.
+    pieces: list[chunking.Chunk] = field(default_factory=list)
+    text_bytes: int = 0
+    vectors: np.ndarray | None = None
+    failure: Failure | None = None
 
 
 class Failure(Exception):
@@ -77,6 +112,28 @@ class Failure(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def _parse(filename: str, data: bytes, strategy: StaticStrategy) -> tuple[list[chunking.Chunk], int]:
+    """Text and chunks of one file (in a worker thread)."""
+    try:
+        text = extract(filename, data)
+    except ExtractionError as exc:
+        raise Failure(exc.code, exc.message) from None
+    pieces = chunking.split(text, strategy)
+    if not pieces:
+        raise Failure("invalid_file", "No text could be extracted from the file.")
+    return pieces, len(text.encode())
+
+
+def first_bytes(jobs: list[Job], limit: int = GROUP_BYTES) -> list[Job]:
+    """The first jobs holding at most ``limit`` bytes of files (or the first alone, if larger)."""
+    size = 0
+    for count, job in enumerate(jobs):
+        size += job.size
+        if count and size > limit:
+            return jobs[:count]
+    return jobs
 
 
 class Ingestion:
@@ -88,6 +145,10 @@ class Ingestion:
         cascade: Cascade,
         embedders: Embedders,
         workers: int = 2,
+        *,
+        lease_seconds: float = 30.0,
+        batch_files: int = 32,
+        poll_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.blobs = blobs
@@ -95,29 +156,35 @@ class Ingestion:
         self.cascade = cascade
         self.embedders = embedders
         self.workers = max(1, workers)
-        self.queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.lease_seconds = lease_seconds
+        self.batch_files = max(1, batch_files)
+        self.poll_seconds = poll_seconds
+        # Names this process in the leases it holds (a restarted process is another owner).
+        self.owner = f"{socket.gethostname()[:32]}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.held = 0  # files claimed here and not yet finished (the backlog gauge)
+        self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._parsers: ThreadPoolExecutor | None = None
         self.progress = Progress()
 
     def after_commit(self, session: AsyncSession, jobs: list[tuple[str, str]]) -> None:
-        """Queue the jobs once ``session``'s transaction commits (never if it rolls back)."""
+        """Wake this process's workers once ``session``'s transaction commits (never if it rolls back);
+        other processes find the files when they next look."""
         if not jobs:
             return
 
-        def hand_over(_session: Any) -> None:
-            self.enqueue_nowait(jobs)
+        def wake(_session: Any) -> None:
+            self._wake.set()
 
-        event.listen(session.sync_session, "after_commit", hand_over, once=True)
-
-    def enqueue_nowait(self, jobs: list[tuple[str, str]]) -> None:
-        for job in jobs:
-            self.queue.put_nowait(job)
+        event.listen(session.sync_session, "after_commit", wake, once=True)
 
     async def start(self) -> None:
-        """Workers, the files a stopped server left in progress, and the expiry sweep, all in the
-        background: starting never waits on the database."""
+        """Workers, lease renewal and the expiry sweep, all in the background: starting never waits on
+        the database. Files left ``in_progress`` by a stopped process are claimed like any other once
+        their lease has run out (at once after a clean stop, which gives its leases up)."""
+        self._parsers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="ingest-parse")
         self._tasks = [asyncio.create_task(self._work(), name=f"ingest-{n}") for n in range(self.workers)]
-        self._tasks.append(asyncio.create_task(self._requeue(), name="ingest-requeue"))
+        self._tasks.append(asyncio.create_task(self._renew_leases(), name="ingest-leases"))
         self._tasks.append(asyncio.create_task(self._sweep_expired(), name="vector-store-expiry"))
         self._tasks.append(asyncio.create_task(self._backfill(), name="vector-backfill"))
 
@@ -130,20 +197,6 @@ class Ingestion:
         if indexed:
             log.info("indexed the vectors of %d chunks stored before the vector index", indexed)
 
-    async def _requeue(self) -> None:
-        query = select(VectorStoreFileRow.vector_store_id, VectorStoreFileRow.id).where(
-            VectorStoreFileRow.status == "in_progress"
-        )
-        try:
-            async with self.db.read() as session:
-                pending = [(row[0], row[1]) for row in (await session.execute(query)).all()]
-        except Exception:
-            log.exception("could not look for vector store files left in progress")
-            return
-        if pending:
-            log.info("re-queueing %d vector store files left in progress", len(pending))
-        self.enqueue_nowait(pending)
-
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
@@ -151,122 +204,237 @@ class Ingestion:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        if self._parsers is not None:
+            self._parsers.shutdown(wait=False, cancel_futures=True)
+            self._parsers = None
+        try:
+            await self.db.transact(self._release)
+        except Exception:
+            log.exception("could not give up this process's ingestion leases; they run out by themselves")
+
+    def _release(self, conn: Connection) -> None:
+        """Leases given up at a clean stop, so another process takes the files at once."""
+        conn.execute(
+            update(FILES)
+            .where(FILES.c.lease_owner == self.owner, FILES.c.status == "in_progress")
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+
+    # Claiming and leases.
 
     async def _work(self) -> None:
         while True:
-            store_id, file_id = await self.queue.get()
             try:
-                size = await self.process(store_id, file_id)
-                self.progress.done(size, self.queue.qsize())
+                jobs = await self.claim()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a bug must not kill the worker; the file is marked failed
-                log.exception("ingesting %s into %s failed", file_id, store_id)
-                await self._finish_failed(store_id, file_id, "server_error", "The file could not be processed.")
+            except Exception:  # the database away for a moment: look again later
+                log.exception("claiming vector store files to ingest failed")
+                jobs = []
+            if not jobs:
+                await self._idle()
+                continue
+            self.held += len(jobs)
+            try:
+                await self.process(jobs)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not kill the worker; the files are marked failed
+                log.exception("ingesting %d files failed", len(jobs))
+                for job in jobs:
+                    job.failure = job.failure or Failure("server_error", "The file could not be processed.")
+                with contextlib.suppress(Exception):
+                    await self._finish(jobs)
             finally:
-                self.queue.task_done()
+                self.held -= len(jobs)
 
-    async def _job(self, store_id: str, file_id: str) -> Job | None:
-        """Three Core reads in one hop to a reader (``Database.query``), not three through the async
-        session: each of those cost a round trip to aiosqlite's thread on the event loop."""
-        return await self.db.query(lambda conn: self._read_job(conn, store_id, file_id))
+    async def _idle(self) -> None:
+        """Until this process attaches files, or ``poll_seconds`` pass (another process may have)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+        self._wake.clear()
 
-    @staticmethod
-    def _read_job(conn: Connection, store_id: str, file_id: str) -> Job | None:
-        vs_file = VectorStoreFileRow
-        query = select(vs_file.project, vs_file.status, vs_file.job, vs_file.data).where(
-            vs_file.vector_store_id == store_id, vs_file.id == file_id
+    async def claim(self) -> list[Job]:
+        """Lease up to ``batch_files`` claimable files to this process; a cheap read first, so an idle
+        server's polls write nothing."""
+        if await self.db.row(CLAIMABLE_SQL, {"now": time.time()}) is None:
+            return []
+        return await self.db.transact(self._claim)
+
+    def _claim(self, conn: Connection) -> list[Job]:
+        clock = time.time()
+        stale = or_(FILES.c.lease_expires_at.is_(None), FILES.c.lease_expires_at < clock)
+        pick = (
+            select(FILES.c.seq)
+            .where(FILES.c.status == "in_progress", stale)
+            .order_by(FILES.c.seq)
+            .limit(self.batch_files)
         )
-        row = conn.execute(query).first()
-        if row is None or row.status != "in_progress":
-            return None
-        embedder = conn.execute(
-            select(VectorStoreRow.embedder).where(VectorStoreRow.project == row.project, VectorStoreRow.id == store_id)
-        ).scalar()
-        file = conn.execute(select(FileRow.data).where(FileRow.project == row.project, FileRow.id == file_id)).scalar()
-        return Job(
-            store_id=store_id,
-            file_id=file_id,
-            token=row.job or "",
-            project=row.project,
-            strategy=row.data.get("chunking_strategy") or chunking.static_strategy(),
-            filename=(file.get("filename") if file else "") or "",
-            embedder=embedder,
-        )
-
-    async def process(self, store_id: str, file_id: str) -> int:
-        """Ingest one file; the bytes of text it held (0 if it was not ingested)."""
-        job = await self._job(store_id, file_id)
-        if job is None:
-            return 0
-        try:
-            chunks, size = await self._chunks(job)
-        except Failure as failure:
-            await self._finish_failed(store_id, file_id, failure.code, failure.message, job.token)
-            return 0
-        await self._finish_completed(job, chunks)
-        return size
-
-    async def _chunks(self, job: Job) -> tuple[list[IndexedChunk], int]:
-        try:
-            data = await self.blobs.read(job.file_id)
-        except FileNotFoundError:
-            raise Failure("invalid_file", "The file's content is gone; upload it again.") from None
-        except StorageUnavailable as exc:
-            raise Failure("server_error", exc.message) from None
-        try:
-            text = await asyncio.to_thread(extract, job.filename, data)
-        except ExtractionError as exc:
-            raise Failure(exc.code, exc.message) from None
-        pieces = await asyncio.to_thread(chunking.split, text, job.strategy)
-        if not pieces:
-            raise Failure("invalid_file", "No text could be extracted from the file.")
-        try:
-            vectors = await self.embedders.for_name(job.embedder).embed([piece.text for piece in pieces])
-        except EmbeddingError as exc:
-            raise Failure("server_error", str(exc)) from None
-        chunks = [
-            IndexedChunk(position=p.position, text=p.text, tokens=p.tokens, embedding=np.asarray(v))
-            for p, v in zip(pieces, vectors, strict=True)
+        if not self.db.is_sqlite:
+            pick = pick.with_for_update(skip_locked=True)
+        claimed = conn.execute(
+            update(FILES)
+            .where(FILES.c.seq.in_(pick.scalar_subquery()))
+            .values(lease_owner=self.owner, lease_expires_at=clock + self.lease_seconds)
+            .returning(FILES.c.seq, FILES.c.vector_store_id, FILES.c.id, FILES.c.job, FILES.c.project, FILES.c.data)
+        ).all()
+        jobs = [
+            Job(
+                seq=row.seq,
+                store_id=row.vector_store_id,
+                file_id=row.id,
+                token=row.job or "",
+                project=row.project,
+                strategy=row.data.get("chunking_strategy") or chunking.static_strategy(),
+            )
+            for row in sorted(claimed, key=lambda row: row.seq)
         ]
-        return chunks, len(text.encode())
+        if not jobs:
+            return []
+        files = select(FileRow.id, FileRow.data).where(FileRow.id.in_({job.file_id for job in jobs}))
+        about = {file_id: data for file_id, data in conn.execute(files)}
+        stores = select(VectorStoreRow.id, VectorStoreRow.embedder)
+        embedders = dict(conn.execute(stores.where(VectorStoreRow.id.in_({job.store_id for job in jobs}))).all())
+        for job in jobs:
+            data = about.get(job.file_id) or {}
+            job.filename, job.size = data.get("filename") or "", int(data.get("bytes") or 0)
+            job.embedder = embedders.get(job.store_id)
+        kept = first_bytes(jobs)
+        if len(kept) < len(jobs):
+            given_back = [job.seq for job in jobs[len(kept) :]]
+            conn.execute(
+                update(FILES).where(FILES.c.seq.in_(given_back)).values(lease_owner=None, lease_expires_at=None)
+            )
+        return kept
 
-    async def _current(self, session: Any, store_id: str, file_id: str, token: str | None) -> VectorStoreFileRow | None:
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.2, self.lease_seconds / 3))
+            if not self.held:
+                continue
+            try:
+                await self.db.transact(self._renew)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("renewing ingestion leases failed")
+
+    def _renew(self, conn: Connection) -> None:
+        mine = select(FILES.c.seq).where(FILES.c.lease_owner == self.owner, FILES.c.status == "in_progress")
+        if not self.db.is_sqlite:
+            # Rows a finishing transaction holds are skipped (they are done), never waited for.
+            mine = mine.with_for_update(skip_locked=True)
+        conn.execute(
+            update(FILES)
+            .where(FILES.c.seq.in_(mine.scalar_subquery()))
+            .values(lease_expires_at=time.time() + self.lease_seconds)
+        )
+
+    # Processing a batch.
+
+    async def process(self, jobs: list[Job]) -> None:
+        """A claim's files: read and parsed in parallel, embedded together, written in one transaction."""
+        await self._parse_all(jobs)
+        await self._embed_all([job for job in jobs if job.failure is None])
+        await self._finish(jobs)
+        done = [job for job in jobs if job.failure is None]
+        self.progress.done(len(done), sum(job.text_bytes for job in done), self.held - len(done))
+
+    async def _parse_all(self, group: list[Job]) -> None:
+        await asyncio.gather(*(self._parse_one(job) for job in group))
+
+    async def _parse_one(self, job: Job) -> None:
+        try:
+            try:
+                data = await self.blobs.read(job.file_id)
+            except FileNotFoundError:
+                raise Failure("invalid_file", "The file's content is gone; upload it again.") from None
+            except StorageUnavailable as exc:
+                raise Failure("server_error", exc.message) from None
+            loop = asyncio.get_running_loop()
+            job.pieces, job.text_bytes = await loop.run_in_executor(
+                self._parsers, _parse, job.filename, data, job.strategy
+            )
+        except Failure as failure:
+            job.failure = failure
+
+    async def _embed_all(self, jobs: list[Job]) -> None:
+        """The chunks of all ``jobs`` with one embedder in shared requests; if those fail, file by
+        file, so one file the upstream refuses fails alone."""
+        by_embedder: dict[str | None, list[Job]] = {}
+        for job in jobs:
+            by_embedder.setdefault(job.embedder, []).append(job)
+        for name, sharing in by_embedder.items():
+            try:
+                await self._embed(name, sharing)
+            except EmbeddingError as exc:
+                if len(sharing) == 1:
+                    sharing[0].failure = Failure("server_error", str(exc))
+                    continue
+                for job in sharing:
+                    try:
+                        await self._embed(name, [job])
+                    except EmbeddingError as alone:
+                        job.failure = Failure("server_error", str(alone))
+
+    async def _embed(self, name: str | None, jobs: Sequence[Job]) -> None:
+        texts = [piece.text for job in jobs for piece in job.pieces]
+        vectors = await self.embedders.for_name(name).embed(texts)
+        start = 0
+        for job in jobs:
+            job.vectors = vectors[start : start + len(job.pieces)]
+            start += len(job.pieces)
+
+    async def _finish(self, group: list[Job]) -> None:
+        """Every file's result in one transaction, for the files still ours (see the module's doc).
+
+        No chunks are dropped first: an ``in_progress`` file has none (attaching again drops them in
+        the transaction that sets it ``in_progress``; chunks are written with the status)."""
+        async with self.db.write() as session:
+            current = await self._still_ours(session, group)
+            mine = [job for job in group if job.seq in current]
+            await self.index.add_files(session, [self._chunks(job) for job in mine if job.failure is None])
+            rows = [self._result(job, current[job.seq]) for job in mine]
+            if rows:
+                await session.execute(RESULT, rows)
+
+    async def _still_ours(self, session: AsyncSession, group: list[Job]) -> dict[int, dict[str, Any]]:
         # Locked (PostgreSQL; SQLite has one writer anyway): a detach, cancel or delete that commits
         # meanwhile waits for us or makes us see its result, never leaves chunks for a gone file.
         query = (
-            select(VectorStoreFileRow)
-            .where(VectorStoreFileRow.vector_store_id == store_id, VectorStoreFileRow.id == file_id)
+            select(FILES.c.seq, FILES.c.status, FILES.c.job, FILES.c.lease_owner, FILES.c.data)
+            .where(FILES.c.seq.in_([job.seq for job in group]))
+            .order_by(FILES.c.seq)
             .with_for_update()
         )
-        row = (await session.execute(query)).scalars().first()
-        if row is None or row.status != "in_progress":
-            return None
-        if token is not None and row.job != token:
-            return None
-        return row
+        tokens = {job.seq: job.token for job in group}
+        return {
+            row.seq: row.data
+            for row in (await session.execute(query)).all()
+            if row.status == "in_progress" and (row.job or "") == tokens[row.seq] and row.lease_owner == self.owner
+        }
 
-    async def _finish_completed(self, job: Job, chunks: list[IndexedChunk]) -> None:
-        usage = sum(len(c.text.encode()) + c.embedding.size * 4 for c in chunks)
-        async with self.db.write() as session:
-            row = await self._current(session, job.store_id, job.file_id, job.token)
-            if row is None:
-                return
-            await self.cascade.file_dropped(session, job.store_id, job.file_id)
-            await self.index.add(session, job.project, job.store_id, job.file_id, chunks)
-            row.status, row.usage_bytes = "completed", usage
-            documents.save(row, {**row.data, "status": "completed", "usage_bytes": usage, "last_error": None})
+    @staticmethod
+    def _chunks(job: Job) -> FileChunks:
+        assert job.vectors is not None
+        chunks = [
+            IndexedChunk(position=p.position, text=p.text, tokens=p.tokens, embedding=job.vectors[i])
+            for i, p in enumerate(job.pieces)
+        ]
+        return FileChunks(job.project, job.store_id, job.file_id, chunks)
 
-    async def _finish_failed(
-        self, store_id: str, file_id: str, code: str, message: str, token: str | None = None
-    ) -> None:
-        async with self.db.write() as session:
-            row = await self._current(session, store_id, file_id, token)
-            if row is None:
-                return
-            row.status = "failed"
-            error = {"code": code, "message": message}
-            documents.save(row, {**row.data, "status": "failed", "last_error": error})
+    @staticmethod
+    def _result(job: Job, stored: dict[str, Any]) -> dict[str, Any]:
+        if job.failure is not None:
+            error = {"code": job.failure.code, "message": job.failure.message}
+            data = {**stored, "status": "failed", "last_error": error}
+            return {"b_seq": job.seq, "b_status": "failed", "b_usage": 0, "b_data": data}
+        assert job.vectors is not None
+        usage = sum(len(p.text.encode()) for p in job.pieces) + int(job.vectors.size) * 4
+        data = {**stored, "status": "completed", "usage_bytes": usage, "last_error": None}
+        return {"b_seq": job.seq, "b_status": "completed", "b_usage": usage, "b_data": data}
+
+    # Expired stores.
 
     async def _sweep_expired(self) -> None:
         """Expired stores stop serving searches at once (on read); here their chunks are dropped."""
@@ -287,3 +455,17 @@ class Ingestion:
             async with self.db.write() as session:
                 await self.cascade.store_expired(session, store_id)
         return len(expired)
+
+
+# A file's result, for many files in one statement (``b_*`` parameters, one set per file).
+RESULT = (
+    update(FILES)
+    .where(FILES.c.seq == bindparam("b_seq"))
+    .values(
+        status=bindparam("b_status"),
+        usage_bytes=bindparam("b_usage"),
+        data=bindparam("b_data"),
+        lease_owner=None,
+        lease_expires_at=None,
+    )
+)

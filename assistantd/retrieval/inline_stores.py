@@ -43,19 +43,28 @@ class InlineStores:
         self.embedder_name = embedder_name
 
     async def _new_store(
-        self, session: AsyncSession, caller: Caller, metadata: dict[str, str] | None, expires: StoreExpiry | None
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        metadata: dict[str, str] | None,
+        expires: StoreExpiry | None,
+        wait_for_files: bool = False,
     ) -> VectorStoreRow:
         row = store_row(caller, vector_store(None, metadata, expires, None), self.embedder_name())
+        row.wait_for_files = wait_for_files
         session.add(row)
         await session.flush()
         return row
 
-    async def create(self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper) -> str:
-        """A store from ``tool_resources.file_search.vector_stores[0]``; returns its id."""
+    async def create(
+        self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper, *, wait_for_files: bool = False
+    ) -> str:
+        """A store from ``tool_resources.file_search.vector_stores[0]`` (or a v1 assistant's
+        ``file_ids``, whose files runs wait for); returns its id."""
         check_overlap(helper.chunking_strategy, "tool_resources.file_search.vector_stores[0].chunking_strategy")
         file_ids = list(dict.fromkeys(helper.file_ids))
         await check_supported(session, caller, file_ids, "tool_resources.file_search.vector_stores[0].file_ids")
-        store = await self._new_store(session, caller, helper.metadata, None)
+        store = await self._new_store(session, caller, helper.metadata, None, wait_for_files)
         strategy = chunking.resolve(helper.chunking_strategy)
         await attach(session, self.cascade, store, [FileSpec(f, strategy, None) for f in file_ids])
         self.handoff(session, [(store.id, file_id) for file_id in file_ids])

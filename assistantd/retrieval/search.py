@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import ColumnElement, bindparam, or_, select
 
 from assistantd.caller import Caller
 from assistantd.errors import APIError, InvalidRequest, not_found
@@ -246,18 +247,23 @@ class Searcher:
             for row in rows:
                 documents.save(row, {**row.data, "last_active_at": stamp})
 
-    async def wait_ready(self, store_ids: list[str], seconds: float) -> None:
-        """Wait (up to ``seconds``) until no file of the stores is still being ingested."""
-        if not store_ids:
+    async def wait_ready(self, store_ids: list[str], seconds: float, flagged: Sequence[str] = ()) -> None:
+        """Wait (up to ``seconds``) until no file of the stores, nor of those of ``flagged`` whose files
+        runs wait for (``wait_for_files``), is still being ingested: one indexed read per look."""
+        if not store_ids and not flagged:
             return
-        query = select(func.count()).where(
-            VectorStoreFileRow.vector_store_id.in_(store_ids), VectorStoreFileRow.status == "in_progress"
-        )
+        files = VectorStoreFileRow
+        stores: ColumnElement[bool] = files.vector_store_id.in_(store_ids)
+        if flagged:
+            waited = select(VectorStoreRow.id).where(VectorStoreRow.id.in_(flagged), VectorStoreRow.wait_for_files)
+            stores = or_(stores, files.vector_store_id.in_(waited))
+        query = select(files.seq).where(files.status == "in_progress", stores).limit(1)
         deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            async with self.db.read() as session:
-                if not (await session.execute(query)).scalar():
-                    return
+        while True:
+            if await self.db.query(lambda conn: conn.execute(query).first()) is None:
+                return
+            if time.monotonic() >= deadline:
+                return
             await asyncio.sleep(READY_POLL_SECONDS)
 
     async def search_request(self, caller: Caller, store_id: str, body: SearchVectorStore) -> SearchResultsPage:

@@ -1,8 +1,8 @@
 """Vector stores and their files: create, retrieve, update, delete, list; attach files for ingestion.
 
-Attaching never does the work: it records the file ``in_progress`` and hands it over with
-``Ingestion.after_commit``, which queues it once the transaction has committed (a worker must find
-the rows it is given). Deletes go through ``Cascade`` (``retrieval/cascade.py``).
+Attaching never does the work: it records the file ``in_progress`` (a row that any ingestion worker
+of any process claims) and tells ``Ingestion.after_commit``, which wakes this process's workers once
+the transaction has committed. Deletes go through ``Cascade`` (``retrieval/cascade.py``).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ from assistantd.store import documents
 from assistantd.store.db import Database
 from assistantd.store.models import ChunkRow, FileRow, VectorStoreFileRow, VectorStoreRow
 
-# Files handed to ingestion: ``(store_id, file_id)`` jobs, queued when the session's transaction commits.
+# Files handed to ingestion: ``(store_id, file_id)`` jobs, claimable once the session's transaction commits.
 Handoff = Callable[[AsyncSession, list[tuple[str, str]]], None]
 FILE_STATUSES = ("in_progress", "completed", "failed", "cancelled")
 
@@ -144,6 +144,8 @@ async def attach(
         else:
             await cascade.file_dropped(session, store.id, spec.file_id)
             row.status, row.batch_id, row.usage_bytes, row.job = "in_progress", batch_id, 0, new_job()
+            # A new job: claimable at once, whoever holds the old one (its result is dropped).
+            row.lease_owner = row.lease_expires_at = None
             documents.save(row, document)
         attached.append(document)
     return attached

@@ -17,8 +17,11 @@ from assistantd.protocol.tools import VectorStoreHelper
 
 
 class InlineStores(Protocol):
-    async def create(self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper) -> str:
-        """A store from a helper, in the caller's transaction; its id. Files are ingested after commit."""
+    async def create(
+        self, session: AsyncSession, caller: Caller, helper: VectorStoreHelper, *, wait_for_files: bool = False
+    ) -> str:
+        """A store from a helper, in the caller's transaction; its id. Files are ingested after commit.
+        ``wait_for_files``: runs wait for its files still being ingested (a v1 assistant's ``file_ids``)."""
         ...
 
     async def attach_to_thread(self, session: AsyncSession, caller: Caller, thread: Thread, file_ids: list[str]) -> str:

@@ -65,7 +65,9 @@ async def set_assistant_files(
         # A store made for these files replaces the previous implicit one.
         store_ids: list[str] = []
         if file_ids:
-            store_ids.append(await inline.create(session, caller, VectorStoreHelper(file_ids=file_ids)))
+            # Waited for by runs, as OpenAI's v1 runs did: a v1 client cannot poll a store it never made.
+            helper = VectorStoreHelper(file_ids=file_ids)
+            store_ids.append(await inline.create(session, caller, helper, wait_for_files=True))
         resources["file_search"] = {"vector_store_ids": store_ids}
     document["tool_resources"] = resources
 

@@ -112,6 +112,8 @@ class VectorStoreRow(DocumentRow, Base):
     __table_args__ = (UniqueConstraint("id"),)
     # The embedder that indexed the store's files, by name (migration 0008); its searches embed with it.
     embedder: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    # Runs wait for its files still being ingested (migration 0013): a v1 assistant's implicit store.
+    wait_for_files: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class VectorStoreFileRow(DocumentRow, Base):
@@ -129,6 +131,9 @@ class VectorStoreFileRow(DocumentRow, Base):
     usage_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The token of the ingestion attempt that may write the file's result (migration 0008).
     job: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The process ingesting the file, and until when its claim holds (migration 0013), as for runs.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_expires_at: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class FileBatchRow(DocumentRow, Base):

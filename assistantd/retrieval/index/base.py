@@ -21,6 +21,16 @@ class IndexedChunk:
 
 
 @dataclass(frozen=True)
+class FileChunks:
+    """One file's chunks for one store, as ingestion writes them (many files at once)."""
+
+    project: str
+    store_id: str
+    file_id: str
+    chunks: list[IndexedChunk]
+
+
+@dataclass(frozen=True)
 class SearchQuery:
     store_ids: list[str]
     texts: list[str]
@@ -52,6 +62,10 @@ class VectorIndex(Protocol):
     async def add(
         self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
     ) -> None: ...
+
+    async def add_files(self, session: AsyncSession, files: list[FileChunks]) -> None:
+        """The chunks of many files, in as few statements as the backend allows."""
+        ...
 
     async def delete_file(self, session: AsyncSession, store_id: str | None, file_id: str) -> None:
         """Forget a file's chunks in one store, or in every store when ``store_id`` is None."""

@@ -155,13 +155,15 @@ class PgVectors:
         return table
 
     async def add(
-        self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
+        self, session: AsyncSession, store_id: str, file_id: str | list[str], seqs: list[int], matrix: np.ndarray
     ) -> None:
         if not seqs:
             return
         table = await self._ensure(session, matrix.shape[1])
+        files = [file_id] * len(seqs) if isinstance(file_id, str) else file_id
         rows = [
-            {"seq": seq, "store": store_id, "file": file_id, "vector": matrix[i].tolist()} for i, seq in enumerate(seqs)
+            {"seq": seq, "store": store_id, "file": files[i], "vector": matrix[i].tolist()}
+            for i, seq in enumerate(seqs)
         ]
         await session.execute(text(INSERT.format(table=table)), rows)
         self._maintain_after(session, matrix.shape[1])

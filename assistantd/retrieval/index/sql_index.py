@@ -13,7 +13,7 @@ import numpy as np
 from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from assistantd.retrieval.index.base import Hit, IndexedChunk, SearchQuery
+from assistantd.retrieval.index.base import FileChunks, Hit, IndexedChunk, SearchQuery
 from assistantd.retrieval.index.fusion import VECTOR_WEIGHT, combine, keyword_score, similarity_score
 from assistantd.retrieval.index.keyword import KeywordSearch
 from assistantd.retrieval.index.vectors import ExactScan, VectorBackend
@@ -60,32 +60,47 @@ class SqlIndex:
     async def add(
         self, session: AsyncSession, project: str, store_id: str, file_id: str, chunks: list[IndexedChunk]
     ) -> None:
-        """One bulk insert of the chunks, then their vectors, in the caller's transaction.
+        await self.add_files(session, [FileChunks(project, store_id, file_id, chunks)])
 
-        Multi-row statements (Core, unordered RETURNING, matched back by position): asking SQLite for
-        the ids in parameter order makes SQLAlchemy insert row by row, and FTS5, written by a trigger,
-        then flushes its index at every row's statement, which doubled the cost of keyword indexing."""
-        if not chunks:
+    async def add_files(self, session: AsyncSession, files: list[FileChunks]) -> None:
+        """One bulk insert of the chunks of every file, then their vectors store by store, in the
+        caller's transaction.
+
+        Multi-row statements (Core, unordered RETURNING, matched back by file and position): asking
+        SQLite for the ids in parameter order makes SQLAlchemy insert row by row, and FTS5, written by a
+        trigger, then flushes its index at every row's statement, which doubled the cost of keyword
+        indexing."""
+        files = [file for file in files if file.chunks]
+        if not files:
             return
-        matrix = np.vstack([chunk.embedding for chunk in chunks]).astype("<f4", copy=False)
         rows = [
             {
-                "project": project,
-                "vector_store_id": store_id,
-                "file_id": file_id,
+                "project": file.project,
+                "vector_store_id": file.store_id,
+                "file_id": file.file_id,
                 "position": chunk.position,
                 "text": chunk.text,
                 "tokens": chunk.tokens,
-                "embedding": matrix[i].tobytes(),
+                "embedding": np.asarray(chunk.embedding, dtype="<f4").tobytes(),
             }
-            for i, chunk in enumerate(chunks)
+            for file in files
+            for chunk in file.chunks
         ]
-        statement = insert(cast(Table, ChunkRow.__table__)).returning(ChunkRow.position, ChunkRow.seq)
-        by_position = {position: seq for position, seq in await session.execute(statement, rows)}
-        if len(by_position) != len(chunks):
+        statement = insert(cast(Table, ChunkRow.__table__)).returning(
+            ChunkRow.vector_store_id, ChunkRow.file_id, ChunkRow.position, ChunkRow.seq
+        )
+        seq_of = {(store, file, position): seq for store, file, position, seq in await session.execute(statement, rows)}
+        if len(seq_of) != len(rows):
             raise ValueError("a file's chunks must have distinct positions")
-        seqs = [by_position[chunk.position] for chunk in chunks]
-        await (await self.vectors()).add(session, store_id, file_id, seqs, matrix)
+        by_store: dict[str, list[FileChunks]] = {}
+        for file in files:
+            by_store.setdefault(file.store_id, []).append(file)
+        vectors = await self.vectors()
+        for store_id, stored in by_store.items():
+            keys = [(file.file_id, chunk) for file in stored for chunk in file.chunks]
+            seqs = [seq_of[(store_id, file_id, chunk.position)] for file_id, chunk in keys]
+            matrix = np.vstack([chunk.embedding for _, chunk in keys]).astype("<f4", copy=False)
+            await vectors.add(session, store_id, [file_id for file_id, _ in keys], seqs, matrix)
 
     async def delete_file(self, session: AsyncSession, store_id: str | None, file_id: str) -> None:
         await (await self.vectors()).delete(session, store_id, file_id)

@@ -134,7 +134,7 @@ class SqliteVectors:
         self._tables: set[str] = set()
 
     async def add(
-        self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
+        self, session: AsyncSession, store_id: str, file_id: str | list[str], seqs: list[int], matrix: np.ndarray
     ) -> None:
         if not seqs:
             return

@@ -40,9 +40,10 @@ def scope(store_id: str | None, file_id: str | None) -> tuple[str, dict[str, str
 
 class VectorBackend(Protocol):
     async def add(
-        self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
+        self, session: AsyncSession, store_id: str, file_id: str | list[str], seqs: list[int], matrix: np.ndarray
     ) -> None:
-        """Index the vectors of chunks just inserted (``seqs`` in row order of ``matrix``)."""
+        """Index the vectors of chunks just inserted (``seqs`` in row order of ``matrix``), of one file
+        or of many (``file_id`` then names each row's)."""
         ...
 
     async def delete(self, session: AsyncSession, store_id: str | None, file_id: str | None) -> None:
@@ -73,7 +74,7 @@ class ExactScan:
         self.db = db
 
     async def add(
-        self, session: AsyncSession, store_id: str, file_id: str, seqs: list[int], matrix: np.ndarray
+        self, session: AsyncSession, store_id: str, file_id: str | list[str], seqs: list[int], matrix: np.ndarray
     ) -> None:
         return None
 
