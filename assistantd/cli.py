@@ -236,7 +236,7 @@ async def _transfer(settings: Settings, args: argparse.Namespace) -> dict[str, i
         if args.command == "export":
             return await export(db, blobs, Path(args.out), args.project, embedders.default.name, _progress)
         ingestion = retrieval.ingestion
-        importer = Importer(db, blobs, ingestion.index, embedders, ingestion.process, _progress, args.project)
+        importer = Importer(db, blobs, ingestion.index, embedders, ingestion.drain, _progress, args.project)
         source = Path(args.source)
         if openai_dump.is_dump(source):
             await openai_dump.import_dump(importer, source)

@@ -330,6 +330,15 @@ class Ingestion:
             .values(lease_expires_at=time.time() + self.lease_seconds)
         )
 
+    async def drain(self) -> int:
+        """Claim and process until nothing is left to claim, here and now (``assistantd import``,
+        which has no serving loop); the number of files processed."""
+        processed = 0
+        while jobs := await self.claim():
+            await self.process(jobs)
+            processed += len(jobs)
+        return processed
+
     # Processing a batch.
 
     async def process(self, jobs: list[Job]) -> None:

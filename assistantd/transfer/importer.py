@@ -37,7 +37,7 @@ from assistantd.transfer.archive import BLOBS, KINDS, MANIFEST, PIECE, ArchiveEr
 
 PAGE = 500
 Progress = Callable[[str], None]
-Ingest = Callable[[str, str], Awaitable[int]]
+Ingest = Callable[[], Awaitable[int]]  # claims and processes every file waiting for ingestion
 WRITERS = {
     "threads": thread_rows.restore_rows,
     "messages": thread_rows.restore_rows,
@@ -147,24 +147,29 @@ class Importer:
         return list(await ours.embed([c["text"] for c in chunks]))
 
     async def finish(self) -> None:
-        """Ingest the vector store files that came in progress, one after another, with progress."""
+        """Ingest the vector store files that came in progress (claimed in batches, as a server does)."""
         total = len(self._to_ingest)
-        for done, (store_id, file_id) in enumerate(self._to_ingest, 1):
-            await self.ingest(store_id, file_id)
-            self.progress(f"ingested {done}/{total} vector store files ({file_id} in {store_id})")
+        if total:
+            self.progress(f"ingesting {total} vector store files")
+            await self.ingest()
+            self.progress(f"ingested {total}/{total} vector store files")
         self._to_ingest.clear()
 
 
 def _complete(found: Any, row: dict[str, Any]) -> dict[str, Any]:
     """The row with exactly the table's exported columns: columns an older archive lacks get their
     defaults, and columns this version does not know are left out."""
-    return {column.name: row.get(column.name, _default(column.name)) for column in restore.exported_columns(found)} | (
+    return {column.name: row.get(column.name, _default(column)) for column in restore.exported_columns(found)} | (
         {"job": row["job"]} if "job" in row else {}
     )
 
 
-def _default(name: str) -> Any:
-    return {"usage_bytes": 0, "cancelled": False, "state": {}}.get(name)
+def _default(column: Any) -> Any:
+    """A column's own default where it has a plain one (so a column added after the archive was made
+    needs no entry here), else what an older archive's rows mean."""
+    if column.default is not None and column.default.is_scalar:
+        return column.default.arg
+    return {"usage_bytes": 0, "cancelled": False, "state": {}}.get(column.name)
 
 
 def _json(stream: IO[bytes]) -> Any:
