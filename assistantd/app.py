@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -81,6 +83,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.container = container or build(settings)
         await app.state.container.start()
+        executor = app.state.container.executor
+        drain_on_termination(lambda: executor.drain(settings.drain_seconds))
         try:
             yield
         finally:
@@ -120,6 +124,28 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     site.install(app)  # the console at /, /metrics, /docs
 
     return app
+
+
+def drain_on_termination(begin: Callable[[], None]) -> None:
+    """Start draining the moment uvicorn hears SIGTERM (or SIGINT), in every worker process.
+
+    uvicorn then stops accepting connections and waits for the open requests, streams included, and
+    only tells the app (lifespan shutdown) once they are over. The executor must hear of it at once to
+    end or hand over the runs those streams follow, so uvicorn's own handler is wrapped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # not served by uvicorn's main loop (an in-process test client): nothing to wrap
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue  # the default action (no server catching it): the process just ends
+
+        def handler(sig: int, frame: FrameType | None, previous: Callable[..., object] = previous) -> None:
+            loop.call_soon_threadsafe(begin)
+            previous(sig, frame)
+
+        signal.signal(number, handler)
 
 
 def from_environment() -> FastAPI:
