@@ -88,6 +88,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         try:
             yield
         finally:
+            # uvicorn waited for the open requests only: runs polled or created elsewhere get their drain too.
+            executor.drain(settings.drain_seconds)
+            await executor.drained()
             await app.state.container.stop()
 
     app = FastAPI(

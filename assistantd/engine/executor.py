@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from assistantd import tokens
-from assistantd.engine.life import RunLife
+from assistantd.engine.life import RunLife, Superseded
 from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
 from assistantd.engine.seams import Leases
 from assistantd.errors import ShuttingDown
@@ -108,6 +108,12 @@ class Executor:
             self.draining = True
             self._drain = asyncio.create_task(self._drained(seconds), context=contextvars.Context())
 
+    async def drained(self) -> None:
+        """Wait for the drain begun by ``drain`` to end (every run here finished or handed over)."""
+        if self._drain is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._drain)
+
     async def _drained(self, seconds: float) -> None:
         self.background()
         deadline = time.monotonic() + seconds
@@ -134,8 +140,19 @@ class Executor:
                 stopping.append(task)
         if stopping:
             await asyncio.wait(stopping)  # nothing of theirs is written after this: safe to release
+        for run_id in run_ids:
+            await self._hand_on(run_id)
         await self.leases.release(self.life.owner, run_ids)
         log.warning("handed %d runs to other servers: %s", len(run_ids), ", ".join(run_ids))
+
+    async def _hand_on(self, run_id: str) -> None:
+        """Drop the output this server was writing (redone by the next): not a loss that counts."""
+        try:
+            record = await self.life.load(run_id)
+            if record.run["status"] in ("queued", "in_progress"):
+                await self.life.interrupted(record, "handed over", crashed=False)
+        except Exception:  # e.g. ended meanwhile: the next server sees what there is and counts it
+            log.exception("run %s: could not drop its partial output before handing it over", run_id)
 
     def submit(self, run_id: str, warm: Warm | None = None) -> None:
         """Execute a run this process has leased (its row names us as ``lease_owner``)."""
@@ -249,13 +266,18 @@ class Executor:
             if self.forget is not None:
                 await self.forget(run_id)
             return
-        if record.open_steps or record.open_messages:
-            # Output was being written when its server stopped: that model call is lost and redone.
-            if record.state.interruptions + 1 > MAX_INTERRUPTIONS:
-                error = {"code": "server_error", "message": INTERRUPTED.format(n=record.state.interruptions + 1)}
-                rec = self.life.recorder(record)
-                await self.life.end(rec, "failed", error, expect=(status,))
-                return
+        lost = bool(record.open_steps or record.open_messages)
+        # Output was being written when its server died: that model call is lost and redone. A run
+        # handed on by a draining server had its output dropped there, uncounted (it lost nothing).
+        if lost and record.state.interruptions + 1 > MAX_INTERRUPTIONS:
+            error = {"code": "server_error", "message": INTERRUPTED.format(n=record.state.interruptions + 1)}
+            record.state.interruptions += 1
+            holder = {"owner": self.life.owner, "at": round(time.time(), 3), "how": "gave up", "lost_output": True}
+            record.state.holders = [*record.state.holders, holder]
+            rec = self.life.recorder(record)
+            await self.life.end(rec, "failed", error, expect=(status,))
+            return
+        with contextlib.suppress(Superseded):  # moved meanwhile (e.g. cancelled): executing it settles that
             await self.life.interrupted(record)
         log.warning("resuming run %s (was %s) after its worker stopped", run_id, status)
         self.submit(run_id)
