@@ -190,7 +190,12 @@ async def streamed(client: Client, assistants: dict[str, str], model: str = TEXT
         async with client.http.stream("POST", f"{url}/v1/threads/{thread_id}/runs", json=body) as answer:
             began = True
             if answer.status_code >= 500:
-                client.tally.http_5xx += 1
+                text = (await answer.aread()).decode(errors="replace")
+                if answer.status_code == 503 and DRAINING in text:
+                    client.tally.draining_503 += 1  # the SDK retries it: so do we, below
+                else:
+                    client.tally.http_5xx += 1
+                    print(f"5xx: streamed POST runs -> {answer.status_code} {text[:300]}", flush=True)
             event = None
             async for line in answer.aiter_lines():
                 if line.startswith("event: "):
