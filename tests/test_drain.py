@@ -8,7 +8,9 @@ cleanly: the SDK's iteration just ends, with the run not final (the client polls
 
 from __future__ import annotations
 
+import json
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +20,7 @@ from typing import Any
 import openai
 import pytest
 
+from assistantd.engine.executor import DRAINING
 from tests.conftest import upstream_env
 from tests.runhelp import assistant, new_model, texts, thread_with, wait_for, wait_status
 from tests.server import POSTGRES_ADMIN_URL, LiveServer, drop_database
@@ -168,3 +171,25 @@ def test_workers_drain_and_the_restarted_server_resumes_at_once(tmp_path: Path, 
         assert texts(client, thread_id) == ["tell me a long story", "resumed"]
     finally:
         server.close()
+
+
+def test_a_run_asked_of_a_draining_server_gets_a_503(tmp_server: LiveServer, upstream: Upstream) -> None:
+    """A request already on its way when SIGTERM comes (its body still to arrive) is answered 503."""
+    tmp_server.env["ASSISTANTD_DRAIN_SECONDS"] = "5"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    thread = thread_with(client, "hi")
+    body = json.dumps({"assistant_id": assistant(client).id}).encode()
+    with socket.create_connection(("127.0.0.1", tmp_server.port)) as sock:
+        head = f"POST /v1/threads/{thread.id}/runs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        sock.sendall(f"{head}Content-Length: {len(body)}\r\n\r\n".encode())
+        time.sleep(1)  # the server has the request's head: uvicorn lets it finish rather than closing it
+        assert tmp_server.process is not None
+        tmp_server.process.send_signal(signal.SIGTERM)
+        time.sleep(1)  # the drain has begun
+        sock.sendall(body)
+        answer = sock.makefile("rb").read().decode()
+    assert answer.startswith("HTTP/1.1 503"), answer
+    assert "retry-after: 1" in answer.lower(), answer
+    error = json.loads(answer.split("\r\n\r\n", 1)[1])["error"]
+    assert error["type"] == "server_error" and error["message"] == DRAINING, error
