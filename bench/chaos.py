@@ -96,6 +96,7 @@ class Tally:
     retried: int = 0
     kills: int = 0
     stop_seconds: list[float] = field(default_factory=list)  # rolling: SIGTERM until the process exited
+    start_seconds: list[float] = field(default_factory=list)  # a restarted replica's start until /health
     broken_streams: list[str] = field(default_factory=list)
     runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id → (thread id, kind)
     threads: dict[str, str] = field(default_factory=dict)  # thread id → its user message text
@@ -294,14 +295,16 @@ async def killer(
         else:
             await asyncio.to_thread(server.kill)
         tally.kills += 1
-        restarts.append(asyncio.create_task(restart(replicas, victim, args, env)))
+        restarts.append(asyncio.create_task(restart(replicas, tally, victim, args, env)))
         victim = 1 - victim
     await asyncio.gather(*restarts)
 
 
-async def restart(replicas: Replicas, index: int, args: argparse.Namespace, env: dict[str, str]) -> None:
+async def restart(replicas: Replicas, tally: Tally, index: int, args: argparse.Namespace, env: dict[str, str]) -> None:
     port = int(replicas.servers[index].url.rsplit(":", 1)[1])
+    began = time.monotonic()
     replicas.servers[index] = await asyncio.to_thread(start_server, args.data_dir, env, args.workers, port)
+    tally.start_seconds.append(time.monotonic() - began)
 
 
 async def check(client: Client, tally: Tally, args: argparse.Namespace) -> list[str]:
@@ -439,6 +442,8 @@ async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
             f"{args.duration:g} s of load, {tally.kills} {signal_name}, {tally.retried} requests retried on the "
             f"other replica, {time.monotonic() - began:.0f} s until the clients were done"
         )
+        if tally.start_seconds:
+            print(f"restarts: median {sorted(tally.start_seconds)[len(tally.start_seconds) // 2]:.1f} s to /health")
         if tally.stop_seconds:
             stops = sorted(tally.stop_seconds)
             print(
