@@ -185,7 +185,7 @@ async def streamed(client: Client, assistants: dict[str, str], model: str = TEXT
     kind = "long" if model == LONG_MODEL else "streamed"
     body = {"assistant_id": assistants[model], "stream": True}
     run_id, ended = None, None
-    began = False
+    began = broken = False
     try:
         url = random.choice(client.replicas.urls)
         async with client.http.stream("POST", f"{url}/v1/threads/{thread_id}/runs", json=body) as answer:
@@ -204,8 +204,10 @@ async def streamed(client: Client, assistants: dict[str, str], model: str = TEXT
                 elif line.startswith("data: ") and event == "thread.run.created":
                     run_id = json.loads(line[6:])["id"]
                 elif line.startswith("data: ") and event and event.startswith("thread.run."):
-                    ended = json.loads(line[6:]).get("status", ended)
+                    data = json.loads(line[6:])
+                    ended = data["status"] if data.get("object") == "thread.run" else ended
     except httpx.HTTPError as error:
+        broken = True
         if not began:
             client.tally.notes["stream requests that found their replica down (the run is looked up)"] += 1
         elif client.tally.mode == "rolling":
@@ -215,7 +217,7 @@ async def streamed(client: Client, assistants: dict[str, str], model: str = TEXT
     if run_id is None:  # the stream broke before it began: find the run, or start it again
         existing = (await client.ok("GET", f"/v1/threads/{thread_id}/runs"))["data"]
         run_id = existing[0]["id"] if existing else (await client.start_run(thread_id, {**body, "stream": False}))["id"]
-    elif ended not in FINAL:
+    elif ended not in FINAL and not broken:
         client.tally.notes["streams ended cleanly before their run did (handed over)"] += 1
     client.tally.runs[run_id] = (thread_id, kind)
     await client.wait_run(thread_id, run_id, FINAL)
