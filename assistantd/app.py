@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import secrets
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from types import FrameType
 from typing import Any
 
 from fastapi import FastAPI
@@ -86,6 +88,8 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.container = container or build(settings)
         await app.state.container.start()
+        executor = app.state.container.executor
+        drain_on_termination(lambda: executor.drain(settings.drain_seconds))
         # What start-up built (modules, routes, models) lives as long as the server: kept out of the
         # collector's sight, a full collection walks only what requests made since.
         gc.collect()
@@ -93,6 +97,9 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         try:
             yield
         finally:
+            # uvicorn waited for the open requests only: runs polled or created elsewhere get their drain too.
+            executor.drain(settings.drain_seconds)
+            await executor.drained()
             await app.state.container.stop()
 
     app = FastAPI(
@@ -133,6 +140,28 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
     openapi.install(app)
 
     return app
+
+
+def drain_on_termination(begin: Callable[[], None]) -> None:
+    """Start draining the moment uvicorn hears SIGTERM (or SIGINT), in every worker process.
+
+    uvicorn then stops accepting connections and waits for the open requests, streams included, and
+    only tells the app (lifespan shutdown) once they are over. The executor must hear of it at once to
+    end or hand over the runs those streams follow, so uvicorn's own handler is wrapped.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return  # not served by uvicorn's main loop (an in-process test client): nothing to wrap
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue  # the default action (no server catching it): the process just ends
+
+        def handler(sig: int, frame: FrameType | None, previous: Callable[..., object] = previous) -> None:
+            loop.call_soon_threadsafe(begin)
+            previous(sig, frame)
+
+        signal.signal(number, handler)
 
 
 def from_environment() -> FastAPI:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -257,6 +258,7 @@ async def _is_open(container: Any) -> bool:
         await container.db.close()
 
 
+DRAIN_MARGIN_SECONDS = 5
 KEEP_ALIVE_SECONDS = 75  # nginx's default keep-alive timeout
 
 
@@ -278,6 +280,9 @@ def _serve(settings: Settings) -> int:
         # the client closes them first. At uvicorn's default, also 5 s, a request sent on a connection as
         # the server closed it was reset unread: 0-8 of 1,000 concurrent streams failed (bench_streams).
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        # On SIGTERM the open requests get the drain window (runs end or are handed over, their streams
+        # close), then a little more; whatever still hangs on after that is cancelled.
+        "timeout_graceful_shutdown": math.ceil(settings.drain_seconds) + DRAIN_MARGIN_SECONDS,
     }
     if workers == 1:  # one process: build here, so a broken setting fails before the port opens
         from assistantd.app import create_app

@@ -63,6 +63,14 @@ class ServerError(APIError):
     error_type = "server_error"
 
 
+class ShuttingDown(APIError):
+    """This server is draining (SIGTERM): a 503 the client retries, which a load balancer sends elsewhere."""
+
+    status_code = 503
+    error_type = "server_error"
+    retry_after = 1
+
+
 def not_found(kind: str, object_id: str) -> NotFound:
     """OpenAI's wording: ``No assistant found with id 'asst_x'.``"""
     return NotFound(f"No {kind} found with id '{object_id}'.")

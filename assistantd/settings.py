@@ -232,6 +232,13 @@ class Settings(BaseSettings):
         description="How long a worker's claim on a run lasts without renewal; a run whose server died is "
         "resumed by another (or the restarted) server once its lease has run out.",
     )
+    drain_seconds: float = Field(
+        default=20.0,
+        ge=0,
+        description="On SIGTERM, how long a server lets the runs it executes finish before it hands the rest "
+        "to the other replicas (releasing their leases) and exits. Keep the orchestrator's grace period "
+        "(Kubernetes' terminationGracePeriodSeconds, 30 s by default) a few seconds above it.",
+    )
     run_expiry_seconds: int = Field(
         default=600,
         description="Seconds after creation when a run that has not ended (queued, in progress or waiting for "

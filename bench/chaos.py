@@ -1,21 +1,31 @@
-"""Chaos: two replicas on one PostgreSQL, one SIGKILLed every few seconds under mixed load.
+"""Chaos: two replicas on one PostgreSQL under mixed load, one SIGKILLed (or SIGTERMed) every few seconds.
 
 Clients spread requests over both replicas (a request that meets a dead one goes to the other, as a
-load balancer would send it) and run four kinds of work at once: streamed runs, polled runs,
-function-call round trips (``requires_action`` → ``submit_tool_outputs``) and runs cancelled midway.
-Every few seconds one replica (with all its workers) is SIGKILLed and started again. When the time is
-up, the script waits for every run to end, then checks:
+load balancer would send it) and run five kinds of work at once: streamed runs, polled runs,
+function-call round trips (``requires_action`` → ``submit_tool_outputs``), runs cancelled midway and
+long streamed runs (longer than the drain window). Every few seconds one replica (with all its
+workers) is stopped and started again:
+
+* ``--mode kill``: SIGKILL, as a crash. A run whose output was being written then loses that model
+  call; one that loses work too often ends ``failed`` ("interrupted N times"), and each such run is
+  explained (its error, the servers that held it, how many take-overs lost output).
+* ``--mode rolling``: SIGTERM, as a rolling deploy. The server drains (``--drain`` seconds), hands
+  the rest to the other replica and exits; its streams must end cleanly and no run may fail.
+
+When the time is up, the script waits for every run to end, then checks:
 
 * every run ended (none stuck in queued / in_progress / cancelling / requires_action);
 * every message is there: each thread keeps its user message, each completed run has its answer;
 * no answer was written twice (at most one assistant message per run);
-* no request was answered with a 5xx.
+* no request was answered with a 5xx (a draining server's 503 "shutting down", which the SDKs retry
+  and a load balancer sends elsewhere, is counted apart);
+* rolling: no run failed and no stream broke (ended by a connection error rather than ``done``).
 
-It prints the figures beside the kill count and exits 1 when a check fails.
+It prints the figures beside the signal count and exits 1 when a check fails.
 
 Usage: ``.venv/bin/python bench/chaos.py --admin-url postgresql://postgres@127.0.0.1:5432/postgres
-[--duration 120] [--kill-every 4] [--clients 12] [--workers N] [--source DIR]``. The admin URL
-(default: ``ASSISTANTD_TEST_POSTGRES``) is used to create and drop a scratch database.
+[--mode kill|rolling] [--duration 120] [--kill-every 4] [--clients 12] [--workers N] [--source DIR]``.
+The admin URL (default: ``ASSISTANTD_TEST_POSTGRES``) is used to create and drop a scratch database.
 """
 
 from __future__ import annotations
@@ -42,13 +52,15 @@ import httpx
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from assistantd.engine.executor import INTERRUPTED
+from assistantd.engine.executor import DRAINING, INTERRUPTED
 from bench.harness import Server, add_server_options, server_env, start_server
 from tests.server import free_port
 from tests.upstream import Received, Reply, Upstream
 
-TEXT_MODEL, TOOL_MODEL, SLOW_MODEL = "chaos-text", "chaos-tool", "chaos-slow"
+TEXT_MODEL, TOOL_MODEL, SLOW_MODEL, LONG_MODEL = "chaos-text", "chaos-tool", "chaos-slow", "chaos-long"
+MODELS = (TEXT_MODEL, TOOL_MODEL, SLOW_MODEL, LONG_MODEL)
 ANSWER = ["It", " is", " sunny", " today", "."]
+LONG_ANSWER = [f" word{i}" for i in range(40)]  # 40 chunks, 0.25 s apart: 10 s, longer than a drain
 FINAL = {"completed", "cancelled", "failed", "expired", "incomplete"}
 INTERRUPTED_TOO_OFTEN = re.compile(re.escape(INTERRUPTED).replace(re.escape("{n}"), r"\d+"))
 WEATHER = {
@@ -72,17 +84,24 @@ class ChaosUpstream(Upstream):
         messages = self._local.body.get("messages") or [{}]
         if model == TOOL_MODEL and messages[-1].get("role") != "tool":
             return Reply(tool_calls=[("get_weather", '{"city": "Paris"}')], delay=0.05)
+        if model == LONG_MODEL:
+            return Reply(text=LONG_ANSWER, delay=0.25)
         return Reply(text=ANSWER, delay=0.3 if model == SLOW_MODEL else 0.1)
 
 
 @dataclass
 class Tally:
     http_5xx: int = 0
+    draining_503: int = 0
     retried: int = 0
     kills: int = 0
+    stop_seconds: list[float] = field(default_factory=list)  # rolling: SIGTERM until the process exited
+    start_seconds: list[float] = field(default_factory=list)  # a restarted replica's start until /health
+    broken_streams: list[str] = field(default_factory=list)
     runs: dict[str, tuple[str, str]] = field(default_factory=dict)  # run id → (thread id, kind)
     threads: dict[str, str] = field(default_factory=dict)  # thread id → its user message text
     notes: Counter[str] = field(default_factory=Counter)
+    mode: str = "kill"
 
 
 class Replicas:
@@ -113,6 +132,10 @@ class Client:
                 self.tally.retried += 1
                 if once:
                     return None
+                await asyncio.sleep(0.2)
+                continue
+            if answer.status_code == 503 and DRAINING in answer.text:
+                self.tally.draining_503 += 1  # the SDKs retry it; a load balancer sends it elsewhere
                 await asyncio.sleep(0.2)
                 continue
             if answer.status_code >= 500:
@@ -157,28 +180,51 @@ async def new_thread(client: Client) -> str:
     return str(thread["id"])
 
 
-async def streamed(client: Client, assistants: dict[str, str]) -> None:
+async def streamed(client: Client, assistants: dict[str, str], model: str = TEXT_MODEL) -> None:
     thread_id = await new_thread(client)
-    body = {"assistant_id": assistants[TEXT_MODEL], "stream": True}
-    run_id = None
+    kind = "long" if model == LONG_MODEL else "streamed"
+    body = {"assistant_id": assistants[model], "stream": True}
+    run_id, ended = None, None
+    began = broken = False
     try:
         url = random.choice(client.replicas.urls)
         async with client.http.stream("POST", f"{url}/v1/threads/{thread_id}/runs", json=body) as answer:
+            began = True
             if answer.status_code >= 500:
-                client.tally.http_5xx += 1
+                text = (await answer.aread()).decode(errors="replace")
+                if answer.status_code == 503 and DRAINING in text:
+                    client.tally.draining_503 += 1  # the SDK retries it: so do we, below
+                else:
+                    client.tally.http_5xx += 1
+                    print(f"5xx: streamed POST runs -> {answer.status_code} {text[:300]}", flush=True)
             event = None
             async for line in answer.aiter_lines():
                 if line.startswith("event: "):
                     event = line[7:]
                 elif line.startswith("data: ") and event == "thread.run.created":
                     run_id = json.loads(line[6:])["id"]
-    except httpx.HTTPError:
-        client.tally.notes["streams broken by a kill"] += 1
+                elif line.startswith("data: ") and event and event.startswith("thread.run."):
+                    data = json.loads(line[6:])
+                    ended = data["status"] if data.get("object") == "thread.run" else ended
+    except httpx.HTTPError as error:
+        broken = True
+        if not began:
+            client.tally.notes["stream requests that found their replica down (the run is looked up)"] += 1
+        elif client.tally.mode == "rolling":
+            client.tally.broken_streams.append(f"{kind} run {run_id} on thread {thread_id}: {error!r}")
+        else:
+            client.tally.notes["streams broken by a kill"] += 1
     if run_id is None:  # the stream broke before it began: find the run, or start it again
         existing = (await client.ok("GET", f"/v1/threads/{thread_id}/runs"))["data"]
         run_id = existing[0]["id"] if existing else (await client.start_run(thread_id, {**body, "stream": False}))["id"]
-    client.tally.runs[run_id] = (thread_id, "streamed")
+    elif ended not in FINAL and not broken:
+        client.tally.notes["streams ended cleanly before their run did (handed over)"] += 1
+    client.tally.runs[run_id] = (thread_id, kind)
     await client.wait_run(thread_id, run_id, FINAL)
+
+
+async def long_run(client: Client, assistants: dict[str, str]) -> None:
+    await streamed(client, assistants, LONG_MODEL)
 
 
 async def polled(client: Client, assistants: dict[str, str]) -> None:
@@ -215,7 +261,7 @@ async def cancelled(client: Client, assistants: dict[str, str]) -> None:
     await client.wait_run(thread_id, run["id"], FINAL)
 
 
-SCENARIOS = [(streamed, 4), (polled, 2), (function_call, 2), (cancelled, 2)]
+SCENARIOS = [(streamed, 4), (polled, 2), (function_call, 2), (cancelled, 2), (long_run, 1)]
 
 
 async def actor(client: Client, assistants: dict[str, str], deadline: float) -> None:
@@ -231,26 +277,36 @@ async def actor(client: Client, assistants: dict[str, str], deadline: float) -> 
 async def killer(
     replicas: Replicas, tally: Tally, args: argparse.Namespace, deadline: float, env: dict[str, str]
 ) -> None:
-    """Every few seconds SIGKILL one replica (taking turns), once both are up: one always serves."""
+    """Every few seconds stop one replica (taking turns), once both are up: one always serves.
+
+    ``kill``: SIGKILL. ``rolling``: SIGTERM, then wait for the process to drain and exit (as an
+    orchestrator waits out its grace period) before starting it again."""
     victim, restarts = 0, []
     while time.monotonic() + 1 < deadline:
-        await asyncio.sleep(random.uniform(args.kill_every * 0.5, args.kill_every * 1.5))
+        await asyncio.sleep(random.uniform(args.every * 0.5, args.every * 1.5))
         pending = [task for task in restarts if not task.done()]
         if pending:
             await asyncio.wait(pending, timeout=max(deadline - time.monotonic(), 0.01))
         if time.monotonic() >= deadline:
             break
         server = replicas.servers[victim]
-        await asyncio.to_thread(server.kill)
+        if args.mode == "rolling":
+            began = time.monotonic()
+            await asyncio.to_thread(server.stop)  # SIGTERM; SIGKILL only after 30 s
+            tally.stop_seconds.append(time.monotonic() - began)
+        else:
+            await asyncio.to_thread(server.kill)
         tally.kills += 1
-        restarts.append(asyncio.create_task(restart(replicas, victim, args, env)))
+        restarts.append(asyncio.create_task(restart(replicas, tally, victim, args, env)))
         victim = 1 - victim
     await asyncio.gather(*restarts)
 
 
-async def restart(replicas: Replicas, index: int, args: argparse.Namespace, env: dict[str, str]) -> None:
+async def restart(replicas: Replicas, tally: Tally, index: int, args: argparse.Namespace, env: dict[str, str]) -> None:
     port = int(replicas.servers[index].url.rsplit(":", 1)[1])
+    began = time.monotonic()
     replicas.servers[index] = await asyncio.to_thread(start_server, args.data_dir, env, args.workers, port)
+    tally.start_seconds.append(time.monotonic() - began)
 
 
 async def check(client: Client, tally: Tally, args: argparse.Namespace) -> list[str]:
@@ -284,14 +340,45 @@ async def check(client: Client, tally: Tally, args: argparse.Namespace) -> list[
         if run["status"] == "completed" and not answers.get(run_id):
             problems.append(f"lost: completed run {run_id} has no answer")
         error = (run.get("last_error") or {}).get("message", "")
-        if run["status"] == "failed" and not INTERRUPTED_TOO_OFTEN.match(error):
-            # The only failure kills may cause is a run given up after too many interruptions.
+        if run["status"] == "failed" and (args.mode == "rolling" or not INTERRUPTED_TOO_OFTEN.match(error)):
+            # The only failure kills may cause is a run given up after too many interruptions; a
+            # rolling restart may cause none.
             problems.append(f"failed: {kind} run {run_id}: {error}")
+    problems += [f"broken: stream of {stream}" for stream in tally.broken_streams]
+    await explain(args, tally, runs)
     if tally.http_5xx:
         problems.append(f"{tally.http_5xx} answers were 5xx")
     print(f"runs: {len(runs)} ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))})")
     print(f"by kind: {dict(Counter(kind for _, kind in tally.runs.values()))}")
     return problems
+
+
+async def explain(args: argparse.Namespace, tally: Tally, runs: dict[str, dict[str, Any]]) -> None:
+    """Take-overs from the runs' own records (``state.holders``), and why each failed run failed."""
+    conn = await asyncpg.connect(args.database_url)
+    try:
+        rows = await conn.fetch("SELECT id, state FROM runs WHERE id = ANY($1::text[])", list(runs))
+    finally:
+        await conn.close()
+    states = {row["id"]: _json(row["state"]) for row in rows}
+    holders = [holder for state in states.values() for holder in state.get("holders", [])]
+    moves = Counter(holder["how"] for holder in holders)
+    lost = sum(bool(holder.get("lost_output")) for holder in holders)
+    moved = sum(bool(state.get("holders")) for state in states.values())
+    print(f"take-overs: {moved} runs changed servers; {dict(moves)}; {lost} moves dropped output being written")
+    for run_id, run in runs.items():
+        if run["status"] != "failed":
+            continue
+        state = states.get(run_id, {})
+        error = (run.get("last_error") or {}).get("message", "")
+        print(f"failed {tally.runs[run_id][1]} run {run_id}: {error!r}; interruptions {state.get('interruptions', 0)}")
+        for holder in state.get("holders", []):
+            when = time.strftime("%H:%M:%S", time.localtime(holder["at"]))
+            print(f"    {when} {holder['how']} by {holder['owner']}; lost output: {holder['lost_output']}")
+
+
+def _json(value: Any) -> dict[str, Any]:
+    return dict(json.loads(value) if isinstance(value, str) else value or {})
 
 
 def _text(message: dict[str, Any]) -> str:
@@ -324,17 +411,23 @@ def migrate(data_dir: Path, env: dict[str, str]) -> None:
 
 
 async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
-    env = server_env(args.data_dir, upstream.url, args, ASSISTANTD_RUN_LEASE_SECONDS=str(args.lease))
+    env = server_env(
+        args.data_dir,
+        upstream.url,
+        args,
+        ASSISTANTD_RUN_LEASE_SECONDS=str(args.lease),
+        ASSISTANTD_DRAIN_SECONDS=str(args.drain),
+    )
     await asyncio.to_thread(migrate, args.data_dir, env)
     ports = [free_port(), free_port()]
     servers = await asyncio.gather(
         *(asyncio.to_thread(start_server, args.data_dir, env, args.workers, p) for p in ports)
     )
-    replicas, tally = Replicas(list(servers)), Tally()
+    replicas, tally = Replicas(list(servers)), Tally(mode=args.mode)
     client = Client(replicas, tally)
     try:
         assistants = {}
-        for model in (TEXT_MODEL, TOOL_MODEL, SLOW_MODEL):
+        for model in MODELS:
             tools = [WEATHER] if model == TOOL_MODEL else []
             made = await client.ok(
                 "POST", "/v1/assistants", {"model": model, "instructions": "Answer.", "tools": tools}
@@ -346,10 +439,20 @@ async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
             killer(replicas, tally, args, deadline, env),
             *(actor(client, assistants, deadline) for _ in range(args.clients)),
         )
+        signal_name = "SIGTERMs" if args.mode == "rolling" else "SIGKILLs"
         print(
-            f"{args.duration:g} s of load, {tally.kills} SIGKILLs, {tally.retried} requests retried on the "
+            f"{args.duration:g} s of load, {tally.kills} {signal_name}, {tally.retried} requests retried on the "
             f"other replica, {time.monotonic() - began:.0f} s until the clients were done"
         )
+        if tally.start_seconds:
+            print(f"restarts: median {sorted(tally.start_seconds)[len(tally.start_seconds) // 2]:.1f} s to /health")
+        if tally.stop_seconds:
+            stops = sorted(tally.stop_seconds)
+            print(
+                f"SIGTERM to exit (drain {args.drain:g} s): min {stops[0]:.1f} s, "
+                f"median {stops[len(stops) // 2]:.1f} s, max {stops[-1]:.1f} s; "
+                f"{tally.draining_503} 503 'shutting down' answers retried"
+            )
         problems = await check(client, tally, args)
     finally:
         await client.http.aclose()
@@ -357,9 +460,13 @@ async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
             server.stop()
     for note, count in sorted(tally.notes.items()):
         print(f"note: {note}: {count}")
+
+    def counted(kind: str) -> int:
+        return sum(p.startswith(kind) for p in problems)
+
     print(
-        f"stuck {sum(p.startswith('stuck') for p in problems)}, lost {sum(p.startswith('lost') for p in problems)}, "
-        f"duplicates {sum(p.startswith('duplicate') for p in problems)}, 5xx {tally.http_5xx}"
+        f"failed {counted('failed')}, stuck {counted('stuck')}, lost {counted('lost')}, "
+        f"duplicates {counted('duplicate')}, 5xx {tally.http_5xx}, broken streams {counted('broken')}"
     )
     for problem in problems[:50]:
         print("FAIL", problem)
@@ -371,12 +478,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--admin-url", default=os.environ.get("ASSISTANTD_TEST_POSTGRES"))
     parser.add_argument("--duration", type=float, default=120, help="seconds of load and kills")
-    parser.add_argument("--kill-every", type=float, default=4, help="mean seconds between kills")
+    parser.add_argument("--mode", choices=["kill", "rolling"], default="kill", help="SIGKILL, or SIGTERM and drain")
+    parser.add_argument(
+        "--every", "--kill-every", dest="every", type=float, help="mean seconds between stops (kill 4, rolling 5)"
+    )
+    parser.add_argument("--drain", type=float, default=3, help="ASSISTANTD_DRAIN_SECONDS of the replicas")
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--lease", type=float, default=3, help="ASSISTANTD_RUN_LEASE_SECONDS of the replicas")
     parser.add_argument("--settle", type=float, default=120, help="seconds the runs get to end after the load")
     add_server_options(parser)
     args = parser.parse_args()
+    if args.every is None:
+        args.every = 5.0 if args.mode == "rolling" else 4.0
     if not args.admin_url:
         parser.exit(2, "chaos: needs PostgreSQL: --admin-url or ASSISTANTD_TEST_POSTGRES\n")
     upstream = ChaosUpstream()

@@ -46,13 +46,15 @@ async def test_create_start_output_end() -> None:
     assert store.runs["run_1"]["owner"] == "me" and store.runs["run_1"]["doc"]["status"] == "queued"
     record = await life.load(run.id)
     rec = life.recorder(record)
-    life.start(rec)
-    assert store.runs["run_1"]["doc"]["status"] == "queued"  # start is written with the first output
+    await life.start(rec)
+    await rec.flush()  # the start's own write, made in the background, has landed
+    # Written at once, not with the first output: a GET agrees with the stream (issue 26).
+    assert store.runs["run_1"]["doc"]["status"] == "in_progress" and store.writes == 1
     message = assistant_message(record.run)
     step = message_step(record.run, message["id"])
     record.open_messages[message["id"]], record.open_steps[step["id"]] = message, step
     await rec.persist(steps=[step], messages=[message], wait=True)
-    assert store.runs["run_1"]["doc"]["status"] == "in_progress" and store.writes == 1
+    assert store.runs["run_1"]["doc"]["status"] == "in_progress" and store.writes == 2
     record.partial[message["id"]] = "half an ans"
     record.state.prompt_tokens = 7
     await life.end(rec, "failed", {"code": "server_error", "message": "x"})
@@ -88,7 +90,7 @@ async def test_pause_resume_keeps_typed_state() -> None:
     store, bus, life, run = setup()
     record = await life.load(run.id)
     rec = life.recorder(record)
-    life.start(rec)
+    await life.start(rec)
     step = {"id": "step_1", "object": "thread.run.step", "type": "tool_calls", "status": "in_progress"}
     step["step_details"] = {"type": "tool_calls", "tool_calls": [{"id": "call_1", "type": "function", "function": {}}]}
     record.state.pending = Pending("step_1", {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})
@@ -119,7 +121,7 @@ async def test_cancel_then_the_worker_ends_it_cancelled() -> None:
     store, bus, life, run = setup()
     record = await life.load(run.id)
     rec = life.recorder(record)
-    life.start(rec)
+    await life.start(rec)
     assert await life.cancel(run) is None  # another request (or process) cancels meanwhile
     assert store.runs["run_1"]["doc"]["status"] == "cancelling"
     # The worker's progress write does not overwrite the cancel: it learns the run moved.

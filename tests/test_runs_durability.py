@@ -176,6 +176,7 @@ def test_queued_run_of_a_dead_server_is_picked_up(tmp_server: LiveServer, upstre
 
 
 def test_graceful_restart_resumes_without_waiting_for_the_lease(tmp_server: LiveServer, upstream: Upstream) -> None:
+    tmp_server.env["ASSISTANTD_DRAIN_SECONDS"] = "0"  # no drain window: the run is handed over at once
     tmp_server.start()  # default 15 s lease: a clean stop hands its runs back at once
     client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
     model = new_model()

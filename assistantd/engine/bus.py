@@ -67,6 +67,13 @@ class EventBus:
             self.publish(run_id, StreamError(message))
             self.publish(run_id, StreamEnd())
 
+    def close(self, run_id: str) -> None:
+        """End a segment cleanly though the run goes on elsewhere (handed to another server): its
+        streams get ``done``, not an error; the client reads the run's end by polling it."""
+        channel = self._channels.get(run_id)
+        if channel is not None and not channel.closed:
+            self.publish(run_id, StreamEnd())
+
     def _forget(self, run_id: str, channel: Channel) -> None:
         if self._channels.get(run_id) is channel:
             del self._channels[run_id]

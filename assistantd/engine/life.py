@@ -23,7 +23,7 @@ from assistantd.engine.seams import RunStore
 from assistantd.ids import now
 from assistantd.protocol.events import Event, EventName, ObjectEvent, StreamEnd, StreamError, WireObject
 from assistantd.protocol.messages import Message, MessageDelta, text_part
-from assistantd.protocol.run_record import Change, Current, Lease, Run, RunRecord, Warm, clone
+from assistantd.protocol.run_record import HOLDERS, Change, Current, Lease, Run, RunRecord, Warm, clone
 from assistantd.protocol.runs import ACTIVE, FINISHED, RunStatus, ThreadRun, usage_document
 from assistantd.protocol.steps import RunStep, RunStepDelta, StepStatus
 from assistantd.protocol.threads import Thread
@@ -181,10 +181,16 @@ class RunLife:
         except Superseded:
             pass  # moved meanwhile (expired, or answered by another request): nothing to settle
 
-    async def interrupted(self, record: RunRecord) -> None:
-        """A server died while writing this run's output: drop the half-made output, count the loss."""
+    async def interrupted(self, record: RunRecord, how: str = "took over", crashed: bool = True) -> None:
+        """The run changes servers: drop the output that was being written (that model call is redone)
+        and note who holds it now. ``crashed``: its server died with it, so a loss counts toward the
+        run's limit; a draining server handing it on (``crashed`` False) loses nothing that counts."""
         run = record.run
-        record.state.interruptions += 1
+        lost = bool(record.open_steps or record.open_messages)
+        if lost and crashed:
+            record.state.interruptions += 1
+        holder = {"owner": self.owner, "at": round(time.time(), 3), "how": how, "lost_output": lost}
+        record.state.holders = [*record.state.holders, holder][-HOLDERS:]
         discard = [*record.open_steps, *record.open_messages]
         # That model call is redone: the reasoning that led to the dropped output goes with it.
         record.state.reasoning = [r for r in record.state.reasoning if r.get("step_id") not in record.open_steps]

@@ -33,6 +33,10 @@ class Leases(Protocol):
         """Extend our leases on the runs we execute."""
         ...
 
+    async def release(self, owner: str, run_ids: list[str]) -> None:
+        """Give up our leases on these runs at once (a draining server), so another server takes them now."""
+        ...
+
     async def release_all(self, owner: str) -> None:
         """Give up our leases at once (clean shutdown), so the next server resumes those runs."""
         ...

@@ -54,6 +54,9 @@ class RunState:
     pending_parts: list[dict[str, Any]] = field(default_factory=list)
     # Times a server stopped while output of this run was being written (that output was lost).
     interruptions: int = 0
+    # Each time a server took this run over, or a draining one handed it on (the last ``HOLDERS``):
+    # {"owner", "at", "how": "took over" | "handed over", "lost_output"}. Explains a run that failed.
+    holders: list[dict[str, Any]] = field(default_factory=list)
     # Server-tool calls made so far, by tool type (numbers the next call's citation markers).
     tool_calls: dict[str, int] = field(default_factory=dict)
     # Each server-tool call's annotation context, by tool type (e.g. citation marker -> file id).
@@ -91,6 +94,9 @@ class RunState:
         data.setdefault("interruptions", data.pop("recoveries", 0))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known, pending=Pending(**pending) if pending else None)
+
+
+HOLDERS = 20
 
 
 @dataclass

@@ -83,6 +83,10 @@ class EngineAdapter:
         run_row = Run(caller.project, document, typed, caller.api_key_id)
         await on_session(session, lambda conn: self.life.create(conn, run_row))
 
+    def refuse_if_draining(self) -> None:
+        """503 while this server drains (SIGTERM): the client's retry goes to a replica that stays."""
+        self.executor.refuse_if_draining()
+
     def launch(self, run_id: str, keep: bool) -> None:
         """Execute the committed run; ``keep``: a reader will subscribe to all of its events."""
         self.life.bus.open(run_id, keep)

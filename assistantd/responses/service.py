@@ -116,6 +116,7 @@ class Responses:
 
     async def create(self, caller: Caller, body: CreateResponse) -> Response | AsyncIterator[dict[str, Any]]:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
+        self.engine.refuse_if_draining()
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
         await self.inputs.prepare(caller, plan.messages)

@@ -138,6 +138,7 @@ class Runs:
     async def create(
         self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
     ) -> ThreadRun:
+        self.executor.refuse_if_draining()
         found = await _find_assistant(self.db, caller, body.assistant_id)
         state = RunState(
             include=include or [], additional_instructions=body.additional_instructions, api_key_id=caller.api_key_id
@@ -215,6 +216,7 @@ class Runs:
         commits, so its upstream request overlaps the commit (its own writes wait for it:
         ``RunLife.creating``); a thread naming files or tool resources is checked first, in a session.
         """
+        self.executor.refuse_if_draining()
         thread_body = body.thread or CreateThread()
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
@@ -323,6 +325,7 @@ class Runs:
     async def submit_tool_outputs(
         self, caller: Caller, thread_id: str, run_id: str, body: SubmitToolOutputs
     ) -> ThreadRun:
+        self.executor.refuse_if_draining()
         async with self.db.read() as session:
             run = run_from_row(await self._row(session, caller, thread_id, run_id))
             status = run.status

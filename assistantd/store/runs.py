@@ -133,6 +133,15 @@ class DbRunStore:
                 .values(lease_expires_at=time.time() + lease_seconds)
             )
 
+    async def release(self, owner: str, run_ids: list[str]) -> None:
+        """Give up our leases on these runs at once (a draining server), so another server takes them now."""
+        async with self.db.write() as session:
+            await session.execute(
+                update(RunRow)
+                .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner)
+                .values(lease_owner=None, lease_expires_at=0.0)
+            )
+
     async def release_all(self, owner: str) -> None:
         """Give up our leases at once (clean shutdown), so the next server resumes those runs."""
         async with self.db.write() as session:
