@@ -335,6 +335,16 @@ def check_extras(settings: Settings) -> None:
         model_dir()
 
 
+def build_responses(settings: Settings, db: Database, run_parts: RunParts, threads: Threads, files: Files) -> Responses:
+    url_limits = URLLimits(
+        settings.input_url_allow_private, settings.input_url_max_bytes, settings.input_url_timeout_seconds
+    )
+    adapter = EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs)
+    responses = Responses(db, adapter, threads, files, url_limits)
+    run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
+    return responses
+
+
 def build(settings: Settings) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.effective_database_url, settings.debug_sql_counts)
@@ -356,12 +366,7 @@ def build(settings: Settings) -> Container:
     run_parts = build_runs(settings, db, routes, model, server_tools, inline, limits)
     threads, messages = Threads(db, inline), Messages(db, inline)
     responder = RunResponder(threads, messages, run_parts.runs, run_parts.bus)
-    url_limits = URLLimits(
-        settings.input_url_allow_private, settings.input_url_max_bytes, settings.input_url_timeout_seconds
-    )
-    adapter = EngineAdapter(run_parts.executor, run_parts.life, run_parts.runs)
-    responses = Responses(db, adapter, threads, files, url_limits)
-    run_parts.executor.forget = responses.forget_run  # orphaned unstored runs are deleted, not resumed
+    responses = build_responses(settings, db, run_parts, threads, files)
     keys = build_keys(settings, db)
     return Container(
         settings=settings,
