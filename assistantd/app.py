@@ -134,7 +134,11 @@ def create_app(settings: Settings, container: Container | None = None) -> FastAP
         @app.get("/debug/sql", include_in_schema=False)
         async def sql_counts() -> dict[str, Any]:
             counts = app.state.container.db.counts
-            return {"statements": counts.statements, "write_transactions": counts.write_transactions}
+            return {
+                "statements": counts.statements,
+                "write_transactions": counts.write_transactions,
+                "recent": list(counts.recent),
+            }
 
     site.install(app)  # the console at /, /metrics, /docs
     openapi.install(app)

@@ -25,7 +25,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -42,7 +42,7 @@ from assistantd.retrieval.documents import is_expired
 from assistantd.retrieval.embedders import Embedders, EmbeddingError
 from assistantd.retrieval.extract import ExtractionError, extract
 from assistantd.retrieval.index.base import FileChunks, IndexedChunk, VectorIndex
-from assistantd.store.db import Database
+from assistantd.store.db import Database, uncounted
 from assistantd.store.models import FileRow, VectorStoreFileRow, VectorStoreRow
 
 log = logging.getLogger("assistantd.ingestion")
@@ -136,6 +136,12 @@ def first_bytes(jobs: list[Job], limit: int = GROUP_BYTES) -> list[Job]:
     return jobs
 
 
+async def _background(work: Coroutine[Any, Any, None]) -> None:
+    """Ingestion's own tasks: their statements (an idle poll every second) are not a request's."""
+    uncounted()
+    await work
+
+
 class Ingestion:
     def __init__(
         self,
@@ -183,10 +189,10 @@ class Ingestion:
         the database. Files left ``in_progress`` by a stopped process are claimed like any other once
         their lease has run out (at once after a clean stop, which gives its leases up)."""
         self._parsers = ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2), thread_name_prefix="ingest-parse")
-        self._tasks = [asyncio.create_task(self._work(), name=f"ingest-{n}") for n in range(self.workers)]
-        self._tasks.append(asyncio.create_task(self._renew_leases(), name="ingest-leases"))
-        self._tasks.append(asyncio.create_task(self._sweep_expired(), name="vector-store-expiry"))
-        self._tasks.append(asyncio.create_task(self._backfill(), name="vector-backfill"))
+        self._tasks = [asyncio.create_task(_background(self._work()), name=f"ingest-{n}") for n in range(self.workers)]
+        self._tasks.append(asyncio.create_task(_background(self._renew_leases()), name="ingest-leases"))
+        self._tasks.append(asyncio.create_task(_background(self._sweep_expired()), name="vector-store-expiry"))
+        self._tasks.append(asyncio.create_task(_background(self._backfill()), name="vector-backfill"))
 
     async def _backfill(self) -> None:
         try:

@@ -97,6 +97,8 @@ class Admin:
     async def ensure_projects(self, project_ids: Iterable[str]) -> None:
         """Rows for projects named only in settings (``ASSISTANTD_API_KEYS``), so they list and archive."""
         wanted = set(project_ids)
+        if not wanted:  # nothing to read: a server without keys in its settings starts without a query
+            return
         async with self.db.read() as session:
             found = set((await session.execute(select(ProjectRow.id).where(ProjectRow.id.in_(wanted)))).scalars())
         for missing in sorted(wanted - found):

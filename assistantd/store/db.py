@@ -11,11 +11,12 @@ import asyncio
 import contextvars
 import functools
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, asynccontextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import sqlean
@@ -83,6 +84,12 @@ class SqlCounts:
 
     statements: int = 0
     write_transactions: int = 0
+    # The last statements counted (their first words), so a budget test can say which went over.
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+
+    def statement(self, sql: str) -> None:
+        self.statements += 1
+        self.recent.append(" ".join(sql.split())[:100])
 
 
 class Database:
@@ -130,7 +137,7 @@ class Database:
 
     def _count(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if self.counts is not None and _COUNTED.get() and not statement.lstrip().startswith(_UNCOUNTED_PREFIXES):
-            self.counts.statements += 1
+            self.counts.statement(statement)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -200,7 +207,7 @@ class Database:
                 found = (await conn.execute(text(sql), params)).first()
             return tuple(found) if found is not None else None
         if self.counts is not None and _COUNTED.get():
-            self.counts.statements += 1  # the loop's own connection has no hook
+            self.counts.statement(sql)  # the loop's own connection has no hook
         answer: tuple[Any, ...] | None = self._loop_reader().execute(sql, params).fetchone()
         return answer
 
