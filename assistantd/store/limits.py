@@ -118,7 +118,7 @@ async def active_runs(db: Database, project: str, key_id: str | None) -> int:
     statuses = ", ".join(f"'{status}'" for status in ACTIVE)
     sql = f"SELECT count(*) FROM runs WHERE status IN ({statuses}) AND project = :p"
     if key_id is not None:
-        sql += " AND state->>'api_key_id' = :k" if not db.is_sqlite else " AND json_extract(state, '$.api_key_id') = :k"
+        sql += " AND api_key_id = :k"  # the run's column (migration 0010), not a scan through its JSON state
 
     def work(conn: Connection) -> int:
         return int(conn.execute(text(sql), {"p": project, "k": key_id}).scalar_one())
