@@ -250,3 +250,31 @@ def test_openai_agents_sdk_with_a_reasoning_model(server: LiveServer, upstream: 
     assert "Need the tool." not in str(second) and tool_result_sent(upstream, name) == "Sunny in Oslo"
     kinds = ["response.reasoning_text.delta", "response.reasoning_text.done"]
     assert seen["stream"] == {"kinds": kinds, "items": ["reasoning_item", "message_output_item"], "output": "Thought."}
+
+
+@pytest.mark.skipif(not AGENTS_PYTHON.exists(), reason=f"the OpenAI Agents SDK environment is missing: {INSTALL_HINT}")
+def test_openai_agents_sdk_memory(server: LiveServer, upstream: Upstream) -> None:
+    structured, chat, session, unstored = new_model(), new_model(), new_model(), new_model()
+    upstream.script(structured, Reply(text=['{"city": "Oslo",', ' "celsius": 3}']))
+    upstream.script(chat, Reply(text=["Hi", " Ada."]), Reply(text=["You", " are", " Ada."]))
+    upstream.script(session, Reply(text=["Noted."]), Reply(text=["Blue."]))
+    upstream.script(
+        unstored, Reply(tool_calls=[("get_weather", json.dumps({"city": "Nice"}))]), Reply(text=["Fine", "."])
+    )
+    script = ROOT / "tests" / "frameworks" / "openai_agents_scenarios.py"
+    seen = scenario([str(AGENTS_PYTHON), str(script), "memory", structured, chat, session, unstored], ROOT, server)
+    # Structured output: the agent's output_type goes upstream as a JSON schema and comes back parsed.
+    assert seen["structured"] == {"city": "Oslo", "celsius": 3}
+    assert upstream.requests(structured)[0].body["response_format"]["type"] == "json_schema"
+    # conversation_id: both turns are the server's conversation, and the second turn's model saw the first.
+    turns = [["user", "I am Ada"], ["assistant", "Hi Ada."], ["user", "Who am I?"], ["assistant", "You are Ada."]]
+    assert seen["conversation"] == turns
+    assert [m["role"] for m in upstream.requests(chat)[1].messages] == ["system", "user", "assistant", "user"]
+    # A session kept in a server conversation (OpenAIConversationsSession): each item once, in order.
+    assert seen["session"] == {"output": "Blue.", "roles": ["user", "assistant", "user", "assistant"]}
+    assert "My colour is blue" in str(upstream.requests(session)[1].messages)
+    # store=False: the SDK resent the tool round trip itself; none of its responses is readable after.
+    assert seen["unstored"]["output"] == "Fine."
+    assert seen["unstored"]["reads"] == [404, 404]
+    assert seen["unstored"]["chained"] == [400, "previous_response_not_found"]
+    assert [m["role"] for m in upstream.requests(unstored)[1].messages] == ["user", "assistant", "tool"]

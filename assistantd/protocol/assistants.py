@@ -12,7 +12,7 @@ from assistantd.protocol.base import Metadata, WireModel
 from assistantd.protocol.deleted import Deleted
 from assistantd.protocol.tools import ResponseFormat, Tool, ToolResources
 
-ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 
 
 class AssistantFields(WireModel):

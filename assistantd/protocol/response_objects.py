@@ -175,7 +175,7 @@ class ConversationRef(TypedDict):
 
 class ReasoningConfig(TypedDict):
     effort: str | None
-    summary: None
+    summary: str | None  # as asked: this server makes no summaries (reasoning items carry ``content``)
 
 
 class TextConfig(TypedDict):
@@ -262,6 +262,13 @@ class Conversation(TypedDict):
 ConversationDeleted = Deleted[Literal["conversation.deleted"]]
 
 
+def reasoning_echo(body: CreateResponse) -> ReasoningConfig:
+    asked = body.reasoning
+    if asked is None:
+        return {"effort": None, "summary": None}
+    return {"effort": asked.effort, "summary": asked.summary or asked.generate_summary}
+
+
 def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
     """``run``: the settings the request resolved to (``responses/plan.py``): model, instructions, sampling."""
     fmt = (body.text or {}).get("format") or {"type": "text"}
@@ -282,7 +289,7 @@ def response_echo(body: CreateResponse, run: dict[str, Any]) -> ResponseEcho:
         "previous_response_id": body.previous_response_id,
         "conversation": {"id": body.conversation_id} if body.conversation_id else None,
         "prompt": body.prompt.model_dump(exclude_none=True) if body.prompt else None,
-        "reasoning": {"effort": (body.reasoning or {}).get("effort"), "summary": None},
+        "reasoning": reasoning_echo(body),
         "service_tier": "default",
         "store": body.store,
         "temperature": 1.0 if run["temperature"] is None else run["temperature"],

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 
 from assistantd.errors import InvalidRequest, invalid_value, missing_parameter
+from assistantd.protocol.assistants import ReasoningEffort
 from assistantd.protocol.base import Metadata, WireModel
 from assistantd.protocol.vector_stores import Filter
 
@@ -26,6 +27,16 @@ class PromptRef(WireModel):
     id: str
     version: str | None = None
     variables: dict[str, Any] | None = None
+
+
+ReasoningSummary = Literal["auto", "concise", "detailed"]
+
+
+class Reasoning(WireModel):
+    # Checked as the Assistants door checks ``reasoning_effort``: the effort goes upstream as given.
+    effort: ReasoningEffort | None = None
+    summary: ReasoningSummary | None = None
+    generate_summary: ReasoningSummary | None = None  # OpenAI's deprecated name for ``summary``
 
 
 class CreateResponse(WireModel):
@@ -47,7 +58,7 @@ class CreateResponse(WireModel):
     top_p: float | None = Field(default=None, ge=0, le=1)
     metadata: Metadata = None
     include: list[str] | None = None
-    reasoning: dict[str, Any] | None = None
+    reasoning: Reasoning | None = None
     prompt: PromptRef | None = None
     user: str | None = None
     # Accepted and echoed (the upstream contract has no place for them).

@@ -118,7 +118,7 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
         "temperature": body.temperature if body.temperature is not None else assistant.get("temperature"),
         "top_p": body.top_p if body.top_p is not None else assistant.get("top_p"),
         "max_completion_tokens": body.max_output_tokens,
-        "reasoning_effort": (body.reasoning or {}).get("effort") or assistant.get("reasoning_effort"),
+        "reasoning_effort": (body.reasoning and body.reasoning.effort) or assistant.get("reasoning_effort"),
         "truncation_strategy": TRUNCATION[body.truncation or "disabled"],
     }
 
