@@ -173,6 +173,9 @@ def test_fetch_limits(tmp_server: LiveServer, files: FileServer) -> None:
         ("169.254.169.254", "169.254.169.254"),  # link-local (cloud metadata)
         ("[::1]", "::1"),  # IPv6 loopback
         ("0.0.0.0", "0.0.0.0"),  # unspecified
+        ("2130706433", "127.0.0.1"),  # loopback as one number, which C resolvers read
+        ("127.1", "127.0.0.1"),  # loopback in the short dotted form
+        ("0x7f.1", "127.0.0.1"),  # loopback in hexadecimal
     ],
 )
 def test_non_public_addresses_refused(http: httpx.Client, files: FileServer, host: str, address: str | None) -> None:

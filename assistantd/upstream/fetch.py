@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,21 @@ def _checked_url(url: str, allow_private: bool) -> None:
     try:
         ipaddress.ip_address(parts.hostname)
     except ValueError:
+        _check_legacy_numeric(parts.hostname, allow_private)
         return  # a name: checked as it resolves
     _check(parts.hostname, allow_private)
+
+
+def _check_legacy_numeric(host: str, allow_private: bool) -> None:
+    """Refuses the numeric forms that C resolvers still read ('2130706433', '127.1', '0x7f.1'),
+    naming the address they stand for rather than failing later with a client error."""
+    if not re.fullmatch(r"[0-9a-fA-FxX.]+", host) or not host[0].isdigit():
+        return
+    try:
+        address = socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return
+    _check(address, allow_private)
 
 
 async def _body(answer: aiohttp.ClientResponse, limit: int) -> bytes:
