@@ -106,9 +106,8 @@ async def admit(request: Request, c: Container, who: Caller) -> None:
             refused.headers = {**headers, **(refused.headers or {})}
             headers.clear()  # the error's answer carries them
             raise
-    if work == "run":
-        await c.limits.admit_run(subjects)
-    elif work == "bytes":
+    # A run's concurrency limit is checked where every run starts, whichever API (services/run_door.py).
+    if work == "bytes":
         await c.limits.admit_storage(who.project, 1)  # refused once used up (an upload checks its size too)
 
 

@@ -113,7 +113,7 @@ class RunResponder:
         await self._abandon_pending(caller, state)
         thread_id = await self._thread(caller, state)
         await self.messages.create(caller, thread_id, CreateMessage(role="user", content=text))
-        run = await self.runs.create(caller, thread_id, CreateRun(assistant_id=context.assistant_id))
+        run = await self.runs.create(caller, thread_id, CreateRun(assistant_id=context.assistant_id), origin="chatkit")
         async for piece in self._follow(caller, state, thread_id, run["id"]):
             yield piece
 

@@ -5,8 +5,9 @@ cancel), on a thread: the conversation's, or a thread of the response's own. Thi
 one in ``assistantd.responses`` that touches the engine; re-point it when the run's owner moves.
 
 Entry points it uses, all on the owner of a run's life (``engine.life.RunLife``) or the executor:
-- ``RunLife.create`` inserts the run (a typed ``Run`` whose ``RunState.kind`` is ``response``) in the
-  caller's transaction; ``RunLife.bus`` opens and subscribes to its typed events (``protocol/events.py``);
+- ``RunDoor`` (``services/run_door.py``, the door of every run) checks and opens the run from a
+  ``RunSpec`` of origin ``responses`` and inserts it in the caller's transaction;
+- ``RunLife.bus`` opens and subscribes to its typed events (``protocol/events.py``);
 - ``Executor.submit(run_id)`` executes it; the executor's sweep renews, recovers and expires it;
 - ``services.runs.Runs.cancel`` cancels it, and ``RunLife.settle`` ends a run left waiting for
   function outputs once a later response answers them.
@@ -17,7 +18,6 @@ the vector stores / container files the Responses tools name (read by ``engine/t
 
 from __future__ import annotations
 
-import typing
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,8 +30,9 @@ from assistantd.engine.executor import Executor
 from assistantd.engine.life import RunLife
 from assistantd.protocol.events import Event
 from assistantd.protocol.responses import ResponseStatus
-from assistantd.protocol.run_record import Run, RunState
-from assistantd.protocol.runs import ACTIVE, ThreadRun, queued_run
+from assistantd.protocol.run_record import RunState
+from assistantd.protocol.run_spec import RunSpec
+from assistantd.protocol.runs import ACTIVE
 from assistantd.services.runs import Runs
 from assistantd.store.db import on_session
 from assistantd.store.models import RunRow, RunStepRow
@@ -50,38 +51,28 @@ RESPONSE_STATUS: dict[str, ResponseStatus] = {
 }
 
 
-def run_document(
-    thread_id: str, assistant_id: str | None, settings: dict[str, Any], expiry_seconds: int
-) -> dict[str, Any]:
-    """The run a response executes, in the engine's run shape; ``settings`` holds the run fields."""
-    run = {
-        **queued_run(thread_id, assistant_id, expiry_seconds),
-        "max_prompt_tokens": None,
-        "truncation_strategy": {"type": "auto", "last_messages": None},
-        "metadata": {},
-    }
-    run.update(settings)
-    return run
-
-
 class EngineAdapter:
     def __init__(self, executor: Executor, life: RunLife, runs: Runs) -> None:
         self.executor = executor
         self.life = life
         self.runs = runs
+        self.door = runs.door  # every run starts through it, a response's as an Assistants run's
 
-    def run_document(self, thread_id: str, plan: Any) -> dict[str, Any]:
-        return run_document(thread_id, plan.assistant_id, plan.run, self.runs.expiry_seconds)
+    async def admit(self, caller: Caller) -> None:
+        """The caller's concurrent-runs limit, as for any run."""
+        await self.door.admit(caller)
+
+    def check(self, plan: Any) -> None:
+        """Refuse the response's run as any run is refused (model routing, tool_choice), before anything is stored."""
+        self.door.check(_spec("", plan, RunState()))
 
     async def insert_run(
-        self, session: AsyncSession, caller: Caller, run: dict[str, Any], state: dict[str, Any]
-    ) -> None:
-        typed = RunState.from_json(state)
-        typed.kind = "response"
-        typed.api_key_id = caller.api_key_id  # its tokens count against the key's limits too
-        document = typing.cast(ThreadRun, run)  # a response's run: the fields its settings give it
-        run_row = Run(caller.project, document, typed, caller.api_key_id)
-        await on_session(session, lambda conn: self.life.create(conn, run_row))
+        self, session: AsyncSession, caller: Caller, thread_id: str, plan: Any, state: RunState
+    ) -> str:
+        """The response's run, opened by the door and inserted in the session's transaction; its id."""
+        run = self.door.open(caller, _spec(thread_id, plan, state))
+        await on_session(session, lambda conn: self.door.store(conn, run))
+        return run.id
 
     def refuse_if_draining(self) -> None:
         """503 while this server drains (SIGTERM): the client's retry goes to a replica that stays."""
@@ -105,6 +96,11 @@ class EngineAdapter:
     async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
         """End a run waiting for function outputs: record the outputs in its step, end it completed."""
         await self.life.settle(run_id, outputs)
+
+
+def _spec(thread_id: str, plan: Any, state: RunState) -> RunSpec:
+    """A response's run: the settings its request gives (``plan.run``, keys of ``RunSpec``)."""
+    return RunSpec(origin="responses", thread_id=thread_id, assistant_id=plan.assistant_id, state=state, **plan.run)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,7 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
         "instructions": "\n\n".join(p for p in [instructions, *system] if p),
         "tools": tools,
         "tool_resources": tool_resources(body.tools or []),
-        "tool_choice": tool_choice(body.tool_choice, tools),
+        "tool_choice": tool_choice(body.tool_choice),
         "parallel_tool_calls": True if body.parallel_tool_calls is None else body.parallel_tool_calls,
         "response_format": response_format(body.text),
         "temperature": body.temperature if body.temperature is not None else assistant.get("temperature"),

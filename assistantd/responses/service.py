@@ -36,7 +36,8 @@ from assistantd.protocol.response_objects import (
     response_document,
 )
 from assistantd.protocol.responses import CountTokens, CreateResponse
-from assistantd.protocol.runs import EXECUTABLE
+from assistantd.protocol.run_record import RunState
+from assistantd.protocol.runs import EXECUTABLE, PROGRESSING
 from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
 from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
@@ -117,8 +118,10 @@ class Responses:
     async def create(self, caller: Caller, body: CreateResponse) -> Response | AsyncIterator[dict[str, Any]]:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         self.engine.refuse_if_draining()
+        await self.engine.admit(caller)
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
+        self.engine.check(plan)
         await self.inputs.prepare(caller, plan.messages)
         if plan.run["truncation_strategy"]["type"] != "auto":
             await self._refuse_overflow(plan)
@@ -183,9 +186,8 @@ class Responses:
                 messages.append(copy)
         messages += [item_message(thread_id, entry) for entry in plan.messages]
         await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
-        run = self.engine.run_document(thread_id, plan)
-        state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
-        await self.engine.insert_run(session, caller, run, state)
+        state = RunState(transcript=plan.transcript, include=plan.include, stored=body.store, sandbox=plan.sandbox)
+        run_id = await self.engine.insert_run(session, caller, thread_id, plan, state)
         data = response_document(plan.echo, new_id("response"), now())
         row = ResponseRow(
             id=data["id"],
@@ -193,14 +195,14 @@ class Responses:
             created_at=data["created_at"],
             data=data,
             thread_id=thread_id,
-            run_id=run["id"],
+            run_id=run_id,
             conversation=plan.conversation_id is not None,
             input_items=plan.input_items,
         )
         session.add(row)
         if body.background and body.stream:
             session.add(kept_marker(row.id))
-        return row, run["id"]
+        return row, run_id
 
     async def _wait(self, run_id: str) -> None:
         async for event in self.engine.events(run_id):
@@ -302,7 +304,7 @@ class Responses:
         async with self.db.read() as session:
             row = await self._row(session, caller, response_id)
             status = await run_view(session, row.run_id)
-        if status is not None and status.status in ("queued", "in_progress"):
+        if status is not None and status.status in PROGRESSING:
             await self.engine.cancel(caller, row.thread_id, row.run_id)
         await self._remove(caller, response_id)
         return deleted(response_id, "response")
