@@ -18,11 +18,9 @@ the vector stores / container files the Responses tools name (read by ``engine/t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
@@ -32,10 +30,9 @@ from assistantd.protocol.events import Event
 from assistantd.protocol.responses import ResponseStatus
 from assistantd.protocol.run_record import RunState
 from assistantd.protocol.run_spec import RunSpec
-from assistantd.protocol.runs import ACTIVE
 from assistantd.services.runs import Runs
 from assistantd.store.db import on_session
-from assistantd.store.models import RunRow, RunStepRow
+from assistantd.store.runs import RunView
 
 # Run statuses and what a response built on that run reports.
 RESPONSE_STATUS: dict[str, ResponseStatus] = {
@@ -103,97 +100,6 @@ def _spec(thread_id: str, plan: Any, state: RunState) -> RunSpec:
     return RunSpec(origin="responses", thread_id=thread_id, assistant_id=plan.assistant_id, state=state, **plan.run)
 
 
-@dataclass(frozen=True)
-class RunView:
-    """What responses and conversations read of a run: its document and the engine state they use."""
-
-    id: str
-    thread_id: str
-    status: str
-    created_at: int
-    seq: int
-    document: dict[str, Any]
-    state: dict[str, Any]
-    after_message_seq: int = 0  # where the run lists among its thread's messages
-
-    @property
-    def transcript(self) -> list[dict[str, Any]]:
-        """The run's tool turns as chat messages (what its model calls saw and asked)."""
-        return list(self.state.get("transcript") or [])
-
-
-def _view(row: RunRow) -> RunView:
-    state = RunState.from_json(row.state)
-    seen = {
-        **state.to_json(),
-        "usage": {"prompt_tokens": state.prompt_tokens, "completion_tokens": state.completion_tokens},
-    }
-    if not (state.prompt_tokens or state.completion_tokens):
-        seen["usage"] = None
-    anchor = row.after_message_seq or 0
-    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), seen, anchor)
-
-
-async def active_run(session: AsyncSession, thread_id: str) -> RunView | None:
-    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE))
-    row = (await session.execute(query.limit(1))).scalars().first()
-    return _view(row) if row is not None else None
-
-
-async def waiting_run(session: AsyncSession, thread_id: str) -> RunView | None:
-    """The thread's run waiting for function outputs, if any."""
-    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status == "requires_action")
-    row = (await session.execute(query.limit(1))).scalars().first()
-    return _view(row) if row is not None else None
-
-
-async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
-    row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalars().first()
-    return _view(row) if row is not None else None
-
-
-async def run_views(session: AsyncSession, thread_id: str, run_ids: list[str]) -> dict[str, RunView]:
-    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.id.in_(run_ids))
-    return {row.id: _view(row) for row in (await session.execute(query)).scalars()}
-
-
-async def run_keys(
-    session: AsyncSession,
-    thread_id: str,
-    where: Callable[[Any, Any], ColumnElement[bool]] | None,
-    ascending: bool,
-    count: int,
-) -> list[tuple[int, int, str]]:
-    """Up to ``count`` of a thread's runs as ``(after_message_seq, seq, id)``, in that order (or its reverse).
-
-    ``where(after_message_seq, seq)``: the condition on those columns a page's cursor sets.
-    """
-    anchor = func.coalesce(RunRow.after_message_seq, 0)
-    query = select(anchor, RunRow.seq, RunRow.id).where(RunRow.thread_id == thread_id)
-    if where is not None:
-        query = query.where(where(anchor, RunRow.seq))
-    order = (anchor, RunRow.seq) if ascending else (anchor.desc(), RunRow.seq.desc())
-    rows = await session.execute(query.order_by(*order).limit(count))
-    return [(after, seq, run_id) for after, seq, run_id in rows]
-
-
-async def runs_with_call(session: AsyncSession, thread_id: str, call_id: str) -> list[str]:
-    """The thread's runs whose steps may hold this tool call (matched inside the JSON: no index holds
-    call ids, so this scans the thread's steps; only a cursor or lookup naming a call item pays it)."""
-    query = select(RunStepRow.run_id).where(
-        RunStepRow.thread_id == thread_id, cast(RunStepRow.data, String).contains(f'"{call_id}"')
-    )
-    return list(dict.fromkeys((await session.execute(query.limit(8))).scalars()))
-
-
-async def runs_with_reasoning(session: AsyncSession, thread_id: str, reasoning_id: str) -> list[str]:
-    """The thread's runs whose state may hold this reasoning item (matched inside the JSON, as above)."""
-    query = select(RunRow.id).where(
-        RunRow.thread_id == thread_id, cast(RunRow.state, String).contains(f'"{reasoning_id}"')
-    )
-    return list((await session.execute(query.limit(8))).scalars())
-
-
 def pending_call_ids(run: RunView) -> list[str]:
     """The function calls a run stopped for (still waiting, or expired unanswered)."""
     action = run.document.get("required_action") or {}
@@ -210,14 +116,3 @@ def _last_unanswered(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if message.get("role") == "assistant" and message.get("tool_calls"):
             return [c for c in message["tool_calls"] if c.get("id") not in answered]
     return []
-
-
-async def run_steps(session: AsyncSession, run_id: str) -> list[dict[str, Any]]:
-    rows = await session.execute(select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq))
-    return [data for (data,) in rows]
-
-
-async def runs_steps(session: AsyncSession, thread_id: str, run_ids: list[str]) -> list[dict[str, Any]]:
-    """The steps of these runs of the thread, in order."""
-    query = select(RunStepRow.data).where(RunStepRow.thread_id == thread_id, RunStepRow.run_id.in_(run_ids))
-    return [data for (data,) in await session.execute(query.order_by(RunStepRow.seq))]

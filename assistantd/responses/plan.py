@@ -24,9 +24,10 @@ from assistantd.protocol.responses import (
 )
 from assistantd.responses import items as views
 from assistantd.responses import references
-from assistantd.responses.engine_adapter import RunView, pending_call_ids, run_view, waiting_run
+from assistantd.responses.engine_adapter import pending_call_ids
 from assistantd.store import documents
 from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, ThreadRow
+from assistantd.store.runs import RunView, run_view, waiting_run
 
 # Responses' truncation as the run's strategy. ``disabled`` (OpenAI's default) keeps every message, so
 # a prompt over the context is refused rather than cut; the Assistants shape for that is

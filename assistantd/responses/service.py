@@ -40,7 +40,7 @@ from assistantd.protocol.run_record import RunState
 from assistantd.protocol.runs import EXECUTABLE, PROGRESSING
 from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
-from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
+from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter
 from assistantd.responses.input_files import InputFiles
 from assistantd.responses.kept_events import KeptEvents, forget_events, has_kept_events, kept_marker, replay
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
@@ -51,6 +51,7 @@ from assistantd.store import documents
 from assistantd.store.array_pages import array_page
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+from assistantd.store.runs import RunView, active_run, run_steps, run_view
 from assistantd.store.threads import insert_messages
 from assistantd.upstream.fetch import URLLimits
 
