@@ -43,7 +43,12 @@ class RunSpec:
 
     def document(self, expiry_seconds: int) -> ThreadRun:
         """The run as the Assistants API shows it, queued."""
-        settings = {
+        life = queued_run(self.thread_id, self.assistant_id, expiry_seconds)
+        return cast(ThreadRun, {**life, **self.settings()})
+
+    def settings(self) -> dict[str, Any]:
+        """What the run does, as its document's fields."""
+        return {
             "model": self.model,
             "instructions": self.instructions,
             "tools": self.tools,
@@ -59,4 +64,3 @@ class RunSpec:
             "response_format": self.response_format,
             "reasoning_effort": self.reasoning_effort,
         }
-        return cast(ThreadRun, {**queued_run(self.thread_id, self.assistant_id, expiry_seconds), **settings})

@@ -59,15 +59,13 @@ class EngineAdapter:
         """The caller's concurrent-runs limit, as for any run."""
         await self.door.admit(caller)
 
-    def check(self, plan: Any) -> None:
+    def check(self, spec: RunSpec) -> None:
         """Refuse the response's run as any run is refused (model routing, tool_choice), before anything is stored."""
-        self.door.check(_spec("", plan, RunState()))
+        self.door.check(spec)
 
-    async def insert_run(
-        self, session: AsyncSession, caller: Caller, thread_id: str, plan: Any, state: RunState
-    ) -> str:
+    async def insert_run(self, session: AsyncSession, caller: Caller, spec: RunSpec) -> str:
         """The response's run, opened by the door and inserted in the session's transaction; its id."""
-        run = self.door.open(caller, _spec(thread_id, plan, state))
+        run = self.door.open(caller, spec)
         await on_session(session, lambda conn: self.door.store(conn, run))
         return run.id
 
@@ -93,11 +91,6 @@ class EngineAdapter:
     async def settle(self, run_id: str, outputs: dict[str, str]) -> None:
         """End a run waiting for function outputs: record the outputs in its step, end it completed."""
         await self.life.settle(run_id, outputs)
-
-
-def _spec(thread_id: str, plan: Any, state: RunState) -> RunSpec:
-    """A response's run: the settings its request gives (``plan.run``, keys of ``RunSpec``)."""
-    return RunSpec(origin="responses", thread_id=thread_id, assistant_id=plan.assistant_id, state=state, **plan.run)
 
 
 def pending_call_ids(run: RunView) -> list[str]:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import and_, false, select
@@ -122,9 +123,9 @@ class Responses:
         await self.engine.admit(caller)
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
-        self.engine.check(plan)
+        self.engine.check(plan.run)
         await self.inputs.prepare(caller, plan.messages)
-        if plan.run["truncation_strategy"]["type"] != "auto":
+        if plan.run.truncation_strategy["type"] != "auto":
             await self._refuse_overflow(plan)
         if plan.settle is not None:
             await self.engine.settle(plan.settle, plan.outputs)
@@ -160,7 +161,7 @@ class Responses:
             async with self.db.read() as session:
                 history = await thread_messages(session, plan.conversation_id)
         history += [{"role": m["role"], "content": m["parts"]} for m in plan.messages]
-        if await self.engine.overflow(plan.run, {"transcript": plan.transcript}, history) is not None:
+        if await self.engine.overflow(plan.run.settings(), {"transcript": plan.transcript}, history) is not None:
             raise InvalidRequest(
                 "Your input exceeds the context window of this model. Please adjust your input and try again.",
                 param="input",
@@ -188,7 +189,7 @@ class Responses:
         messages += [item_message(thread_id, entry) for entry in plan.messages]
         await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
         state = RunState(transcript=plan.transcript, include=plan.include, stored=body.store, sandbox=plan.sandbox)
-        run_id = await self.engine.insert_run(session, caller, thread_id, plan, state)
+        run_id = await self.engine.insert_run(session, caller, replace(plan.run, thread_id=thread_id, state=state))
         data = response_document(plan.echo, new_id("response"), now())
         row = ResponseRow(
             id=data["id"],
@@ -387,16 +388,15 @@ class Responses:
         request = CreateResponse.model_validate(body.model_dump(exclude_none=True) | {"model": body.model or "-"})
         async with self.db.read() as session:
             plan = await plan_request(session, caller, request)
-        chat = [{"role": "system", "content": plan.run["instructions"]}] if plan.run.get("instructions") else []
+        chat = [{"role": "system", "content": plan.run.instructions}] if plan.run.instructions else []
         for message in [*plan.history, *[{"role": m["role"], "content": m["parts"]} for m in plan.messages]]:
             text = "\n".join(p["text"]["value"] for p in message["content"] if p.get("type") == "text")
             chat.append({"role": message["role"], "content": text})
         chat += plan.transcript
-        tools = str(plan.run.get("tools") or "")
+        tools = str(plan.run.tools or "")
         total = await asyncio.to_thread(
             lambda: (
-                count_messages(chat)
-                + (count_messages([{"role": "system", "content": tools}]) if plan.run.get("tools") else 0)
+                count_messages(chat) + (count_messages([{"role": "system", "content": tools}]) if plan.run.tools else 0)
             )
         )
         return input_tokens(total)
