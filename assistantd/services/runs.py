@@ -52,7 +52,7 @@ from assistantd.services.threads import is_plain, plain_thread, prepare_thread
 from assistantd.store import documents
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import RunRow, RunStepRow, ThreadRow
-from assistantd.store.runs import run_from_row
+from assistantd.store.runs import thread_run
 from assistantd.store.threads import insert_thread
 
 
@@ -271,12 +271,12 @@ class Runs:
         """A new run, checked by the door; the caller stores it (``_store``, ``_store_thread``)."""
         return self.door.open(caller, run_spec(thread_id, assistant, body, state, origin))
 
-    async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:
-        row = await documents.fetch(session, RunRow, caller.project, run_id, RunRow.thread_id == thread_id)
-        if row is None:
+    async def _run(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> Run:
+        run = await thread_run(session, caller.project, thread_id, run_id)
+        if run is None:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             raise not_found("run", run_id)
-        return row
+        return run
 
     def events(self, run_id: str) -> AsyncIterator[Event]:
         """The typed events of the run's current segment (this process executes it), until ``StreamEnd``."""
@@ -298,7 +298,7 @@ class Runs:
 
     async def update(self, caller: Caller, thread_id: str, run_id: str, body: ModifyRun) -> ThreadRun:
         async with self.db.read() as session:
-            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            run = await self._run(session, caller, thread_id, run_id)
         if body.metadata is None:
             return run.doc
         while (moved := await self.life.modify(run, body.metadata)) is not None:
@@ -308,7 +308,7 @@ class Runs:
 
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> ThreadRun:
         async with self.db.read() as session:
-            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            run = await self._run(session, caller, thread_id, run_id)
         while run.status != "cancelling":
             if run.status in FINISHED:
                 raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
@@ -331,7 +331,7 @@ class Runs:
     ) -> ThreadRun:
         self.executor.refuse_if_draining()
         async with self.db.read() as session:
-            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            run = await self._run(session, caller, thread_id, run_id)
             status = run.status
             if status == "requires_action" and (run.doc.get("expires_at") or 0) <= now():
                 await self.executor.expire(run_id)

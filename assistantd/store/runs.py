@@ -298,6 +298,13 @@ async def waiting_run(session: AsyncSession, thread_id: str) -> RunView | None:
     return _view(row) if row is not None else None
 
 
+async def thread_run(session: AsyncSession, project: str, thread_id: str, run_id: str) -> Run | None:
+    """The project's run of that thread, as the engine holds it (None: no such run)."""
+    query = select(RunRow).where(RunRow.project == project, RunRow.id == run_id, RunRow.thread_id == thread_id)
+    row = (await session.execute(query)).scalars().first()
+    return run_from_row(row) if row is not None else None
+
+
 async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
     row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalars().first()
     return _view(row) if row is not None else None
