@@ -72,7 +72,8 @@ async def caller(request: Request) -> Caller:
 
 
 # What a request starts beyond itself, by method and route (without its /v1 or /openai prefix): a run
-# (model work, one more active run), model work on a run that exists, or stored bytes.
+# (model work; its place among the active runs is checked by the run door), model work on a run that
+# exists, or stored bytes.
 WORK = {
     ("POST", "threads/runs"): "run",
     ("POST", "threads/{thread_id}/runs"): "run",
