@@ -12,6 +12,7 @@ request to both.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
+from assistantd.protocol import runs
 from tests.conftest import upstream_env
 from tests.routed import KEY, Routed, model
 from tests.server import LiveServer
@@ -135,3 +137,22 @@ def test_a_run_past_the_concurrency_limit_is_refused_the_same_way(one_run_each: 
         assert by_run.json()["error"]["code"] == "rate_limit_exceeded"
         assert by_run.json()["error"]["message"].startswith("Rate limit reached in project solo on concurrent runs")
         _same(by_run, by_response)
+
+
+def test_the_run_status_sets_are_declared_once() -> None:
+    """``protocol/runs.py`` declares ACTIVE, EXECUTABLE and FINISHED; no other module spells one of them out
+    again (the migrations keep their frozen copies). PROGRESSING is not looked for: a response's statuses
+    ``queued`` and ``in_progress`` are the same two words, of another object."""
+    root = Path(runs.__file__).parent.parent
+    sets = {frozenset(statuses) for statuses in (runs.ACTIVE, runs.EXECUTABLE, runs.FINISHED)}
+    again = []
+    for path in sorted(root.rglob("*.py")):
+        if path == Path(runs.__file__) or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and all(
+                isinstance(e, ast.Constant) and isinstance(e.value, str) for e in node.elts
+            ):
+                if frozenset(e.value for e in node.elts if isinstance(e, ast.Constant)) in sets:
+                    again.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert again == []
