@@ -18,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openai
 import pytest
 
 from assistantd.protocol import runs
 from tests.conftest import upstream_env
 from tests.routed import KEY, Routed, model
 from tests.server import LiveServer
+from tests.test_chatkit import conversation, sse_events, user_input
 from tests.upstream import Reply, Upstream
 
 FUNCTION = {"name": "lookup", "parameters": {"type": "object", "properties": {}}}
@@ -137,6 +139,14 @@ def test_a_run_past_the_concurrency_limit_is_refused_the_same_way(one_run_each: 
         assert by_run.json()["error"]["code"] == "rate_limit_exceeded"
         assert by_run.json()["error"]["message"].startswith("Rate limit reached in project solo on concurrent runs")
         _same(by_run, by_response)
+        # A ChatKit turn starts its run by the same door: the same refusal, as the protocol's error event.
+        sdk = openai.OpenAI(base_url=f"{one_run_each.url}/v1", api_key="sk-one-run", max_retries=0)
+        secret = sdk.beta.chatkit.sessions.create(user="dana", workflow={"id": asst}).client_secret
+        turn = conversation(one_run_each, secret, {"type": "threads.create", "params": {"input": user_input("hi")}})
+        assert turn.status_code == 200
+        errors = [event for event in sse_events(turn) if event["type"] == "error"]
+        assert [e["message"] for e in errors] == [by_run.json()["error"]["message"]]
+        assert errors[0]["allow_retry"] is True
 
 
 def test_the_run_status_sets_are_declared_once() -> None:
