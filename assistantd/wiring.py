@@ -47,6 +47,7 @@ from assistantd.services.files import Files
 from assistantd.services.keys import Keys
 from assistantd.services.limits import Counter, Limits, Policy
 from assistantd.services.messages import Messages
+from assistantd.services.run_door import RunDoor
 from assistantd.services.runs import Runs
 from assistantd.services.steps import Steps
 from assistantd.services.threads import Threads
@@ -186,7 +187,8 @@ def build_runs(
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
     engine = RunEngine(model, life, server_tools, routes.context_tokens, limits.token_meter())
     executor = Executor(store, life, engine, settings.run_workers, background=uncounted)
-    runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require, inline)
+    door = RunDoor(life, limits, routes.require, settings.run_expiry_seconds)
+    runs = Runs(db, life, executor, door, inline)
     return RunParts(bus, life, executor, runs, Steps(db))
 
 

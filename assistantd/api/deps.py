@@ -72,7 +72,8 @@ async def caller(request: Request) -> Caller:
 
 
 # What a request starts beyond itself, by method and route (without its /v1 or /openai prefix): a run
-# (model work, one more active run), model work on a run that exists, or stored bytes.
+# (model work; its place among the active runs is checked by the run door), model work on a run that
+# exists, or stored bytes.
 WORK = {
     ("POST", "threads/runs"): "run",
     ("POST", "threads/{thread_id}/runs"): "run",
@@ -106,9 +107,8 @@ async def admit(request: Request, c: Container, who: Caller) -> None:
             refused.headers = {**headers, **(refused.headers or {})}
             headers.clear()  # the error's answer carries them
             raise
-    if work == "run":
-        await c.limits.admit_run(subjects)
-    elif work == "bytes":
+    # A run's concurrency limit is checked where every run starts, whichever API (services/run_door.py).
+    if work == "bytes":
         await c.limits.admit_storage(who.project, 1)  # refused once used up (an upload checks its size too)
 
 

@@ -113,7 +113,12 @@ class RunResponder:
         await self._abandon_pending(caller, state)
         thread_id = await self._thread(caller, state)
         await self.messages.create(caller, thread_id, CreateMessage(role="user", content=text))
-        run = await self.runs.create(caller, thread_id, CreateRun(assistant_id=context.assistant_id))
+        try:
+            run = await self.runs.create(
+                caller, thread_id, CreateRun(assistant_id=context.assistant_id), origin="chatkit"
+            )
+        except APIError as error:  # refused at the run door (a limit, the assistant's model): said in the stream
+            raise CustomStreamError(error.message, allow_retry=error.status_code == 429) from None
         async for piece in self._follow(caller, state, thread_id, run["id"]):
             yield piece
 

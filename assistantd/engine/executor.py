@@ -30,7 +30,7 @@ from assistantd.engine.seams import Leases
 from assistantd.errors import ShuttingDown
 from assistantd.ids import now
 from assistantd.protocol.run_record import Warm
-from assistantd.protocol.runs import FINISHED
+from assistantd.protocol.runs import FINISHED, PROGRESSING
 
 log = logging.getLogger("assistantd.executor")
 
@@ -152,7 +152,7 @@ class Executor:
         """Drop the output this server was writing (redone by the next): not a loss that counts."""
         try:
             record = await self.life.load(run_id)
-            if record.run["status"] in ("queued", "in_progress"):
+            if record.run["status"] in PROGRESSING:
                 await self.life.interrupted(record, "handed over", crashed=False)
         except Exception:  # e.g. ended meanwhile: the next server sees what there is and counts it
             log.exception("run %s: could not drop its partial output before handing it over", run_id)

@@ -24,7 +24,7 @@ from assistantd.ids import now
 from assistantd.protocol.events import Event, EventName, ObjectEvent, StreamEnd, StreamError, WireObject
 from assistantd.protocol.messages import Message, MessageDelta, text_part
 from assistantd.protocol.run_record import HOLDERS, Change, Current, Lease, Run, RunRecord, Warm, clone
-from assistantd.protocol.runs import ACTIVE, FINISHED, RunStatus, ThreadRun, usage_document
+from assistantd.protocol.runs import ACTIVE, FINISHED, PROGRESSING, RunStatus, ThreadRun, usage_document
 from assistantd.protocol.steps import RunStep, RunStepDelta, StepStatus
 from assistantd.protocol.threads import Thread
 
@@ -42,8 +42,6 @@ STEP_STATUS: dict[RunStatus, StepStatus] = {
     "incomplete": "cancelled",
 }
 MESSAGE_REASON = {"failed": "run_failed", "cancelled": "run_cancelled", "expired": "run_expired"}
-# Statuses in which a worker's progress is written: a cancel or an expiry from elsewhere wins.
-PROGRESSING: tuple[RunStatus, ...] = ("queued", "in_progress")
 
 
 class Superseded(Exception):

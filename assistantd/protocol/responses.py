@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, StrictBool, TypeAdapter, ValidationError
 
-from assistantd.errors import InvalidRequest, invalid_value, missing_parameter
+from assistantd.errors import InvalidRequest, invalid_value, missing_parameter, supported
 from assistantd.protocol.assistants import ReasoningEffort
 from assistantd.protocol.base import Metadata, WireModel
 from assistantd.protocol.vector_stores import Filter
@@ -101,6 +101,15 @@ class CreateItems(WireModel):
 
 def _bad(param: str, message: str) -> InvalidRequest:
     return invalid_value(param, f"Invalid '{param}': {message}")
+
+
+# Refused as the Assistants API refuses them (its request models), so both APIs say the same.
+TOOL_TYPES = ("code_interpreter", "file_search", "function")
+TOOL_CHOICES = ("none", "auto", "required")
+
+
+def _not_one_of(param: str, value: Any, values: tuple[str, ...]) -> InvalidRequest:
+    return invalid_value(param, f"Invalid value: '{value}'. Supported values are: {supported(values)}.")
 
 
 def _text_of(part: dict[str, Any], param: str) -> str:
@@ -292,10 +301,7 @@ def tool_definition(tool: Any, param: str) -> dict[str, Any]:
             raise missing_parameter(f"{param}.container")
         _container(container, f"{param}.container")
         return {"type": "code_interpreter"}
-    raise _bad(
-        f"{param}.type",
-        f"'{kind}' is not supported; supported tools are 'function', 'file_search' and 'code_interpreter'.",
-    )
+    raise _not_one_of(f"{param}.type", kind, TOOL_TYPES)
 
 
 FILTER = TypeAdapter(Filter)
@@ -366,22 +372,18 @@ def tool_resources(tools: list[dict[str, Any]]) -> dict[str, Any]:
     return resources
 
 
-def tool_choice(choice: str | dict[str, Any] | None, tools: list[dict[str, Any]]) -> str | dict[str, Any]:
-    """A Responses tool_choice as the run engine's (Assistants shape)."""
+def tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any]:
+    """A Responses tool_choice as the run engine's (Assistants shape); the run door checks that it names
+    one of the run's tools, as for any run (``services/run_door.py``)."""
     if choice is None:
         return "auto"
     if isinstance(choice, str):
         if choice not in ("auto", "none", "required"):
-            raise _bad("tool_choice", f"expected 'auto', 'none', 'required' or a tool, got '{choice}'.")
+            raise _not_one_of("tool_choice", choice, TOOL_CHOICES)
         return choice
     kind = choice.get("type")
     if kind == "function":
-        name = choice.get("name")
-        if name not in {t["function"]["name"] for t in tools if t["type"] == "function"}:
-            raise _bad("tool_choice", f"function '{name}' is not one of the response's tools.")
-        return {"type": "function", "function": {"name": name}}
-    if kind not in {t["type"] for t in tools}:
-        raise _bad("tool_choice", f"tool '{kind}' is not one of the response's tools.")
+        return {"type": "function", "function": {"name": choice.get("name")}}
     return {"type": kind}
 
 

@@ -30,6 +30,8 @@ ACTIVE: tuple[RunStatus, ...] = ("queued", "in_progress", "requires_action", "ca
 # Statuses a worker executes; requires_action waits for the client and holds no lease.
 EXECUTABLE: tuple[RunStatus, ...] = ("queued", "in_progress", "cancelling")
 FINISHED: tuple[RunStatus, ...] = ("completed", "failed", "cancelled", "expired", "incomplete")
+# Statuses in which a worker's progress is written (a cancel or an expiry from elsewhere wins).
+PROGRESSING: tuple[RunStatus, ...] = ("queued", "in_progress")
 
 
 class TokenUsage(TypedDict):

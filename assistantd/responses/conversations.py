@@ -23,13 +23,13 @@ from assistantd.protocol.response_objects import Conversation, ConversationDelet
 from assistantd.protocol.responses import CreateConversation, CreateItems, UpdateConversation, input_item
 from assistantd.responses import items as views
 from assistantd.responses import references
-from assistantd.responses.engine_adapter import active_run
 from assistantd.responses.input_files import InputFiles
 from assistantd.responses.item_pages import find_item, locate, thread_page
 from assistantd.services.threads import Threads, create_thread
 from assistantd.store import documents
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseEventRow, ResponseRow, ThreadRow
+from assistantd.store.runs import active_run
 from assistantd.store.threads import delete_message, insert_messages
 
 

@@ -5,8 +5,9 @@ cancel), on a thread: the conversation's, or a thread of the response's own. Thi
 one in ``assistantd.responses`` that touches the engine; re-point it when the run's owner moves.
 
 Entry points it uses, all on the owner of a run's life (``engine.life.RunLife``) or the executor:
-- ``RunLife.create`` inserts the run (a typed ``Run`` whose ``RunState.kind`` is ``response``) in the
-  caller's transaction; ``RunLife.bus`` opens and subscribes to its typed events (``protocol/events.py``);
+- ``RunDoor`` (``services/run_door.py``, the door of every run) checks and opens the run from a
+  ``RunSpec`` of origin ``responses`` and inserts it in the caller's transaction;
+- ``RunLife.bus`` opens and subscribes to its typed events (``protocol/events.py``);
 - ``Executor.submit(run_id)`` executes it; the executor's sweep renews, recovers and expires it;
 - ``services.runs.Runs.cancel`` cancels it, and ``RunLife.settle`` ends a run left waiting for
   function outputs once a later response answers them.
@@ -17,12 +18,9 @@ the vector stores / container files the Responses tools name (read by ``engine/t
 
 from __future__ import annotations
 
-import typing
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
@@ -30,11 +28,11 @@ from assistantd.engine.executor import Executor
 from assistantd.engine.life import RunLife
 from assistantd.protocol.events import Event
 from assistantd.protocol.responses import ResponseStatus
-from assistantd.protocol.run_record import Run, RunState
-from assistantd.protocol.runs import ACTIVE, ThreadRun, queued_run
+from assistantd.protocol.run_record import RunState
+from assistantd.protocol.run_spec import RunSpec
 from assistantd.services.runs import Runs
 from assistantd.store.db import on_session
-from assistantd.store.models import RunRow, RunStepRow
+from assistantd.store.runs import RunView
 
 # Run statuses and what a response built on that run reports.
 RESPONSE_STATUS: dict[str, ResponseStatus] = {
@@ -50,38 +48,26 @@ RESPONSE_STATUS: dict[str, ResponseStatus] = {
 }
 
 
-def run_document(
-    thread_id: str, assistant_id: str | None, settings: dict[str, Any], expiry_seconds: int
-) -> dict[str, Any]:
-    """The run a response executes, in the engine's run shape; ``settings`` holds the run fields."""
-    run = {
-        **queued_run(thread_id, assistant_id, expiry_seconds),
-        "max_prompt_tokens": None,
-        "truncation_strategy": {"type": "auto", "last_messages": None},
-        "metadata": {},
-    }
-    run.update(settings)
-    return run
-
-
 class EngineAdapter:
     def __init__(self, executor: Executor, life: RunLife, runs: Runs) -> None:
         self.executor = executor
         self.life = life
         self.runs = runs
+        self.door = runs.door  # every run starts through it, a response's as an Assistants run's
 
-    def run_document(self, thread_id: str, plan: Any) -> dict[str, Any]:
-        return run_document(thread_id, plan.assistant_id, plan.run, self.runs.expiry_seconds)
+    async def admit(self, caller: Caller) -> None:
+        """The caller's concurrent-runs limit, as for any run."""
+        await self.door.admit(caller)
 
-    async def insert_run(
-        self, session: AsyncSession, caller: Caller, run: dict[str, Any], state: dict[str, Any]
-    ) -> None:
-        typed = RunState.from_json(state)
-        typed.kind = "response"
-        typed.api_key_id = caller.api_key_id  # its tokens count against the key's limits too
-        document = typing.cast(ThreadRun, run)  # a response's run: the fields its settings give it
-        run_row = Run(caller.project, document, typed, caller.api_key_id)
-        await on_session(session, lambda conn: self.life.create(conn, run_row))
+    def check(self, spec: RunSpec) -> None:
+        """Refuse the response's run as any run is refused (model routing, tool_choice), before anything is stored."""
+        self.door.check(spec)
+
+    async def insert_run(self, session: AsyncSession, caller: Caller, spec: RunSpec) -> str:
+        """The response's run, opened by the door and inserted in the session's transaction; its id."""
+        run = self.door.open(caller, spec)
+        await on_session(session, lambda conn: self.door.store(conn, run))
+        return run.id
 
     def refuse_if_draining(self) -> None:
         """503 while this server drains (SIGTERM): the client's retry goes to a replica that stays."""
@@ -107,97 +93,6 @@ class EngineAdapter:
         await self.life.settle(run_id, outputs)
 
 
-@dataclass(frozen=True)
-class RunView:
-    """What responses and conversations read of a run: its document and the engine state they use."""
-
-    id: str
-    thread_id: str
-    status: str
-    created_at: int
-    seq: int
-    document: dict[str, Any]
-    state: dict[str, Any]
-    after_message_seq: int = 0  # where the run lists among its thread's messages
-
-    @property
-    def transcript(self) -> list[dict[str, Any]]:
-        """The run's tool turns as chat messages (what its model calls saw and asked)."""
-        return list(self.state.get("transcript") or [])
-
-
-def _view(row: RunRow) -> RunView:
-    state = RunState.from_json(row.state)
-    seen = {
-        **state.to_json(),
-        "usage": {"prompt_tokens": state.prompt_tokens, "completion_tokens": state.completion_tokens},
-    }
-    if not (state.prompt_tokens or state.completion_tokens):
-        seen["usage"] = None
-    anchor = row.after_message_seq or 0
-    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), seen, anchor)
-
-
-async def active_run(session: AsyncSession, thread_id: str) -> RunView | None:
-    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE))
-    row = (await session.execute(query.limit(1))).scalars().first()
-    return _view(row) if row is not None else None
-
-
-async def waiting_run(session: AsyncSession, thread_id: str) -> RunView | None:
-    """The thread's run waiting for function outputs, if any."""
-    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status == "requires_action")
-    row = (await session.execute(query.limit(1))).scalars().first()
-    return _view(row) if row is not None else None
-
-
-async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
-    row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalars().first()
-    return _view(row) if row is not None else None
-
-
-async def run_views(session: AsyncSession, thread_id: str, run_ids: list[str]) -> dict[str, RunView]:
-    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.id.in_(run_ids))
-    return {row.id: _view(row) for row in (await session.execute(query)).scalars()}
-
-
-async def run_keys(
-    session: AsyncSession,
-    thread_id: str,
-    where: Callable[[Any, Any], ColumnElement[bool]] | None,
-    ascending: bool,
-    count: int,
-) -> list[tuple[int, int, str]]:
-    """Up to ``count`` of a thread's runs as ``(after_message_seq, seq, id)``, in that order (or its reverse).
-
-    ``where(after_message_seq, seq)``: the condition on those columns a page's cursor sets.
-    """
-    anchor = func.coalesce(RunRow.after_message_seq, 0)
-    query = select(anchor, RunRow.seq, RunRow.id).where(RunRow.thread_id == thread_id)
-    if where is not None:
-        query = query.where(where(anchor, RunRow.seq))
-    order = (anchor, RunRow.seq) if ascending else (anchor.desc(), RunRow.seq.desc())
-    rows = await session.execute(query.order_by(*order).limit(count))
-    return [(after, seq, run_id) for after, seq, run_id in rows]
-
-
-async def runs_with_call(session: AsyncSession, thread_id: str, call_id: str) -> list[str]:
-    """The thread's runs whose steps may hold this tool call (matched inside the JSON: no index holds
-    call ids, so this scans the thread's steps; only a cursor or lookup naming a call item pays it)."""
-    query = select(RunStepRow.run_id).where(
-        RunStepRow.thread_id == thread_id, cast(RunStepRow.data, String).contains(f'"{call_id}"')
-    )
-    return list(dict.fromkeys((await session.execute(query.limit(8))).scalars()))
-
-
-async def runs_with_reasoning(session: AsyncSession, thread_id: str, reasoning_id: str) -> list[str]:
-    """The thread's runs whose state may hold this reasoning item (matched inside the JSON, as above)."""
-    query = select(RunRow.id).where(
-        RunRow.thread_id == thread_id, cast(RunRow.state, String).contains(f'"{reasoning_id}"')
-    )
-    return list((await session.execute(query.limit(8))).scalars())
-
-
 def pending_call_ids(run: RunView) -> list[str]:
     """The function calls a run stopped for (still waiting, or expired unanswered)."""
     action = run.document.get("required_action") or {}
@@ -214,14 +109,3 @@ def _last_unanswered(transcript: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if message.get("role") == "assistant" and message.get("tool_calls"):
             return [c for c in message["tool_calls"] if c.get("id") not in answered]
     return []
-
-
-async def run_steps(session: AsyncSession, run_id: str) -> list[dict[str, Any]]:
-    rows = await session.execute(select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq))
-    return [data for (data,) in rows]
-
-
-async def runs_steps(session: AsyncSession, thread_id: str, run_ids: list[str]) -> list[dict[str, Any]]:
-    """The steps of these runs of the thread, in order."""
-    query = select(RunStepRow.data).where(RunStepRow.thread_id == thread_id, RunStepRow.run_id.in_(run_ids))
-    return [data for (data,) in await session.execute(query.order_by(RunStepRow.seq))]

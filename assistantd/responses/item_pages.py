@@ -23,8 +23,8 @@ from assistantd.errors import invalid_value
 from assistantd.protocol.pages import Page, PageParams, page
 from assistantd.protocol.response_objects import OutputItem
 from assistantd.responses import items as views
-from assistantd.responses.engine_adapter import run_keys, run_views, runs_steps, runs_with_call, runs_with_reasoning
 from assistantd.store.models import MessageRow
+from assistantd.store.runs import run_keys, run_views, runs_steps, runs_with_call, runs_with_reasoning
 
 MESSAGE, RUN = 0, 1
 Key = tuple[int, int, int]  # a block's (anchor, kind, seq)
@@ -124,9 +124,10 @@ async def locate(session: AsyncSession, thread_id: str, item_id: str) -> tuple[P
     if message is not None:
         candidates = [message.run_id]
     elif views.call_id_of(item_id) is not None:
-        candidates = await runs_with_call(session, thread_id, views.call_id_of(item_id) or "")
+        found = await runs_with_call(session, views.call_id_of(item_id) or "", thread_id=thread_id)
+        candidates = [run_id for _, run_id in found]
     elif item_id.startswith("rs_"):
-        candidates = await runs_with_reasoning(session, thread_id, item_id)
+        candidates = [run_id for _, run_id in await runs_with_reasoning(session, item_id, thread_id=thread_id)]
     else:
         return None
     runs = await run_views(session, thread_id, candidates)

@@ -22,11 +22,13 @@ from assistantd.protocol.responses import (
     tool_definition,
     tool_resources,
 )
+from assistantd.protocol.run_spec import RunSpec
 from assistantd.responses import items as views
 from assistantd.responses import references
-from assistantd.responses.engine_adapter import RunView, pending_call_ids, run_view, waiting_run
+from assistantd.responses.engine_adapter import pending_call_ids
 from assistantd.store import documents
 from assistantd.store.models import AssistantRow, MessageRow, ResponseRow, ThreadRow
+from assistantd.store.runs import RunView, run_view, waiting_run
 
 # Responses' truncation as the run's strategy. ``disabled`` (OpenAI's default) keeps every message, so
 # a prompt over the context is refused rather than cut; the Assistants shape for that is
@@ -43,7 +45,7 @@ STEP_RESULTS = "step_details.tool_calls[*].file_search.results[*].content"
 class Plan:
     conversation_id: str | None
     assistant_id: str | None
-    run: dict[str, Any]
+    run: RunSpec
     echo: ResponseEcho
     messages: list[dict[str, Any]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -92,7 +94,8 @@ async def _prompt(session: AsyncSession, caller: Caller, body: CreateResponse) -
     return (await documents.require(session, AssistantRow, caller.project, body.prompt.id, "assistant")).data
 
 
-def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[str]) -> dict[str, Any]:
+def _run_spec(body: CreateResponse, assistant: dict[str, Any], system: list[str]) -> RunSpec:
+    """The response's run (its thread is set when it is stored: ``EngineAdapter.insert_run``)."""
     model = body.model or assistant.get("model")
     if not model:
         raise missing_parameter("model")
@@ -107,20 +110,23 @@ def _run_settings(body: CreateResponse, assistant: dict[str, Any], system: list[
     ]
     tools = inherited + tools
     instructions = body.instructions if body.instructions is not None else assistant.get("instructions") or ""
-    return {
-        "model": model,
-        "instructions": "\n\n".join(p for p in [instructions, *system] if p),
-        "tools": tools,
-        "tool_resources": tool_resources(body.tools or []),
-        "tool_choice": tool_choice(body.tool_choice, tools),
-        "parallel_tool_calls": True if body.parallel_tool_calls is None else body.parallel_tool_calls,
-        "response_format": response_format(body.text),
-        "temperature": body.temperature if body.temperature is not None else assistant.get("temperature"),
-        "top_p": body.top_p if body.top_p is not None else assistant.get("top_p"),
-        "max_completion_tokens": body.max_output_tokens,
-        "reasoning_effort": (body.reasoning and body.reasoning.effort) or assistant.get("reasoning_effort"),
-        "truncation_strategy": TRUNCATION[body.truncation or "disabled"],
-    }
+    return RunSpec(
+        origin="responses",
+        thread_id="",
+        assistant_id=assistant.get("id"),
+        model=model,
+        instructions="\n\n".join(p for p in [instructions, *system] if p),
+        tools=tools,
+        tool_resources=tool_resources(body.tools or []),
+        tool_choice=tool_choice(body.tool_choice),
+        parallel_tool_calls=True if body.parallel_tool_calls is None else body.parallel_tool_calls,
+        response_format=response_format(body.text),
+        temperature=body.temperature if body.temperature is not None else assistant.get("temperature"),
+        top_p=body.top_p if body.top_p is not None else assistant.get("top_p"),
+        max_completion_tokens=body.max_output_tokens,
+        reasoning_effort=(body.reasoning and body.reasoning.effort) or assistant.get("reasoning_effort"),
+        truncation_strategy=TRUNCATION[body.truncation or "disabled"],
+    )
 
 
 def _input_record(entry: dict[str, Any]) -> InputItem:
@@ -190,10 +196,10 @@ async def plan_request(session: AsyncSession, caller: Caller, body: CreateRespon
         if e.get("role") in ("system", "developer")
     ]
     assistant = await _prompt(session, caller, body)
-    run = _run_settings(body, assistant, system)
+    run = _run_spec(body, assistant, system)
     # Responses' include name for search results asks the engine to keep their text in the step.
     include = [STEP_RESULTS if name == RESULTS else name for name in body.include or []]
-    plan = Plan(body.conversation_id, assistant.get("id"), run, response_echo(body, run), include=include)
+    plan = Plan(body.conversation_id, assistant.get("id"), run, response_echo(body, run.settings()), include=include)
     plan.sandbox = await _container(session, caller, body.tools or [])
     plan.messages = [e for e in entries if e["type"] == "message" and e["role"] in ("user", "assistant")]
     plan.input_items = [_input_record(e) for e in entries]

@@ -5,8 +5,9 @@ tool call item by the call id inside it (``fc_X`` → ``call_X``, found in the t
 reasoning item in its run's state. The item is rendered as the Conversations API shows it
 (``item_pages.find_item``), so a reference means exactly what listing the items showed. Items
 given inline to an earlier response (kept only in its ``input_items``) are found there. All lookups
-are scoped to the caller's project. Tool call and reasoning ids are matched inside the JSON
-documents (no index holds them): a scan of the project's steps or runs, paid only by references.
+are scoped to the caller's project. Tool call and reasoning ids are matched by the JSON's structure
+(``store/runs.py``): no index holds them, so it is a scan of the project's steps or runs, paid only
+by references.
 """
 
 from __future__ import annotations
@@ -14,38 +15,35 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import String, cast, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
 from assistantd.errors import InvalidRequest, NotFound
 from assistantd.responses import items as views
 from assistantd.responses.item_pages import find_item
-from assistantd.store.models import MessageRow, ResponseRow, RunRow, RunStepRow
+from assistantd.store.models import MessageRow, ResponseRow
+from assistantd.store.runs import has_element, runs_with_call, runs_with_reasoning
 
 
 async def _thread_of(session: AsyncSession, caller: Caller, item_id: str) -> str | None:
     """The thread holding the item, if it is a thread's item."""
     if item_id.startswith("msg_"):
         query = select(MessageRow.thread_id).where(MessageRow.project == caller.project, MessageRow.id == item_id)
-    elif (call_id := views.call_id_of(item_id)) is not None:
-        query = select(RunStepRow.thread_id).where(
-            RunStepRow.project == caller.project, cast(RunStepRow.data, String).contains(f'"{call_id}"')
-        )
+        return (await session.execute(query.limit(1))).scalars().first()
+    if (call_id := views.call_id_of(item_id)) is not None:
+        found = await runs_with_call(session, call_id, project=caller.project)
     elif item_id.startswith("rs_"):
-        query = select(RunRow.thread_id).where(
-            RunRow.project == caller.project, cast(RunRow.state, String).contains(f'"{item_id}"')
-        )
+        found = await runs_with_reasoning(session, item_id, project=caller.project)
     else:
         return None
-    return (await session.execute(query.limit(1))).scalars().first()
+    return found[0][0] if found else None
 
 
 async def _given_earlier(session: AsyncSession, caller: Caller, item_id: str) -> dict[str, Any] | None:
     """An item an earlier stored response was given inline (its input items)."""
-    query = select(ResponseRow.input_items).where(
-        ResponseRow.project == caller.project, cast(ResponseRow.input_items, String).contains(f'"{item_id}"')
-    )
+    held = has_element(session, ResponseRow.input_items, "$", "id", item_id)
+    query = select(ResponseRow.input_items).where(ResponseRow.project == caller.project, held)
     for (listed,) in await session.execute(query.limit(20)):
         for item in listed or []:
             if isinstance(item, dict) and item.get("id") == item_id:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any, cast
 
 from sqlalchemy import and_, false, select
@@ -36,10 +37,11 @@ from assistantd.protocol.response_objects import (
     response_document,
 )
 from assistantd.protocol.responses import CountTokens, CreateResponse
-from assistantd.protocol.runs import EXECUTABLE
+from assistantd.protocol.run_record import RunState
+from assistantd.protocol.runs import EXECUTABLE, PROGRESSING
 from assistantd.responses import items as views
 from assistantd.responses.conversations import item_message
-from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter, RunView, active_run, run_steps, run_view
+from assistantd.responses.engine_adapter import RESPONSE_STATUS, EngineAdapter
 from assistantd.responses.input_files import InputFiles
 from assistantd.responses.kept_events import KeptEvents, forget_events, has_kept_events, kept_marker, replay
 from assistantd.responses.plan import STEP_RESULTS, Plan, plan_request, thread_messages
@@ -50,6 +52,7 @@ from assistantd.store import documents
 from assistantd.store.array_pages import array_page
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import MessageRow, ResponseRow, ThreadRow
+from assistantd.store.runs import RunView, active_run, run_steps, run_view
 from assistantd.store.threads import insert_messages
 from assistantd.upstream.fetch import URLLimits
 
@@ -117,10 +120,12 @@ class Responses:
     async def create(self, caller: Caller, body: CreateResponse) -> Response | AsyncIterator[dict[str, Any]]:
         """The response (finished, or queued when ``background``), or its events when ``stream``."""
         self.engine.refuse_if_draining()
+        await self.engine.admit(caller)
         async with self.db.read() as session:
             plan = await plan_request(session, caller, body)
+        self.engine.check(plan.run)
         await self.inputs.prepare(caller, plan.messages)
-        if plan.run["truncation_strategy"]["type"] != "auto":
+        if plan.run.truncation_strategy["type"] != "auto":
             await self._refuse_overflow(plan)
         if plan.settle is not None:
             await self.engine.settle(plan.settle, plan.outputs)
@@ -156,7 +161,7 @@ class Responses:
             async with self.db.read() as session:
                 history = await thread_messages(session, plan.conversation_id)
         history += [{"role": m["role"], "content": m["parts"]} for m in plan.messages]
-        if await self.engine.overflow(plan.run, {"transcript": plan.transcript}, history) is not None:
+        if await self.engine.overflow(plan.run.settings(), {"transcript": plan.transcript}, history) is not None:
             raise InvalidRequest(
                 "Your input exceeds the context window of this model. Please adjust your input and try again.",
                 param="input",
@@ -183,9 +188,8 @@ class Responses:
                 messages.append(copy)
         messages += [item_message(thread_id, entry) for entry in plan.messages]
         await on_session(session, lambda conn: insert_messages(conn, caller.project, messages))
-        run = self.engine.run_document(thread_id, plan)
-        state = {"transcript": plan.transcript, "include": plan.include, "stored": body.store, "sandbox": plan.sandbox}
-        await self.engine.insert_run(session, caller, run, state)
+        state = RunState(transcript=plan.transcript, include=plan.include, stored=body.store, sandbox=plan.sandbox)
+        run_id = await self.engine.insert_run(session, caller, replace(plan.run, thread_id=thread_id, state=state))
         data = response_document(plan.echo, new_id("response"), now())
         row = ResponseRow(
             id=data["id"],
@@ -193,14 +197,14 @@ class Responses:
             created_at=data["created_at"],
             data=data,
             thread_id=thread_id,
-            run_id=run["id"],
+            run_id=run_id,
             conversation=plan.conversation_id is not None,
             input_items=plan.input_items,
         )
         session.add(row)
         if body.background and body.stream:
             session.add(kept_marker(row.id))
-        return row, run["id"]
+        return row, run_id
 
     async def _wait(self, run_id: str) -> None:
         async for event in self.engine.events(run_id):
@@ -302,7 +306,7 @@ class Responses:
         async with self.db.read() as session:
             row = await self._row(session, caller, response_id)
             status = await run_view(session, row.run_id)
-        if status is not None and status.status in ("queued", "in_progress"):
+        if status is not None and status.status in PROGRESSING:
             await self.engine.cancel(caller, row.thread_id, row.run_id)
         await self._remove(caller, response_id)
         return deleted(response_id, "response")
@@ -384,16 +388,15 @@ class Responses:
         request = CreateResponse.model_validate(body.model_dump(exclude_none=True) | {"model": body.model or "-"})
         async with self.db.read() as session:
             plan = await plan_request(session, caller, request)
-        chat = [{"role": "system", "content": plan.run["instructions"]}] if plan.run.get("instructions") else []
+        chat = [{"role": "system", "content": plan.run.instructions}] if plan.run.instructions else []
         for message in [*plan.history, *[{"role": m["role"], "content": m["parts"]} for m in plan.messages]]:
             text = "\n".join(p["text"]["value"] for p in message["content"] if p.get("type") == "text")
             chat.append({"role": message["role"], "content": text})
         chat += plan.transcript
-        tools = str(plan.run.get("tools") or "")
+        tools = str(plan.run.tools or "")
         total = await asyncio.to_thread(
             lambda: (
-                count_messages(chat)
-                + (count_messages([{"role": "system", "content": tools}]) if plan.run.get("tools") else 0)
+                count_messages(chat) + (count_messages([{"role": "system", "content": tools}]) if plan.run.tools else 0)
             )
         )
         return input_tokens(total)

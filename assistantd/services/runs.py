@@ -8,7 +8,7 @@ events of that segment go to the in-process bus, where a streaming request reads
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from sqlalchemy import Connection
@@ -23,6 +23,7 @@ from assistantd.protocol.events import Event
 from assistantd.protocol.messages import CreateThread, Message
 from assistantd.protocol.pages import PageParams
 from assistantd.protocol.run_record import Run, RunState, Warm
+from assistantd.protocol.run_spec import Origin, RunSpec
 from assistantd.protocol.runs import (
     FINISHED,
     CreateRun,
@@ -31,7 +32,6 @@ from assistantd.protocol.runs import (
     RunOptions,
     SubmitToolOutputs,
     ThreadRun,
-    queued_run,
     tool_choice_document,
     truncation_document,
 )
@@ -47,54 +47,48 @@ from assistantd.services.messages import (
     thread_with_active_run,
     writable_thread,
 )
+from assistantd.services.run_door import RunDoor
 from assistantd.services.threads import is_plain, plain_thread, prepare_thread
 from assistantd.store import documents
 from assistantd.store.db import Database, on_session
 from assistantd.store.models import RunRow, RunStepRow, ThreadRow
-from assistantd.store.runs import run_from_row
+from assistantd.store.runs import thread_run
 from assistantd.store.threads import insert_thread
 
 
-def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, expiry_seconds: int) -> ThreadRun:
+def run_spec(
+    thread_id: str, assistant: dict[str, Any], body: RunOptions, state: RunState, origin: Origin = "assistants"
+) -> RunSpec:
+    """A create-run request of the Assistants API as the run to start: the assistant's settings, overridden
+    by what the request gives."""
     given = body.given()
     tools = [tool_document(t) for t in given["tools"]] if "tools" in given else assistant.get("tools") or []
-    return {
-        **queued_run(thread_id, assistant["id"], expiry_seconds),
-        "model": given.get("model") or assistant["model"],
-        "instructions": given.get("instructions", assistant.get("instructions")) or "",
-        "tools": tools,
-        "tool_resources": {},
-        "metadata": given.get("metadata") or {},
-        "temperature": given.get("temperature", assistant.get("temperature", 1.0)),
-        "top_p": given.get("top_p", assistant.get("top_p", 1.0)),
-        "max_prompt_tokens": given.get("max_prompt_tokens"),
-        "max_completion_tokens": given.get("max_completion_tokens"),
-        "truncation_strategy": truncation_document(given.get("truncation_strategy")),
-        "tool_choice": tool_choice_document(given.get("tool_choice")),
-        "parallel_tool_calls": given.get("parallel_tool_calls", True),
-        "response_format": response_format_document(given["response_format"])
+    return RunSpec(
+        origin=origin,
+        thread_id=thread_id,
+        assistant_id=assistant["id"],
+        model=given.get("model") or assistant["model"],
+        instructions=given.get("instructions", assistant.get("instructions")) or "",
+        tools=tools,
+        metadata=given.get("metadata") or {},
+        temperature=given.get("temperature", assistant.get("temperature", 1.0)),
+        top_p=given.get("top_p", assistant.get("top_p", 1.0)),
+        max_prompt_tokens=given.get("max_prompt_tokens"),
+        max_completion_tokens=given.get("max_completion_tokens"),
+        truncation_strategy=truncation_document(given.get("truncation_strategy")),
+        tool_choice=tool_choice_document(given.get("tool_choice")),
+        parallel_tool_calls=given.get("parallel_tool_calls", True),
+        response_format=response_format_document(given["response_format"])
         if "response_format" in given
         else assistant.get("response_format") or "auto",
-        "reasoning_effort": given.get("reasoning_effort", assistant.get("reasoning_effort")),
-    }
+        reasoning_effort=given.get("reasoning_effort", assistant.get("reasoning_effort")),
+        state=state,
+    )
 
 
-def _check_tool_choice(run: ThreadRun) -> None:
-    choice = run["tool_choice"]
-    if not isinstance(choice, dict):
-        return
-    if choice["type"] == "function":
-        names = {t["function"]["name"] for t in run["tools"] if t["type"] == "function"}
-        if choice["function"]["name"] not in names:
-            raise invalid_value(
-                "tool_choice",
-                f"Invalid value for 'tool_choice': function '{choice['function']['name']}' is not one of the "
-                "run's tools.",
-            )
-    elif choice["type"] not in {t["type"] for t in run["tools"]}:
-        raise invalid_value(
-            "tool_choice", f"Invalid value for 'tool_choice': tool '{choice['type']}' is not one of the run's tools."
-        )
+def run_document(thread_id: str, assistant: dict[str, Any], body: RunOptions, expiry_seconds: int) -> ThreadRun:
+    """The queued run a create-run request makes (the engine's tests build runs with it)."""
+    return run_spec(thread_id, assistant, body, RunState()).document(expiry_seconds)
 
 
 async def _find_assistant(db: Database, caller: Caller, assistant_id: str) -> dict[str, Any] | None:
@@ -124,28 +118,30 @@ class Runs:
         db: Database,
         life: RunLife,
         executor: Executor,
-        expiry_seconds: int,
-        require_model: Callable[[str], object],
+        door: RunDoor,
         inline: InlineStores,
     ) -> None:
         self.inline = inline  # stores made from attachments and tool_resources helpers
-        self.require_model = require_model  # raises OpenAI's 400 model_not_found for a name no route serves
+        self.door = door  # checks and makes every new run (model routing, tools, limits)
         self.db = db
         self.life = life
         self.executor = executor
-        self.expiry_seconds = expiry_seconds
 
     async def create(
-        self, caller: Caller, thread_id: str, body: CreateRun, include: list[str] | None = None
+        self,
+        caller: Caller,
+        thread_id: str,
+        body: CreateRun,
+        include: list[str] | None = None,
+        origin: Origin = "assistants",
     ) -> ThreadRun:
         self.executor.refuse_if_draining()
+        await self.door.admit(caller)
         found = await _find_assistant(self.db, caller, body.assistant_id)
-        state = RunState(
-            include=include or [], additional_instructions=body.additional_instructions, api_key_id=caller.api_key_id
-        )
+        state = RunState(include=include or [], additional_instructions=body.additional_instructions)
         started_at = self.executor.reserve()
         try:
-            run, thread = await self._insert(caller, thread_id, found, body, state, started_at)
+            run, thread = await self._insert(caller, thread_id, found, body, state, started_at, origin)
         except BaseException:
             self.executor.unreserve(started_at)
             raise
@@ -162,12 +158,13 @@ class Runs:
         body: CreateRun,
         state: RunState,
         started_at: int | None,
+        origin: Origin,
     ) -> tuple[Run, Thread]:
         """The new run, stored (``in_progress`` from ``started_at`` when a worker starts it at once)."""
         additional = body.additional_messages or []
         if not any(refers_to_files(message) for message in additional):
             return await self.db.transact(
-                lambda conn: self._create_plain(conn, caller, thread_id, found, body, state, started_at)
+                lambda conn: self._create_plain(conn, caller, thread_id, found, body, state, started_at, origin)
             )
         async with self.db.write() as session:
             query = thread_with_active_run(caller, thread_id, ThreadRow.data)
@@ -178,7 +175,7 @@ class Runs:
                 await prepare_message(session, caller, thread, m, self.inline, f"additional_messages[{i}].")
                 for i, m in enumerate(additional)
             ]
-            run = self._new(caller, thread_id, assistant, body, state)
+            run = self._new(caller, thread_id, assistant, body, state, origin)
             changed = thread if thread.get("tool_resources") != resources else None
             await on_session(session, lambda conn: self._store(conn, started(run, started_at), messages, changed))
         return run, thread
@@ -192,20 +189,21 @@ class Runs:
         body: CreateRun,
         state: RunState,
         started_at: int | None,
+        origin: Origin,
     ) -> tuple[Run, Thread]:
         """``create`` when no additional message names files: one Core transaction (``Database.transact``)."""
         found_thread = conn.execute(thread_with_active_run(caller, thread_id, ThreadRow.data)).first()
         thread = writable_thread(found_thread, thread_id, BUSY)
         assistant = _require_assistant(found, body.assistant_id)
         messages = plain_messages(caller, thread_id, body.additional_messages or [], "additional_messages")
-        run = self._new(caller, thread_id, assistant, body, state)
+        run = self._new(caller, thread_id, assistant, body, state, origin)
         self._store(conn, started(run, started_at), messages, None)
         return run, thread
 
     def _store(self, conn: Connection, run: Run, messages: list[Message], thread: Thread | None) -> None:
         """A new run with the messages it adds to its thread (and the thread, when they changed it)."""
         store_messages(conn, run.project, messages, thread)
-        self.life.create(conn, run)
+        self.door.store(conn, run)
 
     async def create_and_run(
         self, caller: Caller, body: CreateThreadAndRun, include: list[str] | None = None
@@ -217,11 +215,12 @@ class Runs:
         ``RunLife.creating``); a thread naming files or tool resources is checked first, in a session.
         """
         self.executor.refuse_if_draining()
+        await self.door.admit(caller)
         thread_body = body.thread or CreateThread()
         if body.tool_resources is not None and thread_body.tool_resources is None:
             thread_body = thread_body.model_copy(update={"tool_resources": body.tool_resources})
         assistant = _require_assistant(await _find_assistant(self.db, caller, body.assistant_id), body.assistant_id)
-        state = RunState(include=include or [], api_key_id=caller.api_key_id)
+        state = RunState(include=include or [])
         if not is_plain(thread_body):
             started_at = self.executor.reserve()
             try:
@@ -252,7 +251,7 @@ class Runs:
 
     def _store_thread(self, conn: Connection, run: Run, thread: Thread, messages: list[Message]) -> None:
         insert_thread(conn, run.project, thread, messages)
-        self.life.create(conn, run)
+        self.door.store(conn, run)
 
     def _stored(self, run_id: str, storing: asyncio.Future[None]) -> None:
         stored = not storing.cancelled() and storing.exception() is None
@@ -260,19 +259,24 @@ class Runs:
             self.executor.withdraw(run_id)
         self.life.created(run_id, stored)
 
-    def _new(self, caller: Caller, thread_id: str, assistant: dict[str, Any], body: RunOptions, state: RunState) -> Run:
-        """A new run's document, checked; the caller stores it (``_store``, ``_store_thread``)."""
-        document = run_document(thread_id, assistant, body, self.expiry_seconds)
-        _check_tool_choice(document)
-        self.require_model(document["model"])
-        return Run(caller.project, document, state, caller.api_key_id)
+    def _new(
+        self,
+        caller: Caller,
+        thread_id: str,
+        assistant: dict[str, Any],
+        body: RunOptions,
+        state: RunState,
+        origin: Origin = "assistants",
+    ) -> Run:
+        """A new run, checked by the door; the caller stores it (``_store``, ``_store_thread``)."""
+        return self.door.open(caller, run_spec(thread_id, assistant, body, state, origin))
 
-    async def _row(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> RunRow:
-        row = await documents.fetch(session, RunRow, caller.project, run_id, RunRow.thread_id == thread_id)
-        if row is None:
+    async def _run(self, session: AsyncSession, caller: Caller, thread_id: str, run_id: str) -> Run:
+        run = await thread_run(session, caller.project, thread_id, run_id)
+        if run is None:
             await documents.require(session, ThreadRow, caller.project, thread_id, "thread")
             raise not_found("run", run_id)
-        return row
+        return run
 
     def events(self, run_id: str) -> AsyncIterator[Event]:
         """The typed events of the run's current segment (this process executes it), until ``StreamEnd``."""
@@ -294,7 +298,7 @@ class Runs:
 
     async def update(self, caller: Caller, thread_id: str, run_id: str, body: ModifyRun) -> ThreadRun:
         async with self.db.read() as session:
-            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            run = await self._run(session, caller, thread_id, run_id)
         if body.metadata is None:
             return run.doc
         while (moved := await self.life.modify(run, body.metadata)) is not None:
@@ -304,7 +308,7 @@ class Runs:
 
     async def cancel(self, caller: Caller, thread_id: str, run_id: str) -> ThreadRun:
         async with self.db.read() as session:
-            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            run = await self._run(session, caller, thread_id, run_id)
         while run.status != "cancelling":
             if run.status in FINISHED:
                 raise InvalidRequest(f"Cannot cancel run with status '{run.status}'.")
@@ -327,7 +331,7 @@ class Runs:
     ) -> ThreadRun:
         self.executor.refuse_if_draining()
         async with self.db.read() as session:
-            run = run_from_row(await self._row(session, caller, thread_id, run_id))
+            run = await self._run(session, caller, thread_id, run_id)
             status = run.status
             if status == "requires_action" and (run.doc.get("expires_at") or 0) <= now():
                 await self.executor.expire(run_id)

@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, text
 
 from assistantd.ids import now
+from assistantd.protocol.runs import ACTIVE
 from assistantd.store.db import Database
 
 # Float error must not cost a permit that is due: (now + tau - tat) / T can land just under an integer.
 EPSILON = 1e-9
 LIMIT_COLUMNS = ("requests_per_minute", "tokens_per_minute", "concurrent_runs", "storage_bytes")
-ACTIVE = ("queued", "in_progress", "requires_action", "cancelling")
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Connection, String, Table, bindparam, delete, func, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.protocol.run_record import Change, Current, Run, RunRecord, RunState, Warm
 from assistantd.protocol.runs import ACTIVE, EXECUTABLE, RunStatus, ThreadRun
@@ -230,3 +245,136 @@ def restore_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     run whose replica went away."""
     assert table.name in (RunRow.__tablename__, RunStepRow.__tablename__)
     restore.upsert(conn, table, rows)
+
+
+# -- Reading runs (responses and conversations) --------------------------------------------------------
+# Every reader of a run's rows outside the engine reads them here. Lookups by an id that lives inside a
+# document (a tool call's id in its step, a reasoning item's id in its run's state) match the JSON by
+# its structure (the array's elements, not the document's text), so an id quoted anywhere else in the
+# document (an argument, an output) does not match.
+
+
+@dataclass(frozen=True)
+class RunView:
+    """What responses and conversations read of a run: its document and the engine state they use."""
+
+    id: str
+    thread_id: str
+    status: str
+    created_at: int
+    seq: int
+    document: dict[str, Any]
+    state: dict[str, Any]
+    after_message_seq: int = 0  # where the run lists among its thread's messages
+
+    @property
+    def transcript(self) -> list[dict[str, Any]]:
+        """The run's tool turns as chat messages (what its model calls saw and asked)."""
+        return list(self.state.get("transcript") or [])
+
+
+def _view(row: RunRow) -> RunView:
+    state = RunState.from_json(row.state)
+    seen = {
+        **state.to_json(),
+        "usage": {"prompt_tokens": state.prompt_tokens, "completion_tokens": state.completion_tokens},
+    }
+    if not (state.prompt_tokens or state.completion_tokens):
+        seen["usage"] = None
+    anchor = row.after_message_seq or 0
+    return RunView(row.id, row.thread_id, row.status, row.created_at, row.seq, dict(row.data), seen, anchor)
+
+
+async def active_run(session: AsyncSession, thread_id: str) -> RunView | None:
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status.in_(ACTIVE))
+    row = (await session.execute(query.limit(1))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def waiting_run(session: AsyncSession, thread_id: str) -> RunView | None:
+    """The thread's run waiting for function outputs, if any."""
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.status == "requires_action")
+    row = (await session.execute(query.limit(1))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def thread_run(session: AsyncSession, project: str, thread_id: str, run_id: str) -> Run | None:
+    """The project's run of that thread, as the engine holds it (None: no such run)."""
+    query = select(RunRow).where(RunRow.project == project, RunRow.id == run_id, RunRow.thread_id == thread_id)
+    row = (await session.execute(query)).scalars().first()
+    return run_from_row(row) if row is not None else None
+
+
+async def run_view(session: AsyncSession, run_id: str) -> RunView | None:
+    row = (await session.execute(select(RunRow).where(RunRow.id == run_id))).scalars().first()
+    return _view(row) if row is not None else None
+
+
+async def run_views(session: AsyncSession, thread_id: str, run_ids: list[str]) -> dict[str, RunView]:
+    query = select(RunRow).where(RunRow.thread_id == thread_id, RunRow.id.in_(run_ids))
+    return {row.id: _view(row) for row in (await session.execute(query)).scalars()}
+
+
+async def run_keys(
+    session: AsyncSession,
+    thread_id: str,
+    where: Callable[[Any, Any], ColumnElement[bool]] | None,
+    ascending: bool,
+    count: int,
+) -> list[tuple[int, int, str]]:
+    """Up to ``count`` of a thread's runs as ``(after_message_seq, seq, id)``, in that order (or its reverse).
+
+    ``where(after_message_seq, seq)``: the condition on those columns a page's cursor sets.
+    """
+    anchor = func.coalesce(RunRow.after_message_seq, 0)
+    query = select(anchor, RunRow.seq, RunRow.id).where(RunRow.thread_id == thread_id)
+    if where is not None:
+        query = query.where(where(anchor, RunRow.seq))
+    order = (anchor, RunRow.seq) if ascending else (anchor.desc(), RunRow.seq.desc())
+    rows = await session.execute(query.order_by(*order).limit(count))
+    return [(after, seq, run_id) for after, seq, run_id in rows]
+
+
+async def run_steps(session: AsyncSession, run_id: str) -> list[dict[str, Any]]:
+    rows = await session.execute(select(RunStepRow.data).where(RunStepRow.run_id == run_id).order_by(RunStepRow.seq))
+    return [data for (data,) in rows]
+
+
+async def runs_steps(session: AsyncSession, thread_id: str, run_ids: list[str]) -> list[dict[str, Any]]:
+    """The steps of these runs of the thread, in order."""
+    query = select(RunStepRow.data).where(RunStepRow.thread_id == thread_id, RunStepRow.run_id.in_(run_ids))
+    return [data for (data,) in await session.execute(query.order_by(RunStepRow.seq))]
+
+
+def has_element(session: AsyncSession, array: Any, path: str, key: str, value: str) -> ColumnElement[bool]:
+    """The JSON array at ``path`` of the ``array`` column holds an object whose ``key`` is ``value``
+    (``path``: ``$``, or ``$.a.b`` of objects)."""
+    if session.get_bind().dialect.name == "postgresql":
+        found = array
+        for part in path.removeprefix("$").strip(".").split(".") if path != "$" else []:
+            found = found.op("->")(part)
+        return found.op("@>")(literal(json.dumps([{key: value}])).cast(JSONB))
+    elements = func.json_each(array, path).table_valued("value").alias("elements")
+    return select(1).select_from(elements).where(func.json_extract(elements.c.value, f"$.{key}") == value).exists()
+
+
+async def runs_with_call(
+    session: AsyncSession, call_id: str, project: str | None = None, thread_id: str | None = None
+) -> list[tuple[str, str]]:
+    """``(thread_id, run_id)`` of runs whose steps hold this tool call: of the thread, or of the project."""
+    held = has_element(session, RunStepRow.data, "$.step_details.tool_calls", "id", call_id)
+    query = select(RunStepRow.thread_id, RunStepRow.run_id).where(held)
+    query = query.where(RunStepRow.thread_id == thread_id) if thread_id is not None else query
+    query = query.where(RunStepRow.project == project) if project is not None else query
+    return list(dict.fromkeys((thread, run) for thread, run in await session.execute(query.limit(8))))
+
+
+async def runs_with_reasoning(
+    session: AsyncSession, reasoning_id: str, project: str | None = None, thread_id: str | None = None
+) -> list[tuple[str, str]]:
+    """``(thread_id, run_id)`` of runs whose state holds this reasoning item (as ``runs_with_call``)."""
+    held = has_element(session, RunRow.state, "$.reasoning", "id", reasoning_id)
+    query = select(RunRow.thread_id, RunRow.id).where(held)
+    query = query.where(RunRow.thread_id == thread_id) if thread_id is not None else query
+    query = query.where(RunRow.project == project) if project is not None else query
+    return [(thread, run) for thread, run in await session.execute(query.limit(8))]
