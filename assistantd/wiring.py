@@ -184,7 +184,7 @@ def build_runs(
     store = DbRunStore(db)
     bus = EventBus(observe_run_event)  # observability hook: runs started/ended, the log's run id
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
-    engine = RunEngine(model, life, server_tools, routes.context_tokens, limits.token_meter())
+    engine = RunEngine(model, life, server_tools, routes.context_tokens, limits.token_meter(), routes.continues)
     executor = Executor(store, life, engine, settings.run_workers, background=uncounted)
     runs = Runs(db, life, executor, settings.run_expiry_seconds, routes.require, inline)
     return RunParts(bus, life, executor, runs, Steps(db))

@@ -42,7 +42,11 @@ class RunEngine:
         server_tools: Mapping[str, ServerTool],
         context_tokens: int | Callable[[str], int | None] | None = None,
         on_tokens: Callable[[str, str | None, int], None] | None = None,
+        continues: Callable[[str], bool] = lambda model: False,
     ) -> None:
+        # Whether a model's upstream continues a partly written answer: a run whose server stopped
+        # mid-answer then keeps the text saved so far (``RunLife.interrupted``) rather than starting over.
+        self.continues = continues
         # Told each model call's tokens (project, API key id, tokens): the limits' tokens per minute.
         self.on_tokens = on_tokens
         self.model = model
@@ -136,6 +140,10 @@ class RunEngine:
                 return Incomplete("max_prompt_tokens")
             return Failed("invalid_prompt", f"The prompt does not fit the model's context of {budget.tokens} tokens.")
         writer = TurnWriter(record, rec, self.server_tools)
+        request.prefix = writer.adopt()
+        if request.prefix and not self.continues(run["model"]):
+            writer.start_over()  # kept by a server configured otherwise: this upstream answers anew
+            request.prefix = ""
         spent = Usage(0, 0)
         reason = "stop"
         try:

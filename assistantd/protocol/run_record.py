@@ -54,6 +54,9 @@ class RunState:
     pending_parts: list[dict[str, Any]] = field(default_factory=list)
     # Times a server stopped while output of this run was being written (that output was lost).
     interruptions: int = 0
+    # Characters of the answer the last continuation began from (its server stopped mid-answer and
+    # the upstream continued the saved text): a later stop keeps the answer only if it grew since.
+    continued_from: int = 0
     # Each time a server took this run over, or a draining one handed it on (the last ``HOLDERS``):
     # {"owner", "at", "how": "took over" | "handed over", "lost_output"}. Explains a run that failed.
     holders: list[dict[str, Any]] = field(default_factory=list)
