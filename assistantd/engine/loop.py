@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -72,7 +73,11 @@ class RunEngine:
             await self._moved(rec, moved)
         except asyncio.CancelledError as stop:
             if stop.args and stop.args[0] == SHUTDOWN:
-                raise  # the server is stopping: leave the run to be resumed, do not end it
+                # The server is stopping: leave the run to be resumed, not ended. A write in flight (the
+                # answer's saved text) lands now, not after another server took the run over.
+                with contextlib.suppress(Exception):
+                    await rec.flush()
+                raise
             await self._stopped(rec, "expired" if stop.args and stop.args[0] == EXPIRED else "cancelled")
             raise
         except Exception:
