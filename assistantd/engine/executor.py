@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from assistantd import tokens
-from assistantd.engine.life import RunLife, Superseded, kept_answer
+from assistantd.engine.life import RunLife, Superseded, loses_work
 from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
 from assistantd.engine.seams import Leases
 from assistantd.errors import ShuttingDown
@@ -286,7 +286,7 @@ class Executor:
                 await self.forget(run_id)
             return
         keep = self.engine.continues(record.run["model"])
-        lost = bool(record.open_steps or record.open_messages) and not (keep and kept_answer(record))
+        lost = loses_work(record, keep)
         # Output was being written when its server died: that model call is lost and redone, unless
         # its upstream continues the answer saved so far. A run handed on by a draining server had its
         # output dropped there, uncounted (it lost nothing).

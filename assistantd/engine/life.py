@@ -188,9 +188,9 @@ class RunLife:
         and note who holds it now. ``crashed``: its server died with it, so a loss counts toward the
         run's limit; a draining server handing it on (``crashed`` False) loses nothing that counts.
         ``keep``: the upstream continues a partly written answer, so the answer's saved text stays
-        (``kept_answer``) and the next model call continues it: nothing is lost."""
-        kept = kept_answer(record) if keep else 0
-        lost = bool(record.open_steps or record.open_messages) and not kept
+        (``saved_answer``) and the next model call continues it (``loses_work`` says what counts)."""
+        kept = saved_answer(record) if keep else 0
+        lost = loses_work(record, keep)
         if lost and crashed:
             record.state.interruptions += 1
         holder = {"owner": self.owner, "at": round(time.time(), 3), "how": how, "lost_output": lost}
@@ -321,18 +321,26 @@ def started(run: Run, started_at: int | None) -> Run:
     return dataclasses.replace(run, doc={**run.doc, "status": "in_progress", "started_at": started_at})
 
 
-def kept_answer(record: RunRecord) -> int:
-    """The length of the answer a stopped server was streaming that the run can continue: the saved
-    text of its one open message (that message's step the only open step), when longer than what an
-    earlier continuation began from (a run that makes no progress is not kept going). 0: none."""
+def saved_answer(record: RunRecord) -> int:
+    """The length of the saved text of the answer a stopped server was streaming, when that is all it
+    was writing (its one open message, that message's step the only open step): what a model call
+    may continue. 0: nothing to continue."""
     if len(record.open_messages) != 1 or len(record.open_steps) != 1:
         return 0
     (message,) = record.open_messages.values()
     (step,) = record.open_steps.values()
     if step["step_details"].get("type") != "message_creation":
         return 0
-    saved = sum(len(part["text"]["value"]) for part in message["content"] if part.get("type") == "text")
-    return saved if saved > record.state.continued_from else 0
+    return sum(len(part["text"]["value"]) for part in message["content"] if part.get("type") == "text")
+
+
+def loses_work(record: RunRecord, keep: bool) -> bool:
+    """Whether the server that stopped lost work that counts toward the run's interruptions: output was
+    being written, and it is neither continued (``keep``: the upstream continues saved answers) nor
+    grown since an earlier continuation began (a run that makes no progress is not kept going)."""
+    if not (record.open_steps or record.open_messages):
+        return False
+    return (saved_answer(record) if keep else 0) <= record.state.continued_from
 
 
 def close_open(

@@ -209,6 +209,9 @@ class TurnWriter:
         self.message_step["usage"] = usage
         self.record.open_messages.pop(self.message["id"], None)
         self.record.partial.pop(self.message["id"], None)
+        if self.record.state.continued_from:
+            self.record.state.continued_from = 0  # the continued answer is whole: a later one starts afresh
+            self.rec.dirty = True
         self.record.open_steps.pop(self.message_step["id"], None)
         if status == "completed":
             self.rec.publish("thread.message.completed", self.message)
