@@ -477,8 +477,8 @@ async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
 
     print(
         f"failed {counted('failed')}, stuck {counted('stuck')}, lost {counted('lost')}, "
-        f"duplicates {counted('duplicate')}, garbled {counted('garbled')}, 5xx {tally.http_5xx}, "
-        f"broken streams {counted('broken')}"
+        f"duplicates {counted('duplicate')}, 5xx {tally.http_5xx}, broken streams {counted('broken')}, "
+        f"garbled {counted('garbled')}"
     )
     for problem in problems[:50]:
         print("FAIL", problem)
