@@ -23,6 +23,9 @@ class ChatRequest:
     options: dict[str, Any] = field(default_factory=dict)
     # Nothing of it may be kept (a response created with ``store: false``): no request log.
     private: bool = False
+    # The answer so far, written by an earlier model call a stopped server made: the model continues it
+    # (sent only to an upstream that can, ``continue_final_message``).
+    prefix: str = ""
 
 
 @dataclass(frozen=True)

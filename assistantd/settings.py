@@ -51,6 +51,11 @@ class ModelRoute(BaseModel):
     context_tokens: int | None = Field(
         default=None, description="The model's context length; defaults to `ASSISTANTD_MODEL_CONTEXT_TOKENS`."
     )
+    continue_final_message: bool = Field(
+        default=False,
+        description="The upstream continues a partly written answer sent as the last message (vLLM's "
+        "`continue_final_message`): a run whose server died mid-answer resumes from the text already saved.",
+    )
     input_price: float | None = Field(
         default=None, ge=0, description="USD per 1M input tokens (not cached), for costs; unset counts as 0."
     )
@@ -126,6 +131,11 @@ class Settings(BaseSettings):
         default=None,
         description="The upstream model's context length in tokens; `auto` truncation fits messages into it, and "
         "a response with `truncation: \"disabled\"` over it is refused.",
+    )
+    model_continue_final_message: bool = Field(
+        default=False,
+        description="The default route's upstream continues a partly written answer (vLLM's "
+        "`continue_final_message`), so a run whose server died mid-answer resumes rather than starting over.",
     )
     model_timeout_seconds: float = Field(
         default=120.0, description="How long one upstream call may take before the run fails."

@@ -185,7 +185,7 @@ def build_runs(
     store = DbRunStore(db)
     bus = EventBus(observe_run_event)  # observability hook: runs started/ended, the log's run id
     life = RunLife(store, bus, new_owner(), settings.run_lease_seconds)
-    engine = RunEngine(model, life, server_tools, routes.context_tokens, limits.token_meter())
+    engine = RunEngine(model, life, server_tools, routes.context_tokens, limits.token_meter(), routes.continues)
     executor = Executor(store, life, engine, settings.run_workers, background=uncounted)
     door = RunDoor(life, limits, routes.require, settings.run_expiry_seconds)
     runs = Runs(db, life, executor, door, inline)

@@ -24,7 +24,8 @@ When the time is up, the script waits for every run to end, then checks:
 It prints the figures beside the signal count and exits 1 when a check fails.
 
 Usage: ``.venv/bin/python bench/chaos.py --admin-url postgresql://postgres@127.0.0.1:5432/postgres
-[--mode kill|rolling] [--duration 120] [--kill-every 4] [--clients 12] [--workers N] [--source DIR]``.
+[--mode kill|rolling] [--duration 120] [--kill-every 4] [--clients 12] [--workers N] [--source DIR]
+[--no-continue-answers]``.
 The admin URL (default: ``ASSISTANTD_TEST_POSTGRES``) is used to create and drop a scratch database.
 """
 
@@ -61,6 +62,7 @@ TEXT_MODEL, TOOL_MODEL, SLOW_MODEL, LONG_MODEL = "chaos-text", "chaos-tool", "ch
 MODELS = (TEXT_MODEL, TOOL_MODEL, SLOW_MODEL, LONG_MODEL)
 ANSWER = ["It", " is", " sunny", " today", "."]
 LONG_ANSWER = [f" word{i}" for i in range(40)]  # 40 chunks, 0.25 s apart: 10 s, longer than a drain
+WHOLE_ANSWERS = {"".join(ANSWER), "".join(LONG_ANSWER)}
 FINAL = {"completed", "cancelled", "failed", "expired", "incomplete"}
 INTERRUPTED_TOO_OFTEN = re.compile(re.escape(INTERRUPTED).replace(re.escape("{n}"), r"\d+"))
 WEATHER = {
@@ -333,6 +335,9 @@ async def check(client: Client, tally: Tally, args: argparse.Namespace) -> list[
                 tally.notes["empty assistant messages (content: []), left by an interrupted attempt"] += 1
             elif message["role"] == "assistant":
                 answers.setdefault(message["run_id"], []).append(f"{message.get('status')}: {_text(message)!r}")
+                if message.get("status") == "completed" and _text(message) not in WHOLE_ANSWERS:
+                    # A continued answer holds its saved start once: the scripted answer, exactly.
+                    problems.append(f"garbled: run {message['run_id']} answered {_text(message)!r}")
     for run_id, run in runs.items():
         kind = tally.runs[run_id][1]
         if len(answers.get(run_id, [])) > 1:
@@ -365,7 +370,11 @@ async def explain(args: argparse.Namespace, tally: Tally, runs: dict[str, dict[s
     moves = Counter(holder["how"] for holder in holders)
     lost = sum(bool(holder.get("lost_output")) for holder in holders)
     moved = sum(bool(state.get("holders")) for state in states.values())
-    print(f"take-overs: {moved} runs changed servers; {dict(moves)}; {lost} moves dropped output being written")
+    kept = sum(bool(holder.get("kept_chars")) for holder in holders)
+    print(
+        f"take-overs: {moved} runs changed servers; {dict(moves)}; {lost} moves dropped output being written, "
+        f"{kept} continued a partly streamed answer"
+    )
     for run_id, run in runs.items():
         if run["status"] != "failed":
             continue
@@ -374,7 +383,8 @@ async def explain(args: argparse.Namespace, tally: Tally, runs: dict[str, dict[s
         print(f"failed {tally.runs[run_id][1]} run {run_id}: {error!r}; interruptions {state.get('interruptions', 0)}")
         for holder in state.get("holders", []):
             when = time.strftime("%H:%M:%S", time.localtime(holder["at"]))
-            print(f"    {when} {holder['how']} by {holder['owner']}; lost output: {holder['lost_output']}")
+            kept = f", kept {holder['kept_chars']} characters" if holder.get("kept_chars") else ""
+            print(f"    {when} {holder['how']} by {holder['owner']}; lost output: {holder['lost_output']}{kept}")
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -417,6 +427,7 @@ async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
         args,
         ASSISTANTD_RUN_LEASE_SECONDS=str(args.lease),
         ASSISTANTD_DRAIN_SECONDS=str(args.drain),
+        ASSISTANTD_MODEL_CONTINUE_FINAL_MESSAGE=str(args.continue_answers).lower(),
     )
     await asyncio.to_thread(migrate, args.data_dir, env)
     ports = [free_port(), free_port()]
@@ -466,7 +477,8 @@ async def chaos(args: argparse.Namespace, upstream: Upstream) -> int:
 
     print(
         f"failed {counted('failed')}, stuck {counted('stuck')}, lost {counted('lost')}, "
-        f"duplicates {counted('duplicate')}, 5xx {tally.http_5xx}, broken streams {counted('broken')}"
+        f"duplicates {counted('duplicate')}, 5xx {tally.http_5xx}, broken streams {counted('broken')}, "
+        f"garbled {counted('garbled')}"
     )
     for problem in problems[:50]:
         print("FAIL", problem)
@@ -483,6 +495,12 @@ def main() -> None:
         "--every", "--kill-every", dest="every", type=float, help="mean seconds between stops (kill 4, rolling 5)"
     )
     parser.add_argument("--drain", type=float, default=3, help="ASSISTANTD_DRAIN_SECONDS of the replicas")
+    parser.add_argument(
+        "--continue-answers",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the upstream continues a partly streamed answer (continue_final_message), as vLLM does",
+    )
     parser.add_argument("--clients", type=int, default=12)
     parser.add_argument("--lease", type=float, default=3, help="ASSISTANTD_RUN_LEASE_SECONDS of the replicas")
     parser.add_argument("--settle", type=float, default=120, help="seconds the runs get to end after the load")

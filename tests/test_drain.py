@@ -193,3 +193,71 @@ def test_a_run_asked_of_a_draining_server_gets_a_503(tmp_server: LiveServer, ups
     assert "retry-after: 1" in answer.lower(), answer
     error = json.loads(answer.split("\r\n\r\n", 1)[1])["error"]
     assert error["type"] == "server_error" and error["message"] == DRAINING, error
+
+
+def test_a_synchronous_response_handed_over_unfinished_answers_503_and_is_cancelled(
+    tmp_server: LiveServer, upstream: Upstream
+) -> None:
+    """A plain ``POST /v1/responses`` is held through the drain; its run handed over and finished by no
+    one (no other replica here), it is cancelled and the client gets a 503 to retry, never a response
+    ``in_progress``. The restarted server does not resume it."""
+    tmp_server.env["ASSISTANTD_DRAIN_SECONDS"] = "1"
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    upstream.script(model, SLOW)
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["response"] = client.responses.create(model=model, input="tell me a long story")
+        except openai.APIStatusError as error:
+            outcome["error"] = error
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    upstream.wait_requests(model, 1)
+    terminate(tmp_server)
+    asking.join(60)
+    error = outcome.get("error")
+    assert isinstance(error, openai.InternalServerError) and error.status_code == 503, outcome
+    assert error.response.headers["retry-after"] == "1"
+    body = error.response.json()["error"]
+    assert body["type"] == "server_error" and "send the request again" in body["message"], body
+    response_id = body["message"].split("response ")[1].split(" ")[0]
+    tmp_server.start()
+    cancelled = wait_for(lambda: (r := client.responses.retrieve(response_id)).status == "cancelled" and r)
+    assert cancelled.status == "cancelled" and len(upstream.requests(model)) == 1
+
+
+@pytest.mark.skipif(not POSTGRES_ADMIN_URL, reason="replicas share runs only on PostgreSQL (ASSISTANTD_TEST_POSTGRES)")
+def test_a_synchronous_response_finished_by_the_other_replica_is_answered(
+    replicas: tuple[LiveServer, LiveServer], upstream: Upstream
+) -> None:
+    """The draining server holds the request open while the other replica finishes the handed-over run,
+    and answers it whole. Only if that takes longer than the shutdown's margin (a loaded machine) is
+    it cancelled and answered 503 instead; never a response ``in_progress``, never one answered twice."""
+    first, second = replicas
+    a = openai.OpenAI(base_url=f"{first.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    upstream.script(model, SLOW, Reply(text=["taken", " over"]))
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["response"] = a.responses.create(model=model, input="tell me a long story")
+        except openai.APIStatusError as error:
+            outcome["error"] = error
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    upstream.wait_requests(model, 1)
+    terminate(first)
+    asking.join(60)
+    if "error" in outcome:
+        assert outcome["error"].status_code == 503, outcome
+        return
+    response = outcome["response"]
+    assert response.status == "completed" and response.output_text == "taken over", response
+    b = openai.OpenAI(base_url=f"{second.url}/v1", api_key="none", max_retries=0)
+    assert b.responses.retrieve(response.id).output_text == "taken over"

@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 
+from assistantd.engine import objects
 from assistantd.engine.loop import EXPIRED, MAX_TURNS, SHUTDOWN
 from assistantd.engine.tools import ToolContext, ToolOutcome
 from assistantd.llm import UpstreamError, count_messages
 from assistantd.protocol.events import ReasoningDone, ReasoningPiece
+from assistantd.protocol.messages import text_part
 from assistantd.protocol.run_record import Run, RunState
 from assistantd.settings import Settings
 from assistantd.upstream.routes import build_routes
@@ -416,3 +418,43 @@ async def test_shutdown_mid_stream_leaves_the_run_to_be_resumed() -> None:
     assert h.model.calls[0].closed.is_set()
     assert h.run(run_id)["status"] == "in_progress" and h.store.runs[run_id]["owner"] == "worker"
     assert h.steps(run_id)[0]["status"] == "in_progress"  # its output is redone by the next server
+
+
+# -- a run whose server stopped mid-answer ---------------------------------------------------------
+
+
+def _stopped_mid_answer(h: Harness, saved: str) -> tuple[str, str]:
+    """A run whose server died while streaming: its message (``saved`` written so far) and step open."""
+    thread = h.thread("Tell me a story.")
+    run_id = h.create(thread)
+    message = objects.assistant_message(h.run(run_id))
+    message["content"] = [text_part(saved)]
+    step = objects.message_step(h.run(run_id), message["id"])
+    h.store.docs.update({message["id"]: message, step["id"]: step})
+    return thread, run_id
+
+
+async def test_a_continued_answer_loses_no_work_unless_it_made_no_progress() -> None:
+    h = Harness()
+    thread, run_id = _stopped_mid_answer(h, "Once upon")
+    await h.life.interrupted(await h.store.load(run_id), keep=True)
+    assert (h.state(run_id).interruptions, h.state(run_id).continued_from) == (0, 9)
+    # Stopped again before any more text was saved: the text stays, but the stop counts.
+    await h.life.interrupted(await h.store.load(run_id), keep=True)
+    assert h.state(run_id).interruptions == 1 and h.texts(thread) == ["Tell me a story.", "Once upon"]
+    # An upstream that cannot continue: the answer is dropped, and that counts.
+    await h.life.interrupted(await h.store.load(run_id), keep=False)
+    assert h.state(run_id).interruptions == 2 and h.texts(thread) == ["Tell me a story."]
+
+
+async def test_a_kept_answer_is_continued_once_or_started_over() -> None:
+    for continues, want in ((True, "Once upon a time."), (False, "A fresh start.")):
+        h = Harness(Turn(text=[" a time."] if continues else ["A fresh", " start."]))
+        h.engine.continues = lambda model, answer=continues: answer
+        thread, run_id = _stopped_mid_answer(h, "Once upon")
+        await h.life.interrupted(await h.store.load(run_id), keep=True)
+        assert (await h.execute(run_id))["status"] == "completed"
+        assert h.texts(thread) == ["Tell me a story.", want]
+        assert [(s["type"], s["status"]) for s in h.steps(run_id)] == [("message_creation", "completed")]
+        assert h.model.calls[0].request.prefix == ("Once upon" if continues else "")
+        assert h.state(run_id).continued_from == 0

@@ -133,6 +133,45 @@ def test_sigkill_mid_run_then_restart_resumes(tmp_server: LiveServer, upstream: 
     assert len(upstream.requests(model)) == 2
 
 
+@pytest.mark.parametrize("continues", [True, False], ids=["continued", "started-over"])
+def test_sigkill_mid_answer_resumes_from_the_saved_text(
+    tmp_server: LiveServer, upstream: Upstream, continues: bool
+) -> None:
+    """A streamed answer's text is saved as it goes; the server taking over asks an upstream that can
+    (vLLM's ``continue_final_message``) to continue it, and the message holds the answer once. An
+    upstream that cannot starts the answer over, its saved text dropped."""
+    tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
+    tmp_server.env["ASSISTANTD_MODEL_CONTINUE_FINAL_MESSAGE"] = str(continues).lower()
+    tmp_server.start()
+    client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
+    model = new_model()
+    answer = [f" word{i}" for i in range(200)]
+    upstream.script(model, Reply(text=answer, delay=0.05), Reply(text=answer))
+    thread = thread_with(client, "hi")
+    stream = client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant(client, model).id, stream=True)
+    events = iter(stream)
+    run_id = next(e.data.id for e in events if e.event == "thread.run.created")
+    next(e for e in events if e.event == "thread.message.delta")
+    saved = wait_for(
+        lambda: texts(client, thread.id)[-1] if len(texts(client, thread.id)) == 2 else None, what="saved text"
+    )
+    tmp_server.kill()
+    stream.close()
+    tmp_server.start()
+    assert wait_status(client, thread.id, run_id).status == "completed"
+    assert texts(client, thread.id) == ["hi", "".join(answer)]
+    steps = client.beta.threads.runs.steps.list(run_id=run_id, thread_id=thread.id).data
+    assert [(s.type, s.status) for s in steps] == [("message_creation", "completed")]
+    first, second = upstream.requests(model)
+    if continues:
+        assert (second.body["continue_final_message"], second.body["add_generation_prompt"]) == (True, False)
+        kept = second.messages[-1]
+        assert kept["role"] == "assistant" and kept["content"].startswith(saved)
+        assert second.messages[:-1] == first.messages
+    else:
+        assert "continue_final_message" not in second.body and second.messages == first.messages
+
+
 def test_requires_action_survives_sigkill(tmp_server: LiveServer, upstream: Upstream) -> None:
     tmp_server.env["ASSISTANTD_RUN_LEASE_SECONDS"] = "1"
     tmp_server.start()

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import openai
 import pytest
 
@@ -413,3 +414,57 @@ def test_the_readme_pg_dump_path_restores(
         assert _snapshot(_client(target), threads) == before
     finally:
         target.close()
+
+
+ADMIN_KEY = "sk-admin-transfer"
+
+
+def _deployment(server: LiveServer, project_id: str) -> dict[str, Any]:
+    """What the Admin API says of a project: its row, service accounts, API keys and rate limits."""
+    with httpx.Client(base_url=f"{server.url}/v1", headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        base = f"/organization/projects/{project_id}"
+        found = {path: admin.get(base + path) for path in ("", "/service_accounts", "/api_keys", "/rate_limits")}
+    assert all(answer.status_code == 200 for answer in found.values()), {p: a.text for p, a in found.items()}
+    return {path: answer.json() for path, answer in found.items()}
+
+
+def _members(archive: Path) -> dict[str, list[dict[str, Any]]]:
+    with tarfile.open(archive) as tar:
+        return {
+            m.name.removesuffix(".jsonl"): [json.loads(line) for line in tar.extractfile(m).read().splitlines()]  # type: ignore[union-attr]
+            for m in tar.getmembers()
+            if m.name.endswith(".jsonl")
+        }
+
+
+def test_a_project_moves_with_its_accounts_keys_and_limits(servers: Any, tmp_path: Path) -> None:
+    """A project made through the Admin API travels with its archive: its row, service accounts, API
+    keys (the key a client holds works on the other side) and rate limits; importing twice is once."""
+    source = servers("source", ASSISTANTD_ADMIN_KEYS=ADMIN_KEY)
+    with httpx.Client(base_url=f"{source.url}/v1", headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        project = admin.post("/organization/projects", json={"name": "Shop"}).json()
+        made = admin.post(f"/organization/projects/{project['id']}/service_accounts", json={"name": "App"})
+        limit = admin.post(
+            f"/organization/projects/{project['id']}/rate_limits/rl-default", json={"max_requests_per_1_minute": 900}
+        )
+    assert made.status_code == 200 and limit.status_code == 200, (made.text, limit.text)
+    key = made.json()["api_key"]["value"]
+    mine = _client(source, key).beta.assistants.create(model="m", name="shop's")
+    before = _deployment(source, project["id"])
+    assert before["/rate_limits"]["data"] and before["/api_keys"]["data"]
+
+    archive = tmp_path / "shop.tar"
+    exported = cli(source, "export", "--project", project["id"], str(archive))
+    assert exported.returncode == 0, exported.stderr
+    members = _members(archive)
+    assert [row["id"] for row in members["projects"]] == [project["id"]]
+    assert [row["id"] for row in members["service_accounts"]] == [made.json()["id"]]
+    assert len(members["api_keys"]) == 1 and len(members["rate_limits"]) == 1
+    assert members["admin_api_keys"] == [] and {r["project"] for r in members["assistants"]} == {project["id"]}
+
+    target = servers("target", ASSISTANTD_ADMIN_KEYS=ADMIN_KEY)
+    for _ in range(2):  # twice is once
+        imported = cli(target, "import", str(archive))
+        assert imported.returncode == 0, imported.stderr
+        assert _deployment(target, project["id"]) == before
+        assert [a.id for a in _client(target, key).beta.assistants.list().data] == [mine.id]

@@ -8,7 +8,8 @@ A model with nothing queued answers with ``DEFAULT_TEXT``. One chunk counts as o
 
 Replies can also behave like the servers people run (``Reply.quirks``, see ``QUIRKS``), stream
 reasoning, and a model can be told to refuse parameters (``Upstream.refuse``) with the 400 those
-servers answer. ``GET /models`` lists ``Upstream.models``; Azure's deployment paths are served too.
+servers answer. A request with ``continue_final_message`` (vLLM) gets the scripted answer after the text of
+its last (assistant) message. ``GET /models`` lists ``Upstream.models``; Azure's deployment paths are served too.
 """
 
 from __future__ import annotations
@@ -225,6 +226,8 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
         def _plan(self, body: dict[str, Any], reply: Reply) -> tuple[list[str], str]:
             limit = body.get("max_tokens") or body.get("max_completion_tokens")
             text = list(reply.text)
+            if body.get("continue_final_message"):
+                text = _after(text, str(body["messages"][-1]["content"]))
             if limit is not None and len(text) > int(limit):
                 return text[: int(limit)], "length"
             return text, "tool_calls" if reply.tool_calls else "stop"
@@ -342,6 +345,20 @@ def _handler(upstream: Upstream) -> type[BaseHTTPRequestHandler]:
             received.disconnected.set()
 
     return Handler
+
+
+def _after(pieces: list[str], prefix: str) -> list[str]:
+    """The scripted answer's pieces after ``prefix``, as vLLM continues a final assistant message
+    (``continue_final_message``); the answer must start with it."""
+    assert "".join(pieces).startswith(prefix), f"{prefix!r} does not start the scripted answer"
+    rest: list[str] = []
+    for piece in pieces:
+        if len(prefix) >= len(piece):
+            prefix = prefix[len(piece) :]
+        else:
+            rest.append(piece[len(prefix) :])
+            prefix = ""
+    return rest
 
 
 def _base(body: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from assistantd import tokens
-from assistantd.engine.life import RunLife, Superseded
+from assistantd.engine.life import RunLife, Superseded, loses_work
 from assistantd.engine.loop import EXPIRED, SHUTDOWN, RunEngine
 from assistantd.engine.seams import Leases
 from assistantd.errors import ShuttingDown
@@ -153,7 +153,8 @@ class Executor:
         try:
             record = await self.life.load(run_id)
             if record.run["status"] in PROGRESSING:
-                await self.life.interrupted(record, "handed over", crashed=False)
+                keep = self.engine.continues(record.run["model"])
+                await self.life.interrupted(record, "handed over", crashed=False, keep=keep)
         except Exception:  # e.g. ended meanwhile: the next server sees what there is and counts it
             log.exception("run %s: could not drop its partial output before handing it over", run_id)
 
@@ -284,9 +285,11 @@ class Executor:
             if self.forget is not None:
                 await self.forget(run_id)
             return
-        lost = bool(record.open_steps or record.open_messages)
-        # Output was being written when its server died: that model call is lost and redone. A run
-        # handed on by a draining server had its output dropped there, uncounted (it lost nothing).
+        keep = self.engine.continues(record.run["model"])
+        lost = loses_work(record, keep)
+        # Output was being written when its server died: that model call is lost and redone, unless
+        # its upstream continues the answer saved so far. A run handed on by a draining server had its
+        # output dropped there, uncounted (it lost nothing).
         if lost and record.state.interruptions + 1 > MAX_INTERRUPTIONS:
             error = {"code": "server_error", "message": INTERRUPTED.format(n=record.state.interruptions + 1)}
             record.state.interruptions += 1
@@ -296,7 +299,7 @@ class Executor:
             await self.life.end(rec, "failed", error, expect=(status,))
             return
         with contextlib.suppress(Superseded):  # moved meanwhile (e.g. cancelled): executing it settles that
-            await self.life.interrupted(record)
+            await self.life.interrupted(record, keep=keep)
         log.warning("resuming run %s (was %s) after its worker stopped", run_id, status)
         self.submit(run_id)
 

@@ -179,21 +179,34 @@ class RunLife:
         except Superseded:
             pass  # moved meanwhile (expired, or answered by another request): nothing to settle
 
-    async def interrupted(self, record: RunRecord, how: str = "took over", crashed: bool = True) -> None:
+    async def interrupted(
+        self, record: RunRecord, how: str = "took over", crashed: bool = True, keep: bool = False
+    ) -> None:
         """The run changes servers: drop the output that was being written (that model call is redone)
         and note who holds it now. ``crashed``: its server died with it, so a loss counts toward the
-        run's limit; a draining server handing it on (``crashed`` False) loses nothing that counts."""
-        run = record.run
-        lost = bool(record.open_steps or record.open_messages)
+        run's limit; a draining server handing it on (``crashed`` False) loses nothing that counts.
+        ``keep``: the upstream continues a partly written answer, so the answer's saved text stays
+        (``saved_answer``) and the next model call continues it (``loses_work`` says what counts)."""
+        kept = saved_answer(record) if keep else 0
+        lost = loses_work(record, keep)
         if lost and crashed:
             record.state.interruptions += 1
         holder = {"owner": self.owner, "at": round(time.time(), 3), "how": how, "lost_output": lost}
+        if kept:
+            holder["kept_chars"] = record.state.continued_from = kept
         record.state.holders = [*record.state.holders, holder][-HOLDERS:]
+        if kept:
+            await self._moved_on(record, [])
+            return
         discard = [*record.open_steps, *record.open_messages]
         # That model call is redone: the reasoning that led to the dropped output goes with it.
         record.state.reasoning = [r for r in record.state.reasoning if r.get("step_id") not in record.open_steps]
         record.open_steps.clear()
         record.open_messages.clear()
+        await self._moved_on(record, discard)
+
+    async def _moved_on(self, record: RunRecord, discard: list[str]) -> None:
+        run = record.run
         change = Change(run["id"], record.project, run["thread_id"], doc=run, state=record.state, discard=discard)
         change.expect = (run["status"],)
         current = await self.apply(change)
@@ -304,6 +317,28 @@ def started(run: Run, started_at: int | None) -> Run:
     if started_at is None:
         return run
     return dataclasses.replace(run, doc={**run.doc, "status": "in_progress", "started_at": started_at})
+
+
+def saved_answer(record: RunRecord) -> int:
+    """The length of the saved text of the answer a stopped server was streaming, when that is all it
+    was writing (its one open message, that message's step the only open step): what a model call
+    may continue. 0: nothing to continue."""
+    if len(record.open_messages) != 1 or len(record.open_steps) != 1:
+        return 0
+    (message,) = record.open_messages.values()
+    (step,) = record.open_steps.values()
+    if step["step_details"].get("type") != "message_creation":
+        return 0
+    return sum(len(part["text"]["value"]) for part in message["content"] if part.get("type") == "text")
+
+
+def loses_work(record: RunRecord, keep: bool) -> bool:
+    """Whether the server that stopped lost work that counts toward the run's interruptions: output was
+    being written, and it is neither continued (``keep``: the upstream continues saved answers) nor
+    grown since an earlier continuation began (a run that makes no progress is not kept going)."""
+    if not (record.open_steps or record.open_messages):
+        return False
+    return (saved_answer(record) if keep else 0) <= record.state.continued_from
 
 
 def close_open(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -42,7 +43,11 @@ class RunEngine:
         server_tools: Mapping[str, ServerTool],
         context_tokens: int | Callable[[str], int | None] | None = None,
         on_tokens: Callable[[str, str | None, int], None] | None = None,
+        continues: Callable[[str], bool] = lambda model: False,
     ) -> None:
+        # Whether a model's upstream continues a partly written answer: a run whose server stopped
+        # mid-answer then keeps the text saved so far (``RunLife.interrupted``) rather than starting over.
+        self.continues = continues
         # Told each model call's tokens (project, API key id, tokens): the limits' tokens per minute.
         self.on_tokens = on_tokens
         self.model = model
@@ -68,7 +73,11 @@ class RunEngine:
             await self._moved(rec, moved)
         except asyncio.CancelledError as stop:
             if stop.args and stop.args[0] == SHUTDOWN:
-                raise  # the server is stopping: leave the run to be resumed, do not end it
+                # The server is stopping: leave the run to be resumed, not ended. A write in flight (the
+                # answer's saved text) lands now, not after another server took the run over.
+                with contextlib.suppress(Exception):
+                    await rec.flush()
+                raise
             await self._stopped(rec, "expired" if stop.args and stop.args[0] == EXPIRED else "cancelled")
             raise
         except Exception:
@@ -136,6 +145,10 @@ class RunEngine:
                 return Incomplete("max_prompt_tokens")
             return Failed("invalid_prompt", f"The prompt does not fit the model's context of {budget.tokens} tokens.")
         writer = TurnWriter(record, rec, self.server_tools)
+        request.prefix = writer.adopt()
+        if request.prefix and not self.continues(run["model"]):
+            writer.start_over()  # kept by a server configured otherwise: this upstream answers anew
+            request.prefix = ""
         spent = Usage(0, 0)
         reason = "stop"
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +18,17 @@ from assistantd.engine.tools import ServerTool, ToolContext, ToolOutcome
 from assistantd.ids import new_id
 from assistantd.llm import ReasoningDelta, TextDelta, ToolCallDelta
 from assistantd.protocol.events import ReasoningDone, ReasoningPiece
-from assistantd.protocol.messages import Message, message_delta
+from assistantd.protocol.messages import Message, message_delta, text_part
 from assistantd.protocol.run_record import Pending, RunRecord, RunState
 from assistantd.protocol.runs import TokenUsage
 from assistantd.protocol.steps import RunStep, step_delta
 
 log = logging.getLogger("assistantd.engine")
+
+# The text of a message being streamed is written at most this often (not per token: the streamed
+# run's path is counted in SQL statements), so a run whose server dies mid-answer loses at most this
+# much of it when its upstream can continue the answer (``RunLife.interrupted``).
+PARTIAL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,28 @@ class TurnWriter:
         self.parallel = bool(record.run.get("parallel_tool_calls", True))
         # The reasoning item this model call is streaming (a response's run only): {"id", "text"}.
         self.reasoning: dict[str, str] | None = None
+        self.saved_at = 0.0  # when the message's text was last written (monotonic)
+
+    def adopt(self) -> str:
+        """Take up the message a stopped server was streaming, kept for this model call to continue
+        (``RunLife.interrupted``): its saved text is the answer's start. Returns that text ("" if none)."""
+        for message in self.record.open_messages.values():
+            step = next((s for s in self.record.open_steps.values() if _creates(s, message["id"])), None)
+            if step is None:
+                continue
+            content = message["content"]
+            self.text = "".join(p["text"]["value"] for p in content if p.get("type") == "text")
+            message["content"] = [p for p in content if p.get("type") != "text"]
+            self.message, self.message_step, self.text_index = message, step, len(message["content"])
+            self.record.partial[message["id"]] = self.text
+            self.saved_at = time.monotonic()
+            return self.text
+        return ""
+
+    def start_over(self) -> None:
+        """The adopted message's text is dropped: this model call answers anew (its upstream cannot continue)."""
+        if self.message is not None:
+            self.text = self.record.partial[self.message["id"]] = ""
 
     async def on_chunk(self, chunk: TextDelta | ReasoningDelta | ToolCallDelta) -> None:
         if isinstance(chunk, TextDelta):
@@ -158,7 +186,12 @@ class TurnWriter:
         if first:
             # After the first token is on its way: the write's copies and its thread's hold on the
             # interpreter would otherwise delay it (time to first token).
+            self.saved_at = time.monotonic()
             await self.rec.persist(steps=[self.message_step], messages=[self.message])
+        elif time.monotonic() - self.saved_at >= PARTIAL_SECONDS:
+            self.saved_at = time.monotonic()
+            saved: Message = {**self.message, "content": [*self.message["content"], text_part(self.text)]}
+            await self.rec.persist(messages=[saved])
 
     async def _close_message(self, status: str, usage: TokenUsage | None) -> None:
         if self.message is None or self.message_step is None:
@@ -176,6 +209,9 @@ class TurnWriter:
         self.message_step["usage"] = usage
         self.record.open_messages.pop(self.message["id"], None)
         self.record.partial.pop(self.message["id"], None)
+        if self.record.state.continued_from:
+            self.record.state.continued_from = 0  # the continued answer is whole: a later one starts afresh
+            self.rec.dirty = True
         self.record.open_steps.pop(self.message_step["id"], None)
         if status == "completed":
             self.rec.publish("thread.message.completed", self.message)
@@ -335,3 +371,8 @@ class TurnWriter:
         state.annotations.setdefault(call.kind, []).append(outcome.annotation_context)
         state.pending_parts.extend(outcome.message_parts)
         return outcome
+
+
+def _creates(step: RunStep, message_id: str) -> bool:
+    details = step["step_details"]
+    return details.get("type") == "message_creation" and details["message_creation"]["message_id"] == message_id

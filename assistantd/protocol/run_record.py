@@ -54,8 +54,13 @@ class RunState:
     pending_parts: list[dict[str, Any]] = field(default_factory=list)
     # Times a server stopped while output of this run was being written (that output was lost).
     interruptions: int = 0
+    # Characters of the answer the last continuation began from (its server stopped mid-answer and
+    # the upstream continued the saved text); 0 once that message closed. A later stop is work lost
+    # (counted in ``interruptions``) unless the answer grew since; its text is kept either way.
+    continued_from: int = 0
     # Each time a server took this run over, or a draining one handed it on (the last ``HOLDERS``):
-    # {"owner", "at", "how": "took over" | "handed over", "lost_output"}. Explains a run that failed.
+    # {"owner", "at", "how": "took over" | "handed over", "lost_output", "kept_chars" (an answer continued)}.
+    # Explains a run that failed.
     holders: list[dict[str, Any]] = field(default_factory=list)
     # Server-tool calls made so far, by tool type (numbers the next call's citation markers).
     tool_calls: dict[str, int] = field(default_factory=dict)

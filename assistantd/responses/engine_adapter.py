@@ -73,6 +73,10 @@ class EngineAdapter:
         """503 while this server drains (SIGTERM): the client's retry goes to a replica that stays."""
         self.executor.refuse_if_draining()
 
+    def handed_over(self, run_id: str) -> bool:
+        """This server drained and handed the run to another (its events here ended, it did not)."""
+        return run_id in self.executor.handed_over
+
     def launch(self, run_id: str, keep: bool) -> None:
         """Execute the committed run; ``keep``: a reader will subscribe to all of its events."""
         self.life.bus.open(run_id, keep)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any, cast
@@ -20,7 +21,7 @@ from sqlalchemy import and_, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.caller import Caller
-from assistantd.errors import InvalidRequest, not_found
+from assistantd.errors import InvalidRequest, ShuttingDown, not_found
 from assistantd.ids import new_id, now
 from assistantd.llm import count_messages
 from assistantd.protocol.deleted import deleted
@@ -60,6 +61,13 @@ log = logging.getLogger("assistantd.responses")
 
 # How long an unstored response may sit finished before a sweep deletes it (its request reads it first).
 UNSTORED_GRACE_SECONDS = 60
+# A synchronous response handed to another replica by a draining server is waited for this long (within
+# the few seconds the server's shutdown gives its requests after the drain, ``cli.DRAIN_MARGIN_SECONDS``).
+HANDED_OVER_WAIT_SECONDS = 3.0
+HANDED_OVER = (
+    "This server shut down before response {id} finished, and it was cancelled; send the request again "
+    "(another replica takes it)."
+)
 UNSTORED_SWEEP_SECONDS = 600
 
 
@@ -152,7 +160,29 @@ class Responses:
         if body.background:
             return initial
         await self._wait(run_id)
+        if self.engine.handed_over(run_id):
+            return await self._handed_over(caller, row, body.store)
         return await final()
+
+    async def _handed_over(self, caller: Caller, row: ResponseRow, stored: bool) -> Response:
+        """This server drained (SIGTERM) before the response finished and handed its run on. A synchronous
+        response's client waits for the answer, never an ``in_progress`` one (OpenAI sends none): it is
+        read back if another replica ends it within the shutdown's margin. Else the run is cancelled (no
+        work goes on that nobody reads, and its conversation is free) and the answer is a 503, which
+        the SDKs retry on a replica that stays. An unstored one is dropped by whoever takes it over."""
+        deadline = time.monotonic() + HANDED_OVER_WAIT_SECONDS
+        while stored and time.monotonic() < deadline:
+            current = await self.retrieve(caller, row.id)
+            if current["status"] not in ("queued", "in_progress"):
+                return current
+            await asyncio.sleep(0.2)
+        if stored:
+            with contextlib.suppress(InvalidRequest):  # it ended meanwhile: read below
+                await self.engine.cancel(caller, row.thread_id, row.run_id)
+            current = await self.retrieve(caller, row.id)
+            if current["status"] in ("completed", "failed", "incomplete"):
+                return current
+        raise ShuttingDown(HANDED_OVER.format(id=row.id))
 
     async def _refuse_overflow(self, plan: Plan) -> None:
         """``truncation: disabled``: a prompt over the model's context is refused before anything is stored."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Column, Connection, Table, select, text
+from sqlalchemy import Column, Connection, Table, false, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from assistantd.store.models import Base
@@ -31,17 +31,35 @@ def exported_columns(found: Table) -> list[Column[Any]]:
 
 
 def key_columns(found: Table) -> list[str]:
-    """What names a row across deployments: its id, and for a vector store's file, the store too."""
-    return ["vector_store_id", "id"] if found.name == "vector_store_files" else ["id"]
+    """What names a row across deployments: its id, and for a vector store's file, the store too; a
+    table without ids (rate limits), its primary key."""
+    if found.name == "vector_store_files":
+        return ["vector_store_id", "id"]
+    return ["id"] if "id" in found.c else [column.name for column in found.primary_key.columns]
 
 
-def read_page(conn: Connection, found: Table, project: str | None, after: int, limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows after ``seq`` ``after`` (keyset, so each page is one indexed read), with
-    ``seq`` (the next page's cursor) beside the exported columns."""
-    query = select(found.c.seq, *exported_columns(found)).where(found.c.seq > after)
+def cursor(found: Table, row: dict[str, Any]) -> Any:
+    """Where the page after ``row`` begins: its ``seq`` (popped: no archive carries it), else its key."""
+    if "seq" in found.c:
+        return row.pop("seq")
+    return tuple(row[column.name] for column in found.primary_key.columns)
+
+
+def read_page(conn: Connection, found: Table, project: str | None, after: Any, limit: int) -> list[dict[str, Any]]:
+    """Up to ``limit`` rows after the cursor ``after`` (None: from the start), keyset so that each page
+    is one indexed read: by ``seq`` (selected beside the exported columns), else by the primary key."""
+    if "seq" in found.c:
+        query = select(found.c.seq, *exported_columns(found)).where(found.c.seq > (after or 0)).order_by(found.c.seq)
+    else:
+        key = list(found.primary_key.columns)
+        query = select(*exported_columns(found)).order_by(*key)
+        if after is not None:
+            query = query.where(tuple_(*key) > tuple_(*after))
     if project is not None:
-        query = query.where(found.c.project == project)
-    return [dict(row._mapping) for row in conn.execute(query.order_by(found.c.seq).limit(limit))]
+        # A project's own row is named by its id; admin keys belong to no project (a whole export only).
+        owner = found.c.id if found.name == "projects" else found.c.get("project")
+        query = query.where(owner == project if owner is not None else false())
+    return [dict(row._mapping) for row in conn.execute(query.limit(limit))]
 
 
 def upsert(conn: Connection, found: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -51,11 +69,21 @@ def upsert(conn: Connection, found: Table, rows: Sequence[dict[str, Any]]) -> No
     dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
     statement = dialect_insert(found)
     keys = key_columns(found)
+    # One row per key (PostgreSQL refuses a statement that would update a row twice): an import into
+    # one project can bring the same key from several.
+    rows = list({tuple(row[key] for key in keys): row for row in rows}.values())
     names = [name for name in rows[0] if name not in keys]
     statement = statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in names}
     )
     conn.execute(statement, list(rows))
+
+
+def insert_missing(conn: Connection, found: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert the rows whose key is not there yet; a row already there stays as it is."""
+    if rows:
+        dialect_insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+        conn.execute(dialect_insert(found).on_conflict_do_nothing(index_elements=key_columns(found)), list(rows))
 
 
 def read_chunks(conn: Connection, store_id: str, file_id: str, after: int, limit: int) -> list[dict[str, Any]]:

@@ -24,8 +24,15 @@ BLOBS = "blobs/"
 BLOCK = 512
 PIECE = 1 << 20
 
-# Object kinds, in the order an import writes them (what a row names is written before it).
+# Object kinds, in the order an import writes them (what a row names is written before it). The
+# deployment's own first (Admin API and limits): projects, their service accounts, API keys (stored as
+# hashes, so the keys clients hold keep working) and rate limits; admin keys only in a whole export.
 KINDS = (
+    "projects",
+    "service_accounts",
+    "api_keys",
+    "admin_api_keys",
+    "rate_limits",
     "assistants",
     "files",
     "threads",

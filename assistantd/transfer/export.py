@@ -93,12 +93,12 @@ def _encode(value: Any) -> str:
 
 async def rows_of(reader: Reader, kind: str, project: str | None) -> AsyncIterator[dict[str, Any]]:
     found = restore.table(kind)
-    after = 0
+    after = None
     while page := await reader.query(
         functools.partial(restore.read_page, found=found, project=project, after=after, limit=PAGE)
     ):
         for row in page:
-            after = row.pop("seq")
+            after = restore.cursor(found, row)
             yield row
 
 

@@ -83,6 +83,8 @@ class Importer:
         await self.blobs.put(file_id, _pieces(stream), sys.maxsize)
 
     async def rows(self, kind: str, rows: Iterable[dict[str, Any]]) -> None:
+        if self.project is not None and kind == "admin_api_keys":
+            return  # the deployment's own keys: an import into one project does not bring them
         iterator = iter(rows)
         while batch := list(itertools.islice(iterator, PAGE)):
             if self.project is not None:
@@ -102,6 +104,9 @@ class Importer:
             self._ingest_later(batch)
         batch = [_complete(found, row) for row in batch]
         writer = WRITERS.get(kind, restore.upsert)
+        if kind == "projects" and self.project is not None:
+            # Everything goes into this project: it is made (from the first one's row) unless it exists.
+            batch, writer = [{**batch[0], "id": self.project}], restore.insert_missing
         await self.db.transact(lambda conn: writer(conn, found, batch))
 
     def _choose_embedders(self, batch: list[dict[str, Any]]) -> None:

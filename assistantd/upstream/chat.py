@@ -179,7 +179,12 @@ class RoutedChatModel:
         if route is None:
             error = model_not_found(request.model)
             raise UpstreamError("invalid_prompt", f"{error.message} No upstream serves it.")
-        upstream = ChatRequest(route.upstream_name(request.model), request.messages, request.tools, request.options)
+        messages, options = request.messages, request.options
+        if request.prefix and route.profile.continue_final_message:
+            # vLLM's way: the partial answer as the last message, continued rather than answered.
+            messages = [*messages, {"role": "assistant", "content": request.prefix}]
+            options = {**options, "continue_final_message": True, "add_generation_prompt": False}
+        upstream = ChatRequest(route.upstream_name(request.model), messages, request.tools, options)
         async for chunk in self._model(route).stream(upstream, route.profile):
             yield chunk
 

@@ -25,6 +25,8 @@ class Profile:
     tool_call_format: str = "native"  # native | json | hermes
     reasoning_format: str = "auto"  # auto | think | none
     context_tokens: int | None = None
+    # Continues an answer sent as the last message (vLLM's ``continue_final_message``).
+    continue_final_message: bool = False
     refuses: frozenset[str] = frozenset()
 
 
@@ -99,6 +101,11 @@ class Routes:
         route = self.route_for(model)
         return route.profile.context_tokens if route else None
 
+    def continues(self, model: str) -> bool:
+        """Whether the model's upstream continues a partly written answer (else a run starts it over)."""
+        route = self.route_for(model)
+        return bool(route and route.profile.continue_final_message)
+
     def all(self) -> list[Route]:
         return [*self.exact.values(), *self.patterns, *([self.default] if self.default else [])]
 
@@ -112,6 +119,7 @@ def _route(key: str, entry: ModelRoute, settings: Settings) -> Route:
         reasoning_format=entry.reasoning_format,
         context_tokens=entry.context_tokens or settings.model_context_tokens,
         refuses=frozenset(entry.refuses),
+        continue_final_message=entry.continue_final_message,
     )
     return Route(
         key=key,
@@ -129,6 +137,8 @@ def build_routes(settings: Settings) -> Routes:
     routes = [_route(key, entry, settings) for key, entry in settings.models.items()]
     default = None
     if settings.model_base_url:
-        profile = Profile(context_tokens=settings.model_context_tokens)
+        profile = Profile(
+            context_tokens=settings.model_context_tokens, continue_final_message=settings.model_continue_final_message
+        )
         default = Route(DEFAULT, settings.model_base_url, settings.model_api_key, profile)
     return Routes(routes, default)
