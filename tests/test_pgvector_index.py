@@ -103,6 +103,21 @@ async def test_the_index_is_trained_once_the_table_is_large_enough_and_retrained
     assert await vector_indexes(backend) == []
 
 
+async def test_the_chunks_are_analyzed_when_a_table_gets_its_index(backend: PgVectors) -> None:
+    """Statistics come with the index, not when autovacuum comes round: keyword search reads those of
+    ``chunks.tsv`` (and counts every word of a long query until they exist)."""
+    analyzed = "SELECT reltuples FROM pg_class WHERE oid = to_regclass('chunks')"  # -1: never analyzed
+    await add(backend, "vs_a", 1, clustered(150, 1))
+    await backend.maintain(DIMS)
+    async with backend.db.read() as session:
+        assert (await session.execute(text(analyzed))).scalar() == -1
+    await add(backend, "vs_a", 1001, clustered(150, 2))
+    await backend.maintain(DIMS)
+    assert await vector_indexes(backend) == [f"ix_{TABLE}_ivf_300"]
+    async with backend.db.read() as session:
+        assert (await session.execute(text(analyzed))).scalar() >= 0
+
+
 async def test_an_hnsw_index_of_an_earlier_version_is_replaced(backend: PgVectors) -> None:
     await add(backend, "vs_a", 1, clustered(300, 1))
     async with backend.db.write() as session:

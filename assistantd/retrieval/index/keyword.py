@@ -51,6 +51,7 @@ POSTINGS_BUDGET = 5_000  # the postings a longer query's kept words may hold tog
 # counted past the budget is dropped whatever its count, so counting stops there.
 FREQUENCY_SECONDS = 300.0
 FREQUENCY_ENTRIES = 50_000
+NO_STATISTICS_SECONDS = 15.0
 RARE_POSTINGS = 64  # PostgreSQL: a word outside ANALYZE's common lexemes is counted up to this
 
 
@@ -169,7 +170,9 @@ class KeywordSearch:
         return {words[int(i)]: int(count) for i, count in conn.execute(text(counts), params).all()}
 
     def _common(self, conn: Connection, clock: float) -> Common | None:
-        if self._stats is None or clock - self._stats[1] >= FREQUENCY_SECONDS:
+        # None (no ANALYZE yet) is looked at again sooner: the statistics come with a bulk load's index.
+        fresh = FREQUENCY_SECONDS if self._stats is not None and self._stats[0] is not None else NO_STATISTICS_SECONDS
+        if self._stats is None or clock - self._stats[1] >= fresh:
             row = conn.execute(text(POSTGRES_COMMON)).first()
             found = Common(list(row.lexemes), list(row.shares), float(row.rows)) if row and row.lexemes else None
             self._stats = (found, clock)

