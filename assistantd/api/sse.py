@@ -119,8 +119,8 @@ def _resumed(step: Any, blocked: Any) -> Generator[Any, Any, bytes]:
             else:
                 blocked = step.send(sent)
     except StopIteration as done:
-        frame: bytes = done.value
-        return frame
+        got: bytes = done.value
+        return got
 
 
 def _abandon(step: Any) -> None:
