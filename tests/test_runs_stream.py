@@ -9,9 +9,11 @@ import httpx
 import openai
 import pytest
 from openai import AssistantEventHandler
+from prometheus_client.parser import text_string_to_metric_families
 from typing_extensions import override
 
 from tests.runhelp import TEXT_ORDER, WEATHER, assistant, new_model, texts, thread_with, wait_for, wait_status
+from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
 
 
@@ -241,6 +243,36 @@ def test_disconnected_client_does_not_stop_the_run(
     done = wait_status(client, thread.id, run_id)
     assert done.status == "completed"
     assert texts(client, thread.id)[-1] == "one two three four"
+
+
+def streams_open(server: LiveServer) -> float:
+    for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics", timeout=30).text):
+        if family.name == "assistantd_streams_active":
+            return sum(sample.value for sample in family.samples)
+    raise AssertionError("no assistantd_streams_active gauge")
+
+
+def test_stream_ends_when_its_client_leaves(
+    server: LiveServer, http: httpx.Client, client: openai.OpenAI, upstream: Upstream
+) -> None:
+    """The run goes on (the model never finishes here), but the server stops streaming it to nobody."""
+    model = new_model()
+    upstream.script(model, Reply(text=["partial"], hang=True))
+    asst = assistant(client, model)
+    thread = thread_with(client, "hi")
+    with http.stream("POST", f"/threads/{thread.id}/runs", json={"assistant_id": asst.id, "stream": True}) as answer:
+        run_id = None
+        for line in answer.iter_lines():
+            if line.startswith("data: ") and run_id is None:
+                run_id = json.loads(line[6:])["id"]
+            if line == "event: thread.message.delta":
+                assert streams_open(server) >= 1
+                break
+    assert run_id
+    wait_for(lambda: streams_open(server) == 0, what="the stream to end after its client left")
+    assert client.beta.threads.runs.retrieve(run_id, thread_id=thread.id).status in ("queued", "in_progress")
+    client.beta.threads.runs.cancel(run_id, thread_id=thread.id)
+    assert wait_status(client, thread.id, run_id).status == "cancelled"
 
 
 def test_cancel_during_stream_stops_upstream(client: openai.OpenAI, upstream: Upstream) -> None:

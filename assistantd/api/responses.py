@@ -6,16 +6,16 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from assistantd.api.deps import app_container, caller, container, page, socket_caller
+from assistantd.api.sse import EventStream, frame
 from assistantd.api.validation import first_error
 from assistantd.caller import Caller
 from assistantd.errors import APIError, InvalidRequest, ServerError
@@ -34,22 +34,21 @@ from assistantd.wiring import Container
 log = logging.getLogger("assistantd.responses")
 router = APIRouter()
 Doc = Mapping[str, Any]  # the services' TypedDicts; validated as a plain mapping, as before
-STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def sse(events: AsyncIterator[Doc]) -> AsyncIterator[bytes]:
+async def sse(events: AsyncIterator[Doc]) -> AsyncGenerator[bytes, None]:
     async for event in events:
-        yield f"event: {event['type']}\ndata: {json.dumps(event, separators=(',', ':'))}\n\n".encode()
+        yield frame(event["type"], event)
 
 
 @router.post("/responses", response_model=None)
 async def create_response(
     body: CreateResponse, who: Caller = Depends(caller), c: Container = Depends(container)
-) -> Doc | StreamingResponse:
+) -> Doc | EventStream:
     result = await c.responses.create(who, c.compactor.open(who, body))
     if isinstance(result, dict):
         return result
-    return StreamingResponse(sse(result), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return EventStream(sse(result))
 
 
 def socket_error(error: APIError) -> dict[str, Any]:
@@ -171,11 +170,11 @@ async def retrieve_response(
     starting_after: int | None = Query(None, ge=0),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
-) -> Doc | StreamingResponse:
+) -> Doc | EventStream:
     if not stream:
         return await c.responses.retrieve(who, response_id)
     events = await c.responses.stream_events(who, response_id, starting_after)
-    return StreamingResponse(sse(events), media_type="text/event-stream", headers=STREAM_HEADERS)
+    return EventStream(sse(events))
 
 
 @router.delete("/responses/{response_id}")

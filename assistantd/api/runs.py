@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 
 from assistantd.api import v1
 from assistantd.api.deps import caller, container, page
+from assistantd.api.sse import DONE, EventStream, frame
 from assistantd.caller import Caller
 from assistantd.protocol.events import Event, ObjectEvent, StreamEnd, StreamError
 from assistantd.protocol.pages import PageParams
@@ -28,13 +28,9 @@ async def include_param(include: list[str] | None = Query(None, alias="include[]
     return include or []
 
 
-def frame(name: str, data: Any) -> bytes:
-    return f"event: {name}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
-
-
 async def sse(
     events: AsyncIterator[Event], version: Version = "v2", file_ids: list[str] | None = None
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The run's events as OpenAI frames. A client that goes away only stops this generator.
 
     ``file_ids``: a v1 run's assistant's files, which v1 run objects list."""
@@ -48,16 +44,12 @@ async def sse(
             error = {"message": event.message, "type": "server_error", "param": None, "code": event.code}
             yield frame("error", {"error": error})
         elif isinstance(event, StreamEnd):
-            yield b"event: done\ndata: [DONE]\n\n"
+            yield DONE
 
 
-async def stream_response(c: Container, who: Caller, run: ThreadRun) -> StreamingResponse:
+async def stream_response(c: Container, who: Caller, run: ThreadRun) -> EventStream:
     file_ids = None if who.api_version == "v2" else (await v1.run(c, who, run))["file_ids"]
-    return StreamingResponse(
-        sse(c.runs.events(run["id"]), who.api_version, file_ids),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return EventStream(sse(c.runs.events(run["id"]), who.api_version, file_ids))
 
 
 @router.post("/threads/runs", response_model=None)
@@ -66,7 +58,7 @@ async def create_thread_and_run(
     include: list[str] = Depends(include_param),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
-) -> JSONResponse | StreamingResponse:
+) -> JSONResponse | EventStream:
     # JSON as stored, as retrieve_run sends it: FastAPI's encoder walked the document again.
     _, run = await c.runs.create_and_run(who, body, include)
     return await stream_response(c, who, run) if body.stream else JSONResponse(await v1.run(c, who, run))
@@ -79,7 +71,7 @@ async def create_run(
     include: list[str] = Depends(include_param),
     who: Caller = Depends(caller),
     c: Container = Depends(container),
-) -> JSONResponse | StreamingResponse:
+) -> JSONResponse | EventStream:
     run = await c.runs.create(who, thread_id, body, include)
     return await stream_response(c, who, run) if body.stream else JSONResponse(await v1.run(c, who, run))
 
@@ -126,7 +118,7 @@ async def submit_tool_outputs(
     body: SubmitToolOutputs,
     who: Caller = Depends(caller),
     c: Container = Depends(container),
-) -> Doc | StreamingResponse:
+) -> Doc | EventStream:
     run = await c.runs.submit_tool_outputs(who, thread_id, run_id, body)
     return await stream_response(c, who, run) if body.stream else await v1.run(c, who, run)
 

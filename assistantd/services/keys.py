@@ -11,12 +11,15 @@ Project keys and admin keys are apart, as OpenAI's are: a project key is refused
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 
@@ -24,6 +27,7 @@ from assistantd.errors import Unauthorized
 from assistantd.store.db import Database
 from assistantd.store.models import AdminApiKeyRow, ApiKeyRow, ProjectRow
 
+T = TypeVar("T")
 OPEN_PROJECT = "default"
 CACHE_SECONDS = 5.0
 ADMIN_PATHS = "/v1/organization/..."
@@ -79,6 +83,7 @@ class Keys:
         self._projects: dict[str, tuple[_Stored | None, float]] = {}
         self._admins: dict[str, tuple[str | None, float]] = {}
         self._archived: tuple[frozenset[str], float] | None = None
+        self._loading: dict[str, asyncio.Future[Any]] = {}
 
     def _stamp(self) -> int:
         try:
@@ -95,6 +100,7 @@ class Keys:
 
     def _forget(self) -> None:
         self._open, self._projects, self._admins, self._archived = None, {}, {}, None
+        self._loading = {}  # queries under way may predate the change: later requests ask again
 
     def _fresh(self, checked: float) -> bool:
         stamp = self._stamp()
@@ -104,11 +110,28 @@ class Keys:
             return False
         return time.monotonic() - checked < CACHE_SECONDS
 
+    async def _once(self, name: str, load: Callable[[], Awaitable[T]]) -> T:
+        """One query for a stale answer however many requests find it stale at once (each of a busy
+        server's requests in flight did, with a query of its own): the others wait for its answer."""
+        pending = self._loading.get(name)
+        if pending is None:
+            pending = self._loading[name] = asyncio.ensure_future(load())
+            pending.add_done_callback(partial(self._loaded, name))
+        found: T = await asyncio.shield(pending)  # a waiter that is cancelled leaves the query to the others
+        return found
+
+    def _loaded(self, name: str, done: asyncio.Future[Any]) -> None:
+        if self._loading.get(name) is done:  # not a newer one, started after a change forgot this one
+            del self._loading[name]
+
     async def is_open(self) -> bool:
         if self.configured or self.configured_admin:
             return False
         if self._open is not None and self._fresh(self._open[1]):
             return self._open[0]
+        return await self._once("open", self._load_open)
+
+    async def _load_open(self) -> bool:
         # Any stored key counts, revoked ones too: revoking the last key must lock the server, not open it.
         any_key = func.coalesce(
             select(ApiKeyRow.seq).limit(1).scalar_subquery(), select(AdminApiKeyRow.seq).limit(1).scalar_subquery()
@@ -132,7 +155,10 @@ class Keys:
                 raise Unauthorized(ARCHIVED)
             return Identity(project, key_id(digest))
         cached = self._projects.get(digest)
-        stored = cached[0] if cached is not None and self._fresh(cached[1]) else await self._stored(digest)
+        if cached is not None and self._fresh(cached[1]):
+            stored = cached[0]
+        else:
+            stored = await self._once(f"key:{digest}", partial(self._stored, digest))
         if stored is None:
             if await self._admin_id(digest) is not None:
                 raise Unauthorized(
@@ -197,6 +223,9 @@ class Keys:
     async def _archived_projects(self) -> frozenset[str]:
         if self._archived is not None and self._fresh(self._archived[1]):
             return self._archived[0]
+        return await self._once("archived", self._load_archived)
+
+    async def _load_archived(self) -> frozenset[str]:
         async with self.db.read() as session:
             rows = (await session.execute(select(ProjectRow.id).where(ProjectRow.archived_at.is_not(None)))).scalars()
             archived = frozenset(rows)
