@@ -116,9 +116,12 @@ class RunLife:
         already (``started``): whoever reads the run, here or in another process, sees it started."""
         run = rec.record.run
         stored = run["status"] == "in_progress"
-        run["status"] = "in_progress"
-        run["started_at"] = run.get("started_at") or now()
-        rec.dirty = True
+        if not stored:
+            run["status"] = "in_progress"
+            run["started_at"] = run.get("started_at") or now()
+            # Stored already (the run was created started): nothing to write, so the first output's
+            # write carries no UPDATE of the run (a statement and its documents' encoding, per run).
+            rec.dirty = True
         rec.publish("thread.run.in_progress", run)
         # A response's status reads ``in_progress`` from its start unless it is a background one.
         if not stored and rec.record.state.kind == "thread.run":
