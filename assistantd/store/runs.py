@@ -126,12 +126,12 @@ class DbRunStore:
 
     async def renew(self, owner: str, run_ids: list[str], lease_seconds: float) -> None:
         """Extend our leases on the runs we execute."""
-        async with self.db.write() as session:
-            await session.execute(
-                update(RunRow)
-                .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner)
-                .values(lease_expires_at=time.time() + lease_seconds)
-            )
+        query = (
+            update(RunRow)
+            .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner)
+            .values(lease_expires_at=time.time() + lease_seconds)
+        )
+        await self.db.transact(lambda conn: conn.execute(query))
 
     async def release(self, owner: str, run_ids: list[str]) -> None:
         """Give up our leases on these runs at once (a draining server), so another server takes them now."""
@@ -154,9 +154,10 @@ class DbRunStore:
         clock = time.time()
         stale = (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at < clock)
         query = select(RunRow.id).where(RunRow.status.in_(EXECUTABLE), stale).order_by(RunRow.seq).limit(limit)
-        async with self.db.read() as session:
-            if not (await session.execute(query)).first():
-                return []  # the usual case: nothing to claim, and no write transaction for it
+        # The usual case: nothing to claim, and no write transaction for it. Core statements (as the
+        # other sweeps'), not an ORM session: these reads run every second in every process.
+        if not await self.db.query(lambda conn: conn.execute(query).first()):
+            return []
         async with self.db.write() as session:
             if not self.db.is_sqlite:
                 # Replicas sharing PostgreSQL never claim the same run twice.
@@ -173,8 +174,8 @@ class DbRunStore:
     async def overdue(self, limit: int = 50) -> list[str]:
         """Active runs past their ``expires_at``."""
         query = select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.expires_at <= time.time())
-        async with self.db.read() as session:
-            return list((await session.execute(query.order_by(RunRow.seq).limit(limit))).scalars())
+        query = query.order_by(RunRow.seq).limit(limit)
+        return await self.db.query(lambda conn: list(conn.execute(query).scalars()))
 
 
 def _load(conn: Connection, run_id: str, warm: Warm | None) -> RunRecord:
