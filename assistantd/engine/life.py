@@ -103,8 +103,9 @@ class RunLife:
         self.bus.open(run.id, keep)
         if thread is not None:
             self.bus.publish(run.id, ObjectEvent("thread.created", thread))
-        self.bus.publish(run.id, ObjectEvent("thread.run.created", self.snapshot(run.id, run.doc)))
-        self.bus.publish(run.id, ObjectEvent("thread.run.queued", self.snapshot(run.id, run.doc)))
+        doc = self.snapshot(run.id, run.doc)  # one copy for both: an event's data is only read
+        self.bus.publish(run.id, ObjectEvent("thread.run.created", doc))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", doc))
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
         return await self.store.load(run_id, warm)
@@ -354,13 +355,17 @@ class Recorder:
         self._staged_messages: dict[str, Message] = {}
         self._writing: asyncio.Task[Current | None] | None = None
 
-    def publish(self, name: EventName, data: WireObject) -> None:
+    def publish(self, name: EventName, data: WireObject, *then: EventName) -> None:
+        """``name``'s event, then ``then``'s with the same data: one copy for them all (their readers
+        only read it)."""
         run_id = self.record.run["id"]
-        self.life.bus.publish(run_id, ObjectEvent(name, self.life.snapshot(run_id, data)))
+        shown = self.life.snapshot(run_id, data)
+        for each in (name, *then):
+            self.life.bus.publish(run_id, ObjectEvent(each, shown))
 
-    def publish_step(self, name: EventName, step: RunStep) -> None:
+    def publish_step(self, name: EventName, step: RunStep, *then: EventName) -> None:
         """A step's event: its file_search result contents only when the run's ``include`` asks."""
-        self.publish(name, objects.step_as_asked(step, self.record.state.include))
+        self.publish(name, objects.step_as_asked(step, self.record.state.include), *then)
 
     def publish_raw(self, name: EventName, data: MessageDelta | RunStepDelta) -> None:
         """For delta objects built fresh for the event (no copy needed)."""
