@@ -8,7 +8,6 @@ one upsert per table for its steps and messages (no read before writing).
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any, cast
 
@@ -20,7 +19,7 @@ from assistantd.protocol.run_record import Change, Current, Run, RunRecord, RunS
 from assistantd.protocol.runs import ACTIVE, EXECUTABLE, RunStatus, ThreadRun
 from assistantd.protocol.threads import Thread
 from assistantd.store import restore
-from assistantd.store.db import Database
+from assistantd.store.db import Database, dump_json
 from assistantd.store.models import AssistantRow, MessageRow, RunRow, RunStepRow, ThreadRow
 
 
@@ -76,7 +75,7 @@ class DbRunStore:
             values = _run_values(change, owner, lease_until)
             keep_metadata = not change.sets_metadata
             if keep_metadata and self.db.is_sqlite:
-                values["data"] = json.dumps(values["data"])
+                values["data"] = dump_json(values["data"])
             expect = change.expect
             query = self._update(tuple(values), keep_metadata, None if expect is None else len(expect))
             params = {f"set_{name}": value for name, value in values.items()}
