@@ -16,7 +16,7 @@ from tests.server import LiveServer
 from tests.upstream import Reply, Upstream
 
 # From the request to ``completed`` (run, step and message done), background sweeps aside.
-MAX_STATEMENTS = 10
+MAX_STATEMENTS = 9
 MAX_WRITE_TRANSACTIONS = 3
 
 

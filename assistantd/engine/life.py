@@ -101,8 +101,9 @@ class RunLife:
         self.bus.open(run.id, keep)
         if thread is not None:
             self.bus.publish(run.id, ObjectEvent("thread.created", thread))
-        self.bus.publish(run.id, ObjectEvent("thread.run.created", self.snapshot(run.id, run.doc)))
-        self.bus.publish(run.id, ObjectEvent("thread.run.queued", self.snapshot(run.id, run.doc)))
+        doc = self.snapshot(run.id, run.doc)  # one copy for both: an event's data is only read
+        self.bus.publish(run.id, ObjectEvent("thread.run.created", doc))
+        self.bus.publish(run.id, ObjectEvent("thread.run.queued", doc))
 
     async def load(self, run_id: str, warm: Warm | None = None) -> RunRecord:
         return await self.store.load(run_id, warm)
@@ -114,9 +115,12 @@ class RunLife:
         already (``started``): whoever reads the run, here or in another process, sees it started."""
         run = rec.record.run
         stored = run["status"] == "in_progress"
-        run["status"] = "in_progress"
-        run["started_at"] = run.get("started_at") or now()
-        rec.dirty = True
+        if not stored:
+            run["status"] = "in_progress"
+            run["started_at"] = run.get("started_at") or now()
+            # Stored already (the run was created started): nothing to write, so the first output's
+            # write carries no UPDATE of the run (a statement and its documents' encoding, per run).
+            rec.dirty = True
         rec.publish("thread.run.in_progress", run)
         # A response's status reads ``in_progress`` from its start unless it is a background one.
         if not stored and rec.record.state.kind == "thread.run":
@@ -384,13 +388,17 @@ class Recorder:
         self._staged_messages: dict[str, Message] = {}
         self._writing: asyncio.Task[Current | None] | None = None
 
-    def publish(self, name: EventName, data: WireObject) -> None:
+    def publish(self, name: EventName, data: WireObject, *then: EventName) -> None:
+        """``name``'s event, then ``then``'s with the same data: one copy for them all (their readers
+        only read it)."""
         run_id = self.record.run["id"]
-        self.life.bus.publish(run_id, ObjectEvent(name, self.life.snapshot(run_id, data)))
+        shown = self.life.snapshot(run_id, data)
+        for each in (name, *then):
+            self.life.bus.publish(run_id, ObjectEvent(each, shown))
 
-    def publish_step(self, name: EventName, step: RunStep) -> None:
+    def publish_step(self, name: EventName, step: RunStep, *then: EventName) -> None:
         """A step's event: its file_search result contents only when the run's ``include`` asks."""
-        self.publish(name, objects.step_as_asked(step, self.record.state.include))
+        self.publish(name, objects.step_as_asked(step, self.record.state.include), *then)
 
     def publish_raw(self, name: EventName, data: MessageDelta | RunStepDelta) -> None:
         """For delta objects built fresh for the event (no copy needed)."""

@@ -160,11 +160,9 @@ class TurnWriter:
         await self._close_reasoning(step["id"])
         self.record.open_messages[message["id"]] = message
         self.record.open_steps[step["id"]] = step
-        self.rec.publish_step("thread.run.step.created", step)
-        self.rec.publish_step("thread.run.step.in_progress", step)
+        self.rec.publish_step("thread.run.step.created", step, "thread.run.step.in_progress")
         empty: Message = {**message, "content": []}
-        self.rec.publish("thread.message.created", empty)
-        self.rec.publish("thread.message.in_progress", empty)
+        self.rec.publish("thread.message.created", empty, "thread.message.in_progress")
         for index, part in enumerate(parts):
             self.rec.publish_raw("thread.message.delta", message_delta(message, {"index": index, **part}))
         self.text_index = len(parts)
@@ -239,8 +237,7 @@ class TurnWriter:
             self.tool_step = objects.tool_step(self.record.run)
             await self._close_reasoning(self.tool_step["id"])
             self.record.open_steps[self.tool_step["id"]] = self.tool_step
-            self.rec.publish_step("thread.run.step.created", self.tool_step)
-            self.rec.publish_step("thread.run.step.in_progress", self.tool_step)
+            self.rec.publish_step("thread.run.step.created", self.tool_step, "thread.run.step.in_progress")
             await self.rec.persist(steps=[self.tool_step])
         call = self.calls.get(delta.index)
         if call is None:

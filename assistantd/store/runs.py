@@ -8,7 +8,6 @@ one upsert per table for its steps and messages (no read before writing).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from assistantd.protocol.run_record import Change, Current, Run, RunRecord, RunS
 from assistantd.protocol.runs import ACTIVE, EXECUTABLE, RunStatus, ThreadRun
 from assistantd.protocol.threads import Thread
 from assistantd.store import restore
-from assistantd.store.db import Database
+from assistantd.store.db import Database, dump_json
 from assistantd.store.models import AssistantRow, MessageRow, RunRow, RunStepRow, ThreadRow
 
 
@@ -91,7 +90,7 @@ class DbRunStore:
             values = _run_values(change, owner, lease_until)
             keep_metadata = not change.sets_metadata
             if keep_metadata and self.db.is_sqlite:
-                values["data"] = json.dumps(values["data"])
+                values["data"] = dump_json(values["data"])
             expect = change.expect
             query = self._update(tuple(values), keep_metadata, None if expect is None else len(expect))
             params = {f"set_{name}": value for name, value in values.items()}
@@ -141,12 +140,12 @@ class DbRunStore:
 
     async def renew(self, owner: str, run_ids: list[str], lease_seconds: float) -> None:
         """Extend our leases on the runs we execute."""
-        async with self.db.write() as session:
-            await session.execute(
-                update(RunRow)
-                .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner)
-                .values(lease_expires_at=time.time() + lease_seconds)
-            )
+        query = (
+            update(RunRow)
+            .where(RunRow.id.in_(run_ids), RunRow.lease_owner == owner)
+            .values(lease_expires_at=time.time() + lease_seconds)
+        )
+        await self.db.transact(lambda conn: conn.execute(query))
 
     async def release(self, owner: str, run_ids: list[str]) -> None:
         """Give up our leases on these runs at once (a draining server), so another server takes them now."""
@@ -169,9 +168,10 @@ class DbRunStore:
         clock = time.time()
         stale = (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at < clock)
         query = select(RunRow.id).where(RunRow.status.in_(EXECUTABLE), stale).order_by(RunRow.seq).limit(limit)
-        async with self.db.read() as session:
-            if not (await session.execute(query)).first():
-                return []  # the usual case: nothing to claim, and no write transaction for it
+        # The usual case: nothing to claim, and no write transaction for it. Core statements (as the
+        # other sweeps'), not an ORM session: these reads run every second in every process.
+        if not await self.db.query(lambda conn: conn.execute(query).first()):
+            return []
         async with self.db.write() as session:
             if not self.db.is_sqlite:
                 # Replicas sharing PostgreSQL never claim the same run twice.
@@ -188,8 +188,8 @@ class DbRunStore:
     async def overdue(self, limit: int = 50) -> list[str]:
         """Active runs past their ``expires_at``."""
         query = select(RunRow.id).where(RunRow.status.in_(ACTIVE), RunRow.expires_at <= time.time())
-        async with self.db.read() as session:
-            return list((await session.execute(query.order_by(RunRow.seq).limit(limit))).scalars())
+        query = query.order_by(RunRow.seq).limit(limit)
+        return await self.db.query(lambda conn: list(conn.execute(query).scalars()))
 
 
 def _load(conn: Connection, run_id: str, warm: Warm | None) -> RunRecord:
