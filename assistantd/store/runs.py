@@ -353,7 +353,7 @@ def has_element(session: AsyncSession, array: Any, path: str, key: str, value: s
         found = array
         for part in path.removeprefix("$").strip(".").split(".") if path != "$" else []:
             found = found.op("->")(part)
-        return found.op("@>")(literal(json.dumps([{key: value}])).cast(JSONB))
+        return found.op("@>")(literal(dump_json([{key: value}])).cast(JSONB))
     elements = func.json_each(array, path).table_valued("value").alias("elements")
     return select(1).select_from(elements).where(func.json_extract(elements.c.value, f"$.{key}") == value).exists()
 
