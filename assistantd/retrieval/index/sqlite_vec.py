@@ -25,7 +25,7 @@ file), so it returns every match however selective it is.
 from __future__ import annotations
 
 import numpy as np
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, event, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from assistantd.retrieval.index.vectors import Ranked, scope
@@ -147,6 +147,10 @@ class SqliteVectors:
         if not seqs:
             return
         await session.run_sync(lambda s: self.add_sync(s.connection(), store_id, seqs, matrix))
+        # Once committed the tables stay (see ``_ready``): later writes skip ``_ensure``'s seven
+        # statements, each several hops to aiosqlite's thread, in every ingestion transaction.
+        table = table_name(matrix.shape[1])
+        event.listen(session.sync_session, "after_commit", lambda _s: self._tables.add(table), once=True)
 
     def add_sync(self, conn: Connection, store_id: str, seqs: list[int], matrix: np.ndarray) -> None:
         """Each vector into the cell with the nearest centroid, then any cell grown too large split;
