@@ -12,14 +12,7 @@ import pytest
 
 from assistantd.retrieval.index.base import IndexedChunk
 from assistantd.retrieval.index.sql_index import SqlIndex
-from assistantd.retrieval.index.sqlite_vec import (
-    MAX_PROBE,
-    MIN_PROBE,
-    PROBE_FLOATS,
-    SMALL_PROBE_FLOATS,
-    near_ones,
-    probed,
-)
+from assistantd.retrieval.index.sqlite_vec import MAX_PROBE, MIN_PROBE, PROBE_FLOATS, SMALL_PROBE_FLOATS, probed
 from assistantd.store.db import Database
 from assistantd.store.migrate import upgrade_async
 from tests.server import POSTGRES_ADMIN_URL
@@ -71,32 +64,3 @@ def test_a_small_store_probes_a_quarter_of_its_vectors_and_a_large_one_a_fixed_a
     assert len(chosen) * 500 * dims <= SMALL_PROBE_FLOATS + 500 * dims
     large = [(cell, 700) for cell in range(MAX_PROBE)]  # the nearest MAX_PROBE of more cells
     assert len(probed(large, dims)) == max(MIN_PROBE, -(-PROBE_FLOATS // (700 * dims)))
-
-
-def test_cells_far_from_the_query_next_to_the_nearest_are_not_probed() -> None:
-    # The query inside one cell's topic: the others, at a fraction of its similarity, are skipped.
-    assert near_ones([4, 2, 9, 7], {4: 0.30, 2: 0.07, 9: 0.068, 7: 0.06}, 1536) == [4]
-    assert near_ones([4, 2, 9], {4: 0.6, 2: 0.55, 9: 0.2}, 1536) == [4, 2]
-    # Cells alike (a query between topics): all probed.
-    assert near_ones([4, 2, 9], {4: 0.3, 2: 0.29, 9: 0.2}, 1536) == [4, 2, 9]
-    # The nearest no more similar than chance would make it (far from every centroid): all probed.
-    assert near_ones([4, 2, 9], {4: 0.12, 2: 0.05, 9: 0.04}, 1536) == [4, 2, 9]
-    assert near_ones([4, 2], {4: 0.25, 2: 0.05}, 384) == [4, 2]  # fewer dimensions, more chance
-    assert near_ones([4, 2], {4: -0.01, 2: -0.2}, 1536) == [4, 2]
-    assert near_ones([], {}, 1536) == []
-
-
-async def test_a_query_inside_one_cell_still_finds_its_neighbours(index: SqlIndex) -> None:
-    """Two clusters far apart, each its own cell: a query near one finds its nearest chunks there."""
-    rng = np.random.default_rng(3)
-    centres = np.eye(DIMS, dtype=np.float32)[:2]
-    vectors = np.vstack([centres[i % 2] + 0.05 * rng.standard_normal(DIMS) for i in range(1200)]).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    written = [IndexedChunk(position=i, text=f"c{i}", tokens=1, embedding=v) for i, v in enumerate(vectors)]
-    async with index.db.write() as session:
-        await index.add(session, "proj", "vs_two", "file_two", written)
-    query = vectors[6] + 0.01 * rng.standard_normal(DIMS).astype(np.float32)
-    query /= np.linalg.norm(query)
-    found = await (await index.vectors()).search("vs_two", query, 10, None)
-    exact = np.sort(vectors @ query)[::-1][:10]
-    assert [score for _, _, score in found] == pytest.approx(exact.tolist(), abs=1e-5)

@@ -12,8 +12,7 @@ is split in two by 2-means over its own vectors (bisecting k-means, built as the
 training pass, and no rewrite of anything but the one cell). A search asks for the store's cells
 nearest the query, then the nearest vectors of each of those cells by exact cosine, and keeps the
 best: the cells probed cover at least ``PROBE_FLOATS`` floats (and ``MIN_PROBE`` cells), so the
-cost of a query does not grow with the store, less those whose centroid is far from the query next to
-the nearest one's (``NEAR_SHARE``).
+cost of a query does not grow with the store.
 
 Why: the binary-quantized scan of the whole store that came before cost 25 ms of CPU per query at
 100k x 1536 and grew linearly with the store; probing cells took 5 ms with recall@10 1.00 on
@@ -24,8 +23,6 @@ file), so it returns every match however selective it is.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from sqlalchemy import Connection, bindparam, event, text
@@ -54,18 +51,6 @@ MAX_PROBE = 64
 # 16 ms, as much as the probes of a store ten times larger.
 SMALL_STORE_SHARE = 0.25
 SMALL_PROBE_FLOATS = 3 * PROBE_FLOATS
-# Of those, a cell whose centroid is less than NEAR_SHARE as similar to the query as the nearest
-# cell's is skipped, when that nearest similarity stands out from chance (at least SIGNIFICANT times
-# 1/sqrt(dims), the spread of a random direction's cosine): the query lies inside the nearest cell's
-# topic and the far cell is about another. A query far from every centroid (between topics, far from
-# the data, or in a small store whose cells mix many topics) has every cell probed as before.
-# Measured (bench/scale.py, 40 queries): at 100k x 1,536 the nearest centroid is at cosine ~0.30
-# and the next at ~0.07, so one cell is probed instead of four, 8.6 -> 4.4 ms of CPU per vector search
-# (load ~20 on 2 cores), recall@10 1.000 either way; --query-noise 40: cosines 0.08, 0.07..., all
-# probed, 0.992 either way. At 10k x 1,536 (cells of ~10 topics, nearest cosine 0.06-0.13) the share
-# alone lost recall@10 (1.000 -> 0.980, and 0.742 -> 0.558 at noise 40).
-NEAR_SHARE = 0.5
-SIGNIFICANT = 5.0
 CHUNK_SIZE = 128
 SPLIT_ROUNDS = 6
 LAYOUT = "cell integer partition key"  # in a table's SQL: the cell layout (older tables lack it)
@@ -75,9 +60,7 @@ TABLES = (
     "AND sql LIKE 'CREATE VIRTUAL TABLE%'"
 )
 
-CELL_KNN = (
-    "SELECT rowid, size, distance FROM {cells} WHERE embedding MATCH :vector AND k = :k AND vector_store_id = :store"
-)
+CELL_KNN = "SELECT rowid, size FROM {cells} WHERE embedding MATCH :vector AND k = :k AND vector_store_id = :store"
 VECTOR_KNN = (
     "SELECT rowid, distance FROM {table} WHERE embedding MATCH :vector AND k = :limit "
     "AND vector_store_id = :store AND cell = {cell}"
@@ -150,15 +133,6 @@ def probed(cells: list[tuple[int, int]], dims: int) -> list[int]:
         chosen.append(int(cell))
         floats += int(size) * dims
     return chosen
-
-
-def near_ones(cells: list[int], similarity: dict[int, float], dims: int) -> list[int]:
-    """The probed cells (nearest first) less those far from the query next to the nearest one (see
-    ``NEAR_SHARE``), when the nearest one's similarity stands out from chance."""
-    best = similarity[cells[0]] if cells else 0.0
-    if best < SIGNIFICANT / math.sqrt(dims):
-        return cells
-    return [cell for cell in cells if similarity[cell] >= NEAR_SHARE * best]
 
 
 class SqliteVectors:
@@ -415,7 +389,6 @@ class SqliteVectors:
                 return []
             near = conn.execute(text(CELL_KNN.format(cells=cells_name(dims))), params | {"k": MAX_PROBE}).all()
             cells = probed([(row.rowid, row.size) for row in near], dims)
-            cells = near_ones(cells, {int(row.rowid): 1.0 - float(row.distance) for row in near}, dims)
             if not cells:
                 return []
             union = " UNION ALL ".join(VECTOR_KNN.format(table=table, cell=cell) for cell in cells)
