@@ -1,9 +1,10 @@
 """The embeddings seam: turn texts into unit-length float32 vectors.
 
-The default talks to an OpenAI-compatible ``/v1/embeddings`` upstream through the official client
-(which retries 429/5xx/timeouts with backoff). A local offline model is an optional extra
-(``assistantd.retrieval.local_embedder``). Each vector store records the name of the embedder that indexed it
-(``provider:model``), so a store keeps using the same one when the default changes.
+The default talks to an OpenAI-compatible ``/v1/embeddings`` upstream through ``upstream.lean``'s
+client (the official client's retries of 429/5xx/timeouts with backoff, without its layers). A local
+offline model is an optional extra (``assistantd.retrieval.local_embedder``). Each vector store
+records the name of the embedder that indexed it (``provider:model``), so a store keeps using the same
+one when the default changes.
 
 Each embedder also says how far hybrid search should trust it (``vector_weight``, its share in
 ``index.fusion.combine``): how much an embedder adds beside BM25 depends on the model, from a good
@@ -14,15 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
-import openai
 
-from assistantd.llm import never_connected
+from assistantd.llm import UpstreamError
 from assistantd.retrieval.index.fusion import VECTOR_WEIGHT
+from assistantd.upstream.lean import NO_ANSWER, NOT_CONNECTED, LeanClient, StatusError
 
 # Embedding requests one process keeps in flight to an upstream (several, so ingestion is not
 # bound by one round trip at a time).
@@ -92,32 +92,22 @@ class OpenAIEmbedder:
         self.vector_weight = vector_weight
         self.batch_size = max(1, batch_size)
         self._in_flight = asyncio.Semaphore(IN_FLIGHT)
-        # aiohttp under the SDK, as for chat (``upstream.chat.make_client``): the default transport
-        # (httpcore on anyio) was a large share of ingestion's CPU on the event loop (py-spy).
-        self.client = openai.AsyncOpenAI(
-            base_url=base_url,
-            api_key=api_key,
-            max_retries=max_retries,
-            timeout=timeout,
-            http_client=openai.DefaultAioHttpClient(),
-        )
+        # aiohttp without the SDK, as for chat: the SDK's httpx layer and response types were a large
+        # share of ingestion's CPU on the event loop (py-spy).
+        self.client = LeanClient(base_url, api_key, timeout, max_retries)
 
     async def close(self) -> None:
         """Close the upstream connections (aiohttp warns of a session left open)."""
         await self.client.close()
 
     async def _batch(self, batch: list[str]) -> list[np.ndarray]:
-        # base64, and the body parsed here: the client's model layer builds a Python float object per
-        # number (1,536 of them per text), which measured as most of a search's own CPU time. Posted as
-        # a plain request (the client's way to call any path; its retries and errors are the same):
-        # ``embeddings.create`` walks every input text through its typed-parameter transform first.
+        # base64: a list of numbers would be a Python float object per number (1,536 of them per
+        # text), which measured as most of a search's own CPU time.
         request = {"model": self.model, "input": batch, "encoding_format": "base64"}
         async with self._in_flight:
             try:
-                # The SDK's raw-bytes type (what ``files.content`` returns), in every SDK version.
-                raw = await self.client.post("/embeddings", cast_to=openai.HttpxBinaryResponseContent, body=request)
-                body = json.loads(raw.content)
-            except openai.APIError as exc:
+                body = await self.client.post_json("/embeddings", request)
+            except (StatusError, UpstreamError) as exc:
                 raise EmbeddingError(f"The embeddings upstream failed: {_reason(exc)}") from exc
             except ValueError as exc:
                 raise EmbeddingError(f"The embeddings upstream answered with invalid JSON: {exc}") from exc
@@ -145,10 +135,11 @@ class OpenAIEmbedder:
         return normalise(np.vstack(rows))
 
 
-def _reason(exc: openai.APIError) -> str:
-    if isinstance(exc, openai.APITimeoutError) and never_connected(exc):
-        return "could not connect to it."
-    return str(exc)
+REASONS = {NOT_CONNECTED: "could not connect to it.", NO_ANSWER: "it did not answer in time."}
+
+
+def _reason(exc: StatusError | UpstreamError) -> str:
+    return exc.message if isinstance(exc, StatusError) else REASONS.get(exc.message, exc.message)
 
 
 class Embedders:

@@ -1,8 +1,8 @@
 """The ChatModel seam over OpenAI-compatible upstreams, one client per route, picked by model name.
 
-``lean.LeanStreams`` does the HTTP work (SSE parsing, retries with backoff on 408/409/429/5xx/
+``lean.LeanClient`` does the HTTP work (SSE parsing, retries with backoff on 408/409/429/5xx/
 timeouts/refused connections, as the official ``openai`` client does them); Azure routes go through
-the official client. Everything an upstream does differently is settled
+the official client, imported only by a server that has one. Everything an upstream does differently is settled
 here (see ``normalise`` and ``refusals``), so the engine reads clean deltas; failures leave as
 ``UpstreamError`` carrying the run ``last_error`` code they map to.
 """
@@ -10,11 +10,11 @@ here (see ``normalise`` and ``refusals``), so the engine reads clean deltas; fai
 from __future__ import annotations
 
 import asyncio
+import importlib
 import re
+import sys
 from collections.abc import AsyncIterator
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from assistantd import tokens
 from assistantd.llm import (
@@ -29,32 +29,32 @@ from assistantd.llm import (
     never_connected,
 )
 from assistantd.upstream import refusals
-from assistantd.upstream.lean import LeanStreams, StatusError, StreamLineError
+from assistantd.upstream.lean import LeanClient, StatusError, StreamLineError
 from assistantd.upstream.normalise import Normaliser
 from assistantd.upstream.routes import Profile, Route, Routes, model_not_found
+
+if TYPE_CHECKING:
+    import openai
 
 ATTEMPTS = 6  # one per parameter an upstream may refuse, at most
 
 
-def make_client(route: Route, timeout: float, max_retries: int) -> openai.AsyncOpenAI | LeanStreams:
+def make_client(route: Route, timeout: float, max_retries: int) -> openai.AsyncAzureOpenAI | LeanClient:
     if not route.is_azure:
-        return LeanStreams(route.base_url, route.api_key, timeout, max_retries)
+        return LeanClient(route.base_url, route.api_key, timeout, max_retries)
+    sdk = importlib.import_module("openai")  # already imported at start (RoutedChatModel)
+    # No deployment on the client: the SDK puts each request's model (the deployment) in the path.
     # aiohttp under the SDK (its own supported transport): the default one (httpcore on anyio) spent
     # about a quarter of a run's CPU on the upstream call's reads and writes (py-spy).
-    http = openai.DefaultAioHttpClient()
-    if route.is_azure:
-        # No deployment on the client: the SDK puts each request's model (the deployment) in the path.
-        return openai.AsyncAzureOpenAI(
-            azure_endpoint=route.base_url,
-            api_key=route.api_key,
-            api_version=route.api_version or "2024-10-21",
-            timeout=timeout,
-            max_retries=max_retries,
-            http_client=http,
-        )
-    return openai.AsyncOpenAI(
-        base_url=route.base_url, api_key=route.api_key, timeout=timeout, max_retries=max_retries, http_client=http
+    azure: openai.AsyncAzureOpenAI = sdk.AsyncAzureOpenAI(
+        azure_endpoint=route.base_url,
+        api_key=route.api_key,
+        api_version=route.api_version or "2024-10-21",
+        timeout=timeout,
+        max_retries=max_retries,
+        http_client=sdk.DefaultAioHttpClient(),
     )
+    return azure
 
 
 class OpenAIChatModel:
@@ -66,9 +66,9 @@ class OpenAIChatModel:
         api_key: str,
         timeout: float,
         max_retries: int,
-        client: openai.AsyncOpenAI | LeanStreams | None = None,
+        client: openai.AsyncAzureOpenAI | LeanClient | None = None,
     ) -> None:
-        self.client = client or LeanStreams(base_url, api_key, timeout, max_retries)
+        self.client = client or LeanClient(base_url, api_key, timeout, max_retries)
         # What each model's upstream refused, so later calls are shaped right at the first try.
         self.refused: dict[str, set[str]] = {}
 
@@ -86,21 +86,13 @@ class OpenAIChatModel:
         for _ in range(ATTEMPTS):
             request = refusals.shape(body, refused, model)
             try:
-                if isinstance(self.client, LeanStreams):
+                if isinstance(self.client, LeanClient):
                     return await self.client.open({**request, "stream": True})
-                # Chunks arrive as plain dicts: building the SDK's pydantic chunk objects cost more CPU
-                # than the rest of a run's streaming put together (measured with py-spy).
-                return await self.client.post(
-                    "/chat/completions",
-                    body={**request, "stream": True},
-                    cast_to=object,
-                    stream=True,
-                    stream_cls=openai.AsyncStream[object],
-                )
-            except (openai.BadRequestError, StatusError) as exc:
-                if isinstance(exc, StatusError) and exc.status != 400:
+                return await _open_through_sdk(self.client, request)
+            except StatusError as exc:
+                if exc.status != 400:
                     raise
-                culprit = refusals.refused_parameter(str(exc.message), request)
+                culprit = refusals.refused_parameter(exc.message, request)
                 if culprit is None or culprit in refused:
                     raise
                 refused.add(culprit)
@@ -147,6 +139,24 @@ class OpenAIChatModel:
         yield Finish(clean.finish_reason(finish))
 
 
+async def _open_through_sdk(client: openai.AsyncAzureOpenAI, request: dict[str, Any]) -> Any:
+    """The SDK's stream; a refusal (400) leaves as ``StatusError`` as from ``LeanClient``."""
+    sdk = importlib.import_module("openai")
+    try:
+        # Chunks arrive as plain dicts: building the SDK's pydantic chunk objects cost more CPU than
+        # the rest of a run's streaming put together (measured with py-spy).
+        return await client.post(
+            "/chat/completions",
+            body={**request, "stream": True},
+            cast_to=object,
+            stream=True,
+            stream_cls=sdk.AsyncStream[object],
+        )
+    except sdk.BadRequestError as exc:
+        kind = exc.response.headers.get("content-type", "") if exc.response is not None else ""
+        raise StatusError(400, kind, exc.message) from exc
+
+
 def _text_of(item: Any) -> str:
     return item.text if isinstance(item, TextDelta | ReasoningDelta) else item.arguments
 
@@ -155,6 +165,8 @@ class RoutedChatModel:
     """The ChatModel the engine uses: each request goes to its model's route, under that route's profile."""
 
     def __init__(self, routes: Routes, timeout: float, max_retries: int) -> None:
+        if any(route.is_azure for route in routes.all()):
+            importlib.import_module("openai")  # at start, not on the event loop at the first call
         self.routes = routes
         self.timeout = timeout
         self.max_retries = max_retries
@@ -196,17 +208,23 @@ def map_error(exc: Exception) -> UpstreamError:
         return _status_error(exc.status, _detail(exc.status, exc.content_type, exc.message))
     if isinstance(exc, StreamLineError):
         return _stream_error(exc.body, exc.message)
-    if isinstance(exc, openai.APITimeoutError) and not never_connected(exc):
+    sdk = sys.modules.get("openai")  # the SDK's errors come only from a server that imported it
+    if sdk is not None and isinstance(exc, sdk.APIError):
+        return _sdk_error(exc)
+    return UpstreamError("server_error", f"The model upstream failed: {exc}")
+
+
+def _sdk_error(exc: openai.APIError) -> UpstreamError:
+    sdk = importlib.import_module("openai")
+    if isinstance(exc, sdk.APITimeoutError) and not never_connected(exc):
         return UpstreamError("server_error", "The model upstream did not answer in time.")
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, sdk.APIConnectionError):
         return UpstreamError("server_error", "Could not connect to the model upstream.")
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, sdk.APIStatusError):
         response = exc.response
         kind = response.headers.get("content-type", "") if response is not None else ""
         return _status_error(exc.status_code, _detail(exc.status_code, kind, exc.message))
-    if isinstance(exc, openai.APIError):
-        return _stream_error(exc.body if isinstance(exc.body, dict) else {}, exc.message)
-    return UpstreamError("server_error", f"The model upstream failed: {exc}")
+    return _stream_error(exc.body if isinstance(exc.body, dict) else {}, exc.message)
 
 
 def _status_error(status: int, detail: str) -> UpstreamError:

@@ -1,11 +1,12 @@
-"""The streamed ``/chat/completions`` call over aiohttp, without the ``openai`` SDK in between.
+"""OpenAI-compatible POSTs over aiohttp, without the ``openai`` SDK in between: the streamed
+``/chat/completions`` call and the ``/embeddings`` call.
 
-Through the SDK this one call was the largest part of a run's CPU (py-spy: building the request, its
-httpx layer over aiohttp, its SSE decoder). Here the request is posted as bytes and the SSE lines
-are read as they come, while the SDK's behaviour stays where a run sees it: retries of 408, 409, 429,
-5xx, timeouts and failed connections with its backoff (``Retry-After`` honoured, ``x-should-retry``
-obeyed), its timeout on every read, its error messages. Azure routes keep the SDK (their URLs and
-keys are its business).
+Through the SDK the chat call was the largest part of a run's CPU (py-spy: building the request, its
+httpx layer over aiohttp, its SSE decoder), and importing the SDK was a fifth of a server's start.
+Here the request is posted as bytes and the answer read as it comes, while the SDK's behaviour stays
+where a caller sees it: retries of 408, 409, 429, 5xx, timeouts and failed connections with its
+backoff (``Retry-After`` honoured, ``x-should-retry`` obeyed), its timeout on every read, its error
+messages. Azure chat routes keep the SDK (their URLs and keys are its business).
 """
 
 from __future__ import annotations
@@ -51,11 +52,11 @@ class StreamLineError(Exception):
         self.message = message
 
 
-class LeanStreams:
-    """Streamed chat completions from one OpenAI-compatible base URL, one aiohttp session."""
+class LeanClient:
+    """POSTs to one OpenAI-compatible base URL, one aiohttp session."""
 
     def __init__(self, base_url: str, api_key: str, timeout: float, max_retries: int) -> None:
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.base_url = base_url.rstrip("/")
         self.headers = {
             "Authorization": f"Bearer {api_key}",
             "Content-Type": "application/json",
@@ -72,16 +73,31 @@ class LeanStreams:
             self.session = None
 
     async def open(self, body: dict[str, Any]) -> Streamed:
-        """The 2xx answer to the POST, after the SDK's retries; raises ``StatusError`` or ``UpstreamError``."""
+        """The streamed chat completion; raises ``StatusError`` or ``UpstreamError``."""
+        return Streamed(await self._post("/chat/completions", body))
+
+    async def post_json(self, path: str, body: dict[str, Any]) -> Any:
+        """The JSON answer to a plain POST (e.g. ``/embeddings``); raises ``StatusError``,
+        ``UpstreamError``, or ``ValueError`` for a body that is not JSON."""
+        response = await self._post(path, body)
+        async with response:
+            try:
+                content = await response.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                raise transport_error(exc, streaming=True) from exc
+        return json.loads(content)
+
+    async def _post(self, path: str, body: dict[str, Any]) -> aiohttp.ClientResponse:
+        """The 2xx answer to the POST, after the SDK's retries."""
         if self.session is None:
             self.session = aiohttp.ClientSession(timeout=self.timeout)
-        data = json.dumps(body).encode()
+        url, data = self.base_url + path, json.dumps(body).encode()
         for attempt in range(self.max_retries + 1):
             last = attempt == self.max_retries
             try:
-                response = await self.session.post(self.url, data=data, headers=self.headers, allow_redirects=False)
+                response = await self.session.post(url, data=data, headers=self.headers, allow_redirects=False)
                 if response.status < 300:
-                    return Streamed(response)
+                    return response
                 async with response:
                     text = (await response.read()).decode("utf-8", "replace")
             except (TimeoutError, aiohttp.ClientError) as exc:
