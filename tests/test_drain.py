@@ -78,6 +78,22 @@ def start_slow_stream(client: openai.OpenAI, upstream: Upstream, *replies: Reply
     return reader, model
 
 
+def ask_in_background(client: openai.OpenAI, model: str) -> tuple[threading.Thread, dict[str, Any]]:
+    """A plain (synchronous) ``responses.create`` on a thread; its response or its status error lands
+    in the dict."""
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["response"] = client.responses.create(model=model, input="tell me a long story")
+        except openai.APIStatusError as error:
+            outcome["error"] = error
+
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    return asking, outcome
+
+
 def assert_closed_cleanly(reader: StreamReader) -> None:
     assert reader.done.wait(60), "the stream on the draining server did not end"
     assert reader.error is None, f"the SDK raised mid-stream: {reader.error!r}"
@@ -206,16 +222,7 @@ def test_a_synchronous_response_handed_over_unfinished_answers_503_and_is_cancel
     client = openai.OpenAI(base_url=f"{tmp_server.url}/v1", api_key="none", max_retries=0)
     model = new_model()
     upstream.script(model, SLOW)
-    outcome: dict[str, Any] = {}
-
-    def ask() -> None:
-        try:
-            outcome["response"] = client.responses.create(model=model, input="tell me a long story")
-        except openai.APIStatusError as error:
-            outcome["error"] = error
-
-    asking = threading.Thread(target=ask, daemon=True)
-    asking.start()
+    asking, outcome = ask_in_background(client, model)
     upstream.wait_requests(model, 1)
     terminate(tmp_server)
     asking.join(60)
@@ -241,16 +248,7 @@ def test_a_synchronous_response_finished_by_the_other_replica_is_answered(
     a = openai.OpenAI(base_url=f"{first.url}/v1", api_key="none", max_retries=0)
     model = new_model()
     upstream.script(model, SLOW, Reply(text=["taken", " over"]))
-    outcome: dict[str, Any] = {}
-
-    def ask() -> None:
-        try:
-            outcome["response"] = a.responses.create(model=model, input="tell me a long story")
-        except openai.APIStatusError as error:
-            outcome["error"] = error
-
-    asking = threading.Thread(target=ask, daemon=True)
-    asking.start()
+    asking, outcome = ask_in_background(a, model)
     upstream.wait_requests(model, 1)
     terminate(first)
     asking.join(60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -233,16 +234,24 @@ def test_disconnected_client_does_not_stop_the_run(
     asst = assistant(client, model)
     thread = thread_with(client, "hi")
     with http.stream("POST", f"/threads/{thread.id}/runs", json={"assistant_id": asst.id, "stream": True}) as answer:
-        run_id = None
-        for line in answer.iter_lines():
-            if line.startswith("data: ") and run_id is None:
-                run_id = json.loads(line[6:])["id"]
-            if line == "event: thread.message.delta":
-                break
-    assert run_id
+        run_id = read_to_first_delta(answer)
     done = wait_status(client, thread.id, run_id)
     assert done.status == "completed"
     assert texts(client, thread.id)[-1] == "one two three four"
+
+
+def read_to_first_delta(answer: httpx.Response, at_delta: Callable[[], object] = lambda: None) -> str:
+    """The run's id, read from a run's stream up to its first message delta. ``at_delta`` runs there,
+    while the stream is still open (leaving the line iterator closes it)."""
+    run_id = None
+    for line in answer.iter_lines():
+        if line.startswith("data: ") and run_id is None:
+            run_id = json.loads(line[6:])["id"]
+        if line == "event: thread.message.delta":
+            at_delta()
+            break
+    assert run_id
+    return run_id
 
 
 def streams_open(server: LiveServer) -> float:
@@ -261,14 +270,9 @@ def test_stream_ends_when_its_client_leaves(
     asst = assistant(client, model)
     thread = thread_with(client, "hi")
     with http.stream("POST", f"/threads/{thread.id}/runs", json={"assistant_id": asst.id, "stream": True}) as answer:
-        run_id = None
-        for line in answer.iter_lines():
-            if line.startswith("data: ") and run_id is None:
-                run_id = json.loads(line[6:])["id"]
-            if line == "event: thread.message.delta":
-                assert streams_open(server) >= 1
-                break
-    assert run_id
+        open_at_delta: list[float] = []
+        run_id = read_to_first_delta(answer, lambda: open_at_delta.append(streams_open(server)))
+    assert open_at_delta[0] >= 1
     wait_for(lambda: streams_open(server) == 0, what="the stream to end after its client left")
     assert client.beta.threads.runs.retrieve(run_id, thread_id=thread.id).status in ("queued", "in_progress")
     client.beta.threads.runs.cancel(run_id, thread_id=thread.id)

@@ -363,9 +363,7 @@ async def runs_with_call(
 ) -> list[tuple[str, str]]:
     """``(thread_id, run_id)`` of runs whose steps hold this tool call: of the thread, or of the project."""
     held = has_element(session, RunStepRow.data, "$.step_details.tool_calls", "id", call_id)
-    query = select(RunStepRow.thread_id, RunStepRow.run_id).where(held)
-    query = query.where(RunStepRow.thread_id == thread_id) if thread_id is not None else query
-    query = query.where(RunStepRow.project == project) if project is not None else query
+    query = select(RunStepRow.thread_id, RunStepRow.run_id).where(held, *within(RunStepRow, project, thread_id))
     return list(dict.fromkeys((thread, run) for thread, run in await session.execute(query.limit(8))))
 
 
@@ -374,7 +372,13 @@ async def runs_with_reasoning(
 ) -> list[tuple[str, str]]:
     """``(thread_id, run_id)`` of runs whose state holds this reasoning item (as ``runs_with_call``)."""
     held = has_element(session, RunRow.state, "$.reasoning", "id", reasoning_id)
-    query = select(RunRow.thread_id, RunRow.id).where(held)
-    query = query.where(RunRow.thread_id == thread_id) if thread_id is not None else query
-    query = query.where(RunRow.project == project) if project is not None else query
+    query = select(RunRow.thread_id, RunRow.id).where(held, *within(RunRow, project, thread_id))
     return [(thread, run) for thread, run in await session.execute(query.limit(8))]
+
+
+def within(
+    table: type[RunRow] | type[RunStepRow], project: str | None, thread_id: str | None
+) -> list[ColumnElement[bool]]:
+    """The conditions that narrow a query to a project and a thread, each when given."""
+    conditions = [] if thread_id is None else [table.thread_id == thread_id]
+    return conditions if project is None else [*conditions, table.project == project]
