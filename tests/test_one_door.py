@@ -50,6 +50,11 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         {"tools": [{"type": "function", **FUNCTION}], "tool_choice": {"type": "function", "name": "nope"}},
     ),
     (
+        "function tool_choice without a name",
+        {"tools": [{"type": "function", "function": FUNCTION}], "tool_choice": {"type": "function", "function": {}}},
+        {"tools": [{"type": "function", **FUNCTION}], "tool_choice": {"type": "function"}},
+    ),
+    (
         "tool_choice naming a tool type the run lacks",
         {"tool_choice": {"type": "file_search"}},
         {"tool_choice": {"type": "file_search"}},
@@ -67,7 +72,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
 ]
 # Assistants param -> Responses param, where OpenAI spells the field differently.
-RESPONSES_PARAM = {"tools[0].function.name": "tools[0].name"}
+RESPONSES_PARAM = {"tools[0].function.name": "tools[0].name", "tool_choice.function.name": "tool_choice.name"}
 
 
 def _http(server: LiveServer, key: str) -> httpx.Client:

@@ -383,7 +383,10 @@ def tool_choice(choice: str | dict[str, Any] | None) -> str | dict[str, Any]:
         return choice
     kind = choice.get("type")
     if kind == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
+        name = choice.get("name")
+        if not isinstance(name, str) or not name:
+            raise missing_parameter("tool_choice.name")
+        return {"type": "function", "function": {"name": name}}
     return {"type": kind}
 
 
