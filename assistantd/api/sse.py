@@ -10,7 +10,6 @@ frame is never held back waiting for the next one, so the first token leaves as 
 from __future__ import annotations
 
 import asyncio
-import json
 import types
 from collections.abc import AsyncGenerator, Generator
 from typing import Any
@@ -19,8 +18,8 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-# The documents sent are the store's and the engine's own (no cycles): the encoder skips the check.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+from assistantd.protocol.base import dump_json
+
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -30,7 +29,7 @@ DONE = b"event: done\ndata: [DONE]\n\n"
 
 
 def frame(name: str, data: Any) -> bytes:
-    return b"event: " + name.encode() + b"\ndata: " + _ENCODER.encode(data).encode() + b"\n\n"
+    return b"event: " + name.encode() + b"\ndata: " + dump_json(data).encode() + b"\n\n"
 
 
 class EventStream(Response):

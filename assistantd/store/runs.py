@@ -30,11 +30,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from assistantd.protocol.base import dump_json
 from assistantd.protocol.run_record import Change, Current, Run, RunRecord, RunState, Warm
 from assistantd.protocol.runs import ACTIVE, EXECUTABLE, RunStatus, ThreadRun
 from assistantd.protocol.threads import Thread
 from assistantd.store import restore
-from assistantd.store.db import Database, dump_json
+from assistantd.store.db import Database
 from assistantd.store.models import AssistantRow, MessageRow, RunRow, RunStepRow, ThreadRow
 
 
