@@ -2,9 +2,9 @@
 
 ``lean.LeanClient`` does the HTTP work (SSE parsing, retries with backoff on 408/409/429/5xx/
 timeouts/refused connections, as the official ``openai`` client does them); Azure routes go through
-the official client, imported only by a server that has one. Everything an upstream does differently is settled
-here (see ``normalise`` and ``refusals``), so the engine reads clean deltas; failures leave as
-``UpstreamError`` carrying the run ``last_error`` code they map to.
+the official client, imported only by a server that has one. Everything an upstream does differently
+is settled here (see ``normalise`` and ``refusals``), so the engine reads clean deltas; failures
+leave as ``UpstreamError`` carrying the run ``last_error`` code they map to.
 """
 
 from __future__ import annotations
