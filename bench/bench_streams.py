@@ -44,7 +44,7 @@ async def one(http: httpx.AsyncClient, assistant_id: str) -> str:
                 completed = completed or line == "event: thread.run.completed"
             return "ok" if completed else "ended without thread.run.completed"
     except httpx.HTTPError as error:
-        return type(error).__name__
+        return f"{type(error).__name__} ({str(error)[:70] or 'no message'})"
 
 
 def client(url: str, assistant_id: str, streams: int, start: Any, results: Any) -> None:
